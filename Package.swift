@@ -1,0 +1,66 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "memory-monitor",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "MemoryMonitor", targets: ["MemoryMonitor"]),
+        .library(name: "MemoryMonitorHTTP", targets: ["MemoryMonitorHTTP"]),
+        .executable(name: "memory-monitor", targets: ["memory-monitor"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+        .target(
+            name: "MemoryMonitor",
+            dependencies: [
+                "CMalloc",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "MemoryMonitorHTTP",
+            dependencies: [
+                "MemoryMonitor",
+                "CZlib",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "memory-monitor",
+            dependencies: [
+                "MemoryMonitor",
+                "MemoryMonitorHTTP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "MemoryMonitorTests",
+            dependencies: ["MemoryMonitor"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "MemoryMonitorHTTPTests",
+            dependencies: ["MemoryMonitorHTTP", "MemoryMonitor"]
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["MemoryMonitor"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

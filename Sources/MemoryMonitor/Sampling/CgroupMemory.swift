@@ -1,0 +1,87 @@
+/// Memory of a cgroup (the container, systemd unit or pod of the monitored process), in bytes.
+public struct CgroupMemory: Sendable, Equatable {
+    /// Which interface the figures came from.
+    public enum Version: String, Sendable { case v1, v2 }
+
+    /// v2 or v1.
+    public var version: Version
+    /// memory.current (v2) or memory.usage_in_bytes (v1).
+    public var usageBytes: UInt64?
+    /// memory.max (v2) or memory.limit_in_bytes (v1); nil for "max" (no limit).
+    public var limitBytes: UInt64?
+    /// inactive_file from memory.stat (v1: total_inactive_file): page cache the kernel can reclaim first.
+    public var inactiveFileBytes: UInt64?
+    /// memory.events "oom" (v2 only): times the limit was hit and reclaim failed.
+    public var oomEvents: UInt64?
+    /// memory.events "oom_kill" (v2) or memory.oom_control "oom_kill" (v1): processes killed.
+    public var oomKills: UInt64?
+    /// memory.pressure (v2 with PSI only).
+    public var pressure: PressureStall?
+
+    public init(
+        version: Version, usageBytes: UInt64? = nil, limitBytes: UInt64? = nil, inactiveFileBytes: UInt64? = nil,
+        oomEvents: UInt64? = nil, oomKills: UInt64? = nil, pressure: PressureStall? = nil
+    ) {
+        self.version = version
+        self.usageBytes = usageBytes
+        self.limitBytes = limitBytes
+        self.inactiveFileBytes = inactiveFileBytes
+        self.oomEvents = oomEvents
+        self.oomKills = oomKills
+        self.pressure = pressure
+    }
+
+    /// The working set as the kubelet and cAdvisor count it: usage less inactive page cache.
+    public var workingSetBytes: UInt64? {
+        guard let usageBytes else { return nil }
+        return usageBytes &- min(inactiveFileBytes ?? 0, usageBytes)
+    }
+
+    /// Parses a limit file: "max" (v2) or a v1 value of 2^63 rounded down to a page means no limit.
+    public static func parseLimit(_ text: String) -> UInt64?? {
+        let trimmed = text.split(separator: "\n").first.map { $0.trimmingTabs } ?? ""
+        if trimmed == "max" { return .some(nil) }
+        guard let value = UInt64(trimmed) else { return nil }
+        return .some(value >= 0x7FFF_FFFF_FFFF_F000 ? nil : value)
+    }
+
+    /// Parses a single-number file such as memory.current.
+    public static func parseCounter(_ text: String) -> UInt64? {
+        text.split(separator: "\n").first.flatMap { UInt64($0.trimmingTabs) }
+    }
+
+    /// The value of `key` in a "name value" file (memory.stat, memory.events, memory.oom_control).
+    public static func parseField(_ key: String, in text: String) -> UInt64? {
+        var found: UInt64?
+        KeyValueLines.forEachSpaceSeparatedPair(text) { name, value in
+            if found == nil && name == key { found = value }
+        }
+        return found
+    }
+
+    /// Reads a v2 cgroup directory; nil when it has no memory controller files at all.
+    public static func readV2(directory: String, read: (String) -> String? = { ProcFile.read($0) }) -> CgroupMemory? {
+        let current = read(directory + "/memory.current").flatMap(parseCounter)
+        let limit = read(directory + "/memory.max").flatMap(parseLimit)
+        let pressure = read(directory + "/memory.pressure").flatMap(PressureStall.parse)
+        guard current != nil || limit != nil else { return nil }
+        var memory = CgroupMemory(version: .v2, usageBytes: current, limitBytes: limit ?? nil, pressure: pressure)
+        if let stat = read(directory + "/memory.stat") { memory.inactiveFileBytes = parseField("inactive_file", in: stat) }
+        if let events = read(directory + "/memory.events") {
+            memory.oomEvents = parseField("oom", in: events)
+            memory.oomKills = parseField("oom_kill", in: events)
+        }
+        return memory
+    }
+
+    /// Reads a v1 memory cgroup directory; nil when it has no usage or limit file.
+    public static func readV1(directory: String, read: (String) -> String? = { ProcFile.read($0) }) -> CgroupMemory? {
+        let usage = read(directory + "/memory.usage_in_bytes").flatMap(parseCounter)
+        let limit = read(directory + "/memory.limit_in_bytes").flatMap(parseLimit)
+        guard usage != nil || limit != nil else { return nil }
+        var memory = CgroupMemory(version: .v1, usageBytes: usage, limitBytes: limit ?? nil)
+        if let stat = read(directory + "/memory.stat") { memory.inactiveFileBytes = parseField("total_inactive_file", in: stat) }
+        if let control = read(directory + "/memory.oom_control") { memory.oomKills = parseField("oom_kill", in: control) }
+        return memory
+    }
+}

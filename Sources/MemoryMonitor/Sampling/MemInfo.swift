@@ -1,0 +1,61 @@
+/// Host memory from /proc/meminfo, in bytes.
+public struct MemInfo: Sendable, Equatable {
+    /// MemTotal.
+    public var totalBytes: UInt64
+    /// MemAvailable: what can be allocated without swapping (kernel's estimate).
+    public var availableBytes: UInt64
+    /// MemFree.
+    public var freeBytes: UInt64
+    /// Buffers.
+    public var buffersBytes: UInt64
+    /// Cached (page cache, without swap cache).
+    public var cachedBytes: UInt64
+    /// SwapTotal.
+    public var swapTotalBytes: UInt64
+    /// SwapFree.
+    public var swapFreeBytes: UInt64
+
+    /// Swap in use: SwapTotal - SwapFree.
+    public var swapUsedBytes: UInt64 { swapTotalBytes &- min(swapFreeBytes, swapTotalBytes) }
+
+    /// Memory in use on the host: MemTotal - MemAvailable.
+    public var usedBytes: UInt64 { totalBytes &- min(availableBytes, totalBytes) }
+
+    public init(
+        totalBytes: UInt64, availableBytes: UInt64, freeBytes: UInt64 = 0, buffersBytes: UInt64 = 0,
+        cachedBytes: UInt64 = 0, swapTotalBytes: UInt64 = 0, swapFreeBytes: UInt64 = 0
+    ) {
+        self.totalBytes = totalBytes
+        self.availableBytes = availableBytes
+        self.freeBytes = freeBytes
+        self.buffersBytes = buffersBytes
+        self.cachedBytes = cachedBytes
+        self.swapTotalBytes = swapTotalBytes
+        self.swapFreeBytes = swapFreeBytes
+    }
+
+    /// Parses /proc/meminfo. Nil when MemTotal is missing. Kernels before 3.14 have no
+    /// MemAvailable: it is then estimated as MemFree + Buffers + Cached.
+    public static func parse(_ text: String) -> MemInfo? {
+        var total: UInt64?
+        var available: UInt64?
+        var info = MemInfo(totalBytes: 0, availableBytes: 0)
+        KeyValueLines.forEachKibibyteLine(text) { key, value in
+            guard let value else { return }
+            switch key {
+            case "MemTotal": total = value
+            case "MemAvailable": available = value
+            case "MemFree": info.freeBytes = value
+            case "Buffers": info.buffersBytes = value
+            case "Cached": info.cachedBytes = value
+            case "SwapTotal": info.swapTotalBytes = value
+            case "SwapFree": info.swapFreeBytes = value
+            default: break
+            }
+        }
+        guard let total else { return nil }
+        info.totalBytes = total
+        info.availableBytes = available ?? min(total, info.freeBytes + info.buffersBytes + info.cachedBytes)
+        return info
+    }
+}

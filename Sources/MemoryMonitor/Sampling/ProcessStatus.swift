@@ -1,0 +1,51 @@
+/// Memory of one process from /proc/PID/status, in bytes. Kernel threads have no Vm lines,
+/// so each field is optional.
+public struct ProcessStatus: Sendable, Equatable {
+    /// Name (comm), at most 15 characters.
+    public var name: String
+    /// VmRSS: resident set size.
+    public var residentBytes: UInt64?
+    /// VmSize: virtual memory size.
+    public var virtualBytes: UInt64?
+    /// VmSwap: swapped-out anonymous memory.
+    public var swappedBytes: UInt64?
+    /// VmHWM: peak resident set size.
+    public var peakResidentBytes: UInt64?
+    /// Threads.
+    public var threads: UInt64?
+
+    public init(
+        name: String, residentBytes: UInt64? = nil, virtualBytes: UInt64? = nil, swappedBytes: UInt64? = nil,
+        peakResidentBytes: UInt64? = nil, threads: UInt64? = nil
+    ) {
+        self.name = name
+        self.residentBytes = residentBytes
+        self.virtualBytes = virtualBytes
+        self.swappedBytes = swappedBytes
+        self.peakResidentBytes = peakResidentBytes
+        self.threads = threads
+    }
+
+    /// Parses /proc/PID/status. Nil when the text has no Name line (empty or truncated read).
+    public static func parse(_ text: String) -> ProcessStatus? {
+        var status = ProcessStatus(name: "")
+        var sawName = false
+        for line in text.split(separator: "\n") where line.hasPrefix("Name:") {
+            status.name = String(line.dropFirst(5).trimmingTabs)
+            sawName = true
+            break
+        }
+        guard sawName else { return nil }
+        KeyValueLines.forEachKibibyteLine(text) { key, value in
+            switch key {
+            case "VmRSS": status.residentBytes = value
+            case "VmSize": status.virtualBytes = value
+            case "VmSwap": status.swappedBytes = value
+            case "VmHWM": status.peakResidentBytes = value
+            case "Threads": status.threads = value
+            default: break
+            }
+        }
+        return status
+    }
+}

@@ -1,0 +1,26 @@
+/// Proportional memory of one process from /proc/PID/smaps_rollup (Linux 4.14+), in bytes.
+public struct SmapsRollup: Sendable, Equatable {
+    /// Pss: resident memory with shared pages divided among their users.
+    public var proportionalBytes: UInt64
+    /// Rss as smaps counts it.
+    public var residentBytes: UInt64?
+
+    public init(proportionalBytes: UInt64, residentBytes: UInt64? = nil) {
+        self.proportionalBytes = proportionalBytes
+        self.residentBytes = residentBytes
+    }
+
+    /// Parses smaps_rollup; nil when it has no Pss line (unreadable or empty for kernel threads).
+    public static func parse(_ text: String) -> SmapsRollup? {
+        var pss: UInt64?
+        var rss: UInt64?
+        KeyValueLines.forEachKibibyteLine(text) { key, value in
+            switch key {
+            case "Pss": pss = value
+            case "Rss": rss = value
+            default: break
+            }
+        }
+        return pss.map { SmapsRollup(proportionalBytes: $0, residentBytes: rss) }
+    }
+}
