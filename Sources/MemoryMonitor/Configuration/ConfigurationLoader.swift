@@ -1,0 +1,405 @@
+/// Reads the SPEC §3 JSON file and the SPEC's environment variables into a `MonitorConfiguration`,
+/// collecting every problem with its key path, and naming unknown keys as warnings.
+public struct ConfigurationLoader {
+    /// Problems found so far; the configuration is unusable while this is non-empty.
+    public private(set) var problems: [ConfigurationProblem] = []
+    /// Unknown keys, as `key path` strings; they are ignored.
+    public private(set) var unknownKeys: [String] = []
+    /// The configuration built so far.
+    public var configuration: MonitorConfiguration
+
+    /// Starts from `base` (the embedded defaults unless given).
+    public init(base: MonitorConfiguration = MonitorConfiguration()) {
+        self.configuration = base
+    }
+
+    /// Throws when problems were found; otherwise returns the configuration.
+    public func validated() throws(ConfigurationError) -> MonitorConfiguration {
+        var all = problems
+        all += Self.crossChecks(configuration)
+        if !all.isEmpty { throw ConfigurationError(problems: all) }
+        return configuration
+    }
+
+    // MARK: File
+
+    /// Applies a JSON document (the file's text). Invalid JSON throws with line and column.
+    public mutating func apply(json text: String, source: String) throws(ConfigurationError) {
+        let root: JSONValue
+        do {
+            root = try JSONParser.parse(text)
+        } catch {
+            throw ConfigurationError(fileError: "\(source): \(error)")
+        }
+        guard case .object(let object) = root else {
+            throw ConfigurationError(fileError: "\(source): the top level must be a JSON object, found \(root.kindDescription)")
+        }
+        apply(root: object)
+    }
+
+    mutating func apply(root: JSONObject) {
+        var r = Reader(object: root, path: "")
+        if let m = r.section("monitoring") { applyMonitoring(m) }
+        if let t = r.section("thresholds") { applyThresholds(t) }
+        if let a = r.section("alerting") { applyAlerting(a) }
+        if let a = r.section("auto_response") { applyAutoResponse(a) }
+        if let e = r.section("experimental") { applyExperimental(e) }
+        if let p = r.section("performance") { applyPerformance(p) }
+        if let l = r.section("logging") { applyLogging(l) }
+        r.finish(known: ["monitoring", "thresholds", "alerting", "auto_response", "experimental", "performance", "logging"])
+        merge(r)
+    }
+
+    private mutating func applyMonitoring(_ r0: Reader) {
+        var r = r0
+        var m = configuration.monitoring
+        if let v = r.number("check_interval", above: 0, atMost: 86_400) { m.checkInterval = v }
+        if let v = r.bool("enable_tracemalloc") { m.collectAllocatorStatistics = v }
+        if let v = r.port("prometheus_port") { m.prometheusPort = v }
+        if let v = r.port("health_port") { m.healthPort = v }
+        if let v = r.string("listen_address", nonEmpty: true) { m.listenAddress = v }
+        if let v = r.integer("history_size", in: 1...1_000_000) { m.historySize = v }
+        if let v = r.number("scrape_max_age_seconds", atLeast: 0, atMost: 3600) { m.scrapeMaxAge = v }
+        if var t = r.section("target") {
+            var targets: [MonitoredTarget] = []
+            if let pid = t.integer("pid", in: 1...Int(Int32.max)) { targets.append(.pid(Int32(pid))) }
+            if let path = t.string("pidfile", nonEmpty: true) { targets.append(.pidfile(path)) }
+            if let name = t.string("process_name", nonEmpty: true) { targets.append(.processName(name)) }
+            if targets.count > 1 {
+                t.problem("", value: "\(targets.count) targets", allowed: "at most one of pid, pidfile, process_name")
+            } else if let target = targets.first {
+                m.target = target
+            }
+            t.finish(known: ["pid", "pidfile", "process_name"])
+            r.merge(t)
+        }
+        if var l = r.section("leak_detection") {
+            if let v = l.bool("enabled") { m.leakDetection.enabled = v }
+            if let v = l.number("threshold_growth_rate", above: 0, atMost: 100) { m.leakDetection.thresholdGrowthRate = v }
+            if let v = l.number("monitoring_window", above: 0, atMost: 604_800) { m.leakDetection.monitoringWindow = v }
+            l.finish(known: ["enabled", "threshold_growth_rate", "monitoring_window"])
+            r.merge(l)
+        }
+        r.finish(known: [
+            "check_interval", "enable_tracemalloc", "prometheus_port", "health_port", "listen_address", "history_size",
+            "scrape_max_age_seconds", "target", "leak_detection",
+        ])
+        configuration.monitoring = m
+        merge(r)
+    }
+
+    private mutating func applyThresholds(_ r0: Reader) {
+        var r = r0
+        var t = configuration.thresholds
+        if let v = r.number("memory_warning_mb", above: 0) { t.memoryWarningMB = v }
+        if let v = r.number("memory_critical_mb", above: 0) { t.memoryCriticalMB = v }
+        if let v = r.number("memory_emergency_mb", above: 0) { t.memoryEmergencyMB = v }
+        if let v = r.number("memory_percent_warning", above: 0, atMost: 100) { t.memoryPercentWarning = v }
+        if let v = r.number("memory_percent_critical", above: 0, atMost: 100) { t.memoryPercentCritical = v }
+        if let v = r.number("memory_percent_emergency", above: 0, atMost: 100) { t.memoryPercentEmergency = v }
+        if let v = r.number("swap_percent_warning", above: 0, atMost: 100) { t.swapPercentWarning = v }
+        if let v = r.number("swap_percent_critical", above: 0, atMost: 100) { t.swapPercentCritical = v }
+        if let v = r.number("swap_percent_emergency", above: 0, atMost: 100) { t.swapPercentEmergency = v }
+        r.finish(known: [
+            "memory_warning_mb", "memory_critical_mb", "memory_emergency_mb", "memory_percent_warning", "memory_percent_critical",
+            "memory_percent_emergency", "swap_percent_warning", "swap_percent_critical", "swap_percent_emergency",
+        ])
+        configuration.thresholds = t
+        merge(r)
+    }
+
+    private mutating func applyAlerting(_ r0: Reader) {
+        var r = r0
+        var a = configuration.alerting
+        if let v = r.url("webhook_url") { a.webhookURL = v }
+        if let v = r.url("slack_webhook") { a.slackWebhook = v }
+        if let v = r.string("email", nonEmpty: true) { a.email = v }
+        if let v = r.number("rate_limit_seconds", atLeast: 0, atMost: 604_800) { a.rateLimitSeconds = v }
+        if var levels = r.section("alert_levels") {
+            for severity in ["warning", "critical", "emergency"] {
+                guard var level = levels.section(severity) else { continue }
+                if let channels = level.stringArray("channels", allowed: MonitorConfiguration.channelNames) { a.channels[severity] = channels }
+                level.finish(known: ["channels"])
+                levels.merge(level)
+            }
+            levels.finish(known: ["warning", "critical", "emergency"])
+            r.merge(levels)
+        }
+        r.finish(known: ["webhook_url", "slack_webhook", "email", "rate_limit_seconds", "alert_levels"])
+        configuration.alerting = a
+        merge(r)
+    }
+
+    private mutating func applyAutoResponse(_ r0: Reader) {
+        var r = r0
+        if let v = r.bool("enabled") { configuration.autoResponseEnabled = v }
+        if var c = r.section("critical_actions") {
+            _ = c.bool("force_gc")
+            _ = c.bool("clear_caches")
+            _ = c.bool("throttle_operations")
+            c.finish(known: ["force_gc", "clear_caches", "throttle_operations"])
+            r.merge(c)
+        }
+        if var e = r.section("emergency_actions") {
+            _ = e.bool("force_gc")
+            _ = e.integer("multiple_gc_cycles", in: 1...100)
+            _ = e.bool("clear_all_caches")
+            _ = e.bool("emergency_throttle")
+            _ = e.bool("send_immediate_alert")
+            e.finish(known: ["force_gc", "multiple_gc_cycles", "clear_all_caches", "emergency_throttle", "send_immediate_alert"])
+            r.merge(e)
+        }
+        r.finish(known: ["enabled", "critical_actions", "emergency_actions"])
+        merge(r)
+    }
+
+    private mutating func applyExperimental(_ r0: Reader) {
+        var r = r0
+        _ = r.bool("predictive_alerting")
+        _ = r.number("prediction_window", above: 0, atMost: 604_800)
+        _ = r.number("trend_threshold", above: 0, atMost: 100)
+        r.finish(known: ["predictive_alerting", "prediction_window", "trend_threshold"])
+        merge(r)
+    }
+
+    private mutating func applyPerformance(_ r0: Reader) {
+        var r = r0
+        if let v = r.number("monitoring_overhead_limit_percent", above: 0, atMost: 100) {
+            configuration.performance.monitoringOverheadLimitPercent = v
+        }
+        if let v = r.number("max_monitoring_time_seconds", above: 0, atMost: 3600) { configuration.performance.maxMonitoringTimeSeconds = v }
+        _ = r.bool("async_processing")
+        _ = r.bool("batch_processing")
+        r.finish(known: ["monitoring_overhead_limit_percent", "max_monitoring_time_seconds", "async_processing", "batch_processing"])
+        merge(r)
+    }
+
+    private mutating func applyLogging(_ r0: Reader) {
+        var r = r0
+        if let v = r.string("level", nonEmpty: true) {
+            if let level = Self.normalizedLogLevel(v) {
+                configuration.logging.level = level
+            } else {
+                r.problem("level", value: "\"\(v)\"", allowed: "one of " + MonitorConfiguration.logLevels.joined(separator: ", "))
+            }
+        }
+        if let v = r.string("file", nonEmpty: true) { configuration.logging.file = v }
+        r.finish(known: ["level", "file"])
+        merge(r)
+    }
+
+    // MARK: Environment and overrides
+
+    /// Applies the SPEC §3 environment variables that are set.
+    public mutating func apply(environment env: [String: String]) {
+        if let v = env["MEMORY_HEALTH_PORT"] { setPort(v, name: "MEMORY_HEALTH_PORT") { $0.monitoring.healthPort = $1 } }
+        if let v = env["PROMETHEUS_PORT"] { setPort(v, name: "PROMETHEUS_PORT") { $0.monitoring.prometheusPort = $1 } }
+        if let v = env["MONITORING_LOG_LEVEL"] { setLogLevel(v, source: "MONITORING_LOG_LEVEL") }
+        if let v = env["SLACK_WEBHOOK_URL"], !v.isEmpty {
+            if Self.isHTTPURL(v) {
+                configuration.alerting.slackWebhook = v
+            } else {
+                problems.append(ConfigurationProblem(keyPath: "SLACK_WEBHOOK_URL", value: "a value", allowed: "an http:// or https:// URL"))
+            }
+        }
+        if let v = env["ALERT_EMAIL"], !v.isEmpty {
+            if v.contains("@") {
+                configuration.alerting.email = v
+            } else {
+                problems.append(ConfigurationProblem(keyPath: "ALERT_EMAIL", value: "\"\(v)\"", allowed: "an email address"))
+            }
+        }
+    }
+
+    /// Sets a port from text (environment variable or flag), recording a problem under `name`.
+    public mutating func setPort(_ text: String, name: String, _ assign: (inout MonitorConfiguration, Int) -> Void) {
+        if let port = Int(text), (1...65535).contains(port) {
+            assign(&configuration, port)
+        } else {
+            problems.append(ConfigurationProblem(keyPath: name, value: "\"\(text)\"", allowed: "a port number from 1 to 65535"))
+        }
+    }
+
+    /// Sets the log level from text (environment variable or flag), recording a problem under `source`.
+    public mutating func setLogLevel(_ text: String, source: String) {
+        if let level = Self.normalizedLogLevel(text) {
+            configuration.logging.level = level
+        } else {
+            problems.append(
+                ConfigurationProblem(keyPath: source, value: "\"\(text)\"", allowed: "one of " + MonitorConfiguration.logLevels.joined(separator: ", ")))
+        }
+    }
+
+    /// Records a problem found by the caller (a flag's value, say).
+    public mutating func report(_ problem: ConfigurationProblem) { problems.append(problem) }
+
+    /// Lower-cased level names; Python's "WARN"/"FATAL" spellings map to swift-log's.
+    static func normalizedLogLevel(_ text: String) -> String? {
+        let lower = text.lowercased()
+        switch lower {
+        case "warn": return "warning"
+        case "fatal": return "critical"
+        default: return MonitorConfiguration.logLevels.contains(lower) ? lower : nil
+        }
+    }
+
+    static func isHTTPURL(_ text: String) -> Bool {
+        (text.hasPrefix("http://") || text.hasPrefix("https://")) && text.split(separator: "/").count >= 2 && !text.contains(" ")
+    }
+
+    static func crossChecks(_ c: MonitorConfiguration) -> [ConfigurationProblem] {
+        var found: [ConfigurationProblem] = []
+        func ordered(_ prefix: String, _ suffix: String, _ w: Double, _ cr: Double, _ e: Double) {
+            if !(w < cr && cr < e) {
+                found.append(
+                    ConfigurationProblem(
+                        keyPath: "thresholds.\(prefix)warning\(suffix), \(prefix)critical\(suffix), \(prefix)emergency\(suffix)",
+                        value: "\(JSONValue.format(w)), \(JSONValue.format(cr)), \(JSONValue.format(e))",
+                        allowed: "warning < critical < emergency"))
+            }
+        }
+        let t = c.thresholds
+        ordered("memory_", "_mb", t.memoryWarningMB, t.memoryCriticalMB, t.memoryEmergencyMB)
+        ordered("memory_percent_", "", t.memoryPercentWarning, t.memoryPercentCritical, t.memoryPercentEmergency)
+        ordered("swap_percent_", "", t.swapPercentWarning, t.swapPercentCritical, t.swapPercentEmergency)
+        return found
+    }
+
+    private mutating func merge(_ reader: Reader) {
+        problems += reader.problems
+        unknownKeys += reader.unknownKeys
+    }
+}
+
+extension ConfigurationLoader {
+    /// Reads typed values out of one JSON object, recording problems under its key path.
+    struct Reader {
+        let object: JSONObject
+        let path: String
+        var problems: [ConfigurationProblem] = []
+        var unknownKeys: [String] = []
+
+        init(object: JSONObject, path: String) {
+            self.object = object
+            self.path = path
+        }
+
+        func keyPath(_ key: String) -> String { key.isEmpty ? path : (path.isEmpty ? key : "\(path).\(key)") }
+
+        mutating func problem(_ key: String, value: String, allowed: String) {
+            problems.append(ConfigurationProblem(keyPath: keyPath(key), value: value, allowed: allowed))
+        }
+
+        mutating func merge(_ child: Reader) {
+            problems += child.problems
+            unknownKeys += child.unknownKeys
+        }
+
+        mutating func finish(known: Set<String>) {
+            unknownKeys += object.keys.filter { !known.contains($0) }.map { keyPath($0) }
+        }
+
+        private func describe(_ value: JSONValue) -> String {
+            switch value {
+            case .string(let s): "\"\(s)\""
+            case .number, .bool, .null: value.serialized
+            default: value.kindDescription
+            }
+        }
+
+        mutating func section(_ key: String) -> Reader? {
+            guard let value = object[key] else { return nil }
+            guard case .object(let child) = value else {
+                problem(key, value: describe(value), allowed: "an object")
+                return nil
+            }
+            return Reader(object: child, path: keyPath(key))
+        }
+
+        mutating func number(_ key: String, above: Double? = nil, atLeast: Double? = nil, atMost: Double? = nil) -> Double? {
+            guard let value = object[key] else { return nil }
+            let range: String = {
+                var parts: [String] = []
+                if let above { parts.append("> \(JSONValue.format(above))") }
+                if let atLeast { parts.append(">= \(JSONValue.format(atLeast))") }
+                if let atMost { parts.append("<= \(JSONValue.format(atMost))") }
+                return parts.isEmpty ? "a number" : "a number " + parts.joined(separator: " and ")
+            }()
+            guard case .number(let n) = value, n.isFinite else {
+                problem(key, value: describe(value), allowed: range)
+                return nil
+            }
+            let inRange = (above.map { n > $0 } ?? true) && (atLeast.map { n >= $0 } ?? true) && (atMost.map { n <= $0 } ?? true)
+            guard inRange else {
+                problem(key, value: describe(value), allowed: range)
+                return nil
+            }
+            return n
+        }
+
+        mutating func integer(_ key: String, in range: ClosedRange<Int>) -> Int? {
+            guard let value = object[key] else { return nil }
+            let allowed = "a whole number from \(range.lowerBound) to \(range.upperBound)"
+            guard case .number(let n) = value, n == n.rounded(), n >= Double(range.lowerBound), n <= Double(range.upperBound) else {
+                problem(key, value: describe(value), allowed: allowed)
+                return nil
+            }
+            return Int(n)
+        }
+
+        mutating func port(_ key: String) -> Int? {
+            guard let value = object[key] else { return nil }
+            guard case .number(let n) = value, n == n.rounded(), n >= 1, n <= 65535 else {
+                problem(key, value: describe(value), allowed: "a port number from 1 to 65535")
+                return nil
+            }
+            return Int(n)
+        }
+
+        mutating func bool(_ key: String) -> Bool? {
+            guard let value = object[key] else { return nil }
+            guard case .bool(let b) = value else {
+                problem(key, value: describe(value), allowed: "true or false")
+                return nil
+            }
+            return b
+        }
+
+        mutating func string(_ key: String, nonEmpty: Bool) -> String? {
+            guard let value = object[key] else { return nil }
+            guard case .string(let s) = value, !(nonEmpty && s.isEmpty) else {
+                problem(key, value: describe(value), allowed: nonEmpty ? "a non-empty string" : "a string")
+                return nil
+            }
+            return s
+        }
+
+        /// A URL; its value is never echoed, as webhook URLs carry secrets.
+        mutating func url(_ key: String) -> String? {
+            guard let value = object[key] else { return nil }
+            guard case .string(let s) = value, ConfigurationLoader.isHTTPURL(s) else {
+                problem(key, value: value.kindDescription, allowed: "an http:// or https:// URL")
+                return nil
+            }
+            return s
+        }
+
+        mutating func stringArray(_ key: String, allowed: [String]) -> [String]? {
+            guard let value = object[key] else { return nil }
+            let allowedText = "an array of channel names from: " + allowed.joined(separator: ", ")
+            guard case .array(let items) = value else {
+                problem(key, value: describe(value), allowed: allowedText)
+                return nil
+            }
+            var result: [String] = []
+            for item in items {
+                guard case .string(let s) = item, allowed.contains(s) else {
+                    problem(key, value: describe(item), allowed: allowedText)
+                    return nil
+                }
+                if !result.contains(s) { result.append(s) }
+            }
+            return result
+        }
+    }
+}

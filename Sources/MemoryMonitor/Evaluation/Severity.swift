@@ -1,0 +1,29 @@
+/// How bad a component's memory is: the SPEC's three alert levels, below them "healthy".
+public enum Severity: Int, Sendable, Comparable, CaseIterable, CustomStringConvertible {
+    case healthy = 0, warning, critical, emergency
+
+    /// The three levels that alert.
+    public static let alerting: [Severity] = [.warning, .critical, .emergency]
+
+    public static func < (a: Severity, b: Severity) -> Bool { a.rawValue < b.rawValue }
+
+    /// "healthy", "warning", "critical" or "emergency".
+    public var description: String {
+        switch self {
+        case .healthy: "healthy"
+        case .warning: "warning"
+        case .critical: "critical"
+        case .emergency: "emergency"
+        }
+    }
+}
+
+/// What an alert can be about.
+public enum Component: String, Sendable, CaseIterable {
+    /// RSS of the monitored process against the MB thresholds.
+    case processMemory = "process_memory"
+    /// Memory in use against the effective limit, percent thresholds.
+    case systemMemory = "system_memory"
+    /// Swap in use, percent thresholds.
+    case swapMemory = "swap_memory"
+}

@@ -1,0 +1,64 @@
+/// Maps a sample to a level per component using the configured thresholds.
+public struct ThresholdPolicy: Sendable, Equatable {
+    /// The three bounds of one component, in the unit its value is measured in.
+    public struct Bounds: Sendable, Equatable {
+        public var warning: Double
+        public var critical: Double
+        public var emergency: Double
+
+        /// The bound for a level (healthy has none).
+        public func bound(for severity: Severity) -> Double? {
+            switch severity {
+            case .healthy: nil
+            case .warning: warning
+            case .critical: critical
+            case .emergency: emergency
+            }
+        }
+
+        /// The highest level whose bound `value` reaches.
+        public func level(of value: Double) -> Severity {
+            if value >= emergency { return .emergency }
+            if value >= critical { return .critical }
+            if value >= warning { return .warning }
+            return .healthy
+        }
+    }
+
+    public var processMB: Bounds
+    public var systemPercent: Bounds
+    public var swapPercent: Bounds
+
+    public init(_ t: MonitorConfiguration.Thresholds) {
+        processMB = Bounds(warning: t.memoryWarningMB, critical: t.memoryCriticalMB, emergency: t.memoryEmergencyMB)
+        systemPercent = Bounds(warning: t.memoryPercentWarning, critical: t.memoryPercentCritical, emergency: t.memoryPercentEmergency)
+        swapPercent = Bounds(warning: t.swapPercentWarning, critical: t.swapPercentCritical, emergency: t.swapPercentEmergency)
+    }
+
+    /// The bounds of a component.
+    public func bounds(_ component: Component) -> Bounds {
+        switch component {
+        case .processMemory: processMB
+        case .systemMemory: systemPercent
+        case .swapMemory: swapPercent
+        }
+    }
+
+    /// The value a component is judged on, in its bounds' unit; nil when not measured (target gone).
+    public static func value(of component: Component, in sample: Sample) -> Double? {
+        switch component {
+        case .processMemory: sample.process?.status.residentBytes.map { Double($0) / 1_048_576 }
+        case .systemMemory: sample.limit.limitBytes > 0 ? sample.memoryPercent : nil
+        case .swapMemory: sample.swapPercent
+        }
+    }
+
+    /// The level of every component in a sample.
+    public func levels(_ sample: Sample) -> [Component: Severity] {
+        var levels: [Component: Severity] = [:]
+        for component in Component.allCases {
+            levels[component] = Self.value(of: component, in: sample).map { bounds(component).level(of: $0) } ?? .healthy
+        }
+        return levels
+    }
+}

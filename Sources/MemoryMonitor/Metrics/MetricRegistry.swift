@@ -1,0 +1,51 @@
+import Synchronization
+
+/// The families the exporter serves, in the order they were registered.
+public final class MetricRegistry: Sendable {
+    private let families = Mutex<[any MetricFamilyProtocol]>([])
+    private let names = Mutex<Set<String>>([])
+
+    /// An empty registry.
+    public init() {}
+
+    /// Registers a gauge family. `unit` is the suffix the name ends with, for OpenMetrics `# UNIT`.
+    public func gauge(_ name: String, help: String, unit: String? = nil, labels: [String] = []) -> GaugeFamily {
+        add(GaugeFamily(name: name, help: help, unit: unit, labelNames: labels), name: name)
+    }
+
+    /// Registers a counter family; `name` is without `_total`.
+    public func counter(_ name: String, help: String, unit: String? = nil, labels: [String] = []) -> CounterFamily {
+        precondition(!name.hasSuffix("_total"), "counter family names are given without _total")
+        return add(CounterFamily(name: name, help: help, unit: unit, labelNames: labels), name: name)
+    }
+
+    /// Registers a histogram family with fixed bucket upper bounds (without +Inf).
+    public func histogram(_ name: String, help: String, unit: String? = nil, labels: [String] = [], buckets: [Double]) -> HistogramFamily {
+        add(HistogramFamily(name: name, help: help, unit: unit, labelNames: labels, buckets: buckets), name: name)
+    }
+
+    /// Snapshots of every family, in registration order.
+    public func snapshot() -> [MetricFamilySnapshot] {
+        families.withLock { $0 }.map { $0.snapshot() }
+    }
+
+    private func add<F: MetricFamilyProtocol>(_ family: F, name: String) -> F {
+        precondition(MetricRegistry.isValidName(name), "invalid metric name \(name)")
+        let inserted = names.withLock { $0.insert(name).inserted }
+        precondition(inserted, "metric family \(name) registered twice")
+        families.withLock { $0.append(family) }
+        return family
+    }
+
+    /// `[a-zA-Z_:][a-zA-Z0-9_:]*`, the name rule both formats share.
+    static func isValidName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, first.isNameStart else { return false }
+        return name.utf8.allSatisfy { $0.isNameStart || ($0 >= 0x30 && $0 <= 0x39) }
+    }
+}
+
+extension UInt8 {
+    fileprivate var isNameStart: Bool {
+        (self >= 0x41 && self <= 0x5A) || (self >= 0x61 && self <= 0x7A) || self == 0x5F || self == 0x3A
+    }
+}

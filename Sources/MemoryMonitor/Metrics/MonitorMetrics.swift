@@ -1,0 +1,255 @@
+/// Every family the exporter serves, registered once, and how a sample sets them.
+/// docs/metrics.md is the table of these families; keep the two in step.
+public final class MonitorMetrics: Sendable {
+    /// The registry the families live in.
+    public let registry: MetricRegistry
+
+    // The SPEC §5 compatibility families.
+    let usage: GaugeFamily
+    /// `memory_alerts_sent_total{severity}`.
+    public let alertsSent: CounterFamily
+    /// `memory_check_duration_seconds`.
+    public let checkDuration: HistogramFamily
+    /// `memory_cleanup_operations_total`.
+    public let cleanupOperations: CounterFamily
+    /// `memory_leaks_detected_total`.
+    public let leaksDetected: CounterFamily
+
+    // The check loop.
+    let checks: CounterFamily
+    let checkOverruns: CounterFamily
+    let lastCheck: GaugeFamily
+    let level: GaugeFamily
+    let thresholdBytes: GaugeFamily
+    let thresholdRatio: GaugeFamily
+
+    // The monitored process.
+    let targetUp: GaugeFamily
+    let targetPid: GaugeFamily
+    let processResident: GaugeFamily
+    let processVirtual: GaugeFamily
+    let processSwap: GaugeFamily
+    let processPeak: GaugeFamily
+    let processProportional: GaugeFamily
+    let processThreads: GaugeFamily
+    let processFds: GaugeFamily
+
+    // Host, cgroup, limit, pressure, allocator.
+    let host: GaugeFamily
+    let cgroupUsage: GaugeFamily
+    let cgroupWorkingSet: GaugeFamily
+    let cgroupLimit: GaugeFamily
+    let cgroupOOMEvents: CounterFamily
+    let cgroupOOMKills: CounterFamily
+    let limitBytes: GaugeFamily
+    let usedBytes: GaugeFamily
+    let usedRatio: GaugeFamily
+    let swapRatio: GaugeFamily
+    let pressureStalled: CounterFamily
+    let pressureRatio: GaugeFamily
+    let allocator: GaugeFamily
+
+    // The exporter's own process, as every Prometheus client library names it.
+    let ownResident: GaugeFamily
+    let ownVirtual: GaugeFamily
+    let ownCPU: CounterFamily
+    let ownFds: GaugeFamily
+    let ownMaxFds: GaugeFamily
+    let ownStart: GaugeFamily
+
+    /// Histogram bounds for check duration: 10 µs to 2 s (the SPEC's ceiling for one check).
+    public static let checkDurationBuckets: [Double] = [
+        0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2,
+    ]
+
+    /// The `version` label of `memory_monitor_build_info`.
+    public static let version = "0.1.0"
+
+    /// Registers every family in a new registry and sets the values known before the first sample.
+    public init(thresholds: MonitorConfiguration.Thresholds) {
+        let r = MetricRegistry()
+        registry = r
+        usage = r.gauge(
+            "memory_usage_bytes",
+            help: "Compatibility family (SPEC 5): the value is in the unit its component label names (rss_mb, vms_mb, available_mb in MiB; percent, swap_percent in percent).",
+            labels: ["component"])
+        alertsSent = r.counter("memory_alerts_sent", help: "Alerts sent, by severity.", labels: ["severity"])
+        checkDuration = r.histogram(
+            "memory_check_duration_seconds", help: "Time one check took: sampling, evaluation and metric update.", unit: "seconds",
+            buckets: Self.checkDurationBuckets)
+        cleanupOperations = r.counter("memory_cleanup_operations", help: "Clean-up operations run (allocator trim and registered cache clearers).")
+        leaksDetected = r.counter("memory_leaks_detected", help: "Suspected memory leaks detected.")
+
+        checks = r.counter("memory_checks", help: "Checks completed.")
+        checkOverruns = r.counter(
+            "memory_check_overruns", help: "Checks that took longer than performance.max_monitoring_time_seconds.")
+        lastCheck = r.gauge(
+            "memory_last_check_timestamp_seconds", help: "Unix time of the last completed check.", unit: "seconds")
+        level = r.gauge(
+            "memory_level", help: "Current level per component: 0 healthy, 1 warning, 2 critical, 3 emergency.", labels: ["component"])
+        thresholdBytes = r.gauge(
+            "memory_threshold_bytes", help: "Configured resident-memory thresholds of the monitored process.", unit: "bytes",
+            labels: ["component", "severity"])
+        thresholdRatio = r.gauge(
+            "memory_threshold_ratio", help: "Configured thresholds for memory and swap in use, as a ratio of the limit.", unit: "ratio",
+            labels: ["component", "severity"])
+
+        targetUp = r.gauge("memory_target_up", help: "1 when the monitored process was found at the last sample, else 0.")
+        targetPid = r.gauge("memory_target_pid", help: "Process id of the monitored process.")
+        processResident = r.gauge(
+            "memory_process_resident_bytes", help: "Resident set size of the monitored process (VmRSS).", unit: "bytes")
+        processVirtual = r.gauge(
+            "memory_process_virtual_bytes", help: "Virtual memory size of the monitored process (VmSize).", unit: "bytes")
+        processSwap = r.gauge("memory_process_swap_bytes", help: "Swapped-out memory of the monitored process (VmSwap).", unit: "bytes")
+        processPeak = r.gauge(
+            "memory_process_resident_peak_bytes", help: "Peak resident set size of the monitored process (VmHWM).", unit: "bytes")
+        processProportional = r.gauge(
+            "memory_process_proportional_bytes", help: "Proportional set size of the monitored process (Pss, smaps_rollup).", unit: "bytes")
+        processThreads = r.gauge("memory_process_threads", help: "Threads of the monitored process.")
+        processFds = r.gauge("memory_process_open_fds", help: "Open file descriptors of the monitored process.")
+
+        host = r.gauge(
+            "memory_host_bytes", help: "Host memory from /proc/meminfo, by field (total, available, free, buffers, cached, swap_total, swap_free).",
+            unit: "bytes", labels: ["field"])
+        cgroupUsage = r.gauge(
+            "memory_cgroup_usage_bytes", help: "Memory charged to the monitored process's cgroup (memory.current).", unit: "bytes")
+        cgroupWorkingSet = r.gauge(
+            "memory_cgroup_working_set_bytes", help: "cgroup usage less inactive page cache, as the kubelet counts it.", unit: "bytes")
+        cgroupLimit = r.gauge("memory_cgroup_limit_bytes", help: "cgroup memory limit (memory.max); absent when unlimited.", unit: "bytes")
+        cgroupOOMEvents = r.counter("memory_cgroup_oom_events", help: "Times the cgroup hit its limit and reclaim failed (memory.events oom).")
+        cgroupOOMKills = r.counter("memory_cgroup_oom_kills", help: "Processes in the cgroup killed by the OOM killer (memory.events oom_kill).")
+        limitBytes = r.gauge(
+            "memory_effective_limit_bytes", help: "The memory limit percent is measured against: the cgroup limit when lower than the host, else MemTotal.",
+            unit: "bytes", labels: ["source"])
+        usedBytes = r.gauge(
+            "memory_effective_used_bytes", help: "Memory in use against the effective limit (cgroup working set, or MemTotal - MemAvailable).",
+            unit: "bytes")
+        usedRatio = r.gauge("memory_effective_used_ratio", help: "Memory in use as a ratio of the effective limit.", unit: "ratio")
+        swapRatio = r.gauge("memory_swap_used_ratio", help: "Host swap in use as a ratio of swap total (0 without swap).", unit: "ratio")
+        pressureStalled = r.counter(
+            "memory_pressure_stalled_seconds", help: "Time tasks stalled on memory (PSI total), cgroup when available, else host.", unit: "seconds",
+            labels: ["kind"])
+        pressureRatio = r.gauge(
+            "memory_pressure_stall_ratio", help: "Share of time tasks stalled on memory (PSI avg10/avg60/avg300).", unit: "ratio",
+            labels: ["kind", "window"])
+        allocator = r.gauge(
+            "memory_allocator_bytes", help: "The monitor's own glibc heap (mallinfo2), by state (in_use, free).", unit: "bytes", labels: ["state"])
+
+        ownResident = r.gauge("process_resident_memory_bytes", help: "Resident memory size in bytes.", unit: "bytes")
+        ownVirtual = r.gauge("process_virtual_memory_bytes", help: "Virtual memory size in bytes.", unit: "bytes")
+        ownCPU = r.counter("process_cpu_seconds", help: "Total user and system CPU time spent in seconds.", unit: "seconds")
+        ownFds = r.gauge("process_open_fds", help: "Number of open file descriptors.")
+        ownMaxFds = r.gauge("process_max_fds", help: "Maximum number of open file descriptors.")
+        ownStart = r.gauge("process_start_time_seconds", help: "Start time of the process since unix epoch in seconds.", unit: "seconds")
+        let build = r.gauge("memory_monitor_build_info", help: "Build information; the value is always 1.", labels: ["version"])
+        build.set(1, Self.version)
+
+        for severity in Severity.alerting { alertsSent.increment(by: 0, severity.description) }
+        cleanupOperations.increment(by: 0)
+        leaksDetected.increment(by: 0)
+        checks.increment(by: 0)
+        checkOverruns.increment(by: 0)
+        setThresholds(ThresholdPolicy(thresholds))
+    }
+
+    private func setThresholds(_ policy: ThresholdPolicy) {
+        for severity in Severity.alerting {
+            thresholdBytes.set(policy.processMB.bound(for: severity)! * 1_048_576, Component.processMemory.rawValue, severity.description)
+            thresholdRatio.set(policy.systemPercent.bound(for: severity)! / 100, Component.systemMemory.rawValue, severity.description)
+            thresholdRatio.set(policy.swapPercent.bound(for: severity)! / 100, Component.swapMemory.rawValue, severity.description)
+        }
+    }
+
+    /// Sets every sampled gauge from `sample`. Values that were not read are removed, not zeroed.
+    public func update(from sample: Sample) {
+        let mib = 1_048_576.0
+        if let p = sample.process {
+            targetUp.set(1)
+            targetPid.set(Double(p.pid))
+            setOrRemove(processResident, p.status.residentBytes)
+            setOrRemove(processVirtual, p.status.virtualBytes)
+            setOrRemove(processSwap, p.status.swappedBytes)
+            setOrRemove(processPeak, p.status.peakResidentBytes)
+            setOrRemove(processProportional, p.proportionalBytes)
+            setOrRemove(processThreads, p.status.threads)
+            setOrRemove(processFds, p.openFileDescriptors.map { UInt64($0) })
+            setOrRemove(usage, p.status.residentBytes.map { Double($0) / mib }, "rss_mb")
+            setOrRemove(usage, p.status.virtualBytes.map { Double($0) / mib }, "vms_mb")
+        } else {
+            targetUp.set(0)
+            for family in [targetPid, processResident, processVirtual, processSwap, processPeak, processProportional, processThreads, processFds] {
+                family.remove()
+            }
+            usage.remove("rss_mb")
+            usage.remove("vms_mb")
+        }
+        usage.set(sample.memoryPercent, "percent")
+        usage.set(Double(sample.limit.availableBytes) / mib, "available_mb")
+        usage.set(sample.swapPercent, "swap_percent")
+
+        let h = sample.host
+        for (field, value) in [
+            ("total", h.totalBytes), ("available", h.availableBytes), ("free", h.freeBytes), ("buffers", h.buffersBytes),
+            ("cached", h.cachedBytes), ("swap_total", h.swapTotalBytes), ("swap_free", h.swapFreeBytes),
+        ] {
+            host.set(Double(value), field)
+        }
+
+        let cg = sample.cgroup
+        setOrRemove(cgroupUsage, cg?.usageBytes)
+        setOrRemove(cgroupWorkingSet, cg?.workingSetBytes)
+        setOrRemove(cgroupLimit, cg?.limitBytes)
+        if let oom = cg?.oomEvents { cgroupOOMEvents.set(Double(oom)) }
+        if let kills = cg?.oomKills { cgroupOOMKills.set(Double(kills)) }
+
+        let source = sample.limit.source.rawValue
+        limitBytes.remove(source == "cgroup" ? "host" : "cgroup")
+        limitBytes.set(Double(sample.limit.limitBytes), source)
+        usedBytes.set(Double(sample.limit.usedBytes))
+        usedRatio.set(sample.limit.usedRatio)
+        swapRatio.set(sample.swapPercent / 100)
+
+        if let psi = sample.pressure {
+            for (kind, line) in [("some", Optional(psi.some)), ("full", psi.full)] {
+                guard let line else { continue }
+                pressureStalled.set(line.totalSeconds, kind)
+                pressureRatio.set(line.avg10Ratio, kind, "10s")
+                pressureRatio.set(line.avg60Ratio, kind, "60s")
+                pressureRatio.set(line.avg300Ratio, kind, "300s")
+            }
+        }
+        if let a = sample.allocator {
+            allocator.set(Double(a.inUseBytes), "in_use")
+            allocator.set(Double(a.freeBytes), "free")
+        }
+
+        let e = sample.exporter
+        ownResident.set(Double(e.residentBytes))
+        ownVirtual.set(Double(e.virtualBytes))
+        ownCPU.set(e.cpuSeconds)
+        ownFds.set(Double(e.openFileDescriptors))
+        ownMaxFds.set(Double(e.maxFileDescriptors))
+        ownStart.set(e.startTimeSeconds)
+    }
+
+    /// Records the levels from the last evaluation.
+    public func update(levels: [Component: Severity]) {
+        for (component, severity) in levels { level.set(Double(severity.rawValue), component.rawValue) }
+    }
+
+    /// Records a completed check.
+    func recordCheck(seconds: Double, at timestamp: Double, overran: Bool) {
+        checkDuration.observe(seconds)
+        checks.increment()
+        if overran { checkOverruns.increment() }
+        lastCheck.set(timestamp)
+    }
+
+    private func setOrRemove(_ family: GaugeFamily, _ value: UInt64?) {
+        if let value { family.set(Double(value)) } else { family.remove() }
+    }
+
+    private func setOrRemove(_ family: GaugeFamily, _ value: Double?, _ label: String) {
+        if let value { family.set(value, label) } else { family.remove(label) }
+    }
+}
