@@ -6,8 +6,8 @@ enum KeyValueLines {
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
             guard let colon = line.firstIndex(of: ":") else { continue }
             let key = line[..<colon]
-            let rest = line[line.index(after: colon)...].split(separator: " ", omittingEmptySubsequences: true)
-            guard let first = rest.first.map({ $0.trimmingTabs }) else {
+            let rest = line[line.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard let first = rest.first else {
                 body(key, nil)
                 continue
             }

@@ -12,26 +12,28 @@ public enum ProcFile {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = 4096
-        while bytes.count < limit {
-            let old = bytes.count
-            bytes.append(contentsOf: repeatElement(0, count: chunk))
-            let n = bytes.withUnsafeMutableBytes { raw in
-                Glibc.read(fd, raw.baseAddress! + old, chunk)
-            }
-            if n < 0 {
-                if errno == EINTR {
-                    bytes.removeLast(chunk)
-                    continue
+        // Nearly every file here fits in 16 KiB: read into stack space, spill to an array past that.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16384) { buffer -> String? in
+            var spill: [UInt8] = []
+            var filled = 0
+            while true {
+                if filled == buffer.count {
+                    spill.append(contentsOf: buffer)
+                    filled = 0
+                    if spill.count >= limit { break }
                 }
-                return nil
+                let n = Glibc.read(fd, buffer.baseAddress! + filled, buffer.count - filled)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return nil
+                }
+                if n == 0 { break }
+                filled += n
             }
-            bytes.removeLast(chunk - n)
-            if n == 0 { break }
-            chunk = min(chunk * 2, 65536)
+            if spill.isEmpty { return String(decoding: UnsafeBufferPointer(rebasing: buffer[..<filled]), as: UTF8.self) }
+            spill.append(contentsOf: buffer[..<filled])
+            return String(decoding: spill, as: UTF8.self)
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The names in a directory (without "." and ".."), or nil when it cannot be opened.

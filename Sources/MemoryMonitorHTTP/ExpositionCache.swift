@@ -1,0 +1,57 @@
+import MemoryMonitor
+import NIOCore
+import Synchronization
+
+/// Render once, compress once, serve many: the /metrics body in each format, plain and gzip,
+/// built at most once per published sample and shared by every scrape until the next one.
+public final class ExpositionCache: Sendable {
+    /// Bodies smaller than this are not worth compressing.
+    public static let minimumGzipBytes = 1024
+
+    /// A body ready to send.
+    public struct Body: Sendable {
+        public var bytes: ByteBuffer
+        public var format: ExpositionFormat
+        public var gzipped: Bool
+    }
+
+    private struct Entry {
+        var generation: UInt64 = .max
+        var plain: [ByteBuffer?] = [nil, nil]
+        var gzip: [ByteBuffer?] = [nil, nil]
+    }
+
+    private let monitor: MemoryMonitor
+    private let maxAge: Duration
+    private let entry = Mutex(Entry())
+
+    /// A cache over `monitor`; a scrape whose sample is older than `maxAge` samples first.
+    public init(monitor: MemoryMonitor, maxAge: Duration) {
+        self.monitor = monitor
+        self.maxAge = maxAge
+    }
+
+    /// The body for a scrape. Concurrent scrapes that find it stale wait for one rebuild.
+    public func body(format: ExpositionFormat, acceptsGzip: Bool) -> Body {
+        let generation = monitor.refresh(maxAge: maxAge)
+        let slot = format == .openMetrics ? 1 : 0
+        return entry.withLock { e in
+            if e.generation != generation { e = Entry(generation: generation) }
+            let plain: ByteBuffer
+            if let cached = e.plain[slot] {
+                plain = cached
+            } else {
+                let bytes = ExpositionRenderer.render(monitor.registry.snapshot(), format: format)
+                plain = ByteBuffer(bytes: bytes)
+                e.plain[slot] = plain
+            }
+            guard acceptsGzip, plain.readableBytes >= Self.minimumGzipBytes else {
+                return Body(bytes: plain, format: format, gzipped: false)
+            }
+            if let cached = e.gzip[slot] { return Body(bytes: cached, format: format, gzipped: true) }
+            let compressed = ByteBuffer(bytes: Gzip.compress(Array(plain.readableBytesView)))
+            e.gzip[slot] = compressed
+            return Body(bytes: compressed, format: format, gzipped: true)
+        }
+    }
+}

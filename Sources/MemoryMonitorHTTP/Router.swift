@@ -1,0 +1,130 @@
+import Logging
+import MemoryMonitor
+import NIOCore
+import NIOHTTP1
+
+/// A response before it is written: status, headers, body.
+public struct Response: Sendable {
+    public var status: HTTPResponseStatus
+    public var headers: HTTPHeaders
+    public var body: ByteBuffer
+
+    /// A JSON response.
+    public static func json(_ status: HTTPResponseStatus, _ value: JSONValue, extraHeaders: [(String, String)] = []) -> Response {
+        var headers = HTTPHeaders([("Content-Type", "application/json"), ("Cache-Control", "no-store")])
+        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
+        return Response(status: status, headers: headers, body: ByteBuffer(string: value.serialized + "\n"))
+    }
+
+    /// A JSON error body: `{"error": message, "status": code}`.
+    public static func error(_ status: HTTPResponseStatus, _ message: String, extraHeaders: [(String, String)] = []) -> Response {
+        json(status, .object(["error": .string(message), "status": .number(Double(status.code))]), extraHeaders: extraHeaders)
+    }
+}
+
+/// Maps a request to a response. Pure apart from the monitor it reads: no I/O of its own.
+public struct Router: Sendable {
+    /// Which routes a listener serves.
+    public struct Routes: OptionSet, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        /// /health and below.
+        public static let health = Routes(rawValue: 1)
+        /// /metrics.
+        public static let metrics = Routes(rawValue: 2)
+    }
+
+    let monitor: MemoryMonitor
+    let cache: ExpositionCache
+    let routes: Routes
+    let logger: Logger
+
+    public init(monitor: MemoryMonitor, cache: ExpositionCache, routes: Routes, logger: Logger = Logger(label: "memory-monitor")) {
+        self.monitor = monitor
+        self.cache = cache
+        self.routes = routes
+        self.logger = logger
+    }
+
+    /// The response to one request. HEAD is answered like GET; the server drops the body.
+    public func respond(method: HTTPMethod, uri: String, headers: HTTPHeaders) -> Response {
+        let (path, query) = Self.split(uri)
+        let isRead = method == .GET || method == .HEAD
+        switch path {
+        case "/metrics" where routes.contains(.metrics):
+            guard isRead else { return methodNotAllowed("GET, HEAD") }
+            return metrics(headers: headers)
+        case "/health" where routes.contains(.health):
+            guard isRead else { return methodNotAllowed("GET, HEAD") }
+            let (status, body) = HealthReport.overall(monitor)
+            return .json(HTTPResponseStatus(statusCode: status), body)
+        case "/health/memory" where routes.contains(.health):
+            guard isRead else { return methodNotAllowed("GET, HEAD") }
+            let (status, body) = HealthReport.memory(monitor)
+            return .json(HTTPResponseStatus(statusCode: status), body)
+        case "/health/metrics/history" where routes.contains(.health):
+            guard isRead else { return methodNotAllowed("GET, HEAD") }
+            switch Self.hours(query, default: 1) {
+            case .success(let hours): return .json(.ok, HealthReport.history(monitor, hours: hours))
+            case .failure(let error): return .error(.badRequest, error.message)
+            }
+        case "/health/actions/gc" where routes.contains(.health):
+            guard method == .POST else { return methodNotAllowed("POST") }
+            return .json(.ok, HealthReport.cleanup(monitor.cleanUp()))
+        case "/":
+            guard isRead else { return methodNotAllowed("GET, HEAD") }
+            var endpoints: [JSONValue] = []
+            if routes.contains(.metrics) { endpoints.append("/metrics") }
+            if routes.contains(.health) {
+                endpoints += ["/health", "/health/memory", "/health/metrics/history?hours=1", "POST /health/actions/gc"]
+            }
+            return .json(.ok, ["name": "memory-monitor", "version": .string(MonitorMetrics.version), "endpoints": .array(endpoints)])
+        default:
+            return .error(.notFound, "no route for \(path)")
+        }
+    }
+
+    private func metrics(headers: HTTPHeaders) -> Response {
+        let format = ContentNegotiation.format(accept: headers.first(name: "accept"))
+        let gzip = ContentNegotiation.acceptsGzip(acceptEncoding: headers.first(name: "accept-encoding"))
+        let body = cache.body(format: format, acceptsGzip: gzip)
+        logger.debug("scrape", metadata: ["format": "\(format == .openMetrics ? "openmetrics" : "text")", "gzip": "\(body.gzipped)"])
+        var responseHeaders = HTTPHeaders([("Content-Type", format.contentType), ("Vary", "Accept, Accept-Encoding")])
+        if body.gzipped { responseHeaders.add(name: "Content-Encoding", value: "gzip") }
+        return Response(status: .ok, headers: responseHeaders, body: body.bytes)
+    }
+
+    private func methodNotAllowed(_ allow: String) -> Response {
+        .error(.methodNotAllowed, "method not allowed; use \(allow)", extraHeaders: [("Allow", allow)])
+    }
+
+    /// Path and query of a request target; an absolute-form target keeps only its path.
+    static func split(_ uri: String) -> (path: Substring, query: Substring) {
+        var target = uri[...]
+        for scheme in ["http://", "https://"] where target.lowercased().hasPrefix(scheme) {
+            target = target.dropFirst(scheme.count)
+            target = target.firstIndex(of: "/").map { target[$0...] } ?? "/"
+        }
+        guard let q = target.firstIndex(of: "?") else { return (target, "") }
+        return (target[..<q], target[target.index(after: q)...])
+    }
+
+    /// The `hours` query parameter: a number > 0 and at most 8760 (a year).
+    static func hours(_ query: Substring, default defaultValue: Double) -> Result<Double, HoursError> {
+        for pair in query.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard kv.first == "hours" else { continue }
+            let raw = kv.count > 1 ? String(kv[1]) : ""
+            guard let value = Double(raw), value.isFinite, value > 0, value <= 8760 else {
+                return .failure(HoursError(message: "query parameter hours must be a number > 0 and <= 8760, got \"\(raw.prefix(64))\""))
+            }
+            return .success(value)
+        }
+        return .success(defaultValue)
+    }
+
+    /// A bad `hours` parameter.
+    struct HoursError: Error {
+        var message: String
+    }
+}

@@ -1,0 +1,158 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import ArgumentParser
+import Logging
+import MemoryMonitor
+import MemoryMonitorHTTP
+import ServiceLifecycle
+
+@main
+struct MemoryMonitorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "memory-monitor",
+        abstract: "Prometheus exporter and health API for process, container and host memory.",
+        discussion: """
+            Configuration comes from the embedded defaults, then --config FILE, then the environment \
+            (MEMORY_HEALTH_PORT, PROMETHEUS_PORT, MONITORING_LOG_LEVEL, SLACK_WEBHOOK_URL, ALERT_EMAIL), \
+            then these flags. An invalid configuration exits with status 2 before any port is bound.
+
+            Endpoints: GET /health, GET /health/memory, GET /health/metrics/history?hours=N and \
+            POST /health/actions/gc on the health port; GET and HEAD /metrics on the Prometheus port.
+            """,
+        version: MonitorMetrics.version
+    )
+
+    @Option(name: .long, help: ArgumentHelp("JSON configuration file (see docs/configuration.md).", valueName: "file"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("Port of the health API (default 8080).", valueName: "port"))
+    var healthPort: String?
+
+    @Option(name: .long, help: ArgumentHelp("Port of /metrics (default 9091); may equal --health-port.", valueName: "port"))
+    var prometheusPort: String?
+
+    @Option(name: .long, help: ArgumentHelp("Address both listeners bind (default 0.0.0.0).", valueName: "address"))
+    var listenAddress: String?
+
+    @Option(name: .long, help: ArgumentHelp("trace, debug, info, notice, warning, error or critical (default info).", valueName: "level"))
+    var logLevel: String?
+
+    @Option(name: .long, help: ArgumentHelp("Also append log lines to this file, e.g. logs/production.log.", valueName: "path"))
+    var logFile: String?
+
+    @Option(name: .long, help: ArgumentHelp("Seconds between checks, fractions allowed (default 30).", valueName: "seconds"))
+    var checkInterval: Double?
+
+    @Option(name: .long, help: ArgumentHelp("Monitor this process id instead of the monitor itself.", valueName: "pid"))
+    var pid: Int32?
+
+    @Option(name: .long, help: ArgumentHelp("Monitor the process whose id this file holds (re-read every check).", valueName: "path"))
+    var pidfile: String?
+
+    @Option(name: .long, help: ArgumentHelp("Monitor the process with this name (lowest pid if several).", valueName: "name"))
+    var processName: String?
+
+    @Flag(name: .long, help: "Validate the configuration, print the result and exit (0 valid, 2 invalid).")
+    var checkConfig = false
+
+    func run() async throws {
+        var environment: [String: String] = [:]
+        for name in ["MEMORY_HEALTH_PORT", "PROMETHEUS_PORT", "MONITORING_LOG_LEVEL", "SLACK_WEBHOOK_URL", "ALERT_EMAIL"] {
+            if let value = getenv(name) { environment[name] = String(cString: value) }
+        }
+        let loaded: (configuration: MonitorConfiguration, unknownKeys: [String])
+        do {
+            loaded = try loadConfiguration(environment: environment)
+        } catch {
+            printError("memory-monitor: \(error)")
+            throw ExitCode(2)
+        }
+        let configuration = loaded.configuration
+        for key in loaded.unknownKeys { printError("memory-monitor: warning: unknown configuration key \(key) is ignored") }
+        if checkConfig {
+            print("configuration is valid")
+            return
+        }
+
+        let sinks: [LogSink]
+        do {
+            sinks = [LogSink(fd: 2)] + (try configuration.logging.file.map { [try LogSink.file($0)] } ?? [])
+        } catch {
+            printError("memory-monitor: \(error)")
+            throw ExitCode(2)
+        }
+        let level = Logger.Level(rawValue: configuration.logging.level) ?? .info
+        LoggingSystem.bootstrap { label in LineLogHandler(logLevel: level, label: label, sinks: sinks) }
+        let logger = Logger(label: "memory-monitor")
+
+        let monitor = MemoryMonitor(configuration: configuration, logger: logger)
+        let cache = ExpositionCache(monitor: monitor, maxAge: .milliseconds(Int64(configuration.monitoring.scrapeMaxAge * 1000)))
+        let server: HTTPServer
+        do {
+            server = try await HTTPServer.bind(
+                host: configuration.monitoring.listenAddress,
+                listeners: HTTPServer.listeners(healthPort: configuration.monitoring.healthPort, metricsPort: configuration.monitoring.prometheusPort),
+                monitor: monitor, cache: cache, logger: logger)
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode(1)
+        }
+
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: CheckLoop(monitor: monitor, logger: logger)),
+                    .init(service: server),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        logger.info(
+            "memory-monitor started",
+            metadata: ["version": "\(MonitorMetrics.version)", "pid": "\(getpid())", "config": "\(config ?? "embedded defaults")"])
+        try await group.run()
+        logger.info("memory-monitor stopped")
+    }
+
+    /// Defaults < file < environment < flags, with every problem collected.
+    func loadConfiguration(environment: [String: String]) throws -> (MonitorConfiguration, [String]) {
+        var loader = ConfigurationLoader()
+        if let config {
+            guard let text = ProcFile.read(config) else {
+                throw ConfigurationError(fileError: "cannot read configuration file \(config): \(String(cString: strerror(errno)))")
+            }
+            try loader.apply(json: text, source: config)
+        }
+        loader.apply(environment: environment)
+        if let healthPort { loader.setPort(healthPort, name: "--health-port") { $0.monitoring.healthPort = $1 } }
+        if let prometheusPort { loader.setPort(prometheusPort, name: "--prometheus-port") { $0.monitoring.prometheusPort = $1 } }
+        if let logLevel { loader.setLogLevel(logLevel, source: "--log-level") }
+        if let listenAddress { loader.configuration.monitoring.listenAddress = listenAddress }
+        if let logFile { loader.configuration.logging.file = logFile }
+        if let checkInterval {
+            if checkInterval > 0 && checkInterval <= 86_400 {
+                loader.configuration.monitoring.checkInterval = checkInterval
+            } else {
+                loader.report(ConfigurationProblem(keyPath: "--check-interval", value: "\(checkInterval)", allowed: "a number > 0 and <= 86400"))
+            }
+        }
+        let targets = [pid.map { MonitoredTarget.pid($0) }, pidfile.map { .pidfile($0) }, processName.map { .processName($0) }].compactMap { $0 }
+        if targets.count > 1 {
+            loader.report(ConfigurationProblem(keyPath: "--pid, --pidfile, --process-name", value: "\(targets.count) targets", allowed: "at most one"))
+        } else if let target = targets.first {
+            if case .pid(let p) = target, p <= 0 {
+                loader.report(ConfigurationProblem(keyPath: "--pid", value: "\(p)", allowed: "a process id > 0"))
+            } else {
+                loader.configuration.monitoring.target = target
+            }
+        }
+        return (try loader.validated(), loader.unknownKeys)
+    }
+
+    private func printError(_ message: String) {
+        var line = message + "\n"
+        line.withUTF8 { buffer in _ = write(2, buffer.baseAddress, buffer.count) }
+    }
+}
