@@ -47,8 +47,12 @@ public enum JSONParser {
         }
 
         mutating func expect(_ literal: String, value: JSONValue) throws(JSONParseError) -> JSONValue {
+            let start = index
             for byte in literal.utf8 {
-                guard current == byte else { throw error("expected '\(literal)'") }
+                guard current == byte else {
+                    index = start
+                    throw error("expected '\(literal)'")
+                }
                 index += 1
             }
             return value

@@ -1,0 +1,126 @@
+import Testing
+@testable import MemoryMonitor
+
+@Suite("Configuration")
+struct ConfigurationTests {
+    /// SPEC §3's example file, verbatim.
+    static let specExample = """
+        {
+          "monitoring": {"check_interval": 30, "enable_tracemalloc": true, "prometheus_port": 9091,
+                          "history_size": 2000,
+                          "leak_detection": {"enabled": true, "threshold_growth_rate": 0.1, "monitoring_window": 300}},
+          "thresholds": {"memory_warning_mb": 1024, "memory_critical_mb": 2048, "memory_emergency_mb": 4096,
+                         "memory_percent_warning": 70, "memory_percent_critical": 85, "memory_percent_emergency": 95},
+          "alerting": {"webhook_url": "https://your-webhook.com/alerts",
+                       "slack_webhook": "https://hooks.slack.com/your-webhook",
+                       "rate_limit_seconds": 300,
+                       "alert_levels": {"critical": {"channels": ["log", "slack"]},
+                                        "emergency": {"channels": ["log", "slack", "email"]}}},
+          "auto_response": {"enabled": true,
+                            "critical_actions": {"force_gc": true, "clear_caches": true, "throttle_operations": true},
+                            "emergency_actions": {"force_gc": true, "multiple_gc_cycles": 3, "clear_all_caches": true,
+                                                  "emergency_throttle": true, "send_immediate_alert": true}},
+          "experimental": {"predictive_alerting": true, "prediction_window": 600, "trend_threshold": 0.05},
+          "performance": {"monitoring_overhead_limit_percent": 5, "max_monitoring_time_seconds": 2,
+                          "async_processing": true, "batch_processing": true}
+        }
+        """
+
+    func load(_ json: String, env: [String: String] = [:]) throws -> (MonitorConfiguration, [String]) {
+        var loader = ConfigurationLoader()
+        try loader.apply(json: json, source: "test.json")
+        loader.apply(environment: env)
+        return (try loader.validated(), loader.unknownKeys)
+    }
+
+    func problems(_ json: String, env: [String: String] = [:]) -> [String] {
+        do {
+            _ = try load(json, env: env)
+            return []
+        } catch let error as ConfigurationError {
+            return error.fileError.map { [$0] } ?? error.problems.map(\.description)
+        } catch {
+            return ["\(error)"]
+        }
+    }
+
+    @Test func specExampleLoadsWithoutWarnings() throws {
+        let (config, unknown) = try load(Self.specExample)
+        #expect(unknown.isEmpty)
+        #expect(config.monitoring.checkInterval == 30)
+        #expect(config.monitoring.historySize == 2000)
+        #expect(config.thresholds.memoryCriticalMB == 2048)
+        #expect(config.alerting.webhookURL == "https://your-webhook.com/alerts")
+        #expect(config.alerting.channels["emergency"] == ["log", "slack", "email"])
+        #expect(config.alerting.channels["warning"] == ["log"])
+    }
+
+    @Test func emptyObjectGivesSpecDefaults() throws {
+        let (config, _) = try load("{}")
+        #expect(config == MonitorConfiguration())
+        #expect(config.monitoring.prometheusPort == 9091 && config.monitoring.healthPort == 8080)
+        #expect(config.thresholds.memoryPercentEmergency == 95)
+        #expect(config.alerting.rateLimitSeconds == 300)
+    }
+
+    @Test(arguments: [
+        (#"{"monitoring": {"check_interval": -1}}"#, "monitoring.check_interval: -1 is not allowed; expected a number > 0 and <= 86400"),
+        (#"{"monitoring": {"check_interval": "30"}}"#, "monitoring.check_interval: \"30\" is not allowed; expected a number > 0 and <= 86400"),
+        (#"{"monitoring": {"prometheus_port": 70000}}"#, "monitoring.prometheus_port: 70000 is not allowed; expected a port number from 1 to 65535"),
+        (#"{"monitoring": {"history_size": 2.5}}"#, "monitoring.history_size: 2.5 is not allowed; expected a whole number from 1 to 1000000"),
+        (#"{"monitoring": {"target": {"pid": 1, "process_name": "x"}}}"#, "monitoring.target: 2 targets is not allowed; expected at most one of pid, pidfile, process_name"),
+        (#"{"monitoring": []}"#, "monitoring: an array is not allowed; expected an object"),
+        (#"{"thresholds": {"memory_percent_critical": 120}}"#, "thresholds.memory_percent_critical: 120 is not allowed; expected a number > 0 and <= 100"),
+        (#"{"alerting": {"alert_levels": {"critical": {"channels": ["log", "pager"]}}}}"#,
+         "alerting.alert_levels.critical.channels: \"pager\" is not allowed; expected an array of channel names from: log, webhook, slack, email, alertmanager"),
+        (#"{"alerting": {"webhook_url": "ftp://x"}}"#, "alerting.webhook_url: a string is not allowed; expected an http:// or https:// URL"),
+        (#"{"logging": {"level": "loud"}}"#, "logging.level: \"loud\" is not allowed; expected one of trace, debug, info, notice, warning, error, critical"),
+        (#"{"enable": true, "performance": {"max_monitoring_time_seconds": 0}}"#, "performance.max_monitoring_time_seconds: 0 is not allowed; expected a number > 0 and <= 3600"),
+    ])
+    func badValuesNameKeyValueAndAllowed(_ json: String, _ expected: String) {
+        #expect(problems(json) == [expected])
+    }
+
+    @Test func thresholdsMustIncrease() {
+        let found = problems(#"{"thresholds": {"memory_warning_mb": 3000}}"#)
+        #expect(found == [
+            "thresholds.memory_warning_mb, memory_critical_mb, memory_emergency_mb: 3000, 2048, 4096 is not allowed; expected warning < critical < emergency"
+        ])
+    }
+
+    @Test func everyProblemIsReportedAtOnce() {
+        #expect(problems(#"{"monitoring": {"check_interval": 0, "health_port": 0}, "thresholds": {"swap_percent_warning": "x"}}"#).count == 3)
+    }
+
+    @Test func invalidJSONSaysWhere() {
+        #expect(problems("{\n  \"monitoring\": {\"check_interval\": 30,}\n}") == [
+            "test.json: invalid JSON at line 2, column 39: expected a string key"
+        ])
+    }
+
+    @Test func unknownKeysAreWarningsWithPaths() throws {
+        let (_, unknown) = try load(#"{"monitoring": {"check_intervall": 5, "leak_detection": {"x": 1}}, "extra": {}}"#)
+        #expect(Set(unknown) == ["monitoring.check_intervall", "monitoring.leak_detection.x", "extra"])
+    }
+
+    @Test func environmentOverridesFile() throws {
+        let env = ["MEMORY_HEALTH_PORT": "8181", "PROMETHEUS_PORT": "9191", "MONITORING_LOG_LEVEL": "DEBUG", "ALERT_EMAIL": "ops@example.com"]
+        let (config, _) = try load(#"{"monitoring": {"prometheus_port": 9999}}"#, env: env)
+        #expect(config.monitoring.healthPort == 8181)
+        #expect(config.monitoring.prometheusPort == 9191)
+        #expect(config.logging.level == "debug")
+        #expect(config.alerting.email == "ops@example.com")
+    }
+
+    @Test func badEnvironmentIsNamed() {
+        #expect(problems("{}", env: ["PROMETHEUS_PORT": "http"]) == [
+            "PROMETHEUS_PORT: \"http\" is not allowed; expected a port number from 1 to 65535"
+        ])
+    }
+
+    @Test func secretsAreNotEchoed() {
+        let found = problems(#"{"alerting": {"slack_webhook": "hooks.slack.com/services/SECRET"}}"#)
+        #expect(found.count == 1)
+        #expect(!found[0].contains("SECRET"))
+    }
+}

@@ -1,0 +1,89 @@
+import Testing
+@testable import MemoryMonitor
+
+@Suite("Exposition")
+struct ExpositionTests {
+    func registry() -> MetricRegistry {
+        let r = MetricRegistry()
+        let g = r.gauge("demo_size_bytes", help: "Size with \"quotes\", a \\ and\na newline.", unit: "bytes", labels: ["path"])
+        g.set(1024, "a\"b\\c\nd")
+        g.set(.nan, "nan")
+        g.set(.infinity, "inf")
+        g.set(-.infinity, "minus")
+        g.set(0.25, "quarter")
+        let c = r.counter("demo_events", help: "Events.", labels: ["kind"])
+        c.increment("x")
+        c.increment(by: 2, "x")
+        let h = r.histogram("demo_latency_seconds", help: "Latency.", unit: "seconds", buckets: [0.001, 1, 2])
+        h.observe(0.0005)
+        h.observe(0.5)
+        h.observe(5)
+        return r
+    }
+
+    func text(_ format: ExpositionFormat) -> String {
+        String(decoding: ExpositionRenderer.render(registry().snapshot(), format: format), as: UTF8.self)
+    }
+
+    @Test func prometheusText() {
+        #expect(text(.prometheusText) == """
+            # HELP demo_size_bytes Size with "quotes", a \\\\ and\\na newline.
+            # TYPE demo_size_bytes gauge
+            demo_size_bytes{path="a\\"b\\\\c\\nd"} 1024
+            demo_size_bytes{path="nan"} NaN
+            demo_size_bytes{path="inf"} +Inf
+            demo_size_bytes{path="minus"} -Inf
+            demo_size_bytes{path="quarter"} 0.25
+            # HELP demo_events_total Events.
+            # TYPE demo_events_total counter
+            demo_events_total{kind="x"} 3
+            # HELP demo_latency_seconds Latency.
+            # TYPE demo_latency_seconds histogram
+            demo_latency_seconds_bucket{le="0.001"} 1
+            demo_latency_seconds_bucket{le="1.0"} 2
+            demo_latency_seconds_bucket{le="2.0"} 2
+            demo_latency_seconds_bucket{le="+Inf"} 3
+            demo_latency_seconds_sum 5.5005
+            demo_latency_seconds_count 3
+
+            """)
+    }
+
+    @Test func openMetrics() {
+        let body = text(.openMetrics)
+        #expect(body.hasPrefix("# HELP demo_size_bytes Size with \\\"quotes\\\", a \\\\ and\\na newline.\n# TYPE demo_size_bytes gauge\n# UNIT demo_size_bytes bytes\n"))
+        #expect(body.contains("# TYPE demo_events counter\ndemo_events_total{kind=\"x\"} 3\n"))
+        #expect(body.contains("# TYPE demo_latency_seconds histogram\n# UNIT demo_latency_seconds seconds\n"))
+        #expect(body.hasSuffix("demo_latency_seconds_count 3\n# EOF\n"))
+    }
+
+    @Test func familiesWithoutSeriesStillDescribeThemselvesInOpenMetrics() {
+        let r = MetricRegistry()
+        _ = r.gauge("empty_thing", help: "Nothing yet.")
+        #expect(String(decoding: ExpositionRenderer.render(r.snapshot(), format: .openMetrics), as: UTF8.self)
+            == "# HELP empty_thing Nothing yet.\n# TYPE empty_thing gauge\n# EOF\n")
+        #expect(ExpositionRenderer.render(r.snapshot(), format: .prometheusText).isEmpty)
+    }
+
+    @Test func histogramQuantileInterpolates() {
+        let r = MetricRegistry()
+        let h = r.histogram("q_seconds", help: "q", buckets: [1, 2, 4])
+        for v in [0.5, 1.5, 1.5, 3] { h.observe(v) }
+        #expect(h.count() == 4)
+        #expect(h.quantile(0.5) == 1.5)
+        #expect(h.quantile(1) == 4)
+    }
+
+    @Test func documentedFamiliesArePresentFromTheStart() {
+        let metrics = MonitorMetrics(thresholds: .init())
+        let body = String(decoding: ExpositionRenderer.render(metrics.registry.snapshot(), format: .prometheusText), as: UTF8.self)
+        for severity in ["warning", "critical", "emergency"] {
+            #expect(body.contains("memory_alerts_sent_total{severity=\"\(severity)\"} 0"))
+        }
+        #expect(body.contains("memory_cleanup_operations_total 0"))
+        #expect(body.contains("memory_leaks_detected_total 0"))
+        #expect(body.contains("memory_threshold_bytes{component=\"process_memory\",severity=\"critical\"} 2147483648"))
+        #expect(body.contains("memory_threshold_ratio{component=\"system_memory\",severity=\"warning\"} 0.7"))
+        #expect(body.contains("memory_monitor_build_info{version=\"\(MonitorMetrics.version)\"} 1"))
+    }
+}

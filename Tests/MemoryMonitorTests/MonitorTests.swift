@@ -1,0 +1,114 @@
+import Testing
+@testable import MemoryMonitor
+
+@Suite("Monitor")
+struct MonitorTests {
+    func sample(rssMB: Double, percentUsed: Double, swapPercent: Double = 0) -> Sample {
+        let total: UInt64 = 10_000 << 20
+        let host = MemInfo(
+            totalBytes: total, availableBytes: UInt64(Double(total) * (1 - percentUsed / 100)),
+            swapTotalBytes: 1000 << 20, swapFreeBytes: UInt64(1000 * (1 - swapPercent / 100)) << 20)
+        let status = ProcessStatus(name: "x", residentBytes: UInt64(rssMB * 1_048_576), virtualBytes: 1 << 30)
+        return Sample(
+            timestamp: 0, targetDescription: "test", process: .init(pid: 1, status: status), host: host, cgroup: nil,
+            hostPressure: nil, allocator: nil, exporter: .init())
+    }
+
+    @Test(arguments: [
+        (100.0, 10.0, 0.0, Severity.healthy, Severity.healthy, Severity.healthy),
+        (1024, 70, 50, .warning, .warning, .warning),
+        (2047.9, 84.9, 74, .warning, .warning, .warning),
+        (2048, 85, 75, .critical, .critical, .critical),
+        (5000, 99, 95, .emergency, .emergency, .emergency),
+    ])
+    func levelsFollowThresholds(_ rss: Double, _ percent: Double, _ swap: Double, _ p: Severity, _ s: Severity, _ w: Severity) {
+        let levels = ThresholdPolicy(.init()).levels(sample(rssMB: rss, percentUsed: percent, swapPercent: swap))
+        #expect(levels[.processMemory] == p)
+        #expect(levels[.systemMemory] == s)
+        #expect(levels[.swapMemory] == w)
+    }
+
+    @Test func goneTargetIsHealthyNotCrashing() {
+        var s = sample(rssMB: 9999, percentUsed: 10)
+        s.process = nil
+        #expect(ThresholdPolicy(.init()).levels(s)[.processMemory] == .healthy)
+    }
+
+    @Test func historyKeepsTheNewestInOrder() {
+        var history = SampleHistory(capacity: 3)
+        for i in 0..<5 { history.append(.init(timestamp: Double(i), rssMB: nil, vmsMB: nil, percent: 0, availableMB: 0, swapPercent: 0)) }
+        #expect(history.count == 3)
+        #expect(history.entries(since: 0).map(\.timestamp) == [2, 3, 4])
+        #expect(history.entries(since: 3.5).map(\.timestamp) == [4])
+    }
+
+    @Test func missedTicksAreSkippedNotQueued() {
+        let start = ContinuousClock.now
+        let interval = Duration.seconds(1)
+        #expect(CheckLoop.nextDeadline(after: start, interval: interval, now: start + .milliseconds(200)) == start + .seconds(1))
+        #expect(CheckLoop.nextDeadline(after: start, interval: interval, now: start + .milliseconds(3500)) == start + .seconds(4))
+    }
+
+    @Test func checkUpdatesMetricsHistoryAndHealth() throws {
+        var config = MonitorConfiguration()
+        config.monitoring.checkInterval = 60
+        let monitor = MemoryMonitor(configuration: config)
+        #expect(monitor.latestSample == nil)
+        let s = monitor.check()
+        #expect(s.process?.pid != nil)
+        #expect(monitor.metrics.checkDuration.count() == 1)
+        #expect(monitor.history(lastSeconds: 60).count == 1)
+        let (status, body) = HealthReport.overall(monitor)
+        #expect(status == 200)
+        guard case .object(let o) = body else { Issue.record("not an object"); return }
+        #expect(o["monitoring_active"] == .bool(true))
+        #expect(o["status"] == "healthy")
+        let (memoryStatus, memory) = HealthReport.memory(monitor)
+        #expect(memoryStatus == 200)
+        guard case .object(let m) = memory else { Issue.record("not an object"); return }
+        for key in ["timestamp", "rss_mb", "vms_mb", "percent", "available_mb", "swap_percent", "gc_collections", "gc_objects"] {
+            #expect(m[key] != nil && m[key] != .null, "missing \(key)")
+        }
+    }
+
+    @Test func stalledLoopAnswers503() async throws {
+        var config = MonitorConfiguration()
+        config.monitoring.checkInterval = 0.01
+        let monitor = MemoryMonitor(configuration: config)
+        monitor.check()
+        try await Task.sleep(for: .milliseconds(60))
+        #expect(monitor.isStalled)
+        let (status, body) = HealthReport.overall(monitor)
+        #expect(status == 503)
+        guard case .object(let o) = body else { Issue.record("not an object"); return }
+        #expect(o["monitoring_active"] == .bool(false))
+    }
+
+    @Test func refreshSharesOneSampleWhileFresh() {
+        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
+        let first = monitor.refresh(maxAge: .seconds(60))
+        let second = monitor.refresh(maxAge: .seconds(60))
+        #expect(first == second)
+        let third = monitor.refresh(maxAge: .zero)
+        #expect(third == first + 1)
+    }
+
+    @Test func cleanUpRunsClearersAndCounts() {
+        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
+        let cleared = Counter()
+        monitor.addCacheClearer { cleared.bump() }
+        let result = monitor.cleanUp()
+        #expect(result.cacheClearersRun == 1)
+        #expect(cleared.value == 1)
+        #expect(monitor.cleanupCycles == 1)
+        #expect(monitor.metrics.cleanupOperations.value() == 1)
+    }
+}
+
+import Synchronization
+
+final class Counter: Sendable {
+    private let storage = Mutex(0)
+    func bump() { storage.withLock { $0 += 1 } }
+    var value: Int { storage.withLock { $0 } }
+}

@@ -1,0 +1,210 @@
+import Testing
+@testable import MemoryMonitor
+
+@Suite("Parsers of /proc and cgroup files")
+struct ProcParserTests {
+    @Test func meminfoFromDebian12() throws {
+        let info = try #require(MemInfo.parse(fixture("meminfo-debian12-noswap.txt")))
+        #expect(info.totalBytes == 24_731_708 * 1024)
+        #expect(info.availableBytes == 24_392_952 * 1024)
+        #expect(info.freeBytes == 22_855_968 * 1024)
+        #expect(info.buffersBytes == 51_984 * 1024)
+        #expect(info.swapTotalBytes == 0)
+        #expect(info.usedBytes == (24_731_708 - 24_392_952) * 1024)
+    }
+
+    @Test func meminfoWithoutMemAvailableEstimatesIt() throws {
+        let info = try #require(MemInfo.parse(fixture("meminfo-no-memavailable.txt")))
+        #expect(info.availableBytes == (22_855_968 + 51_984 + 1_663_988) * 1024)
+    }
+
+    @Test func meminfoWithSwap() throws {
+        let info = try #require(MemInfo.parse(fixture("meminfo-with-swap.txt")))
+        #expect(info.swapUsedBytes == (4_194_304 - 3_145_728) * 1024)
+    }
+
+    @Test(arguments: ["", "garbage\n", "MemFree: 12 kB\n"])
+    func meminfoWithoutTotalIsNil(_ text: String) {
+        #expect(MemInfo.parse(text) == nil)
+    }
+
+    @Test func statusOfUserProcess() throws {
+        let status = try #require(ProcessStatus.parse(fixture("status-cat.txt")))
+        #expect(status.name == "cat")
+        #expect(status.residentBytes == 1772 * 1024)
+        #expect(status.virtualBytes == 3060 * 1024)
+        #expect(status.peakResidentBytes == 1772 * 1024)
+        #expect(status.swappedBytes == 0)
+        #expect(status.threads == 1)
+    }
+
+    @Test func statusOfKernelThreadHasNoMemory() throws {
+        let status = try #require(ProcessStatus.parse(fixture("status-kthread.txt")))
+        #expect(status.name == "kthreadd")
+        #expect(status.residentBytes == nil)
+        #expect(status.virtualBytes == nil)
+        #expect(status.threads == 1)
+    }
+
+    @Test func statusTruncatedOrEmpty() {
+        #expect(ProcessStatus.parse(fixture("empty.txt")) == nil)
+        #expect(ProcessStatus.parse("Umask:\t0022\n") == nil)
+    }
+
+    @Test func smapsRollup() throws {
+        let rollup = try #require(SmapsRollup.parse(fixture("smaps_rollup.txt")))
+        #expect(rollup.proportionalBytes == 816 * 1024)
+        #expect(rollup.residentBytes == 1772 * 1024)
+        #expect(SmapsRollup.parse("") == nil)
+    }
+
+    @Test func hostPressureWithZeros() throws {
+        let psi = try #require(PressureStall.parse(fixture("pressure-memory.txt")))
+        #expect(psi.some.avg10Ratio == 0)
+        #expect(psi.full != nil)
+    }
+
+    @Test func cgroupPressureConvertsUnits() throws {
+        let psi = try #require(PressureStall.parse(fixture("cgroup2-memory.pressure.txt")))
+        #expect(psi.some.avg10Ratio == 0.0125)
+        #expect(psi.some.totalSeconds == 12.345678)
+        #expect(psi.full?.avg60Ratio == 0.0025)
+    }
+
+    @Test func noPSIIsNil() {
+        #expect(PressureStall.parse("") == nil)
+        #expect(PressureStall.parse("some avg10=x\n") == nil)
+    }
+
+    @Test func processStatCountsFieldsFromLastParenthesis() throws {
+        let stat = try #require(ProcessStat.parse(fixture("stat-odd-comm.txt")))
+        #expect(stat.cpuTicks == 400)
+        #expect(stat.startTicks == 98765)
+        let real = try #require(ProcessStat.parse(fixture("stat-cat.txt")))
+        #expect(real.startTicks == 10345)
+        #expect(ProcessStat.parse("12 (x) S 1") == nil)
+        #expect(ProcessStat.parseBootTime("cpu 1 2\nbtime 1700000000\n") == 1_700_000_000)
+    }
+}
+
+@Suite("cgroup discovery and reading")
+struct CgroupTests {
+    @Test func mountsOnHybridHost() {
+        let mounts = CgroupMounts.parse(fixture("mountinfo-hybrid.txt"))
+        #expect(mounts.unified == "/sys/fs/cgroup/unified")
+        #expect(mounts.memoryV1 == "/sys/fs/cgroup/memory")
+    }
+
+    @Test func mountsOnUnifiedHost() {
+        let mounts = CgroupMounts.parse(fixture("mountinfo-v2.txt"))
+        #expect(mounts.unified == "/sys/fs/cgroup")
+        #expect(mounts.memoryV1 == nil)
+    }
+
+    @Test func membershipHybrid() {
+        let m = CgroupMembership.parse(fixture("cgroup-hybrid.txt"))
+        #expect(m.unifiedPath == "/")
+        #expect(m.memoryV1Path?.hasPrefix("/process_api/") == true)
+    }
+
+    @Test func membershipUnifiedResolvesOrFallsBackToMount() {
+        let m = CgroupMembership.parse(fixture("cgroup-v2-only.txt"))
+        #expect(m.unifiedPath == "/system.slice/docker-4f1c.scope")
+        let mounts = CgroupMounts(unified: "/sys/fs/cgroup")
+        #expect(m.directories(in: mounts) { _ in true }.unified == "/sys/fs/cgroup/system.slice/docker-4f1c.scope")
+        // Inside a container with a private cgroup namespace the path is not visible: use the mount.
+        #expect(m.directories(in: mounts) { _ in false }.unified == "/sys/fs/cgroup")
+    }
+
+    @Test func limits() {
+        #expect(CgroupMemory.parseLimit(fixture("cgroup2-memory.max-unlimited.txt")) == .some(nil))
+        #expect(CgroupMemory.parseLimit(fixture("cgroup2-memory.max-512m.txt")) == .some(536_870_912))
+        #expect(CgroupMemory.parseLimit("9223372036854771712\n") == .some(nil))
+        #expect(CgroupMemory.parseLimit("bogus") == nil)
+    }
+
+    @Test func readV2WithLimit() throws {
+        let files = [
+            "/cg/memory.current": "314572800\n",
+            "/cg/memory.max": fixture("cgroup2-memory.max-512m.txt"),
+            "/cg/memory.stat": fixture("cgroup2-memory.stat.txt"),
+            "/cg/memory.events": fixture("cgroup2-memory.events.txt"),
+            "/cg/memory.pressure": fixture("cgroup2-memory.pressure.txt"),
+        ]
+        let memory = try #require(CgroupMemory.readV2(directory: "/cg") { files[$0] })
+        #expect(memory.version == .v2)
+        #expect(memory.usageBytes == 314_572_800)
+        #expect(memory.limitBytes == 536_870_912)
+        #expect(memory.inactiveFileBytes == 157_286_400)
+        #expect(memory.workingSetBytes == 314_572_800 - 157_286_400)
+        #expect(memory.oomEvents == 2)
+        #expect(memory.oomKills == 1)
+        #expect(memory.pressure?.some.avg10Ratio == 0.0125)
+    }
+
+    @Test func readV2UnlimitedWithoutPSI() throws {
+        let files = ["/cg/memory.current": "1000\n", "/cg/memory.max": "max\n"]
+        let memory = try #require(CgroupMemory.readV2(directory: "/cg") { files[$0] })
+        #expect(memory.limitBytes == nil)
+        #expect(memory.pressure == nil)
+        #expect(memory.oomKills == nil)
+    }
+
+    @Test func readV2WithoutMemoryController() {
+        let files = ["/cg/memory.pressure": fixture("pressure-memory.txt")]
+        #expect(CgroupMemory.readV2(directory: "/cg") { files[$0] } == nil)
+    }
+
+    @Test func readV1() throws {
+        let files = [
+            "/m/memory.usage_in_bytes": "2000000\n", "/m/memory.limit_in_bytes": "1048576000\n",
+            "/m/memory.stat": "cache 10\ninactive_file 5\ntotal_inactive_file 500000\n",
+            "/m/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
+        ]
+        let memory = try #require(CgroupMemory.readV1(directory: "/m") { files[$0] })
+        #expect(memory.version == .v1)
+        #expect(memory.limitBytes == 1_048_576_000)
+        #expect(memory.workingSetBytes == 1_500_000)
+        #expect(memory.oomKills == 3)
+    }
+}
+
+@Suite("Effective limit")
+struct EffectiveLimitTests {
+    let host = MemInfo(totalBytes: 8 << 30, availableBytes: 6 << 30)
+
+    @Test func containerLimitBelowHostWins() {
+        let cgroup = CgroupMemory(version: .v2, usageBytes: 300 << 20, limitBytes: 512 << 20, inactiveFileBytes: 100 << 20)
+        let limit = EffectiveLimit(host: host, cgroup: cgroup)
+        #expect(limit.source == .cgroup)
+        #expect(limit.limitBytes == 512 << 20)
+        #expect(limit.usedBytes == 200 << 20)
+        #expect(limit.usedRatio == 200.0 / 512.0)
+        #expect(limit.availableBytes == 312 << 20)
+    }
+
+    @Test(arguments: [UInt64?.none, .some(16 << 30)])
+    func noLimitOrLimitAboveHostMeansHost(_ cgroupLimit: UInt64?) {
+        let cgroup = CgroupMemory(version: .v2, usageBytes: 300 << 20, limitBytes: cgroupLimit)
+        let limit = EffectiveLimit(host: host, cgroup: cgroup)
+        #expect(limit.source == .host)
+        #expect(limit.limitBytes == 8 << 30)
+        #expect(limit.usedBytes == 2 << 30)
+    }
+}
+
+@Suite("Target helpers")
+struct TargetTests {
+    @Test(arguments: [("1234\n", Int32?.some(1234)), ("  42  ", 42), ("", nil), ("abc", nil), ("-5", nil), ("0", nil)])
+    func pidfile(_ text: String, _ expected: Int32?) {
+        #expect(MonitoredTarget.parsePidfile(text) == expected)
+    }
+
+    @Test func nameMatching() {
+        #expect(MonitoredTarget.nameMatches("postgres", comm: "postgres", cmdline: nil))
+        #expect(!MonitoredTarget.nameMatches("postgres", comm: "postgres: walw", cmdline: nil))
+        let long = "flight-crawler-worker"
+        #expect(MonitoredTarget.nameMatches(long, comm: "flight-crawler-", cmdline: "/usr/bin/flight-crawler-worker\u{0}--x\u{0}"))
+        #expect(!MonitoredTarget.nameMatches(long, comm: "flight-crawler-", cmdline: "/usr/bin/other\u{0}"))
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+@testable import MemoryMonitor
+
+/// The sampler against real processes: a child that allocates and touches a known amount.
+@Suite("Sampler on real processes", .serialized)
+struct SamplerTests {
+    /// Starts python3 that fills `megabytes` MiB with non-zero bytes (so every page is touched),
+    /// says "ready" and sleeps until killed.
+    func startAllocator(megabytes: Int) throws -> (Process, Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "python3", "-c",
+            "import sys,time\nb = bytearray(b'\\x01') * (\(megabytes) * 1048576)\nprint('ready', flush=True)\ntime.sleep(60)",
+        ]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let line = pipe.fileHandleForReading.availableData
+        #expect(String(decoding: line, as: UTF8.self).hasPrefix("ready"))
+        return (process, pipe)
+    }
+
+    @Test func residentSizeOfAChildMatchesWhatItTouched() throws {
+        let (child, _) = try startAllocator(megabytes: 256)
+        defer {
+            kill(child.processIdentifier, SIGKILL)
+            child.waitUntilExit()
+        }
+        let sampler = Sampler(target: .pid(child.processIdentifier))
+        let sample = sampler.sample()
+        let process = try #require(sample.process)
+        let rssMB = Double(process.status.residentBytes ?? 0) / 1_048_576
+        // 256 MiB touched plus the interpreter (about 10 MiB): allow 256 ... 256 + 40.
+        #expect(rssMB >= 256 && rssMB <= 296, "RSS \(rssMB) MiB")
+        #expect(process.status.name == "python3")
+        #expect(process.proportionalBytes != nil)
+        #expect((process.openFileDescriptors ?? 0) >= 3)
+    }
+
+    @Test func aTargetThatExitsIsReportedNotFatal() throws {
+        let (child, _) = try startAllocator(megabytes: 1)
+        let pid = child.processIdentifier
+        let sampler = Sampler(target: .pid(pid))
+        #expect(sampler.sample().process?.pid == pid)
+        kill(pid, SIGKILL)
+        child.waitUntilExit()
+        #expect(sampler.sample().process == nil)
+    }
+
+    @Test func processNameAndPidfileAreReResolved() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mm-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let pidfile = directory.appendingPathComponent("app.pid").path
+        let sampler = Sampler(target: .pidfile(pidfile))
+        #expect(sampler.sample().process == nil)  // no file yet
+
+        for _ in 0..<2 {
+            let (child, _) = try startAllocator(megabytes: 1)
+            try "\(child.processIdentifier)\n".write(toFile: pidfile, atomically: true, encoding: .utf8)
+            #expect(sampler.sample().process?.pid == child.processIdentifier)
+            kill(child.processIdentifier, SIGKILL)
+            child.waitUntilExit()
+        }
+        #expect(sampler.sample().process == nil)  // file names a dead process
+    }
+
+    @Test func ownProcessSampleIsComplete() throws {
+        let sample = Sampler().sample()
+        let process = try #require(sample.process)
+        #expect(process.pid == getpid())
+        #expect((process.status.residentBytes ?? 0) > 1 << 20)
+        #expect(sample.host.totalBytes > 0)
+        #expect(sample.limit.limitBytes > 0)
+        #expect(sample.allocator != nil)
+        #expect(sample.exporter.maxFileDescriptors > 0)
+        #expect(sample.exporter.startTimeSeconds > 1_600_000_000)
+    }
+}
