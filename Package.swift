@@ -53,13 +53,17 @@ let package = Package(
             dependencies: ["MemoryMonitor"],
             exclude: ["Fixtures"]
         ),
+        .target(
+            name: "TestSupport",
+            path: "Tests/TestSupport"
+        ),
         .testTarget(
             name: "MemoryMonitorHTTPTests",
-            dependencies: ["MemoryMonitorHTTP", "MemoryMonitor"]
+            dependencies: ["MemoryMonitorHTTP", "MemoryMonitor", "TestSupport"]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["MemoryMonitor"]
+            dependencies: ["MemoryMonitor", "MemoryMonitorHTTP", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

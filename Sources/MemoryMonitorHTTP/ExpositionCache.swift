@@ -19,6 +19,7 @@ public final class ExpositionCache: Sendable {
         var generation: UInt64 = .max
         var plain: [ByteBuffer?] = [nil, nil]
         var gzip: [ByteBuffer?] = [nil, nil]
+        var builds = 0
     }
 
     private let monitor: MemoryMonitor
@@ -31,12 +32,15 @@ public final class ExpositionCache: Sendable {
         self.maxAge = maxAge
     }
 
+    /// Bodies rendered or compressed so far (each costs one render or one gzip).
+    public var builds: Int { entry.withLock { $0.builds } }
+
     /// The body for a scrape. Concurrent scrapes that find it stale wait for one rebuild.
     public func body(format: ExpositionFormat, acceptsGzip: Bool) -> Body {
         let generation = monitor.refresh(maxAge: maxAge)
         let slot = format == .openMetrics ? 1 : 0
         return entry.withLock { e in
-            if e.generation != generation { e = Entry(generation: generation) }
+            if e.generation != generation { e = Entry(generation: generation, builds: e.builds) }
             let plain: ByteBuffer
             if let cached = e.plain[slot] {
                 plain = cached
@@ -44,6 +48,7 @@ public final class ExpositionCache: Sendable {
                 let bytes = ExpositionRenderer.render(monitor.registry.snapshot(), format: format)
                 plain = ByteBuffer(bytes: bytes)
                 e.plain[slot] = plain
+                e.builds += 1
             }
             guard acceptsGzip, plain.readableBytes >= Self.minimumGzipBytes else {
                 return Body(bytes: plain, format: format, gzipped: false)
@@ -51,6 +56,7 @@ public final class ExpositionCache: Sendable {
             if let cached = e.gzip[slot] { return Body(bytes: cached, format: format, gzipped: true) }
             let compressed = ByteBuffer(bytes: Gzip.compress(Array(plain.readableBytesView)))
             e.gzip[slot] = compressed
+            e.builds += 1
             return Body(bytes: compressed, format: format, gzipped: true)
         }
     }

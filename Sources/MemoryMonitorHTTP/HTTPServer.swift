@@ -22,6 +22,12 @@ public final class HTTPServer: Service {
         public var role: String
         public var port: Int
         public var routes: Router.Routes
+
+        public init(role: String, port: Int, routes: Router.Routes) {
+            self.role = role
+            self.port = port
+            self.routes = routes
+        }
     }
 
     private let channels: [Channel]

@@ -1,0 +1,197 @@
+import Logging
+import MemoryMonitor
+import TestSupport
+import Testing
+@testable import MemoryMonitorHTTP
+
+/// The real SwiftNIO server on an ephemeral 127.0.0.1 port, driven over plain sockets.
+@Suite("HTTP server", .serialized)
+struct ServerTests {
+    struct Running {
+        let monitor: MemoryMonitor
+        let cache: ExpositionCache
+        let server: HTTPServer
+        var port: Int { server.boundPorts[0] }
+    }
+
+    func withServer(maxAge: Duration = .seconds(60), _ body: (Running) throws -> Void) async throws {
+        var config = MonitorConfiguration()
+        config.monitoring.checkInterval = 60
+        let monitor = MemoryMonitor(configuration: config)
+        monitor.check()
+        let cache = ExpositionCache(monitor: monitor, maxAge: maxAge)
+        let server = try await HTTPServer.bind(
+            host: "127.0.0.1", listeners: [.init(role: "test", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
+            logger: Logger(label: "test"))
+        do {
+            try body(Running(monitor: monitor, cache: cache, server: server))
+        } catch {
+            await server.close()
+            throw error
+        }
+        await server.close()
+    }
+
+    @Test func metricsPlainOpenMetricsAndGzipAreTheSameSample() async throws {
+        try await withServer { s in
+            let plain = try RawHTTP.request(port: s.port, path: "/metrics")
+            #expect(plain.status == 200)
+            #expect(plain.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8")
+            #expect(plain.headers["vary"] == "Accept, Accept-Encoding")
+            #expect(plain.headers["content-encoding"] == nil)
+            #expect(plain.bodyText.contains("memory_usage_bytes{component=\"rss_mb\"}"))
+
+            let gz = try RawHTTP.request(port: s.port, path: "/metrics", headers: [("Accept-Encoding", "gzip")])
+            #expect(gz.headers["content-encoding"] == "gzip")
+            #expect(Gzip.decompress(gz.body) == plain.body)
+            #expect(gz.body.count * 3 < plain.body.count)
+
+            let om = try RawHTTP.request(
+                port: s.port, path: "/metrics", headers: [("Accept", "application/openmetrics-text;version=1.0.0,text/plain;q=0.5")])
+            #expect(om.headers["content-type"] == "application/openmetrics-text; version=1.0.0; charset=utf-8")
+            #expect(om.bodyText.hasSuffix("# EOF\n"))
+            let omGz = try RawHTTP.request(
+                port: s.port, path: "/metrics", headers: [("Accept", "application/openmetrics-text"), ("Accept-Encoding", "gzip")])
+            #expect(Gzip.decompress(omGz.body) == om.body)
+
+            // One sample: two renders and two compressions, however many scrapes.
+            for _ in 0..<5 { _ = try RawHTTP.request(port: s.port, path: "/metrics", headers: [("Accept-Encoding", "gzip")]) }
+            #expect(s.cache.builds == 4)
+        }
+    }
+
+    @Test func staleCacheTakesAFreshSample() async throws {
+        try await withServer(maxAge: .zero) { s in
+            let before = s.monitor.generation
+            _ = try RawHTTP.request(port: s.port, path: "/metrics")
+            _ = try RawHTTP.request(port: s.port, path: "/metrics")
+            #expect(s.monitor.generation == before + 2)
+            #expect(s.cache.builds == 2)
+        }
+    }
+
+    @Test func headHasHeadersButNoBody() async throws {
+        try await withServer { s in
+            let bytes = try RawHTTP.exchange(port: s.port, request: Array("HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
+            let results = RawHTTP.parse(bytes, headRequests: 1)
+            #expect(results.count == 1)
+            #expect(results.first?.status == 200)
+            #expect(Int(results.first?.headers["content-length"] ?? "0")! > 1000)
+            #expect(results.first?.body.isEmpty == true)
+        }
+    }
+
+    @Test func healthEndpoints() async throws {
+        try await withServer { s in
+            let health = try RawHTTP.request(port: s.port, path: "/health")
+            #expect(health.status == 200)
+            #expect(health.headers["content-type"] == "application/json")
+            let doc = try JSONParser.parse(health.bodyText)
+            guard case .object(let o) = doc else { Issue.record("not an object"); return }
+            for key in ["status", "timestamp", "uptime_seconds", "monitoring_active", "memory_usage_mb", "memory_percentage", "active_alerts"] {
+                #expect(o[key] != nil, "missing \(key)")
+            }
+            let memory = try RawHTTP.request(port: s.port, path: "/health/memory")
+            #expect(memory.status == 200)
+            #expect(memory.bodyText.contains("\"rss_mb\":"))
+            let history = try RawHTTP.request(port: s.port, path: "/health/metrics/history?hours=1")
+            #expect(history.status == 200)
+            #expect(history.bodyText.contains("\"count\":1"))
+            let gc = try RawHTTP.request(port: s.port, method: "POST", path: "/health/actions/gc")
+            #expect(gc.status == 200)
+            #expect(gc.bodyText.contains("\"success\":true"))
+            #expect(s.monitor.cleanupCycles == 1)
+        }
+    }
+
+    @Test(arguments: [
+        ("GET", "/nope", 404, nil as String?), ("DELETE", "/metrics", 405, "GET, HEAD"), ("GET", "/health/actions/gc", 405, "POST"),
+        ("POST", "/health", 405, "GET, HEAD"), ("GET", "/health/metrics/history?hours=-3", 400, nil),
+        ("GET", "/health/metrics/history?hours=", 400, nil), ("GET", "/health/metrics/history?hours=1e9", 400, nil),
+    ])
+    func errorsAreJSON(_ method: String, _ path: String, _ status: Int, _ allow: String?) async throws {
+        try await withServer { s in
+            let r = try RawHTTP.request(port: s.port, method: method, path: path)
+            #expect(r.status == status)
+            #expect(r.headers["content-type"] == "application/json")
+            #expect(r.headers["allow"] == allow)
+            #expect(r.bodyText.contains("\"error\":"))
+            #expect(r.bodyText.contains("\"status\":\(status)"))
+        }
+    }
+
+    @Test(arguments: [
+        "GARBAGE\r\n\r\n", "GET /metrics HTTP/9.9\r\n\r\n", "GET /metrics HTTP/1.1\r\nBad Header\r\n\r\n",
+        "GET /metrics HTTP/1.1\r\nContent-Length: abc\r\n\r\n", "\u{0}\u{1}\u{2}\r\n\r\n",
+    ])
+    func malformedRequestGets400AndServerKeepsServing(_ raw: String) async throws {
+        try await withServer { s in
+            let bytes = try RawHTTP.exchange(port: s.port, request: Array(raw.utf8))
+            let result = RawHTTP.parse(bytes).first
+            #expect(result?.status == 400)
+            #expect(result?.bodyText.contains("\"error\":") == true)
+            #expect(try RawHTTP.request(port: s.port, path: "/health").status == 200)
+        }
+    }
+
+    @Test func oversizedBodyGets413() async throws {
+        try await withServer { s in
+            let big = String(repeating: "x", count: 70_000)
+            let r = try RawHTTP.request(port: s.port, method: "POST", path: "/health/actions/gc", body: big)
+            #expect(r.status == 413)
+            #expect(try RawHTTP.request(port: s.port, path: "/health").status == 200)
+        }
+    }
+
+    @Test func pipelinedRequestsAnswerInOrder() async throws {
+        try await withServer { s in
+            let raw = "GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            let results = RawHTTP.parse(try RawHTTP.exchange(port: s.port, request: Array(raw.utf8)))
+            #expect(results.map(\.status) == [200, 404, 200])
+        }
+    }
+
+    @Test func portInUseIsAClearError() async throws {
+        try await withServer { s in
+            let port = s.port
+            let monitor = s.monitor
+            let cache = s.cache
+            let outcome = BlockingResult()
+            Task {
+                do {
+                    let second = try await HTTPServer.bind(
+                        host: "127.0.0.1", listeners: [.init(role: "metrics", port: port, routes: [.metrics])], monitor: monitor,
+                        cache: cache, logger: Logger(label: "test"))
+                    await second.close()
+                    outcome.set("bound")
+                } catch {
+                    outcome.set("\(error)")
+                }
+            }
+            #expect(outcome.wait() == "cannot listen on 127.0.0.1:\(port) for the metrics endpoint: address already in use")
+        }
+    }
+}
+
+import Foundation
+
+/// Hands a value from a task to a synchronous test body.
+final class BlockingResult: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var value: String?
+
+    func set(_ v: String) {
+        condition.lock()
+        value = v
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func wait() -> String? {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date().addingTimeInterval(10)
+        while value == nil && condition.wait(until: deadline) {}
+        return value
+    }
+}
