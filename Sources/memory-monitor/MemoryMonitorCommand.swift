@@ -28,10 +28,10 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("JSON configuration file (see docs/configuration.md).", valueName: "file"))
     var config: String?
 
-    @Option(name: .long, help: ArgumentHelp("Port of the health API (default 8080).", valueName: "port"))
+    @Option(name: .long, help: ArgumentHelp("Port of the health API (default 8080; 0 picks a free port and logs it).", valueName: "port"))
     var healthPort: String?
 
-    @Option(name: .long, help: ArgumentHelp("Port of /metrics (default 9091); may equal --health-port.", valueName: "port"))
+    @Option(name: .long, help: ArgumentHelp("Port of /metrics (default 9091; may equal --health-port; 0 picks a free port).", valueName: "port"))
     var prometheusPort: String?
 
     @Option(name: .long, help: ArgumentHelp("Address both listeners bind (default 0.0.0.0).", valueName: "address"))
@@ -126,8 +126,8 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
             try loader.apply(json: text, source: config)
         }
         loader.apply(environment: environment)
-        if let healthPort { loader.setPort(healthPort, name: "--health-port") { $0.monitoring.healthPort = $1 } }
-        if let prometheusPort { loader.setPort(prometheusPort, name: "--prometheus-port") { $0.monitoring.prometheusPort = $1 } }
+        if let healthPort { loader.setPort(healthPort, name: "--health-port", allowsAnyFreePort: true) { $0.monitoring.healthPort = $1 } }
+        if let prometheusPort { loader.setPort(prometheusPort, name: "--prometheus-port", allowsAnyFreePort: true) { $0.monitoring.prometheusPort = $1 } }
         if let logLevel { loader.setLogLevel(logLevel, source: "--log-level") }
         if let listenAddress { loader.configuration.monitoring.listenAddress = listenAddress }
         if let logFile { loader.configuration.logging.file = logFile }

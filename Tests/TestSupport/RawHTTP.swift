@@ -11,6 +11,7 @@ public struct HTTPResult: Sendable {
 
 public struct RawHTTPError: Error, CustomStringConvertible {
     public var description: String
+    public init(description: String) { self.description = description }
 }
 
 /// A deliberately small HTTP/1.1 client over a plain socket to 127.0.0.1, so tests can send

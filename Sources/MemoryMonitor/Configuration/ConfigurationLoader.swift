@@ -212,11 +212,15 @@ public struct ConfigurationLoader {
     }
 
     /// Sets a port from text (environment variable or flag), recording a problem under `name`.
-    public mutating func setPort(_ text: String, name: String, _ assign: (inout MonitorConfiguration, Int) -> Void) {
-        if let port = Int(text), (1...65535).contains(port) {
+    /// `allowsAnyFreePort` accepts 0, which lets the kernel pick a port (the log names it).
+    public mutating func setPort(
+        _ text: String, name: String, allowsAnyFreePort: Bool = false, _ assign: (inout MonitorConfiguration, Int) -> Void
+    ) {
+        let lowest = allowsAnyFreePort ? 0 : 1
+        if let port = Int(text), (lowest...65535).contains(port) {
             assign(&configuration, port)
         } else {
-            problems.append(ConfigurationProblem(keyPath: name, value: "\"\(text)\"", allowed: "a port number from 1 to 65535"))
+            problems.append(ConfigurationProblem(keyPath: name, value: "\"\(text)\"", allowed: "a port number from \(lowest) to 65535"))
         }
     }
 

@@ -1,0 +1,130 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The executable as a user meets it: flags, configuration errors, ports, signals.
+@Suite("Command line", .serialized)
+struct CommandLineTests {
+    func run(_ arguments: [String], environment: [String: String]? = nil) throws -> (Int32, String) {
+        let child = try ChildProcess(TestEnvironment.binary, arguments, environment: environment)
+        let status = child.waitForExit(seconds: 20) ?? child.stop()
+        return (status, child.stderr + child.stdout)
+    }
+
+    func writeConfig(_ text: String) throws -> String {
+        let path = NSTemporaryDirectory() + "mm-config-\(UUID().uuidString).json"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func helpIsTrue() throws {
+        let (status, output) = try run(["--help"])
+        #expect(status == 0)
+        for flag in ["--config", "--health-port", "--prometheus-port", "--log-level", "--pid", "--pidfile", "--process-name",
+                     "--check-interval", "--listen-address", "--check-config", "--log-file"] {
+            #expect(output.contains(flag), "--help lacks \(flag)")
+        }
+    }
+
+    @Test func invalidConfigExits2BeforeBinding() throws {
+        let path = try writeConfig(#"{"monitoring": {"check_interval": 0}, "thresholds": {"memory_warning_mb": 5000}}"#)
+        let (status, output) = try run(["--config", path, "--health-port", "0", "--prometheus-port", "0"])
+        #expect(status == 2)
+        #expect(output.contains("monitoring.check_interval: 0 is not allowed; expected a number > 0 and <= 86400"))
+        #expect(output.contains("warning < critical < emergency"))
+        #expect(!output.contains("listening"))
+    }
+
+    @Test func invalidJSONNamesLineAndColumn() throws {
+        let path = try writeConfig("{\n  \"monitoring\": {\n    \"check_interval\": 30,\n  }\n}\n")
+        let (status, output) = try run(["--config", path, "--check-config"])
+        #expect(status == 2)
+        #expect(output.contains("invalid JSON at line 4, column 3: expected a string key"))
+    }
+
+    @Test func missingFileIsNamed() throws {
+        let (status, output) = try run(["--config", "/nonexistent/monitoring.json"])
+        #expect(status == 2)
+        #expect(output.contains("cannot read configuration file /nonexistent/monitoring.json"))
+    }
+
+    @Test func checkConfigAcceptsTheSpecExampleAndWarnsOnUnknownKeys() throws {
+        let path = try writeConfig(#"{"monitoring": {"check_interval": 30, "colour": "blue"}}"#)
+        let (status, output) = try run(["--config", path, "--check-config"])
+        #expect(status == 0)
+        #expect(output.contains("unknown configuration key monitoring.colour is ignored"))
+        #expect(output.contains("configuration is valid"))
+    }
+
+    @Test func environmentIsValidatedAndNamed() throws {
+        var env = ProcessInfo.processInfo.environment
+        env["PROMETHEUS_PORT"] = "ninety"
+        let (status, output) = try run(["--check-config"], environment: env)
+        #expect(status == 2)
+        #expect(output.contains("PROMETHEUS_PORT: \"ninety\" is not allowed; expected a port number from 1 to 65535"))
+    }
+
+    @Test func flagsOverrideEnvironment() throws {
+        var env = ProcessInfo.processInfo.environment
+        env["MONITORING_LOG_LEVEL"] = "error"
+        let exporter = try Exporter(["--log-level", "info"], environment: env)
+        #expect(exporter.child.stderr.contains("info memory-monitor: memory-monitor started"))
+        #expect(exporter.stop() == 0)
+    }
+
+    @Test func portInUseExitsNonZeroNamingThePort() throws {
+        let first = try Exporter()
+        let (status, output) = try run(["--health-port", "0", "--prometheus-port", "\(first.metricsPort)", "--listen-address", "127.0.0.1"])
+        #expect(status != 0)
+        #expect(output.contains("cannot listen on 127.0.0.1:\(first.metricsPort) for the metrics endpoint: address already in use"))
+        #expect(try RawHTTP.request(port: first.metricsPort, path: "/metrics").status == 200)
+        #expect(first.stop() == 0)
+    }
+
+    @Test func sigtermStopsGracefullyAndLogsToFile() throws {
+        let log = NSTemporaryDirectory() + "mm-logs-\(UUID().uuidString)/production.log"
+        let exporter = try Exporter(["--log-file", log, "--check-interval", "0.2"])
+        #expect(try RawHTTP.request(port: exporter.healthPort, path: "/health").status == 200)
+        #expect(exporter.stop() == 0)
+        let stderr = exporter.child.stderr
+        #expect(stderr.contains("check loop stopped"))
+        #expect(stderr.contains("memory-monitor stopped"))
+        let file = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(file.contains("memory-monitor started"))
+        #expect(file.contains("memory-monitor stopped"))
+    }
+
+    @Test func samePortServesEverything() throws {
+        let port = TestEnvironment.freePort()
+        let child = try ChildProcess(TestEnvironment.binary, ["--health-port", "\(port)", "--prometheus-port", "\(port)", "--listen-address", "127.0.0.1"])
+        #expect(child.wait(seconds: 20) { child.stderr.contains("role=health and metrics") })
+        #expect(try RawHTTP.request(port: port, path: "/metrics").status == 200)
+        #expect(try RawHTTP.request(port: port, path: "/health").status == 200)
+        #expect(child.stop() == 0)
+    }
+
+    @Test func separatePortsServeTheirOwnRoutes() throws {
+        let exporter = try Exporter()
+        #expect(try RawHTTP.request(port: exporter.metricsPort, path: "/health").status == 404)
+        #expect(try RawHTTP.request(port: exporter.healthPort, path: "/metrics").status == 404)
+        #expect(exporter.stop() == 0)
+    }
+
+    @Test func followsATargetByPidfileAndReportsItGone() throws {
+        let pidfile = NSTemporaryDirectory() + "mm-\(UUID().uuidString).pid"
+        let sleeper = try ChildProcess("/bin/sleep", ["60"])
+        try "\(sleeper.pid)\n".write(toFile: pidfile, atomically: true, encoding: .utf8)
+        let exporter = try Exporter(["--pidfile", pidfile, "--check-interval", "0.2"])
+        let up = try RawHTTP.request(port: exporter.metricsPort, path: "/metrics").bodyText
+        #expect(up.contains("memory_target_up 1"))
+        #expect(up.contains("memory_target_pid \(sleeper.pid)"))
+        sleeper.stop()
+        #expect(exporter.child.wait(seconds: 5) {
+            ((try? RawHTTP.request(port: exporter.healthPort, path: "/health").bodyText) ?? "").contains("\"up\":false")
+        })
+        let down = try RawHTTP.request(port: exporter.metricsPort, path: "/metrics").bodyText
+        #expect(down.contains("memory_target_up 0"))
+        #expect(!down.contains("memory_process_resident_bytes "))
+        #expect(exporter.stop() == 0)
+    }
+}

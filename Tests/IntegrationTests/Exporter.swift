@@ -1,0 +1,65 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The built memory-monitor binary, started for one test and stopped by its PID.
+final class Exporter: @unchecked Sendable {
+    let child: ChildProcess
+    let healthPort: Int
+    let metricsPort: Int
+
+    /// Starts the exporter on ephemeral ports (both 0) and reads the bound ports from its log.
+    init(_ extra: [String] = [], config: String? = nil, environment: [String: String]? = nil) throws {
+        var arguments = ["--health-port", "0", "--prometheus-port", "0", "--listen-address", "127.0.0.1"] + extra
+        if let config {
+            let path = NSTemporaryDirectory() + "mm-config-\(UUID().uuidString).json"
+            try config.write(toFile: path, atomically: true, encoding: .utf8)
+            arguments += ["--config", path]
+        }
+        let child = try ChildProcess(TestEnvironment.binary, arguments, environment: environment)
+        self.child = child
+        var ports: [String: Int] = [:]
+        _ = child.wait(seconds: 20) {
+            ports = Exporter.ports(in: child.stderr)
+            return ports.count == 2
+        }
+        guard let health = ports["health"], let metrics = ports["metrics"] else {
+            child.stop()
+            throw RawHTTPError(description: "exporter did not start; stderr:\n\(child.stderr)")
+        }
+        healthPort = health
+        metricsPort = metrics
+    }
+
+    /// `listening address=127.0.0.1:PORT role=ROLE` lines.
+    static func ports(in log: String) -> [String: Int] {
+        var ports: [String: Int] = [:]
+        for line in log.split(separator: "\n") where line.contains(" listening ") {
+            let fields = line.split(separator: " ")
+            guard let address = fields.first(where: { $0.hasPrefix("address=") }), let role = fields.first(where: { $0.hasPrefix("role=") }),
+                let port = address.split(separator: ":").last.flatMap({ Int($0) })
+            else { continue }
+            ports[String(role.dropFirst(5))] = port
+        }
+        return ports
+    }
+
+    func metrics(accept: String? = nil, gzip: Bool = false) throws -> HTTPResult {
+        var headers: [(String, String)] = []
+        if let accept { headers.append(("Accept", accept)) }
+        if gzip { headers.append(("Accept-Encoding", "gzip")) }
+        return try RawHTTP.request(port: metricsPort, path: "/metrics", headers: headers)
+    }
+
+    @discardableResult
+    func stop() -> Int32 { child.stop() }
+
+    deinit { child.stop() }
+}
+
+/// Runs Python (the venv with prometheus-client) on a script with `input` on stdin.
+func python(_ script: String, input: [UInt8]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let path = TestEnvironment.python
+    #expect(FileManager.default.isExecutableFile(atPath: path), "no \(path): run scripts/install-test-deps.sh")
+    return try TestEnvironment.run(path, ["-c", script], input: input)
+}

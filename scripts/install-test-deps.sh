@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the test suite talks to: Prometheus (promtool and a real server), Alertmanager
+# (amtool), zlib headers, and a Python venv (.venv) with prometheus-client's strict OpenMetrics
+# parser and aiosmtpd. Idempotent: installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_cmd=""
+[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+
+need=()
+for pkg in prometheus prometheus-alertmanager zlib1g-dev python3-venv; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "install-test-deps: apt-get install ${need[*]}"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! .venv/bin/python3 -c "import prometheus_client, aiosmtpd" 2>/dev/null; then
+  echo "install-test-deps: creating .venv with prometheus-client and aiosmtpd"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check prometheus-client aiosmtpd
+fi

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The full test suite: installs the real tools the tests use, builds, runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-test-deps.sh
+swift build
+swift test
