@@ -56,6 +56,12 @@ struct CommandLineTests {
         #expect(output.contains("configuration is valid"))
     }
 
+    @Test func shippedExampleConfigurationIsValid() throws {
+        let (status, output) = try run(["--config", TestEnvironment.packageRoot + "/docs/monitoring_config.example.json", "--check-config"])
+        #expect(status == 0)
+        #expect(!output.contains("unknown configuration key"))
+    }
+
     @Test func environmentIsValidatedAndNamed() throws {
         var env = ProcessInfo.processInfo.environment
         env["PROMETHEUS_PORT"] = "ninety"
