@@ -68,6 +68,12 @@ public struct Router: Sendable {
             case .success(let hours): return .json(.ok, HealthReport.history(monitor, hours: hours))
             case .failure(let error): return .error(.badRequest, error.message)
             }
+        case "/health/alerts" where routes.contains(.health):
+            guard isRead else { return methodNotAllowed("GET, HEAD") }
+            switch Self.hours(query, default: 24) {
+            case .success(let hours): return .json(.ok, monitor.alerts.summary(hours: hours))
+            case .failure(let error): return .error(.badRequest, error.message)
+            }
         case "/health/actions/gc" where routes.contains(.health):
             guard method == .POST else { return methodNotAllowed("POST") }
             return .json(.ok, HealthReport.cleanup(monitor.cleanUp()))
@@ -76,7 +82,7 @@ public struct Router: Sendable {
             var endpoints: [JSONValue] = []
             if routes.contains(.metrics) { endpoints.append("/metrics") }
             if routes.contains(.health) {
-                endpoints += ["/health", "/health/memory", "/health/metrics/history?hours=1", "POST /health/actions/gc"]
+                endpoints += ["/health", "/health/memory", "/health/alerts?hours=24", "/health/metrics/history?hours=1", "POST /health/actions/gc"]
             }
             return .json(.ok, ["name": "memory-monitor", "version": .string(MonitorMetrics.version), "endpoints": .array(endpoints)])
         default:

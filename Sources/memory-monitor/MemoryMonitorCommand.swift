@@ -19,8 +19,9 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
             (MEMORY_HEALTH_PORT, PROMETHEUS_PORT, MONITORING_LOG_LEVEL, SLACK_WEBHOOK_URL, ALERT_EMAIL), \
             then these flags. An invalid configuration exits with status 2 before any port is bound.
 
-            Endpoints: GET /health, GET /health/memory, GET /health/metrics/history?hours=N and \
-            POST /health/actions/gc on the health port; GET and HEAD /metrics on the Prometheus port.
+            Endpoints: GET /health, GET /health/memory, GET /health/alerts?hours=N, \
+            GET /health/metrics/history?hours=N and POST /health/actions/gc on the health port; \
+            GET and HEAD /metrics on the Prometheus port.
             """,
         version: MonitorMetrics.version
     )
@@ -55,6 +56,9 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Monitor the process with this name (lowest pid if several).", valueName: "name"))
     var processName: String?
 
+    @Option(name: .long, help: ArgumentHelp("Keep undelivered alerts and alert history here across restarts.", valueName: "directory"))
+    var stateDir: String?
+
     @Flag(name: .long, help: "Validate the configuration, print the result and exit (0 valid, 2 invalid).")
     var checkConfig = false
 
@@ -88,7 +92,16 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         LoggingSystem.bootstrap { label in LineLogHandler(logLevel: level, label: label, sinks: sinks) }
         let logger = Logger(label: "memory-monitor")
 
-        let monitor = MemoryMonitor(configuration: configuration, logger: logger)
+        var store: AlertStateStore?
+        if let directory = configuration.alerting.stateDirectory {
+            do {
+                store = try AlertStateStore(directory: directory, retentionSeconds: configuration.alerting.historyHours * 3600)
+            } catch {
+                logger.critical("cannot use the state directory", metadata: ["directory": "\(directory)", "error": "\(error)"])
+                throw ExitCode(2)
+            }
+        }
+        let monitor = MemoryMonitor(configuration: configuration, logger: logger, stateStore: store)
         let cache = ExpositionCache(monitor: monitor, maxAge: .milliseconds(Int64(configuration.monitoring.scrapeMaxAge * 1000)))
         let server: HTTPServer
         do {
@@ -104,6 +117,7 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(
                 services: [
+                    .init(service: AlertDelivery(dispatcher: monitor.alerts, logger: logger)),
                     .init(service: CheckLoop(monitor: monitor, logger: logger)),
                     .init(service: server),
                 ],
@@ -131,6 +145,7 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         if let logLevel { loader.setLogLevel(logLevel, source: "--log-level") }
         if let listenAddress { loader.configuration.monitoring.listenAddress = listenAddress }
         if let logFile { loader.configuration.logging.file = logFile }
+        if let stateDir { loader.configuration.alerting.stateDirectory = stateDir }
         if let checkInterval {
             if checkInterval > 0 && checkInterval <= 86_400 {
                 loader.configuration.monitoring.checkInterval = checkInterval

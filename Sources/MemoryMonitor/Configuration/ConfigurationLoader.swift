@@ -113,19 +113,59 @@ public struct ConfigurationLoader {
         var a = configuration.alerting
         if let v = r.url("webhook_url") { a.webhookURL = v }
         if let v = r.url("slack_webhook") { a.slackWebhook = v }
+        if let v = r.url("alertmanager_url") { a.alertmanagerURL = v }
         if let v = r.string("email", nonEmpty: true) { a.email = v }
         if let v = r.number("rate_limit_seconds", atLeast: 0, atMost: 604_800) { a.rateLimitSeconds = v }
+        if let v = r.number("hysteresis_percent", atLeast: 0, atMost: 50) { a.hysteresisPercent = v }
+        if let v = r.integer("for_checks", in: 1...1000) { a.forChecks = v }
+        if let v = r.string("instance", nonEmpty: true) { a.instance = v }
+        if let v = r.number("delivery_timeout_seconds", above: 0, atMost: 300) { a.deliveryTimeoutSeconds = v }
+        if let v = r.number("max_delivery_seconds", above: 0, atMost: 604_800) { a.maxDeliverySeconds = v }
+        if let v = r.integer("queue_capacity", in: 1...1_000_000) { a.queueCapacity = v }
+        if let v = r.number("alertmanager_resend_seconds", above: 0, atMost: 86_400) { a.alertmanagerResendSeconds = v }
+        if let v = r.number("history_hours", atLeast: 24, atMost: 8760) { a.historyHours = v }
+        if let v = r.string("state_dir", nonEmpty: true) { a.stateDirectory = v }
+        if let v = r.number("shutdown_grace_seconds", atLeast: 0, atMost: 300) { a.shutdownGraceSeconds = v }
+        if var h = r.section("webhook_headers") {
+            for key in h.object.keys {
+                // Header values are often tokens: never echoed.
+                if case .string(let value) = h.object[key]!, !value.contains("\n"), !value.contains("\r") {
+                    a.webhookHeaders[key] = value
+                } else {
+                    h.problem(key, value: h.object[key]!.kindDescription, allowed: "a string without line breaks")
+                }
+            }
+            r.merge(h)
+        }
+        if var m = r.section("smtp") {
+            if let v = m.string("host", nonEmpty: true) { a.smtp.host = v }
+            if let v = m.port("port") { a.smtp.port = v }
+            if let v = m.string("username", nonEmpty: true) { a.smtp.username = v }
+            if let v = m.secret("password") { a.smtp.password = v }
+            if let v = m.string("from", nonEmpty: true) { a.smtp.from = v }
+            if let v = m.bool("starttls") { a.smtp.startTLS = v }
+            if let v = m.bool("insecure_skip_verify") { a.smtp.insecureSkipVerify = v }
+            m.finish(known: ["host", "port", "username", "password", "from", "starttls", "insecure_skip_verify"])
+            r.merge(m)
+        }
         if var levels = r.section("alert_levels") {
             for severity in ["warning", "critical", "emergency"] {
                 guard var level = levels.section(severity) else { continue }
-                if let channels = level.stringArray("channels", allowed: MonitorConfiguration.channelNames) { a.channels[severity] = channels }
+                if let channels = level.stringArray("channels", allowed: MonitorConfiguration.channelNames) {
+                    a.channels[severity] = channels
+                    a.explicitlyListedChannels.formUnion(channels)
+                }
                 level.finish(known: ["channels"])
                 levels.merge(level)
             }
             levels.finish(known: ["warning", "critical", "emergency"])
             r.merge(levels)
         }
-        r.finish(known: ["webhook_url", "slack_webhook", "email", "rate_limit_seconds", "alert_levels"])
+        r.finish(known: [
+            "webhook_url", "slack_webhook", "alertmanager_url", "email", "rate_limit_seconds", "alert_levels", "hysteresis_percent",
+            "for_checks", "instance", "delivery_timeout_seconds", "max_delivery_seconds", "queue_capacity",
+            "alertmanager_resend_seconds", "history_hours", "state_dir", "shutdown_grace_seconds", "webhook_headers", "smtp",
+        ])
         configuration.alerting = a
         merge(r)
     }
@@ -145,7 +185,7 @@ public struct ConfigurationLoader {
             _ = e.integer("multiple_gc_cycles", in: 1...100)
             _ = e.bool("clear_all_caches")
             _ = e.bool("emergency_throttle")
-            _ = e.bool("send_immediate_alert")
+            if let v = e.bool("send_immediate_alert") { configuration.alerting.emergencyBypassesRateLimit = v }
             e.finish(known: ["force_gc", "multiple_gc_cycles", "clear_all_caches", "emergency_throttle", "send_immediate_alert"])
             r.merge(e)
         }
@@ -373,6 +413,16 @@ extension ConfigurationLoader {
             guard let value = object[key] else { return nil }
             guard case .string(let s) = value, !(nonEmpty && s.isEmpty) else {
                 problem(key, value: describe(value), allowed: nonEmpty ? "a non-empty string" : "a string")
+                return nil
+            }
+            return s
+        }
+
+        /// A string whose value is never echoed (a password).
+        mutating func secret(_ key: String) -> String? {
+            guard let value = object[key] else { return nil }
+            guard case .string(let s) = value, !s.isEmpty else {
+                problem(key, value: value.kindDescription, allowed: "a non-empty string")
                 return nil
             }
             return s

@@ -45,16 +45,67 @@ public struct MonitorConfiguration: Sendable, Equatable {
         public var swapPercentEmergency: Double = 90
     }
 
-    /// `alerting.*` (delivery itself is not built yet; the keys are read and checked).
+    /// `alerting.*`: evaluation, rate limits, channels and delivery.
     public struct Alerting: Sendable, Equatable {
+        /// Generic webhook: POST the SPEC §7 JSON here.
         public var webhookURL: String?
+        /// Extra headers for the generic webhook (an Authorization token, say).
+        public var webhookHeaders: [String: String] = [:]
+        /// Slack incoming webhook.
         public var slackWebhook: String?
+        /// Alertmanager base URL (`http://host:9093`); alerts go to its /api/v2/alerts.
+        public var alertmanagerURL: String?
+        /// Email recipients (`ALERT_EMAIL`, comma-separated).
         public var email: String?
+        /// SMTP settings for the email channel.
+        public var smtp = SMTP()
+        /// Seconds between similar alerts (same component and severity).
         public var rateLimitSeconds: Double = 300
-        /// Channels per severity.
+        /// Channels per severity. By default every level goes to the log, the generic webhook and
+        /// Alertmanager; critical adds Slack; emergency adds Slack and email. A channel without a
+        /// destination (no URL, no SMTP host) is skipped.
         public var channels: [String: [String]] = [
-            "warning": ["log"], "critical": ["log", "slack"], "emergency": ["log", "slack", "email"],
+            "warning": ["log", "webhook", "alertmanager"],
+            "critical": ["log", "slack", "webhook", "alertmanager"],
+            "emergency": ["log", "slack", "email", "webhook", "alertmanager"],
         ]
+        /// Channels named in the configuration file's `alert_levels` (a missing destination for one is warned about).
+        public var explicitlyListedChannels: Set<String> = []
+        /// A level clears only when the value falls this many percent below its threshold.
+        public var hysteresisPercent: Double = 5
+        /// Consecutive checks a level must hold before it fires.
+        public var forChecks = 1
+        /// The `instance` an alert names (default: the host name).
+        public var instance: String?
+        /// Seconds one delivery attempt may take.
+        public var deliveryTimeoutSeconds: Double = 5
+        /// Seconds an alert is retried before it is dropped (and counted).
+        public var maxDeliverySeconds: Double = 3600
+        /// Alerts waiting per channel; the oldest is dropped (and counted) beyond this.
+        public var queueCapacity = 1000
+        /// Seconds between re-sends of active alerts to Alertmanager.
+        public var alertmanagerResendSeconds: Double = 60
+        /// Hours of alert history kept (at least 24).
+        public var historyHours: Double = 24
+        /// Where undelivered alerts and history survive a restart (`--state-dir`).
+        public var stateDirectory: String?
+        /// Seconds pending deliveries get on shutdown before they are left in the state directory.
+        public var shutdownGraceSeconds: Double = 5
+        /// `auto_response.emergency_actions.send_immediate_alert`: emergencies skip the rate limit.
+        public var emergencyBypassesRateLimit = true
+    }
+
+    /// `alerting.smtp.*`.
+    public struct SMTP: Sendable, Equatable {
+        public var host: String?
+        public var port = 587
+        public var username: String?
+        public var password: String?
+        public var from = "memory-monitor@localhost"
+        /// Upgrade with STARTTLS (required when true).
+        public var startTLS = true
+        /// Accept any server certificate (tests, self-signed relays).
+        public var insecureSkipVerify = false
     }
 
     /// `performance.*`.

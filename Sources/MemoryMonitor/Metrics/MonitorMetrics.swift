@@ -15,6 +15,14 @@ public final class MonitorMetrics: Sendable {
     /// `memory_leaks_detected_total`.
     public let leaksDetected: CounterFamily
 
+    // Alert delivery.
+    let alertsActive: GaugeFamily
+    let alertsRateLimited: CounterFamily
+    let alertDeliveries: CounterFamily
+    let alertDeliveryRetries: CounterFamily
+    let alertQueueDepth: GaugeFamily
+    let alertsDropped: CounterFamily
+
     // The check loop.
     let checks: CounterFamily
     let checkOverruns: CounterFamily
@@ -80,6 +88,19 @@ public final class MonitorMetrics: Sendable {
         cleanupOperations = r.counter("memory_cleanup_operations", help: "Clean-up operations run (allocator trim and registered cache clearers).")
         leaksDetected = r.counter("memory_leaks_detected", help: "Suspected memory leaks detected.")
 
+        alertsActive = r.gauge(
+            "memory_alerts_active", help: "Alerts currently firing, by component and severity.", labels: ["component", "severity"])
+        alertsRateLimited = r.counter(
+            "memory_alerts_rate_limited", help: "Alerts held back because a similar one was sent within alerting.rate_limit_seconds.",
+            labels: ["component", "severity"])
+        alertDeliveries = r.counter(
+            "memory_alert_deliveries", help: "Delivery attempts by channel and result (delivered, failed).", labels: ["channel", "result"])
+        alertDeliveryRetries = r.counter("memory_alert_delivery_retries", help: "Delivery retries scheduled, by channel.", labels: ["channel"])
+        alertQueueDepth = r.gauge("memory_alert_queue_depth", help: "Alerts waiting for delivery, by channel.", labels: ["channel"])
+        alertsDropped = r.counter(
+            "memory_alerts_dropped",
+            help: "Alerts a channel gave up on, by reason: queue_full, rejected (4xx or permanent SMTP error), gave_up (retried past alerting.max_delivery_seconds), shutdown.",
+            labels: ["channel", "reason"])
         checks = r.counter("memory_checks", help: "Checks completed.")
         checkOverruns = r.counter(
             "memory_check_overruns", help: "Checks that took longer than performance.max_monitoring_time_seconds.")
@@ -144,7 +165,10 @@ public final class MonitorMetrics: Sendable {
         let build = r.gauge("memory_monitor_build_info", help: "Build information; the value is always 1.", labels: ["version"])
         build.set(1, Self.version)
 
-        for severity in Severity.alerting { alertsSent.increment(by: 0, severity.description) }
+        for severity in Severity.alerting {
+            alertsSent.increment(by: 0, severity.description)
+            for component in Component.allCases { alertsActive.set(0, component.rawValue, severity.description) }
+        }
         cleanupOperations.increment(by: 0)
         leaksDetected.increment(by: 0)
         checks.increment(by: 0)

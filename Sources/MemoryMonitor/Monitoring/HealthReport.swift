@@ -19,7 +19,7 @@ public enum HealthReport {
             "monitoring_active": .bool(!stalled && sample != nil),
             "memory_usage_mb": sample?.process?.status.residentBytes.map { round1(Double($0) / mib) } ?? .null,
             "memory_percentage": sample.map { round1($0.memoryPercent) } ?? .null,
-            "active_alerts": .number(Double(levels.values.filter { $0 > .healthy }.count)),
+            "active_alerts": .number(Double(monitor.alerts.activeAlerts.count)),
         ]
         body["target"] = .object([
             "description": .string(monitor.configuration.monitoring.target.description),

@@ -10,7 +10,7 @@ public final class MemoryMonitor: Sendable {
         var generation: UInt64 = 0
         var lastCheckAt: ContinuousClock.Instant?
         var history: SampleHistory
-        var levels: [Component: Severity] = [:]
+        var evaluator: AlertEvaluator
         var cleanupCycles: UInt64 = 0
     }
 
@@ -20,6 +20,8 @@ public final class MemoryMonitor: Sendable {
     public let metrics: MonitorMetrics
     /// Thresholds as levels.
     public let policy: ThresholdPolicy
+    /// Rate limits, history and delivery of the alerts checks raise; run `AlertDelivery` to deliver.
+    public let alerts: AlertDispatcher
     /// Unix time the monitor was created.
     public let startTime: Double
 
@@ -32,16 +34,27 @@ public final class MemoryMonitor: Sendable {
     private let cacheClearers = Mutex<[@Sendable () -> Void]>([])
 
     /// A monitor for `configuration`; nothing is sampled until `check()` or `refresh(maxAge:)`.
-    public init(configuration: MonitorConfiguration, logger: Logger = Logger(label: "memory-monitor")) {
+    /// With a `stateStore` (the state directory), alert history and undelivered alerts survive restarts.
+    public init(
+        configuration: MonitorConfiguration, logger: Logger = Logger(label: "memory-monitor"), stateStore: AlertStateStore? = nil,
+        channels: [any AlertChannel]? = nil
+    ) {
         self.configuration = configuration
         self.metrics = MonitorMetrics(thresholds: configuration.thresholds)
         self.policy = ThresholdPolicy(configuration.thresholds)
+        let built = AlertChannels.make(configuration.alerting, logger: logger)
+        for warning in built.warnings { logger.warning("\(warning)") }
+        self.alerts = AlertDispatcher(
+            configuration: configuration.alerting, channels: channels ?? built.channels, metrics: metrics, store: stateStore, logger: logger)
+        let evaluator = AlertEvaluator(
+            policy: policy, forChecks: configuration.alerting.forChecks, hysteresisPercent: configuration.alerting.hysteresisPercent,
+            instance: configuration.alerting.instance ?? AlertChannels.hostName(), levels: alerts.restoredLevels)
         self.sampler = Sampler(
             target: configuration.monitoring.target,
             collectsAllocatorStatistics: configuration.monitoring.collectAllocatorStatistics)
         self.logger = logger
         self.startTime = WallClock.now()
-        self.state = Mutex(State(history: SampleHistory(capacity: configuration.monitoring.historySize)))
+        self.state = Mutex(State(history: SampleHistory(capacity: configuration.monitoring.historySize), evaluator: evaluator))
     }
 
     /// The registry to serve.
@@ -56,29 +69,38 @@ public final class MemoryMonitor: Sendable {
             let clock = ContinuousClock()
             let started = clock.now
             let sample = sampler.sample()
-            let levels = policy.levels(sample)
+            let (raised, levels) = state.withLock { s in
+                let raised = s.evaluator.evaluate(sample)
+                return (raised, s.evaluator.levels)
+            }
             metrics.update(from: sample)
             metrics.update(levels: levels)
             let finished = clock.now
             let seconds = (finished - started).seconds
             let overran = seconds > configuration.performance.maxMonitoringTimeSeconds
             metrics.recordCheck(seconds: seconds, at: sample.timestamp, overran: overran)
-            let previous = state.withLock { s -> [Component: Severity] in
-                let previous = s.levels
+            let targetWasUp = state.withLock { s -> Bool? in
+                let wasUp = s.latest.map { $0.process != nil }
                 s.latest = sample
                 s.latestAt = finished
                 s.lastCheckAt = finished
                 s.generation &+= 1
-                s.levels = levels
                 s.history.append(SampleHistory.entry(sample, checkSeconds: seconds))
-                return previous
+                return wasUp
             }
             if overran {
                 logger.warning(
                     "check took longer than performance.max_monitoring_time_seconds",
                     metadata: ["seconds": "\(seconds)", "limit": "\(configuration.performance.maxMonitoringTimeSeconds)"])
             }
-            logTransitions(from: previous, to: levels, sample: sample)
+            if targetWasUp != (sample.process != nil) {
+                if sample.process == nil {
+                    logger.warning("monitored process not found", metadata: ["target": "\(sample.targetDescription)"])
+                } else if targetWasUp == false {
+                    logger.info("monitored process found", metadata: ["target": "\(sample.targetDescription)", "pid": "\(sample.process!.pid)"])
+                }
+            }
+            alerts.dispatch(raised)
             return sample
         }
     }
@@ -116,8 +138,8 @@ public final class MemoryMonitor: Sendable {
     /// The latest sample, if any.
     public var latestSample: Sample? { state.withLock { $0.latest } }
 
-    /// The levels from the last check.
-    public var levels: [Component: Severity] { state.withLock { $0.levels } }
+    /// The levels in force after the last check.
+    public var levels: [Component: Severity] { state.withLock { $0.evaluator.levels } }
 
     /// The highest level of any component.
     public var overallSeverity: Severity { levels.values.max() ?? .healthy }
@@ -176,21 +198,6 @@ public final class MemoryMonitor: Sendable {
         return result
     }
 
-    // MARK: Logging
-
-    private func logTransitions(from old: [Component: Severity], to new: [Component: Severity], sample: Sample) {
-        for component in Component.allCases {
-            let was = old[component] ?? .healthy
-            let now = new[component] ?? .healthy
-            guard was != now else { continue }
-            let value = ThresholdPolicy.value(of: component, in: sample).map { JSONValue.format(($0 * 10).rounded() / 10) } ?? "n/a"
-            let metadata: Logger.Metadata = [
-                "component": "\(component.rawValue)", "from": "\(was)", "to": "\(now)", "value": "\(value)",
-            ]
-            let level: Logger.Level = now == .healthy ? .info : (now == .warning ? .warning : .error)
-            logger.log(level: level, "memory level changed", metadata: metadata)
-        }
-    }
 }
 
 extension Duration {

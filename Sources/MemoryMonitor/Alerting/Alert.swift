@@ -1,0 +1,114 @@
+/// One alert: a change of a component's level, as SPEC §7's payload describes it.
+public struct Alert: Sendable, Equatable {
+    /// firing (a level was entered) or resolved (back to healthy).
+    public enum Status: String, Sendable { case firing, resolved }
+
+    /// Unique per alert, stable across restarts (state directory).
+    public var id: String
+    /// Unix time the alert was raised.
+    public var timestamp: Double
+    /// The level entered; for a resolved alert, the level that cleared.
+    public var severity: Severity
+    public var component: Component
+    public var status: Status
+    /// The value judged, in the component's unit (MiB for process_memory, percent otherwise).
+    public var memoryUsage: Double
+    /// The threshold of `severity`, same unit.
+    public var threshold: Double
+    /// `CRITICAL: Memory usage 2048.5MB exceeds critical threshold`.
+    public var message: String
+    /// Where the monitor runs.
+    public var instance: String
+    /// The monitored process.
+    public var targetDescription: String
+    public var targetPid: Int32?
+    public var targetName: String?
+    /// SPEC §7 metadata: `percent`, `available_mb`.
+    public var percent: Double
+    public var availableMB: Double
+
+    /// The unit of `memoryUsage` and `threshold`.
+    public var unit: String { component == .processMemory ? "MB" : "%" }
+
+    /// The SPEC §7 JSON payload, plus `status`, `instance`, `id` and the target.
+    public var payload: JSONValue {
+        .object([
+            "timestamp": .string(WallClock.rfc3339(timestamp)),
+            "severity": .string(severity.description),
+            "component": .string(component.rawValue),
+            "memory_usage": .number(Self.round1(memoryUsage)),
+            "threshold": .number(Self.round1(threshold)),
+            "message": .string(message),
+            "metadata": .object(["percent": .number(Self.round1(percent)), "available_mb": .number(Self.round1(availableMB))]),
+            "status": .string(status.rawValue),
+            "instance": .string(instance),
+            "id": .string(id),
+            "target": .object([
+                "description": .string(targetDescription),
+                "pid": targetPid.map { .number(Double($0)) } ?? .null,
+                "name": targetName.map { .string($0) } ?? .null,
+            ]),
+        ])
+    }
+
+    /// Reads an alert back from its payload (the state directory).
+    public init?(payload: JSONValue) {
+        guard case .object(let o) = payload,
+            case .string(let id) = o["id"], case .string(let severityText) = o["severity"],
+            let severity = Severity.allCases.first(where: { $0.description == severityText }),
+            case .string(let componentText) = o["component"], let component = Component(rawValue: componentText),
+            case .string(let statusText) = o["status"], let status = Status(rawValue: statusText),
+            case .number(let usage) = o["memory_usage"], case .number(let threshold) = o["threshold"],
+            case .string(let message) = o["message"], case .string(let instance) = o["instance"],
+            case .number(let epoch) = o["epoch"] ?? .null
+        else { return nil }
+        var percent = 0.0
+        var available = 0.0
+        if case .object(let m) = o["metadata"] {
+            if case .number(let p) = m["percent"] { percent = p }
+            if case .number(let a) = m["available_mb"] { available = a }
+        }
+        var description = ""
+        var pid: Int32?
+        var name: String?
+        if case .object(let t) = o["target"] {
+            if case .string(let d) = t["description"] { description = d }
+            if case .number(let p) = t["pid"] { pid = Int32(p) }
+            if case .string(let n) = t["name"] { name = n }
+        }
+        self.init(
+            id: id, timestamp: epoch, severity: severity, component: component, status: status, memoryUsage: usage, threshold: threshold,
+            message: message, instance: instance, targetDescription: description, targetPid: pid, targetName: name, percent: percent,
+            availableMB: available)
+    }
+
+    /// The payload with the exact epoch time, for the state directory.
+    var storedPayload: JSONValue {
+        guard case .object(var o) = payload else { return payload }
+        o["epoch"] = .number(timestamp)
+        return .object(o)
+    }
+
+    public init(
+        id: String, timestamp: Double, severity: Severity, component: Component, status: Status, memoryUsage: Double, threshold: Double,
+        message: String, instance: String, targetDescription: String, targetPid: Int32?, targetName: String?, percent: Double,
+        availableMB: Double
+    ) {
+        self.id = id
+        self.timestamp = timestamp
+        self.severity = severity
+        self.component = component
+        self.status = status
+        self.memoryUsage = memoryUsage
+        self.threshold = threshold
+        self.message = message
+        self.instance = instance
+        self.targetDescription = targetDescription
+        self.targetPid = targetPid
+        self.targetName = targetName
+        self.percent = percent
+        self.availableMB = availableMB
+    }
+
+    static func round1(_ v: Double) -> Double { (v * 10).rounded() / 10 }
+}

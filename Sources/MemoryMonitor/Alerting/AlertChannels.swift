@@ -1,0 +1,42 @@
+import AsyncHTTPClient
+import Logging
+
+/// Builds the channels the configuration gives a destination to.
+public enum AlertChannels {
+    /// The channels, and a warning for each channel a level lists that has no destination.
+    public static func make(_ a: MonitorConfiguration.Alerting, logger: Logger) -> (channels: [any AlertChannel], warnings: [String]) {
+        let client = HTTPClient.shared
+        var channels: [any AlertChannel] = [LogChannel(logger: logger)]
+        var missing: [String: String] = [:]
+        if let url = a.webhookURL {
+            channels.append(HTTPAlertChannel(name: "webhook", url: url, headers: a.webhookHeaders, body: AlertBodies.webhook, client: client))
+        } else {
+            missing["webhook"] = "alerting.webhook_url"
+        }
+        if let url = a.slackWebhook {
+            channels.append(HTTPAlertChannel(name: "slack", url: url, headers: [:], body: AlertBodies.slack, client: client))
+        } else {
+            missing["slack"] = "alerting.slack_webhook or SLACK_WEBHOOK_URL"
+        }
+        if let base = a.alertmanagerURL {
+            let url = (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/api/v2/alerts"
+            channels.append(
+                HTTPAlertChannel(name: "alertmanager", url: url, headers: [:], body: { AlertBodies.alertmanager($0, job: "memory-monitor") }, client: client))
+        } else {
+            missing["alertmanager"] = "alerting.alertmanager_url"
+        }
+        if let email = a.email, a.smtp.host != nil {
+            let recipients = email.split(separator: ",").map { String($0.trimmingTabs) }.filter { !$0.isEmpty }
+            channels.append(EmailChannel(client: SMTPClient(settings: a.smtp), from: a.smtp.from, recipients: recipients))
+        } else {
+            missing["email"] = "ALERT_EMAIL (or alerting.email) and alerting.smtp.host"
+        }
+        let warnings = a.explicitlyListedChannels.sorted().compactMap { name in
+            missing[name].map { "alert channel \(name) is listed in alerting.alert_levels but has no destination: set \($0)" }
+        }
+        return (channels, warnings)
+    }
+
+    /// This host's name, the default `instance` of alerts.
+    public static func hostName() -> String { SMTPClient.localName() }
+}

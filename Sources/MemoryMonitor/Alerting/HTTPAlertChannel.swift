@@ -1,0 +1,106 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
+
+/// An HTTP(S) channel that POSTs a JSON body built from each alert: the generic webhook, Slack
+/// and Alertmanager differ only in URL, headers and body.
+struct HTTPAlertChannel: AlertChannel {
+    let name: String
+    let url: String
+    let headers: [String: String]
+    let body: @Sendable (Alert) -> JSONValue
+    let client: HTTPClient
+
+    func deliver(_ alert: Alert) async throws {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "memory-monitor/\(MonitorMetrics.version)")
+        for (header, value) in headers { request.headers.add(name: header, value: value) }
+        request.body = .bytes(ByteBuffer(string: body(alert).serialized))
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .seconds(60))
+        } catch let error as HTTPClientError {
+            // AsyncHTTPClient errors do not carry the URL, which may hold a secret (Slack's path).
+            throw DeliveryError(retryable: true, "\(name): \(error)")
+        }
+        _ = try? await response.body.collect(upTo: 64 * 1024)
+        if let failure = DeliveryError.forHTTPStatus(response.status.code) {
+            throw DeliveryError(retryable: failure.retryable, "\(name): \(failure.message)")
+        }
+    }
+}
+
+/// The bodies each HTTP channel sends.
+enum AlertBodies {
+    /// The generic webhook: SPEC §7's payload.
+    static func webhook(_ alert: Alert) -> JSONValue { alert.payload }
+
+    /// Slack incoming webhook: a coloured attachment that reads well on a phone.
+    static func slack(_ alert: Alert) -> JSONValue {
+        let resolved = alert.status == .resolved
+        let color: String
+        switch (resolved, alert.severity) {
+        case (true, _): color = "#2eb67d"
+        case (_, .emergency): color = "#8b0000"
+        case (_, .critical): color = "#e01e5a"
+        default: color = "#ecb22e"
+        }
+        let marker = resolved ? ":white_check_mark: RESOLVED" : (alert.severity == .warning ? ":warning:" : ":rotating_light:") + " " + alert.severity.description.uppercased()
+        let title = "\(marker) · \(alert.component.rawValue) on \(alert.instance)"
+        let usage = "\(Alert.round1(alert.memoryUsage))\(alert.unit) (threshold \(Alert.round1(alert.threshold))\(alert.unit))"
+        let fields: [JSONValue] = [
+            ["title": "Usage", "value": .string(usage), "short": true],
+            ["title": "Memory", "value": .string("\(Alert.round1(alert.percent))% of limit, \(Alert.round1(alert.availableMB)) MB free"), "short": true],
+            ["title": "Target", "value": .string(alert.targetName.map { "\($0) (pid \(alert.targetPid.map(String.init) ?? "?"))" } ?? alert.targetDescription), "short": true],
+        ]
+        return [
+            "text": .string("\(title): \(alert.message)"),
+            "attachments": [
+                [
+                    "color": .string(color), "title": .string(title), "text": .string(alert.message), "fields": .array(fields),
+                    "footer": "memory-monitor", "ts": .number(alert.timestamp.rounded(.down)),
+                ]
+            ],
+        ]
+    }
+
+    /// The alertname Prometheus rules use for the same condition, so Alertmanager routes and
+    /// inhibits both alike.
+    static func alertname(_ component: Component, _ severity: Severity) -> String {
+        let prefix: String
+        switch component {
+        case .processMemory: prefix = "MemoryProcess"
+        case .systemMemory: prefix = "MemoryPercent"
+        case .swapMemory: prefix = "MemorySwap"
+        }
+        return prefix + severity.description.prefix(1).uppercased() + severity.description.dropFirst()
+    }
+
+    /// Alertmanager's /api/v2/alerts: the alert, and for a firing one, ends for the other levels of
+    /// the same component (an escalation or de-escalation replaces the previous level's alert).
+    static func alertmanager(_ alert: Alert, job: String) -> JSONValue {
+        func entry(_ severity: Severity, ended: Bool) -> JSONValue {
+            var object: JSONObject = [
+                "labels": [
+                    "alertname": .string(alertname(alert.component, severity)), "severity": .string(severity.description),
+                    "component": .string(alert.component.rawValue), "instance": .string(alert.instance), "job": .string(job),
+                ],
+                "annotations": [
+                    "summary": .string(alert.message),
+                    "description": .string(
+                        "\(alert.component.rawValue) at \(Alert.round1(alert.memoryUsage))\(alert.unit), \(severity) threshold \(Alert.round1(alert.threshold))\(alert.unit); target \(alert.targetDescription)"
+                    ),
+                ],
+                "startsAt": .string(WallClock.rfc3339(alert.timestamp)),
+            ]
+            if ended { object["endsAt"] = .string(WallClock.rfc3339(WallClock.now())) }
+            return .object(object)
+        }
+        if alert.status == .resolved { return [entry(alert.severity, ended: true)] }
+        var entries: [JSONValue] = [entry(alert.severity, ended: false)]
+        for other in Severity.alerting where other != alert.severity { entries.append(entry(other, ended: true)) }
+        return .array(entries)
+    }
+}
