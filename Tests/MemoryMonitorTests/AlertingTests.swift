@@ -1,0 +1,279 @@
+import Logging
+import ServiceLifecycle
+import Synchronization
+import Testing
+@testable import MemoryMonitor
+
+@Suite("Level tracking")
+struct LevelTrackerTests {
+    let bounds = ThresholdPolicy.Bounds(warning: 1000, critical: 2000, emergency: 4000)
+
+    @Test func hysteresisHoldsALevelUntilTheValueFallsByTheMargin() {
+        var t = LevelTracker(forChecks: 1, hysteresisPercent: 5)
+        #expect(t.update(value: 1100, bounds: bounds) == .warning)
+        #expect(t.update(value: 990, bounds: bounds) == nil)  // below 1000 but above 950
+        #expect(t.level == .warning)
+        #expect(t.update(value: 1010, bounds: bounds) == nil)
+        #expect(t.update(value: 949, bounds: bounds) == .healthy)
+    }
+
+    @Test func forChecksNeedsConsecutiveChecksAndRisesToTheLowestLevelSeen() {
+        var t = LevelTracker(forChecks: 3, hysteresisPercent: 5)
+        #expect(t.update(value: 2500, bounds: bounds) == nil)
+        #expect(t.update(value: 900, bounds: bounds) == nil)  // the run is broken
+        #expect(t.update(value: 2500, bounds: bounds) == nil)
+        #expect(t.update(value: 1500, bounds: bounds) == nil)
+        #expect(t.update(value: 2500, bounds: bounds) == .warning)
+        #expect(t.pendingChecks == 0)
+    }
+
+    @Test func escalatesAtOnceAndDeEscalatesThroughTheMargin() {
+        var t = LevelTracker(forChecks: 1, hysteresisPercent: 5)
+        #expect(t.update(value: 1500, bounds: bounds) == .warning)
+        #expect(t.update(value: 4500, bounds: bounds) == .emergency)
+        #expect(t.update(value: 3900, bounds: bounds) == nil)  // within 5 % of 4000
+        #expect(t.update(value: 3700, bounds: bounds) == .critical)
+        #expect(t.update(value: 800, bounds: bounds) == .healthy)
+    }
+
+    @Test func anUnmeasuredValueHoldsTheLevel() {
+        var t = LevelTracker(forChecks: 2, hysteresisPercent: 5, level: .critical)
+        #expect(t.update(value: nil, bounds: bounds) == nil)
+        #expect(t.level == .critical)
+    }
+}
+
+/// A channel that records what it receives and fails or hangs as scripted.
+final class ScriptedChannel: AlertChannel, @unchecked Sendable {
+    enum Step { case succeed, failRetryable, failPermanently, hang }
+    let name: String
+    private let lock = Mutex<(steps: [Step], received: [Alert], attempts: Int)>(([], [], 0))
+
+    init(name: String, steps: [Step] = []) {
+        self.name = name
+        lock.withLock { $0.steps = steps }
+    }
+
+    var received: [Alert] { lock.withLock { $0.received } }
+    var attempts: Int { lock.withLock { $0.attempts } }
+
+    func deliver(_ alert: Alert) async throws {
+        let step = lock.withLock { s -> Step in
+            s.attempts += 1
+            return s.steps.isEmpty ? .succeed : s.steps.removeFirst()
+        }
+        switch step {
+        case .succeed: lock.withLock { $0.received.append(alert) }
+        case .failRetryable: throw DeliveryError(retryable: true, "HTTP 503")
+        case .failPermanently: throw DeliveryError(retryable: false, "HTTP 400")
+        case .hang: try await Task.sleep(for: .seconds(3600))
+        }
+    }
+}
+
+@Suite("Alert dispatch and delivery", .serialized)
+struct AlertDispatchTests {
+    func configuration(_ edit: (inout MonitorConfiguration.Alerting) -> Void = { _ in }) -> MonitorConfiguration.Alerting {
+        var a = MonitorConfiguration.Alerting()
+        a.channels = ["warning": ["test"], "critical": ["test"], "emergency": ["test"]]
+        a.deliveryTimeoutSeconds = 0.3
+        a.shutdownGraceSeconds = 0.3
+        edit(&a)
+        return a
+    }
+
+    func alert(_ severity: Severity, _ status: Alert.Status = .firing, at t: Double, component: Component = .processMemory) -> Alert {
+        Alert(
+            id: AlertEvaluator.newID(), timestamp: t, severity: severity, component: component, status: status, memoryUsage: 1500,
+            threshold: 1024, message: "\(severity.description.uppercased()): Memory usage 1500.0MB exceeds \(severity) threshold", instance: "test",
+            targetDescription: "own process", targetPid: 1, targetName: "x", percent: 10, availableMB: 100)
+    }
+
+    /// Runs delivery in a service group for the test body, then shuts it down gracefully.
+    func withDelivery(_ dispatcher: AlertDispatcher, _ body: () async throws -> Void) async throws {
+        let group = ServiceGroup(services: [AlertDelivery(dispatcher: dispatcher, logger: Logger(label: "test"))], logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await body()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    func eventually(_ condition: () -> Bool) async -> Bool {
+        for _ in 0..<200 {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(25))
+        }
+        return condition()
+    }
+
+    @Test func rateLimitEscalationAndEmergencyBypass() async throws {
+        let channel = ScriptedChannel(name: "test")
+        let metrics = MonitorMetrics(thresholds: .init())
+        let d = AlertDispatcher(configuration: configuration(), channels: [channel], metrics: metrics, store: nil, logger: Logger(label: "t"))
+        try await withDelivery(d) {
+            d.dispatch([alert(.warning, at: 0)])  // sent
+            d.dispatch([alert(.warning, .resolved, at: 10)])  // sent: receivers heard of the fire
+            d.dispatch([alert(.warning, at: 20)])  // held: a warning went out 20 s ago
+            d.dispatch([alert(.warning, .resolved, at: 30)])  // held: nobody heard of that fire
+            d.dispatch([alert(.warning, at: 400)])  // sent: the limit has passed
+            d.dispatch([alert(.critical, at: 405)])  // escalation: sent
+            d.dispatch([alert(.emergency, at: 406)])  // escalation: sent
+            d.dispatch([alert(.emergency, .resolved, at: 407)])  // sent
+            d.dispatch([alert(.emergency, at: 408)])  // emergency bypasses the limit
+            #expect(await eventually { channel.received.count == 7 })
+        }
+        #expect(channel.received.map { "\($0.severity)/\($0.status.rawValue)" } == [
+            "warning/firing", "warning/resolved", "warning/firing", "critical/firing", "emergency/firing", "emergency/resolved", "emergency/firing",
+        ])
+        #expect(metrics.alertsSent.value("warning") == 2)
+        #expect(metrics.alertsSent.value("emergency") == 2)
+        #expect(metrics.alertsRateLimited.value("process_memory", "warning") == 2)
+        #expect(d.activeAlerts.map(\.severity) == [.emergency])
+    }
+
+    @Test func summaryCountsBySeverityAndComponent() async throws {
+        let d = AlertDispatcher(configuration: configuration(), channels: [], metrics: MonitorMetrics(thresholds: .init()), store: nil, logger: Logger(label: "t"))
+        let now = WallClock.now()
+        d.dispatch([alert(.warning, at: now - 30, component: .systemMemory)])
+        d.dispatch([alert(.critical, at: now - 20, component: .systemMemory)])
+        d.dispatch([alert(.warning, at: now - 10, component: .swapMemory)])
+        d.dispatch([alert(.warning, .resolved, at: now - 5, component: .swapMemory)])
+        guard case .object(let s) = d.summary(hours: 24) else { Issue.record("not an object"); return }
+        #expect(s["total_alerts"] == 3)
+        #expect(s["active_alerts"] == 1)
+        #expect(s["resolved_alerts"] == 2)
+        #expect(s["by_severity"] == ["warning": 2, "critical": 1])
+        #expect(s["by_component"] == ["system_memory": 2, "swap_memory": 1])
+        guard case .array(let alerts) = s["alerts"] else { Issue.record("no alerts"); return }
+        #expect(alerts.count == 4)
+    }
+
+    @Test func retriesThenDeliversOnce() async throws {
+        let channel = ScriptedChannel(name: "test", steps: [.failRetryable, .failRetryable, .succeed])
+        let metrics = MonitorMetrics(thresholds: .init())
+        let d = AlertDispatcher(configuration: configuration(), channels: [channel], metrics: metrics, store: nil, logger: Logger(label: "t"))
+        try await withDelivery(d) {
+            d.dispatch([alert(.critical, at: 0)])
+            #expect(await eventually { channel.received.count == 1 })
+        }
+        #expect(channel.attempts == 3)
+        #expect(metrics.alertDeliveryRetries.value("test") == 2)
+        #expect(metrics.alertDeliveries.value("test", "failed") == 2)
+        #expect(metrics.alertDeliveries.value("test", "delivered") == 1)
+    }
+
+    @Test func aPermanentFailureIsDroppedCountedAndTheQueueMovesOn() async throws {
+        let channel = ScriptedChannel(name: "test", steps: [.failPermanently, .succeed])
+        let metrics = MonitorMetrics(thresholds: .init())
+        let d = AlertDispatcher(configuration: configuration(), channels: [channel], metrics: metrics, store: nil, logger: Logger(label: "t"))
+        try await withDelivery(d) {
+            d.dispatch([alert(.warning, at: 0), alert(.critical, at: 1)])
+            #expect(await eventually { channel.received.count == 1 })
+        }
+        #expect(channel.received.first?.severity == .critical)
+        #expect(metrics.alertsDropped.value("test", "rejected") == 1)
+    }
+
+    @Test func aHungChannelTimesOutAndRetries() async throws {
+        let channel = ScriptedChannel(name: "test", steps: [.hang, .succeed])
+        let metrics = MonitorMetrics(thresholds: .init())
+        let d = AlertDispatcher(configuration: configuration(), channels: [channel], metrics: metrics, store: nil, logger: Logger(label: "t"))
+        try await withDelivery(d) {
+            d.dispatch([alert(.warning, at: 0)])
+            #expect(await eventually { channel.received.count == 1 })
+        }
+        #expect(metrics.alertDeliveryRetries.value("test") == 1)
+    }
+
+    @Test func overflowDropsTheOldestAndCountsIt() async throws {
+        let blocked = ScriptedChannel(name: "test", steps: [.hang, .hang, .hang, .hang, .hang, .hang])
+        let metrics = MonitorMetrics(thresholds: .init())
+        let d = AlertDispatcher(
+            configuration: configuration { $0.queueCapacity = 2; $0.rateLimitSeconds = 0; $0.deliveryTimeoutSeconds = 60 }, channels: [blocked],
+            metrics: metrics, store: nil, logger: Logger(label: "t"))
+        try await withDelivery(d) {
+            for i in 0..<5 { d.dispatch([alert(i % 2 == 0 ? .warning : .critical, at: Double(i))]) }
+            #expect(await eventually { metrics.alertsDropped.value("test", "queue_full") == 3 })
+        }
+        #expect(metrics.alertsDropped.value("test", "shutdown") == 2)
+    }
+
+    @Test func handlersThatThrowOrHangNeverBlockDispatch() async throws {
+        let metrics = MonitorMetrics(thresholds: .init())
+        let d = AlertDispatcher(configuration: configuration(), channels: [], metrics: metrics, store: nil, logger: Logger(label: "t"))
+        let seen = Mutex<[String]>([])
+        d.addHandler { _ in try await Task.sleep(for: .seconds(3600)) }
+        d.addHandler { _ in throw DeliveryError(retryable: false, "handler failed") }
+        d.addHandler { alert in seen.withLock { $0.append(alert.id) } }
+        try await withDelivery(d) {
+            let a = alert(.warning, at: 0)
+            d.dispatch([a])  // returns at once: delivery is on the queues' tasks
+            #expect(await eventually { seen.withLock { $0 } == [a.id] })
+            #expect(await eventually { metrics.alertsDropped.value("handler-2", "rejected") == 1 })
+        }
+    }
+
+    @Test func payloadHasTheSpecKeys() {
+        let a = alert(.critical, at: 1_705_314_600)
+        guard case .object(let o) = a.payload else { Issue.record("not an object"); return }
+        for key in ["timestamp", "severity", "component", "memory_usage", "threshold", "message", "metadata", "status", "instance"] {
+            #expect(o[key] != nil, "missing \(key)")
+        }
+        #expect(o["timestamp"] == "2024-01-15T10:30:00Z")
+        #expect(o["metadata"] == ["percent": 10, "available_mb": 100])
+        #expect(Alert(payload: a.storedPayload) == a)
+    }
+
+    @Test func evaluatorMessagesFollowTheSpec() {
+        var evaluator = AlertEvaluator(policy: ThresholdPolicy(.init()), forChecks: 1, hysteresisPercent: 5, instance: "host-1")
+        let status = ProcessStatus(name: "app", residentBytes: UInt64(2048.5 * 1_048_576))
+        let sample = Sample(
+            timestamp: 0, targetDescription: "own process", process: .init(pid: 7, status: status),
+            host: MemInfo(totalBytes: 100 << 30, availableBytes: 90 << 30), cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
+        let alerts = evaluator.evaluate(sample)
+        #expect(alerts.count == 1)
+        #expect(alerts.first?.message == "CRITICAL: Memory usage 2048.5MB exceeds critical threshold")
+        #expect(alerts.first?.threshold == 2048)
+        #expect(alerts.first?.instance == "host-1")
+        #expect(alerts.first?.targetPid == 7)
+    }
+}
+
+@Suite("State directory")
+struct AlertStateStoreTests {
+    func tempDirectory() -> String { "/tmp/mm-state-\(AlertEvaluator.newID())" }
+
+    @Test func pendingDeliveriesAndHistorySurviveAReopen() throws {
+        let directory = tempDirectory()
+        let a = Alert(
+            id: "a1", timestamp: WallClock.now(), severity: .warning, component: .swapMemory, status: .firing, memoryUsage: 60, threshold: 50,
+            message: "WARNING: Swap usage 60.0% exceeds warning threshold", instance: "h", targetDescription: "own process", targetPid: nil,
+            targetName: nil, percent: 1, availableMB: 2)
+        do {
+            let store = try AlertStateStore(directory: directory, retentionSeconds: 86_400)
+            store.recordSent(a)
+            store.recordQueued(a, channel: "webhook")
+            store.recordQueued(a, channel: "slack")
+            store.recordDone(id: "a1", channel: "slack")
+        }
+        // A crash mid-write leaves a torn line; it is ignored.
+        let fd = open(directory + "/alerts.journal", O_WRONLY | O_APPEND)
+        _ = "{\"t\":\"done\",\"chan".withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+        let reopened = try AlertStateStore(directory: directory, retentionSeconds: 86_400)
+        #expect(reopened.recovered.history == [a])
+        #expect(reopened.recovered.pending.map(\.channel) == ["webhook"])
+        #expect(reopened.recovered.pending.first?.alert == a)
+        // Compaction kept only what is needed.
+        let again = try AlertStateStore(directory: directory, retentionSeconds: 86_400)
+        #expect(again.recovered.pending.count == 1)
+        let old = try AlertStateStore(directory: directory, retentionSeconds: -1)
+        #expect(old.recovered.history.isEmpty)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
