@@ -51,7 +51,7 @@ public final class AlertDispatcher: Sendable {
             channel: channel,
             policy: .init(
                 capacity: configuration.queueCapacity, attemptTimeout: configuration.deliveryTimeoutSeconds,
-                maxDeliverySeconds: configuration.maxDeliverySeconds),
+                maxDeliverySeconds: configuration.maxDeliverySeconds, maxBackoff: configuration.maxRetryIntervalSeconds),
             metrics: metrics, store: store, logger: logger)
     }
 

@@ -16,8 +16,8 @@ final class DeliveryQueue: Sendable {
         var capacity: Int
         var attemptTimeout: Double
         var maxDeliverySeconds: Double
-        var initialBackoff: Double = 0.5
         var maxBackoff: Double = 30
+        var initialBackoff: Double = 0.5
     }
 
     let channel: any AlertChannel

@@ -122,6 +122,7 @@ public struct ConfigurationLoader {
         if let v = r.number("delivery_timeout_seconds", above: 0, atMost: 300) { a.deliveryTimeoutSeconds = v }
         if let v = r.number("max_delivery_seconds", above: 0, atMost: 604_800) { a.maxDeliverySeconds = v }
         if let v = r.integer("queue_capacity", in: 1...1_000_000) { a.queueCapacity = v }
+        if let v = r.number("max_retry_interval_seconds", atLeast: 0.5, atMost: 3600) { a.maxRetryIntervalSeconds = v }
         if let v = r.number("alertmanager_resend_seconds", above: 0, atMost: 86_400) { a.alertmanagerResendSeconds = v }
         if let v = r.number("history_hours", atLeast: 24, atMost: 8760) { a.historyHours = v }
         if let v = r.string("state_dir", nonEmpty: true) { a.stateDirectory = v }
@@ -163,7 +164,7 @@ public struct ConfigurationLoader {
         }
         r.finish(known: [
             "webhook_url", "slack_webhook", "alertmanager_url", "email", "rate_limit_seconds", "alert_levels", "hysteresis_percent",
-            "for_checks", "instance", "delivery_timeout_seconds", "max_delivery_seconds", "queue_capacity",
+            "for_checks", "instance", "delivery_timeout_seconds", "max_delivery_seconds", "queue_capacity", "max_retry_interval_seconds",
             "alertmanager_resend_seconds", "history_hours", "state_dir", "shutdown_grace_seconds", "webhook_headers", "smtp",
         ])
         configuration.alerting = a

@@ -81,6 +81,8 @@ public struct MonitorConfiguration: Sendable, Equatable {
         public var deliveryTimeoutSeconds: Double = 5
         /// Seconds an alert is retried before it is dropped (and counted).
         public var maxDeliverySeconds: Double = 3600
+        /// The longest wait between two attempts (backoff doubles from 0.5 s up to this).
+        public var maxRetryIntervalSeconds: Double = 30
         /// Alerts waiting per channel; the oldest is dropped (and counted) beyond this.
         public var queueCapacity = 1000
         /// Seconds between re-sends of active alerts to Alertmanager.

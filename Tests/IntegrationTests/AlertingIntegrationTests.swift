@@ -1,0 +1,211 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Alerts from the built binary to real peers on 127.0.0.1: a local HTTP receiver (webhook and
+/// Slack), aiosmtpd with STARTTLS and AUTH, and Debian's Alertmanager.
+@Suite("Alert delivery to real peers", .serialized)
+struct AlertingIntegrationTests {
+    /// A configuration with the hog's thresholds: warning at 40 MiB (the interpreter alone is ~10 MiB).
+    static func config(_ alerting: String) -> String {
+        """
+        {"monitoring": {"check_interval": 0.2},
+         "thresholds": {"memory_warning_mb": 40, "memory_critical_mb": 100000, "memory_emergency_mb": 200000},
+         "alerting": {"instance": "test-host", "delivery_timeout_seconds": 1, "max_retry_interval_seconds": 1,
+                      "shutdown_grace_seconds": 0.5, \(alerting)}}
+        """
+    }
+
+    func waitFor(_ seconds: Double = 20, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(100_000)
+        }
+        return condition()
+    }
+
+    @Test func webhookSlackAndEmailCarryTheAlertAndItsResolution() throws {
+        let receiver = try HTTPReceiver()
+        let smtp = try SMTPPeer()
+        let hog = try MemoryHog(stepMiB: 60)
+        let exporter = try Exporter(
+            ["--pid", "\(hog.pid)"],
+            config: Self.config(
+                """
+                "webhook_url": "http://127.0.0.1:\(receiver.port)/hook", "webhook_headers": {"Authorization": "Bearer T0KEN-x"},
+                "slack_webhook": "http://127.0.0.1:\(receiver.port)/services/SLACKSECRET",
+                "email": "oncall@example.com, second@example.com",
+                "smtp": {"host": "127.0.0.1", "port": \(smtp.port), "username": "alerts", "password": "s3cret",
+                         "from": "mm@example.com", "insecure_skip_verify": true},
+                "alert_levels": {"warning": {"channels": ["log", "webhook", "slack", "email"]}}
+                """))
+        defer { exporter.stop() }
+        hog.grow()
+        #expect(waitFor { receiver.records(path: "/hook").count == 1 && receiver.records(path: "/services/SLACKSECRET").count == 1 && smtp.messages.count == 1 })
+
+        // Generic webhook: the SPEC §7 payload, field by field, with the configured header.
+        let hook = try #require(receiver.records(path: "/hook").first)
+        #expect((hook["headers"] as? [String: String])?["Authorization"] == "Bearer T0KEN-x")
+        let body = try #require(hook["body"] as? [String: Any])
+        #expect(body["severity"] as? String == "warning")
+        #expect(body["component"] as? String == "process_memory")
+        #expect(body["status"] as? String == "firing")
+        #expect(body["instance"] as? String == "test-host")
+        #expect(body["threshold"] as? Double == 40)
+        #expect((body["memory_usage"] as? Double ?? 0) >= 60)
+        #expect((body["message"] as? String)?.hasPrefix("WARNING: Memory usage ") == true)
+        #expect((body["message"] as? String)?.hasSuffix("MB exceeds warning threshold") == true)
+        #expect((body["timestamp"] as? String)?.hasSuffix("Z") == true)
+        let metadata = body["metadata"] as? [String: Any]
+        #expect(metadata?["percent"] is Double && metadata?["available_mb"] is Double)
+        #expect((body["target"] as? [String: Any])?["pid"] as? Int == Int(hog.pid))
+
+        // Slack: an attachment coloured for warning, readable text.
+        let slack = try #require(receiver.records(path: "/services/SLACKSECRET").first?["body"] as? [String: Any])
+        let attachment = try #require((slack["attachments"] as? [[String: Any]])?.first)
+        #expect(attachment["color"] as? String == "#ecb22e")
+        #expect((attachment["title"] as? String)?.contains("WARNING · process_memory on test-host") == true)
+        #expect((slack["text"] as? String)?.contains("exceeds warning threshold") == true)
+
+        // Email: through STARTTLS and AUTH (the server requires both), to both recipients.
+        let mail = try #require(smtp.messages.first)
+        #expect(mail.hasPrefix("X-Envelope: mm@example.com -> oncall@example.com,second@example.com"))
+        #expect(mail.contains("Subject: [WARNING] process_memory on test-host: WARNING: Memory usage"))
+        #expect(mail.contains("From: memory-monitor <mm@example.com>"))
+        #expect(mail.contains("Component:  process_memory"))
+
+        // Resolution reaches every channel, marked as such.
+        hog.shrink()
+        #expect(waitFor { receiver.records(path: "/hook").count == 2 && receiver.records(path: "/services/SLACKSECRET").count == 2 && smtp.messages.count == 2 })
+        let resolved = receiver.records(path: "/hook").last?["body"] as? [String: Any]
+        #expect(resolved?["status"] as? String == "resolved")
+        #expect((resolved?["message"] as? String)?.hasPrefix("RESOLVED: ") == true)
+        let slackResolved = (receiver.records(path: "/services/SLACKSECRET").last?["body"] as? [String: Any])?["attachments"] as? [[String: Any]]
+        #expect(slackResolved?.first?["color"] as? String == "#2eb67d")
+        #expect(smtp.messages.last?.contains("Subject: [WARNING resolved] process_memory on test-host") == true)
+
+        // The health API reports the alerts; no secret leaks into logs or the API.
+        let summary = try RawHTTP.request(port: exporter.healthPort, path: "/health/alerts?hours=1").bodyText
+        #expect(summary.contains("\"total_alerts\":1"))
+        #expect(summary.contains("\"resolved_alerts\":1"))
+        #expect(try RawHTTP.request(port: exporter.healthPort, path: "/health/alerts?hours=zero").status == 400)
+        let metrics = try RawHTTP.request(port: exporter.metricsPort, path: "/metrics").bodyText
+        #expect(metrics.contains("memory_alerts_sent_total{severity=\"warning\"} 1"))
+        #expect(metrics.contains("memory_alert_deliveries_total{channel=\"email\",result=\"delivered\"} 2"))
+        #expect(exporter.stop() == 0)
+        for secret in ["T0KEN", "SLACKSECRET", "s3cret"] {
+            #expect(!exporter.child.stderr.contains(secret), "\(secret) leaked into the log")
+            #expect(!summary.contains(secret))
+        }
+    }
+
+    @Test func alertmanagerShowsTheAlertThenItsResolution() throws {
+        let amConfig = NSTemporaryDirectory() + "mm-am-\(UUID().uuidString).yml"
+        try """
+            route:
+              receiver: blackhole
+              group_wait: 1s
+            receivers:
+              - name: blackhole
+            """.write(toFile: amConfig, atomically: true, encoding: .utf8)
+        let alertmanager = try AlertmanagerServer(configPath: amConfig)
+        defer { alertmanager.stop() }
+        let hog = try MemoryHog(stepMiB: 60)
+        let exporter = try Exporter(
+            ["--pid", "\(hog.pid)"], config: Self.config(#""alertmanager_url": "http://127.0.0.1:\#(alertmanager.port)""#))
+        defer { exporter.stop() }
+        hog.grow()
+        func memoryAlert() -> [String: Any]? {
+            ((try? alertmanager.alerts()) ?? []).first { ($0["labels"] as? [String: String])?["alertname"] == "MemoryProcessWarning" }
+        }
+        #expect(waitFor { memoryAlert() != nil })
+        let labels = memoryAlert()?["labels"] as? [String: String] ?? [:]
+        #expect(labels["severity"] == "warning")
+        #expect(labels["component"] == "process_memory")
+        #expect(labels["instance"] == "test-host")
+        #expect(labels["job"] == "memory-monitor")
+        #expect((memoryAlert()?["annotations"] as? [String: String])?["summary"]?.hasPrefix("WARNING: Memory usage") == true)
+        #expect((memoryAlert()?["status"] as? [String: Any])?["state"] as? String == "active")
+
+        hog.shrink()
+        // Resolved: Alertmanager no longer lists it among active alerts.
+        #expect(waitFor { memoryAlert() == nil })
+        #expect(exporter.stop() == 0)
+    }
+
+    @Test func receiverDownForThirtySecondsThenUpGetsEveryAlertOnce() throws {
+        let receiver = try HTTPReceiver(port: TestEnvironment.freePort())
+        let hog = try MemoryHog(stepMiB: 60)
+        let exporter = try Exporter(["--pid", "\(hog.pid)"], config: Self.config(#""webhook_url": "http://127.0.0.1:\#(receiver.port)/hook""#))
+        defer { exporter.stop() }
+        receiver.stop()
+        let downAt = Date()
+        hog.grow()  // warning fires while the receiver is down
+        #expect(waitFor { ((try? RawHTTP.request(port: exporter.metricsPort, path: "/metrics").bodyText) ?? "").contains("memory_alerts_sent_total{severity=\"warning\"} 1") })
+        hog.shrink()  // and resolves
+        #expect(waitFor { ((try? RawHTTP.request(port: exporter.healthPort, path: "/health").bodyText) ?? "").contains("\"active_alerts\":0") })
+        usleep(useconds_t(max(0, 30 - Date().timeIntervalSince(downAt)) * 1_000_000))
+        try receiver.restart()
+        #expect(waitFor(30) { receiver.records(path: "/hook").count >= 2 })
+        usleep(2_000_000)  // anything sent twice would arrive by now
+        let bodies = receiver.records(path: "/hook").compactMap { $0["body"] as? [String: Any] }
+        #expect(bodies.map { $0["status"] as? String } == ["firing", "resolved"])
+        #expect(Set(bodies.compactMap { $0["id"] as? String }).count == 2)
+        let metrics = try RawHTTP.request(port: exporter.metricsPort, path: "/metrics").bodyText
+        #expect(metrics.contains("memory_alert_deliveries_total{channel=\"webhook\",result=\"delivered\"} 2"))
+        #expect(!metrics.contains("memory_alerts_dropped_total{channel=\"webhook\""))
+        #expect(exporter.stop() == 0)
+    }
+
+    @Test func aHangingReceiverDoesNotDelayChecks() throws {
+        let receiver = try HTTPReceiver()
+        try receiver.setMode("hang")
+        let hog = try MemoryHog(stepMiB: 60)
+        let exporter = try Exporter(["--pid", "\(hog.pid)"], config: Self.config(#""webhook_url": "http://127.0.0.1:\#(receiver.port)/hook""#))
+        defer { exporter.stop() }
+        hog.grow()
+        func checks() -> Int {
+            let text = (try? RawHTTP.request(port: exporter.metricsPort, path: "/metrics").bodyText) ?? ""
+            return text.split(separator: "\n").first { $0.hasPrefix("memory_checks_total ") }.flatMap { Int($0.split(separator: " ")[1]) } ?? 0
+        }
+        #expect(waitFor { checks() > 0 && ((try? RawHTTP.request(port: exporter.metricsPort, path: "/metrics").bodyText) ?? "").contains("memory_alert_delivery_retries_total{channel=\"webhook\"}") })
+        let before = checks()
+        usleep(3_000_000)
+        let after = checks()
+        // 3 s at a 0.2 s interval is 15 checks; the stuck webhook must not hold them back.
+        #expect(after - before >= 12, "only \(after - before) checks in 3 s")
+        let health = try RawHTTP.request(port: exporter.healthPort, path: "/health")
+        #expect(health.status == 200)
+        #expect(exporter.stop() == 0)
+    }
+
+    @Test func anUndeliveredAlertIsDeliveredAfterARestartAndNotResent() throws {
+        let receiver = try HTTPReceiver()
+        try receiver.setMode("fail")
+        let hog = try MemoryHog(stepMiB: 60)
+        let stateDir = NSTemporaryDirectory() + "mm-state-\(UUID().uuidString)"
+        let config = Self.config(#""webhook_url": "http://127.0.0.1:\#(receiver.port)/hook""#)
+        hog.grow()
+        let first = try Exporter(["--pid", "\(hog.pid)", "--state-dir", stateDir], config: config)
+        #expect(waitFor { first.child.stderr.contains("alert delivery failed, will retry") })
+        #expect(first.stop() == 0)
+        #expect(first.child.stderr.contains("undelivered alerts left in the state directory"))
+        #expect(receiver.records.isEmpty)
+
+        try receiver.setMode("ok")
+        let second = try Exporter(["--pid", "\(hog.pid)", "--state-dir", stateDir], config: config)
+        #expect(waitFor { receiver.records(path: "/hook").count == 1 })
+        #expect(second.child.stderr.contains("undelivered alerts recovered from the state directory count=1"))
+        usleep(1_500_000)
+        #expect(second.stop() == 0)
+
+        // A third start: the alert was delivered and the level is still warning: nothing is sent again.
+        let third = try Exporter(["--pid", "\(hog.pid)", "--state-dir", stateDir], config: config)
+        usleep(2_000_000)
+        #expect(receiver.records(path: "/hook").count == 1)
+        let summary = try RawHTTP.request(port: third.healthPort, path: "/health/alerts").bodyText
+        #expect(summary.contains("\"active_alerts\":1"))
+        #expect(third.stop() == 0)
+    }
+}
