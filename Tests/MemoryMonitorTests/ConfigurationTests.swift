@@ -52,7 +52,7 @@ struct ConfigurationTests {
         #expect(config.thresholds.memoryCriticalMB == 2048)
         #expect(config.alerting.webhookURL == "https://your-webhook.com/alerts")
         #expect(config.alerting.channels["emergency"] == ["log", "slack", "email"])
-        #expect(config.alerting.channels["warning"] == ["log"])
+        #expect(config.alerting.channels["warning"] == ["log", "webhook", "alertmanager"])
     }
 
     @Test func emptyObjectGivesSpecDefaults() throws {

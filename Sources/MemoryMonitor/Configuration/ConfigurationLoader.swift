@@ -60,6 +60,7 @@ public struct ConfigurationLoader {
         if let v = r.string("listen_address", nonEmpty: true) { m.listenAddress = v }
         if let v = r.integer("history_size", in: 1...1_000_000) { m.historySize = v }
         if let v = r.number("scrape_max_age_seconds", atLeast: 0, atMost: 3600) { m.scrapeMaxAge = v }
+        if let v = r.number("pss_refresh_seconds", atLeast: 0, atMost: 86_400) { m.pssRefreshSeconds = v }
         if var t = r.section("target") {
             var targets: [MonitoredTarget] = []
             if let pid = t.integer("pid", in: 1...Int(Int32.max)) { targets.append(.pid(Int32(pid))) }
@@ -82,7 +83,7 @@ public struct ConfigurationLoader {
         }
         r.finish(known: [
             "check_interval", "enable_tracemalloc", "prometheus_port", "health_port", "listen_address", "history_size",
-            "scrape_max_age_seconds", "target", "leak_detection",
+            "scrape_max_age_seconds", "pss_refresh_seconds", "target", "leak_detection",
         ])
         configuration.monitoring = m
         merge(r)

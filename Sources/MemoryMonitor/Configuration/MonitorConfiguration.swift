@@ -17,6 +17,8 @@ public struct MonitorConfiguration: Sendable, Equatable {
         public var historySize = 2000
         /// `scrape_max_age_seconds`: a scrape older than this takes a fresh sample first.
         public var scrapeMaxAge: Double = 1
+        /// `pss_refresh_seconds`: how long a Pss reading (smaps_rollup, costly) is reused; 0 = every sample.
+        public var pssRefreshSeconds: Double = 30
         /// `target`: which process to watch.
         public var target: MonitoredTarget = .ownProcess
         /// `leak_detection.*`.

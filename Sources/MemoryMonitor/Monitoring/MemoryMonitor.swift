@@ -51,7 +51,8 @@ public final class MemoryMonitor: Sendable {
             instance: configuration.alerting.instance ?? AlertChannels.hostName(), levels: alerts.restoredLevels)
         self.sampler = Sampler(
             target: configuration.monitoring.target,
-            collectsAllocatorStatistics: configuration.monitoring.collectAllocatorStatistics)
+            collectsAllocatorStatistics: configuration.monitoring.collectAllocatorStatistics,
+            proportionalRefresh: .milliseconds(Int64(configuration.monitoring.pssRefreshSeconds * 1000)))
         self.logger = logger
         self.startTime = WallClock.now()
         self.state = Mutex(State(history: SampleHistory(capacity: configuration.monitoring.historySize), evaluator: evaluator))

@@ -13,9 +13,9 @@ public struct CgroupMembership: Sendable, Equatable {
     /// Parses /proc/PID/cgroup.
     public static func parse(_ text: String) -> CgroupMembership {
         var membership = CgroupMembership()
-        for line in text.split(separator: "\n") {
+        KeyValueLines.forEachLine(text) { line in
             let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3 else { continue }
+            guard fields.count == 3 else { return }
             if fields[0] == "0" && fields[1].isEmpty {
                 membership.unifiedPath = String(fields[2])
             } else if fields[1].split(separator: ",").contains("memory") {

@@ -39,15 +39,20 @@ public struct CgroupMemory: Sendable, Equatable {
 
     /// Parses a limit file: "max" (v2) or a v1 value of 2^63 rounded down to a page means no limit.
     public static func parseLimit(_ text: String) -> UInt64?? {
-        let trimmed = text.split(separator: "\n").first.map { $0.trimmingTabs } ?? ""
+        let trimmed = firstLine(text)
         if trimmed == "max" { return .some(nil) }
-        guard let value = UInt64(trimmed) else { return nil }
+        guard let value = KeyValueLines.number(trimmed, allowKiB: false) else { return nil }
         return .some(value >= 0x7FFF_FFFF_FFFF_F000 ? nil : value)
     }
 
     /// Parses a single-number file such as memory.current.
     public static func parseCounter(_ text: String) -> UInt64? {
-        text.split(separator: "\n").first.flatMap { UInt64($0.trimmingTabs) }
+        KeyValueLines.number(firstLine(text), allowKiB: false)
+    }
+
+    private static func firstLine(_ text: String) -> Substring {
+        let end = text.utf8.firstIndex(of: UInt8(ascii: "\n")) ?? text.endIndex
+        return text[..<end].trimmingTabs
     }
 
     /// The value of `key` in a "name value" file (memory.stat, memory.events, memory.oom_control).

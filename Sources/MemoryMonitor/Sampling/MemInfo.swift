@@ -40,7 +40,7 @@ public struct MemInfo: Sendable, Equatable {
         var total: UInt64?
         var available: UInt64?
         var info = MemInfo(totalBytes: 0, availableBytes: 0)
-        KeyValueLines.forEachKibibyteLine(text) { key, value in
+        KeyValueLines.forEachKibibyteLine(text) { key, _, value in
             guard let value else { return }
             switch key {
             case "MemTotal": total = value

@@ -30,14 +30,11 @@ public struct ProcessStatus: Sendable, Equatable {
     public static func parse(_ text: String) -> ProcessStatus? {
         var status = ProcessStatus(name: "")
         var sawName = false
-        for line in text.split(separator: "\n") where line.hasPrefix("Name:") {
-            status.name = String(line.dropFirst(5).trimmingTabs)
-            sawName = true
-            break
-        }
-        guard sawName else { return nil }
-        KeyValueLines.forEachKibibyteLine(text) { key, value in
+        KeyValueLines.forEachKibibyteLine(text) { key, raw, value in
             switch key {
+            case "Name":
+                status.name = String(raw)
+                sawName = true
             case "VmRSS": status.residentBytes = value
             case "VmSize": status.virtualBytes = value
             case "VmSwap": status.swappedBytes = value
@@ -46,6 +43,6 @@ public struct ProcessStatus: Sendable, Equatable {
             default: break
             }
         }
-        return status
+        return sawName ? status : nil
     }
 }

@@ -52,7 +52,7 @@ public struct Sample: Sendable {
     public var host: MemInfo
     /// The monitored process's cgroup; nil without a cgroup memory controller.
     public var cgroup: CgroupMemory?
-    /// Host-wide memory PSI; nil without PSI.
+    /// Host-wide memory PSI; nil without PSI, and not read when the cgroup has its own.
     public var hostPressure: PressureStall?
     /// The monitor's own allocator; nil when allocator statistics are off.
     public var allocator: AllocatorStatistics?

@@ -14,7 +14,7 @@ public struct SmapsRollup: Sendable, Equatable {
     public static func parse(_ text: String) -> SmapsRollup? {
         var pss: UInt64?
         var rss: UInt64?
-        KeyValueLines.forEachKibibyteLine(text) { key, value in
+        KeyValueLines.forEachKibibyteLine(text) { key, _, value in
             switch key {
             case "Pss": pss = value
             case "Rss": rss = value

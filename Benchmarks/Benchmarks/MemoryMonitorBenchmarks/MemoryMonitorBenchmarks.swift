@@ -1,0 +1,67 @@
+import Benchmark
+import Glibc
+import MemoryMonitor
+import MemoryMonitorHTTP
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .mallocCountTotal, .instructions],
+        maxDuration: .seconds(2),
+        maxIterations: 100_000
+    )
+
+    // One sample of the monitor's own process (what a default check reads).
+    let own = Sampler()
+    Benchmark("sample own process") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(own.sample()) }
+    }
+
+    Benchmark("allocator statistics (mallinfo2)") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(AllocatorStatistics.current()) }
+    }
+
+    let ownWithoutAllocator = Sampler(collectsAllocatorStatistics: false)
+    Benchmark("sample own process without allocator statistics") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(ownWithoutAllocator.sample()) }
+    }
+
+    Benchmark("read and parse /proc/meminfo") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(ProcFile.read("/proc/meminfo").flatMap(MemInfo.parse)) }
+    }
+
+    // One sample of another process (the benchmark's parent shell, always there).
+    let other = Sampler(target: .pid(getppid()))
+    Benchmark("sample another process") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(other.sample()) }
+    }
+
+    // Rendering every family the exporter serves, after one real check.
+    let monitor = MemoryMonitor(configuration: MonitorConfiguration())
+    monitor.check()
+    Benchmark("render text 0.0.4") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(ExpositionRenderer.render(monitor.registry.snapshot(), format: .prometheusText))
+        }
+    }
+    Benchmark("render OpenMetrics") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(ExpositionRenderer.render(monitor.registry.snapshot(), format: .openMetrics))
+        }
+    }
+
+    let body = ExpositionRenderer.render(monitor.registry.snapshot(), format: .prometheusText)
+    Benchmark("gzip the text body") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(Gzip.compress(body)) }
+    }
+
+    Benchmark("one full check") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(monitor.check()) }
+    }
+
+    // A scrape answered from the cache: the sample is fresh, the bodies are built.
+    let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(3600))
+    _ = cache.body(format: .openMetrics, acceptsGzip: true)
+    Benchmark("scrape served from cache (OpenMetrics, gzip)") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(cache.body(format: .openMetrics, acceptsGzip: true)) }
+    }
+}

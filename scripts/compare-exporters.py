@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Side-by-side cost of memory-monitor and the exporters a user would pick instead, in one run.
+
+Runs on 127.0.0.1 only, each for a bounded time, and stops everything it started by PID:
+  - memory-monitor (release build, --static-swift-stdlib)
+  - prometheus-node-exporter restricted to the memory collectors (meminfo, pressure, vmstat)
+  - prometheus-process-exporter watching one process
+  - a Python prometheus_client exporter with its default collectors (process, platform, gc)
+For each: wrk throughput and p50/p99 latency on /metrics, plain and gzip, at the same connection
+count; CPU time per scrape; RSS after the load; response size plain and gzip. For memory-monitor
+alone: CPU over an idle period at a 1 s check interval, and check duration p50/p99 from its own
+per-check history. Prints a table with ratios and writes docs/benchmarks.md.
+
+Usage: scripts/compare-exporters.py [--duration 10] [--connections 4] [--idle-seconds 60] [--no-write]
+"""
+import argparse
+import gzip
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+PYTHON_EXPORTER = """
+import sys, time
+from prometheus_client import start_http_server
+start_http_server(int(sys.argv[1]), addr="127.0.0.1")
+print("ready", flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                r.read()
+                return True
+        except Exception:
+            time.sleep(0.1)
+    return False
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+def fetch(url, gzip_ok):
+    request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"} if gzip_ok else {})
+    with urllib.request.urlopen(request, timeout=10) as r:
+        body = r.read()
+        return len(body), r.headers.get("Content-Encoding") == "gzip"
+
+
+def run_wrk(url, duration, connections, gzip_ok):
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url]
+    if gzip_ok:
+        cmd[1:1] = ["-H", "Accept-Encoding: gzip"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+
+    def pct(p):
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value * {"us": 1, "ms": 1000, "s": 1_000_000}[unit]
+
+    return {"rps": rps, "requests": total, "p50_us": pct(50), "p99_us": pct(99), "errors": int(errors.group(1)) if errors else 0}
+
+
+class Started:
+    def __init__(self, name, cmd, url, env=None):
+        self.name, self.url = name, url
+        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        if not wait_http(url):
+            self.stop()
+            raise SystemExit(f"{name} did not start: {' '.join(cmd)}")
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def ensure_tools():
+    missing = [p for p, binary in [("wrk", "wrk"), ("prometheus-node-exporter", "prometheus-node-exporter"),
+                                   ("prometheus-process-exporter", "prometheus-process-exporter")] if not shutil.which(binary)]
+    if missing:
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.run(sudo + ["apt-get", "update", "-qq"], check=True)
+        subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + missing, check=True,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    venv_python = os.path.join(ROOT, ".venv", "bin", "python3")
+    if not os.path.exists(venv_python) or subprocess.run([venv_python, "-c", "import prometheus_client"]).returncode != 0:
+        subprocess.run(["bash", os.path.join(ROOT, "scripts", "install-test-deps.sh")], check=True)
+    binary = os.path.join(ROOT, ".build", "release", "memory-monitor")
+    print("building memory-monitor (release, --static-swift-stdlib)...", flush=True)
+    subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "memory-monitor"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    return binary, venv_python
+
+
+def quantile(values, q):
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = q * (len(ordered) - 1)
+    lo, hi = int(index), min(int(index) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (index - lo)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10, help="seconds of wrk load per exporter and encoding")
+    parser.add_argument("--connections", type=int, default=4, help="wrk connections (one thread)")
+    parser.add_argument("--idle-seconds", type=int, default=60, help="idle CPU measurement of memory-monitor")
+    parser.add_argument("--no-write", action="store_true", help="print only; do not write docs/benchmarks.md")
+    args = parser.parse_args()
+
+    binary, venv_python = ensure_tools()
+    started = []
+    results = {}
+    try:
+        mm_port, mm_health = free_port(), free_port()
+        ne_port, pe_port, py_port = free_port(), free_port(), free_port()
+        sleeper = subprocess.Popen(["sleep", "3600"])
+        started.append(type("S", (), {"stop": lambda self: (sleeper.kill(), sleeper.wait())})())
+        exporters = [
+            ("memory-monitor", [binary, "--listen-address", "127.0.0.1", "--prometheus-port", str(mm_port), "--health-port", str(mm_health),
+                                "--check-interval", "1", "--log-level", "warning"], mm_port),
+            ("node_exporter (memory collectors)", ["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{ne_port}",
+                                                   "--collector.disable-defaults", "--collector.meminfo", "--collector.pressure",
+                                                   "--collector.vmstat", "--log.level=warn"], ne_port),
+            ("process-exporter", ["prometheus-process-exporter", "-web.listen-address", f"127.0.0.1:{pe_port}", "-procnames", "sleep"], pe_port),
+            ("python prometheus_client", [venv_python, "-c", PYTHON_EXPORTER, str(py_port)], py_port),
+        ]
+        for name, cmd, port in exporters:
+            url = f"http://127.0.0.1:{port}/metrics"
+            s = Started(name, cmd, url)
+            started.append(s)
+            row = {}
+            row["size_plain"], _ = fetch(url, False)
+            row["size_gzip"], gz = fetch(url, True)
+            row["gzip_supported"] = gz
+            for mode, gzip_ok in (("plain", False), ("gzip", True)):
+                before = cpu_seconds(s.pid)
+                w = run_wrk(url, args.duration, args.connections, gzip_ok)
+                used = cpu_seconds(s.pid) - before
+                w["cpu_us_per_scrape"] = used / max(w["requests"], 1) * 1e6
+                row[mode] = w
+            row["rss_after"] = rss_bytes(s.pid)
+            results[name] = row
+            s.stop()
+            print(f"measured {name}", flush=True)
+
+        # memory-monitor idle: no scrapes, 1 s checks.
+        idle_port, idle_health = free_port(), free_port()
+        idle = Started("memory-monitor idle", [binary, "--listen-address", "127.0.0.1", "--prometheus-port", str(idle_port),
+                                               "--health-port", str(idle_health), "--check-interval", "1", "--log-level", "warning"],
+                       f"http://127.0.0.1:{idle_health}/health")
+        started.append(idle)
+        time.sleep(2)
+        before = cpu_seconds(idle.pid)
+        time.sleep(args.idle_seconds)
+        idle_cpu = (cpu_seconds(idle.pid) - before) / args.idle_seconds * 100
+        with urllib.request.urlopen(f"http://127.0.0.1:{idle_health}/health/metrics/history?hours=1", timeout=10) as r:
+            history = json.load(r)
+        durations = [s["check_duration_seconds"] * 1e6 for s in history["samples"] if s.get("check_duration_seconds")]
+        idle_rss = rss_bytes(idle.pid)
+        idle.stop()
+    finally:
+        for s in reversed(started):
+            s.stop()
+
+    mm = results["memory-monitor"]
+    lines = []
+    cmd = "scripts/compare-exporters.py" + ("" if (args.duration, args.connections, args.idle_seconds) == (10, 4, 60)
+                                            else f" --duration {args.duration} --connections {args.connections} --idle-seconds {args.idle_seconds}")
+    lines.append("# Benchmarks: memory-monitor side by side\n")
+    lines.append(f"Produced by `{cmd}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {os.cpu_count()} cores, "
+                 f"Linux {platform.release()}, wrk -t1 -c{args.connections} -d{args.duration}s per row, all on 127.0.0.1, "
+                 "one exporter at a time. Ratios are memory-monitor's advantage (higher is better for memory-monitor).\n")
+    header = "| exporter | req/s plain | req/s gzip | p50 / p99 plain (µs) | p50 / p99 gzip (µs) | CPU per scrape plain / gzip (µs) | RSS after load (MiB) | body plain / gzip (bytes) |"
+    lines.append(header)
+    lines.append("|" + "---|" * 8)
+    for name, r in results.items():
+        gz = r["size_gzip"] if r["gzip_supported"] else f"{r['size_gzip']} (no gzip)"
+        lines.append(f"| {name} | {r['plain']['rps']:.0f} | {r['gzip']['rps']:.0f} | {r['plain']['p50_us']:.0f} / {r['plain']['p99_us']:.0f} | "
+                     f"{r['gzip']['p50_us']:.0f} / {r['gzip']['p99_us']:.0f} | {r['plain']['cpu_us_per_scrape']:.1f} / {r['gzip']['cpu_us_per_scrape']:.1f} | "
+                     f"{r['rss_after'] / 1048576:.1f} | {r['size_plain']} / {gz} |")
+    lines.append("")
+    lines.append("| memory-monitor vs | throughput plain | throughput gzip | CPU per scrape plain | CPU per scrape gzip | RSS after load |")
+    lines.append("|---|---|---|---|---|---|")
+    for name, r in results.items():
+        if name == "memory-monitor":
+            continue
+        lines.append(f"| {name} | {mm['plain']['rps'] / r['plain']['rps']:.1f}× | {mm['gzip']['rps'] / r['gzip']['rps']:.1f}× | "
+                     f"{r['plain']['cpu_us_per_scrape'] / mm['plain']['cpu_us_per_scrape']:.1f}× less | "
+                     f"{r['gzip']['cpu_us_per_scrape'] / mm['gzip']['cpu_us_per_scrape']:.1f}× less | "
+                     f"{r['rss_after'] / mm['rss_after']:.2f}× smaller |")
+    lines.append("")
+    lines.append(f"memory-monitor alone, {args.idle_seconds} s idle at a 1 s check interval, no scrapes: CPU {idle_cpu:.3f} % of one core; "
+                 f"RSS {idle_rss / 1048576:.1f} MiB; check duration over {len(durations)} checks (its own per-check history): "
+                 f"p50 {quantile(durations, 0.5):.0f} µs, p99 {quantile(durations, 0.99):.0f} µs.")
+    errors = {n: (r["plain"]["errors"], r["gzip"]["errors"]) for n, r in results.items() if r["plain"]["errors"] or r["gzip"]["errors"]}
+    if errors:
+        lines.append(f"\nNon-2xx responses during load: {errors}")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not args.no_write:
+        with open(os.path.join(ROOT, "docs", "benchmarks.md"), "w") as f:
+            f.write(text)
+        print("wrote docs/benchmarks.md")
+
+
+if __name__ == "__main__":
+    main()
