@@ -243,8 +243,16 @@ def main():
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        with open(os.path.join(ROOT, "docs", "benchmarks.md"), "w") as f:
-            f.write(text)
+        path = os.path.join(ROOT, "docs", "benchmarks.md")
+        kept = ""
+        if os.path.exists(path):
+            # Keep the micro-benchmark section (written by hand from `swift package benchmark`).
+            old = open(path).read()
+            marker = "<!-- micro-benchmarks -->"
+            if marker in old:
+                kept = "\n" + old[old.index(marker):]
+        with open(path, "w") as f:
+            f.write(text + kept)
         print("wrote docs/benchmarks.md")
 
 

@@ -123,6 +123,19 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
+        // Start-up and the first checks and scrapes touch code that never runs again (the Swift
+        // runtime's first protocol-conformance scan alone walks metadata across the binary), and
+        // fault-around maps neighbouring pages: release those pages once warmed up. What keeps
+        // running faults back in page by page.
+        let trimmer = Task {
+            var warmUp = [2, 20].makeIterator()
+            while true {
+                try await Task.sleep(for: .seconds(warmUp.next() ?? 300))
+                let released = ExecutablePages.trim() ?? 0
+                logger.debug("released resident code pages", metadata: ["bytes": "\(released)"])
+            }
+        }
+        defer { trimmer.cancel() }
         logger.info(
             "memory-monitor started",
             metadata: ["version": "\(MonitorMetrics.version)", "pid": "\(getpid())", "config": "\(config ?? "embedded defaults")"])

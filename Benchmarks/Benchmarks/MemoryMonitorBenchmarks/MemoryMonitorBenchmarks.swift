@@ -10,6 +10,11 @@ let benchmarks: @Sendable () -> Void = {
         maxIterations: 100_000
     )
 
+    // What the harness itself counts per iteration, to subtract from the rows below.
+    Benchmark("baseline: empty iteration") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(0) }
+    }
+
     // One sample of the monitor's own process (what a default check reads).
     let own = Sampler()
     Benchmark("sample own process") { benchmark in
