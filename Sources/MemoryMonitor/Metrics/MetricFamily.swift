@@ -50,79 +50,92 @@ struct SeriesTable<Value: Sendable>: Sendable {
     }
 }
 
-/// A family of gauges: values that go up and down.
-public final class GaugeFamily: MetricFamilyProtocol {
-    public let name: String
-    public let help: String
-    public let unit: String?
-    public let labelNames: [String]
+/// The series of a gauge or counter family: one Double per label set, kept in insertion order.
+final class ScalarSeries: Sendable {
+    let name: String
+    let help: String
+    let unit: String?
+    let labelNames: [String]
+    let type: MetricType
     private let table = Mutex(SeriesTable<Double>())
 
-    init(name: String, help: String, unit: String?, labelNames: [String]) {
+    init(name: String, help: String, unit: String?, labelNames: [String], type: MetricType) {
         self.name = name
         self.help = help
         self.unit = unit
         self.labelNames = labelNames
+        self.type = type
     }
+
+    func update(_ labels: [String], initial: Double, _ body: (inout Double) -> Void) {
+        precondition(labels.count == labelNames.count, "\(name): wrong number of label values")
+        table.withLock { $0.update(labels, initial: initial, body) }
+    }
+
+    func remove(_ labels: [String]) { table.withLock { $0.remove(labels) } }
+
+    func value(_ labels: [String]) -> Double? { table.withLock { $0.values[labels] } }
+
+    func snapshot() -> MetricFamilySnapshot {
+        let series = table.withLock { t in t.order.map { MetricFamilySnapshot.Series(labelValues: $0, value: t.values[$0]!, cumulativeCounts: []) } }
+        return MetricFamilySnapshot(name: name, help: help, type: type, unit: unit, labelNames: labelNames, buckets: [], series: series)
+    }
+}
+
+/// A family of gauges: values that go up and down.
+public final class GaugeFamily: MetricFamilyProtocol {
+    private let series: ScalarSeries
+
+    init(name: String, help: String, unit: String?, labelNames: [String]) {
+        series = ScalarSeries(name: name, help: help, unit: unit, labelNames: labelNames, type: .gauge)
+    }
+
+    /// The family name.
+    public var name: String { series.name }
 
     /// Sets the series with these label values (one per label name).
     public func set(_ value: Double, _ labelValues: String...) { set(value, labels: labelValues) }
 
     /// Sets the series with these label values.
-    public func set(_ value: Double, labels: [String]) {
-        precondition(labels.count == labelNames.count, "\(name): wrong number of label values")
-        table.withLock { $0.update(labels, initial: value) { $0 = value } }
-    }
+    public func set(_ value: Double, labels: [String]) { series.update(labels, initial: value) { $0 = value } }
 
     /// Removes a series (a value that is no longer known).
-    public func remove(_ labelValues: String...) { table.withLock { $0.remove(labelValues) } }
+    public func remove(_ labelValues: String...) { series.remove(labelValues) }
 
     /// The current value of a series, if it exists.
-    public func value(_ labelValues: String...) -> Double? { table.withLock { $0.values[labelValues] } }
+    public func value(_ labelValues: String...) -> Double? { series.value(labelValues) }
 
-    public func snapshot() -> MetricFamilySnapshot {
-        let series = table.withLock { t in t.order.map { MetricFamilySnapshot.Series(labelValues: $0, value: t.values[$0]!, cumulativeCounts: []) } }
-        return MetricFamilySnapshot(name: name, help: help, type: .gauge, unit: unit, labelNames: labelNames, buckets: [], series: series)
-    }
+    public func snapshot() -> MetricFamilySnapshot { series.snapshot() }
 }
 
 /// A family of counters: values that only go up (reset on restart). The name has no `_total`;
 /// the renderer adds it to samples.
 public final class CounterFamily: MetricFamilyProtocol {
-    public let name: String
-    public let help: String
-    public let unit: String?
-    public let labelNames: [String]
-    private let table = Mutex(SeriesTable<Double>())
+    private let series: ScalarSeries
 
     init(name: String, help: String, unit: String?, labelNames: [String]) {
-        self.name = name
-        self.help = help
-        self.unit = unit
-        self.labelNames = labelNames
+        series = ScalarSeries(name: name, help: help, unit: unit, labelNames: labelNames, type: .counter)
     }
+
+    /// The family name, without `_total`.
+    public var name: String { series.name }
 
     /// Adds `amount` (non-negative) to the series with these label values, creating it at 0.
     public func increment(by amount: Double = 1, _ labelValues: String...) { increment(by: amount, labels: labelValues) }
 
     /// Adds `amount` (non-negative) to the series with these label values.
     public func increment(by amount: Double = 1, labels: [String]) {
-        precondition(amount >= 0 && labels.count == labelNames.count, "\(name): bad increment")
-        table.withLock { $0.update(labels, initial: 0) { $0 += amount } }
+        precondition(amount >= 0, "\(name): counters only go up")
+        series.update(labels, initial: 0) { $0 += amount }
     }
 
     /// Mirrors a counter kept elsewhere (the kernel's OOM-kill count, CPU seconds): sets it outright.
-    public func set(_ value: Double, _ labelValues: String...) {
-        table.withLock { $0.update(labelValues, initial: value) { $0 = value } }
-    }
+    public func set(_ value: Double, _ labelValues: String...) { series.update(labelValues, initial: value) { $0 = value } }
 
     /// The current value of a series, if it exists.
-    public func value(_ labelValues: String...) -> Double? { table.withLock { $0.values[labelValues] } }
+    public func value(_ labelValues: String...) -> Double? { series.value(labelValues) }
 
-    public func snapshot() -> MetricFamilySnapshot {
-        let series = table.withLock { t in t.order.map { MetricFamilySnapshot.Series(labelValues: $0, value: t.values[$0]!, cumulativeCounts: []) } }
-        return MetricFamilySnapshot(name: name, help: help, type: .counter, unit: unit, labelNames: labelNames, buckets: [], series: series)
-    }
+    public func snapshot() -> MetricFamilySnapshot { series.snapshot() }
 }
 
 /// A family of histograms with fixed bucket bounds.
