@@ -152,46 +152,23 @@ struct ServerTests {
     }
 
     @Test func portInUseIsAClearError() async throws {
-        try await withServer { s in
-            let port = s.port
-            let monitor = s.monitor
-            let cache = s.cache
-            let outcome = BlockingResult()
-            Task {
-                do {
-                    let second = try await HTTPServer.bind(
-                        host: "127.0.0.1", listeners: [.init(role: "metrics", port: port, routes: [.metrics])], monitor: monitor,
-                        cache: cache, logger: Logger(label: "test"))
-                    await second.close()
-                    outcome.set("bound")
-                } catch {
-                    outcome.set("\(error)")
-                }
-            }
-            #expect(outcome.wait() == "cannot listen on 127.0.0.1:\(port) for the metrics endpoint: address already in use")
+        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
+        let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
+        let first = try await HTTPServer.bind(
+            host: "127.0.0.1", listeners: [.init(role: "test", port: 0, routes: [.metrics])], monitor: monitor, cache: cache,
+            logger: Logger(label: "test"))
+        let port = first.boundPorts[0]
+        var message = "bound"
+        do {
+            let second = try await HTTPServer.bind(
+                host: "127.0.0.1", listeners: [.init(role: "metrics", port: port, routes: [.metrics])], monitor: monitor, cache: cache,
+                logger: Logger(label: "test"))
+            await second.close()
+        } catch {
+            message = "\(error)"
         }
+        await first.close()
+        #expect(message == "cannot listen on 127.0.0.1:\(port) for the metrics endpoint: address already in use")
     }
 }
 
-import Foundation
-
-/// Hands a value from a task to a synchronous test body.
-final class BlockingResult: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var value: String?
-
-    func set(_ v: String) {
-        condition.lock()
-        value = v
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func wait() -> String? {
-        condition.lock()
-        defer { condition.unlock() }
-        let deadline = Date().addingTimeInterval(10)
-        while value == nil && condition.wait(until: deadline) {}
-        return value
-    }
-}
