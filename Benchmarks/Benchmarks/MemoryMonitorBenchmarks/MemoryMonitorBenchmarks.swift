@@ -34,6 +34,18 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations { blackHole(ProcFile.read("/proc/meminfo").flatMap(MemInfo.parse)) }
     }
 
+    let meminfoText = ProcFile.read("/proc/meminfo") ?? ""
+    Benchmark("parse /proc/meminfo text only") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(MemInfo.parse(meminfoText)) }
+    }
+    Benchmark("read /proc/meminfo only") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(ProcFile.read("/proc/meminfo")) }
+    }
+    let statusText = ProcFile.read("/proc/self/status") ?? ""
+    Benchmark("parse /proc/self/status text only") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(ProcessStatus.parse(statusText)) }
+    }
+
     // One sample of another process (the benchmark's parent shell, always there).
     let other = Sampler(target: .pid(getppid()))
     Benchmark("sample another process") { benchmark in

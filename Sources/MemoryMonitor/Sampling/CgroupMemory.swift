@@ -56,10 +56,10 @@ public struct CgroupMemory: Sendable, Equatable {
     }
 
     /// The value of `key` in a "name value" file (memory.stat, memory.events, memory.oom_control).
-    public static func parseField(_ key: String, in text: String) -> UInt64? {
+    public static func parseField(_ key: StaticString, in text: String) -> UInt64? {
         var found: UInt64?
         KeyValueLines.forEachSpaceSeparatedPair(text) { name, value in
-            if found == nil && name == key { found = value }
+            if found == nil && key ~= name { found = value }
         }
         return found
     }

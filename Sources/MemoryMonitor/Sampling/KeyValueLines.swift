@@ -6,20 +6,45 @@
 enum KeyValueLines {
     /// Calls `body` with each "Key:" line's key, its value text (trimmed), and the value as a
     /// number when it is one (scaled to bytes when the line ends in kB).
-    static func forEachKibibyteLine(_ text: String, _ body: (Substring, Substring, UInt64?) -> Void) {
-        forEachLine(text) { line in
-            guard let colon = line.utf8.firstIndex(of: UInt8(ascii: ":")) else { return }
-            let value = line[line.index(after: colon)...].trimmingTabs
-            body(line[..<colon], value, number(value, allowKiB: true))
+    static func forEachKibibyteLine(_ text: String, _ body: (ByteSlice, ByteSlice, UInt64?) -> Void) {
+        forEachByteLine(text) { line in
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return }
+            let value = ByteSlice(line, from: colon + 1, to: line.count).trimmed
+            body(ByteSlice(line, from: 0, to: colon), value, value.number(allowKiB: true))
         }
     }
 
     /// Calls `body` with each "name value" pair whose value is an unsigned integer.
-    static func forEachSpaceSeparatedPair(_ text: String, _ body: (Substring, UInt64) -> Void) {
-        forEachLine(text) { line in
-            guard let space = line.utf8.firstIndex(of: UInt8(ascii: " ")) else { return }
-            if let value = number(line[line.index(after: space)...].trimmingTabs, allowKiB: false) { body(line[..<space], value) }
+    static func forEachSpaceSeparatedPair(_ text: String, _ body: (ByteSlice, UInt64) -> Void) {
+        forEachByteLine(text) { line in
+            guard let space = line.firstIndex(of: UInt8(ascii: " ")) else { return }
+            if let value = ByteSlice(line, from: space + 1, to: line.count).trimmed.number(allowKiB: false) {
+                body(ByteSlice(line, from: 0, to: space), value)
+            }
         }
+    }
+
+    /// Each line's bytes, without the newline, read in place from the string's UTF-8 storage.
+    private static func forEachByteLine(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        var text = text
+        text.withUTF8 { bytes in
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+                if end > start { body(UnsafeBufferPointer(rebasing: bytes[start..<end])) }
+                start = end + 1
+            }
+        }
+    }
+
+    /// "123", or "123 kB" (×1024) when allowed; nil for anything else.
+    static func number(_ text: Substring, allowKiB: Bool) -> UInt64? {
+        if let result = text.utf8.withContiguousStorageIfAvailable({ ByteSlice($0, from: 0, to: $0.count).trimmed.number(allowKiB: allowKiB) }) {
+            return result
+        }
+        var copy = String(text)
+        return copy.withUTF8 { ByteSlice($0, from: 0, to: $0.count).trimmed.number(allowKiB: allowKiB) }
     }
 
     /// Each line of `text` without its newline, as a substring (no copy).
@@ -33,27 +58,6 @@ enum KeyValueLines {
         }
     }
 
-    /// "123", or "123 kB" (×1024) when allowed; nil for anything else.
-    static func number(_ text: Substring, allowKiB: Bool) -> UInt64? {
-        var value: UInt64 = 0
-        var digits = 0
-        var index = text.utf8.startIndex
-        let end = text.utf8.endIndex
-        while index < end {
-            let byte = text.utf8[index]
-            guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { break }
-            let (times10, o1) = value.multipliedReportingOverflow(by: 10)
-            let (sum, o2) = times10.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
-            guard !o1 && !o2 else { return nil }
-            value = sum
-            digits += 1
-            index = text.utf8.index(after: index)
-        }
-        guard digits > 0 else { return nil }
-        if index == end { return value }
-        let rest = text[index...].trimmingTabs
-        return allowKiB && rest == "kB" ? value &* 1024 : nil
-    }
 }
 
 extension Substring {
@@ -63,5 +67,54 @@ extension Substring {
         while let f = s.utf8.first, f == UInt8(ascii: "\t") || f == UInt8(ascii: " ") { s = s.dropFirst() }
         while let l = s.utf8.last, l == UInt8(ascii: "\t") || l == UInt8(ascii: " ") { s = s.dropLast() }
         return s
+    }
+}
+
+/// A run of bytes inside a line being scanned: compared with string literals without building strings.
+struct ByteSlice {
+    let bytes: UnsafeBufferPointer<UInt8>
+
+    init(_ line: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) {
+        bytes = UnsafeBufferPointer(rebasing: line[start..<max(start, end)])
+    }
+
+    private init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    /// The bytes as a string (allocates: only for values kept, such as a process name).
+    var string: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// Without leading and trailing spaces and tabs.
+    var trimmed: ByteSlice {
+        var start = 0
+        var end = bytes.count
+        while start < end && (bytes[start] == 0x20 || bytes[start] == 0x09) { start += 1 }
+        while end > start && (bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09) { end -= 1 }
+        return ByteSlice(bytes: UnsafeBufferPointer(rebasing: bytes[start..<end]))
+    }
+
+    /// "123", or "123 kB" (×1024) when allowed; nil for anything else or on overflow.
+    func number(allowKiB: Bool) -> UInt64? {
+        var value: UInt64 = 0
+        var index = 0
+        while index < bytes.count, bytes[index] >= 0x30 && bytes[index] <= 0x39 {
+            let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = times10.addingReportingOverflow(UInt64(bytes[index] - 0x30))
+            guard !o1 && !o2 else { return nil }
+            value = sum
+            index += 1
+        }
+        guard index > 0 else { return nil }
+        if index == bytes.count { return value }
+        let rest = ByteSlice(bytes, from: index, to: bytes.count).trimmed
+        return allowKiB && "kB" ~= rest ? value &* 1024 : nil
+    }
+
+    /// Matches a string literal byte for byte: `case "MemTotal":` in a switch over a key.
+    static func ~= (pattern: StaticString, value: ByteSlice) -> Bool {
+        let count = pattern.utf8CodeUnitCount
+        guard count == value.bytes.count else { return false }
+        let p = pattern.utf8Start
+        for i in 0..<count where p[i] != value.bytes[i] { return false }
+        return true
     }
 }

@@ -33,7 +33,7 @@ public struct ProcessStatus: Sendable, Equatable {
         KeyValueLines.forEachKibibyteLine(text) { key, raw, value in
             switch key {
             case "Name":
-                status.name = String(raw)
+                status.name = raw.string
                 sawName = true
             case "VmRSS": status.residentBytes = value
             case "VmSize": status.virtualBytes = value
