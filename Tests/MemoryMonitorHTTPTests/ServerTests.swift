@@ -134,6 +134,16 @@ struct ServerTests {
         }
     }
 
+    @Test func rootListsTheEndpoints() async throws {
+        try await withServer { s in
+            let r = try RawHTTP.request(port: s.port, path: "/")
+            #expect(r.status == 200)
+            for endpoint in ["/metrics", "/health", "/health/memory", "/health/alerts?hours=24", "POST /health/actions/gc"] {
+                #expect(r.bodyText.contains("\"\(endpoint)\""), "missing \(endpoint)")
+            }
+        }
+    }
+
     @Test func oversizedBodyGets413() async throws {
         try await withServer { s in
             let big = String(repeating: "x", count: 70_000)

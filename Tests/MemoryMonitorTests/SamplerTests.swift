@@ -79,3 +79,31 @@ struct SamplerTests {
         #expect(sample.exporter.startTimeSeconds > 1_600_000_000)
     }
 }
+
+@Suite("Sampler target resolution and page trimming", .serialized)
+struct SamplerResolutionTests {
+    @Test func processNameFindsARunningProcess() throws {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        child.arguments = ["30"]
+        try child.run()
+        defer {
+            child.terminate()
+            child.waitUntilExit()
+        }
+        let sample = Sampler(target: .processName("sleep")).sample()
+        let process = try #require(sample.process)
+        #expect(process.status.name == "sleep")
+        #expect(process.pid <= child.processIdentifier)  // the lowest pid named "sleep" wins
+        #expect(Sampler(target: .processName("no-such-process-name")).sample().process == nil)
+    }
+
+    @Test func trimmingCodePagesReleasesMemoryAndTheProcessKeepsWorking() throws {
+        let released = try #require(ExecutablePages.trim())
+        #expect(released > 0)
+        // Code and read-only data fault back in: sampling and rendering still work afterwards.
+        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
+        monitor.check()
+        #expect(!ExpositionRenderer.render(monitor.registry.snapshot(), format: .openMetrics).isEmpty)
+    }
+}
