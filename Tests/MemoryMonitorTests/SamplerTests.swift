@@ -88,7 +88,7 @@ struct SamplerResolutionTests {
         child.arguments = ["30"]
         try child.run()
         defer {
-            child.terminate()
+            kill(child.processIdentifier, SIGKILL)  // the test runner's children may not see SIGTERM
             child.waitUntilExit()
         }
         let sample = Sampler(target: .processName("sleep")).sample()
