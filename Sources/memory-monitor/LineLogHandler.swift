@@ -17,25 +17,14 @@ final class LogSink: @unchecked Sendable {
     static func file(_ path: String) throws -> LogSink {
         if let slash = path.lastIndex(of: "/") {
             let directory = String(path[..<slash])
-            if !directory.isEmpty { makeDirectories(directory) }
+            if !directory.isEmpty { FileSystem.makeDirectories(directory) }
         }
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw LogFileError(path: path, reason: String(cString: strerror(errno))) }
         return LogSink(fd: fd)
     }
 
-    private static func makeDirectories(_ path: String) {
-        var current = path.hasPrefix("/") ? "" : "."
-        for part in path.split(separator: "/") {
-            current += "/" + part
-            mkdir(current, 0o755)
-        }
-    }
-
-    func write(_ line: String) {
-        var line = line
-        line.withUTF8 { buffer in _ = Glibc.write(fd, buffer.baseAddress, buffer.count) }
-    }
+    func write(_ line: String) { FileSystem.writeAll(fd, line) }
 }
 
 struct LogFileError: Error, CustomStringConvertible {

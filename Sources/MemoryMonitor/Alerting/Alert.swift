@@ -110,5 +110,5 @@ public struct Alert: Sendable, Equatable {
         self.availableMB = availableMB
     }
 
-    static func round1(_ v: Double) -> Double { (v * 10).rounded() / 10 }
+    static func round1(_ v: Double) -> Double { v.roundedToTenth }
 }

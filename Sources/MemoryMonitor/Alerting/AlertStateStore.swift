@@ -24,11 +24,7 @@ public final class AlertStateStore: Sendable {
     /// needed (pending deliveries, history younger than `retentionSeconds`), and returns both.
     public init(directory: String, retentionSeconds: Double) throws {
         path = directory + "/alerts.journal"
-        var current = ""
-        for part in directory.split(separator: "/", omittingEmptySubsequences: true) {
-            current += (current.isEmpty && !directory.hasPrefix("/") ? "" : "/") + part
-            mkdir(current, 0o755)
-        }
+        FileSystem.makeDirectories(directory)
         let text = ProcFile.read(path, limit: 64 << 20) ?? ""
         var recovered = Self.replay(text)
         let cutoff = WallClock.now() - retentionSeconds
@@ -41,13 +37,13 @@ public final class AlertStateStore: Sendable {
         }
         let temporary = path + ".tmp"
         let out = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard out >= 0 else { throw DeliveryError(retryable: false, "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        Self.writeAll(out, lines)
+        guard out >= 0 else { throw StateDirectoryError(message: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        FileSystem.writeAll(out, lines)
         fsync(out)
         close(out)
-        guard rename(temporary, path) == 0 else { throw DeliveryError(retryable: false, "cannot replace \(path): \(String(cString: strerror(errno)))") }
+        guard rename(temporary, path) == 0 else { throw StateDirectoryError(message: "cannot replace \(path): \(String(cString: strerror(errno)))") }
         let appendFD = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
-        guard appendFD >= 0 else { throw DeliveryError(retryable: false, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard appendFD >= 0 else { throw StateDirectoryError(message: "cannot open \(path): \(String(cString: strerror(errno)))") }
         fd = Mutex(appendFD)
         self.recovered = recovered
     }
@@ -69,7 +65,7 @@ public final class AlertStateStore: Sendable {
     private func append(_ entry: JSONObject) {
         let line = Self.line(entry)
         fd.withLock { fd in
-            Self.writeAll(fd, line)
+            FileSystem.writeAll(fd, line)
             fsync(fd)
         }
     }
@@ -77,21 +73,6 @@ public final class AlertStateStore: Sendable {
     deinit { fd.withLock { _ = close($0) } }
 
     static func line(_ entry: JSONObject) -> String { JSONValue.object(entry).serialized + "\n" }
-
-    static func writeAll(_ fd: Int32, _ text: String) {
-        var text = text
-        text.withUTF8 { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return
-                }
-                offset += n
-            }
-        }
-    }
 
     /// Replays journal text: a torn last line (a crash mid-write) is ignored.
     static func replay(_ text: String) -> Recovered {
@@ -115,4 +96,10 @@ public final class AlertStateStore: Sendable {
         }
         return Recovered(history: history, pending: pending)
     }
+}
+
+/// The state directory cannot be used.
+public struct StateDirectoryError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }

@@ -56,7 +56,7 @@ public struct AlertEvaluator: Sendable {
     }
 
     static func format(_ v: Double) -> String {
-        let r = (v * 10).rounded() / 10
+        let r = v.roundedToTenth
         return r == r.rounded() ? "\(Int64(r)).0" : "\(r)"
     }
 

@@ -4,7 +4,7 @@ public enum HealthReport {
     private static let mib = 1_048_576.0
 
     /// One decimal, as the SPEC's examples show values.
-    static func round1(_ v: Double) -> JSONValue { .number((v * 10).rounded() / 10) }
+    static func round1(_ v: Double) -> JSONValue { .number(v.roundedToTenth) }
 
     /// `GET /health`: 200 with the overall status, or 503 when the check loop has stalled.
     public static func overall(_ monitor: MemoryMonitor) -> (status: Int, body: JSONValue) {

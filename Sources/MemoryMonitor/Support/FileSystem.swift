@@ -1,0 +1,38 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The few writes the monitor makes (log file, state directory), with plain system calls.
+public enum FileSystem {
+    /// Creates `path` and its missing parents (mode 0755); existing directories are fine.
+    public static func makeDirectories(_ path: String) {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            mkdir(current, 0o755)
+        }
+    }
+
+    /// Writes all of `text` to `fd`, retrying short writes and EINTR; stops at any other error.
+    public static func writeAll(_ fd: Int32, _ text: String) {
+        var text = text
+        text.withUTF8 { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return
+                }
+                offset += n
+            }
+        }
+    }
+}
+
+extension Double {
+    /// Rounded to one decimal, as the SPEC's examples print MB and percent.
+    public var roundedToTenth: Double { (self * 10).rounded() / 10 }
+}
