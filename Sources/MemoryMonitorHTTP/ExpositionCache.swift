@@ -3,7 +3,7 @@ import NIOCore
 import Synchronization
 
 /// Render once, compress once, serve many: the /metrics body in each format, plain and gzip,
-/// built at most once per published sample and shared by every scrape until the next one.
+/// built at most once per published snapshot and shared by every scrape until the next one.
 public final class ExpositionCache: Sendable {
     /// Bodies smaller than this are not worth compressing.
     public static let minimumGzipBytes = 1024
@@ -26,7 +26,8 @@ public final class ExpositionCache: Sendable {
     private let maxAge: Duration
     private let entry = Mutex(Entry())
 
-    /// A cache over `monitor`; a scrape whose sample is older than `maxAge` samples first.
+    /// A cache over `monitor`; a scrape that finds the snapshot older than `maxAge` asks the
+    /// monitor for a check first (joining one in progress).
     public init(monitor: MemoryMonitor, maxAge: Duration) {
         self.monitor = monitor
         self.maxAge = maxAge
@@ -35,9 +36,19 @@ public final class ExpositionCache: Sendable {
     /// Bodies rendered or compressed so far (each costs one render or one gzip).
     public var builds: Int { entry.withLock { $0.builds } }
 
-    /// The body for a scrape. Concurrent scrapes that find it stale wait for one rebuild.
-    public func body(format: ExpositionFormat, acceptsGzip: Bool) -> Body {
-        let generation = monitor.refresh(maxAge: maxAge)
+    /// The body for a scrape, after a check if the snapshot is stale.
+    public func body(format: ExpositionFormat, acceptsGzip: Bool) async -> Body {
+        let snapshot = await monitor.snapshot(maxAge: maxAge)
+        return body(generation: snapshot.generation, format: format, acceptsGzip: acceptsGzip)
+    }
+
+    /// The body when the published snapshot is fresh enough, else nil (the caller awaits `body`).
+    public func freshBody(format: ExpositionFormat, acceptsGzip: Bool) -> Body? {
+        guard let snapshot = monitor.snapshot, ContinuousClock.now - snapshot.checkedAt <= maxAge else { return nil }
+        return body(generation: snapshot.generation, format: format, acceptsGzip: acceptsGzip)
+    }
+
+    private func body(generation: UInt64, format: ExpositionFormat, acceptsGzip: Bool) -> Body {
         let slot = format == .openMetrics ? 1 : 0
         return entry.withLock { e in
             if e.generation != generation { e = Entry(generation: generation, builds: e.builds) }

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// A listener could not be opened.
 public struct ListenError: Error, CustomStringConvertible {
@@ -31,15 +32,20 @@ public final class HTTPServer: Service {
     }
 
     private let channels: [Channel]
+    private let connections: ConnectionLimit
     private let logger: Logger
     /// The ports actually bound, in listener order (differs from the asked port when it was 0).
     public let boundPorts: [Int]
 
-    private init(channels: [Channel], logger: Logger) {
+    private init(channels: [Channel], connections: ConnectionLimit, logger: Logger) {
         self.channels = channels
+        self.connections = connections
         self.logger = logger
         self.boundPorts = channels.map { $0.localAddress?.port ?? 0 }
     }
+
+    /// Connections open now, across listeners.
+    public var openConnections: Int { connections.count }
 
     /// The listeners for a health port and a metrics port: one when they are equal.
     public static func listeners(healthPort: Int, metricsPort: Int) -> [Listener] {
@@ -53,20 +59,30 @@ public final class HTTPServer: Service {
     }
 
     /// Binds every listener now, so that a port in use fails before anything else starts.
+    ///
+    /// - Parameters:
+    ///   - maxConnections: connections open at once across listeners; more are closed at accept.
+    ///     Keep it below the file-descriptor limit so that checks can still open /proc files.
+    ///   - idleTimeout: a connection that sends nothing for this long is closed.
     public static func bind(
         host: String, listeners: [Listener], monitor: MemoryMonitor, cache: ExpositionCache, logger: Logger,
-        group: MultiThreadedEventLoopGroup = .singleton
+        maxConnections: Int = 512, idleTimeout: TimeAmount = .seconds(60), group: MultiThreadedEventLoopGroup = .singleton
     ) async throws -> HTTPServer {
         var channels: [Channel] = []
+        let connections = ConnectionLimit(maximum: maxConnections, rejected: monitor.metrics.httpRejected, logger: logger)
         for listener in listeners {
             let router = Router(monitor: monitor, cache: cache, routes: listener.routes, logger: logger)
             let bootstrap = ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                // TCP level: SOL_SOCKET's option 1 is SO_DEBUG, which needs CAP_NET_ADMIN.
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.maxMessagesPerRead, value: 16)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        // A failed initializer makes NIO close the connection at once.
+                        guard connections.admit(channel) else { throw ConnectionLimit.Refused() }
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: false)
                         try channel.pipeline.syncOperations.addHandler(HTTPRequestHandler(router: router, logger: logger))
                     }
@@ -82,7 +98,7 @@ public final class HTTPServer: Service {
                 throw ListenError(role: listener.role, address: host, port: listener.port, reason: Self.describe(error))
             }
         }
-        return HTTPServer(channels: channels, logger: logger)
+        return HTTPServer(channels: channels, connections: connections, logger: logger)
     }
 
     private static func describe(_ error: any Error) -> String {
@@ -100,10 +116,23 @@ public final class HTTPServer: Service {
         await close()
     }
 
-    /// Closes every listener; connections in progress finish their current response.
-    public func close() async {
+    /// Quiesces: closes every listener, lets each connection finish the response in progress and
+    /// then closes it; connections still open after `grace` are closed outright.
+    public func close(grace: Duration = .seconds(5)) async {
         for channel in channels { try? await channel.close() }
-        logger.info("listeners closed")
+        let open = connections.quiesce()
+        logger.info("listeners closed; finishing open connections", metadata: ["connections": "\(open.count)"])
+        let clock = ContinuousClock()
+        let deadline = clock.now + grace
+        for channel in open {
+            let remaining = deadline - clock.now
+            if remaining <= .zero { channel.close(promise: nil); continue }
+            let closed = channel.closeFuture
+            let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(remaining.seconds * 1e9))) { channel.close(promise: nil) }
+            try? await closed.get()
+            timer.cancel()
+        }
+        logger.info("connections closed")
     }
 }
 
@@ -124,6 +153,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let router: Router
     private let logger: Logger
     private var state = State.idle
+    private var isActive = true
 
     init(router: Router, logger: Logger) {
         self.router = router
@@ -144,8 +174,20 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         case (.end, .receiving(let head, _)):
             state = .idle
-            let response = router.respond(method: head.method, uri: head.uri, headers: head.headers)
-            write(context: context, head: head, response: response, close: !head.isKeepAlive)
+            switch router.reply(method: head.method, uri: head.uri, headers: head.headers) {
+            case .now(let response):
+                write(context: context, head: head, response: response, close: !head.isKeepAlive)
+            case .later(let work):
+                // Off the event loop; HTTPServerPipelineHandler holds pipelined requests until this response ends.
+                let promise = context.eventLoop.makePromise(of: Response.self)
+                promise.completeWithTask(work)
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                promise.futureResult.whenSuccess { response in
+                    let (handler, context) = bound.value
+                    guard handler.isActive else { return }
+                    handler.write(context: context, head: head, response: response, close: !head.isKeepAlive)
+                }
+            }
         case (.body, _), (.end, _):
             break
         }
@@ -162,6 +204,22 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         if close {
             let channel = context.channel
             done.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { isActive = false }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        isActive = false
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            // Idle for idleTimeout: free the descriptor (a keep-alive scraper simply reconnects).
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
         }
     }
 
@@ -188,3 +246,62 @@ extension ChannelHandlerContext {
 
 @available(*, unavailable)
 extension HTTPRequestHandler: Sendable {}
+
+/// Counts open connections across listeners and refuses those past the maximum, so the monitor
+/// never spends the file descriptors its checks need on idle clients.
+final class ConnectionLimit: Sendable {
+    /// The connection was over the limit.
+    struct Refused: Error {}
+
+    let maximum: Int
+    private let open = Mutex<[ObjectIdentifier: Channel]>([:])
+    private let quiescing = Mutex(false)
+    // Refusals since the last warning, and when that was: one log line per 10 s, not one per refusal.
+    private let refusals = Mutex<(count: Int, lastLog: ContinuousClock.Instant?)>((0, nil))
+    private let rejected: CounterFamily
+    private let logger: Logger
+
+    init(maximum: Int, rejected: CounterFamily, logger: Logger) {
+        self.maximum = max(1, maximum)
+        self.rejected = rejected
+        self.logger = logger
+    }
+
+    var count: Int { open.withLock { $0.count } }
+
+    /// Admits a new connection, or returns false (the caller closes it).
+    func admit(_ channel: Channel) -> Bool {
+        if quiescing.withLock({ $0 }) { return false }
+        let admitted = open.withLock { open -> Bool in
+            guard open.count < maximum else { return false }
+            open[ObjectIdentifier(channel)] = channel
+            return true
+        }
+        guard admitted else {
+            rejected.increment("connection_limit")
+            let now = ContinuousClock.now
+            let report = refusals.withLock { r -> Int? in
+                r.count += 1
+                if let last = r.lastLog, now - last < .seconds(10) { return nil }
+                defer { r = (0, now) }
+                return r.count
+            }
+            if let report {
+                logger.warning("connections refused: too many open connections", metadata: ["limit": "\(maximum)", "refused": "\(report)"])
+            }
+            return false
+        }
+        channel.closeFuture.whenComplete { [self] _ in open.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(channel)) } }
+        return true
+    }
+
+    /// Stops admitting and asks every open connection to close after its current response.
+    func quiesce() -> [Channel] {
+        quiescing.withLock { $0 = true }
+        let channels = open.withLock { Array($0.values) }
+        for channel in channels { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
+        return channels
+    }
+}
+
+

@@ -22,7 +22,16 @@ public struct Response: Sendable {
     }
 }
 
-/// Maps a request to a response. Pure apart from the monitor it reads: no I/O of its own.
+/// A response now, or work to run off the event loop that produces one.
+public enum Reply: Sendable {
+    /// Ready: built from the published snapshot.
+    case now(Response)
+    /// Needs a check or a blocking action first: the server runs it on a task, never on the event loop.
+    case later(@Sendable () async -> Response)
+}
+
+/// Maps a request to a response. Reads published snapshots; what needs a fresh check or a
+/// blocking action is returned as `.later` work.
 public struct Router: Sendable {
     /// Which routes a listener serves.
     public struct Routes: OptionSet, Sendable {
@@ -46,21 +55,43 @@ public struct Router: Sendable {
         self.logger = logger
     }
 
-    /// The response to one request. HEAD is answered like GET; the server drops the body.
-    public func respond(method: HTTPMethod, uri: String, headers: HTTPHeaders) -> Response {
+    /// The response to one request when it can be built now (tests, the cached hot path), or
+    /// after awaiting the work `reply` hands back.
+    public func respond(method: HTTPMethod, uri: String, headers: HTTPHeaders) async -> Response {
+        switch reply(method: method, uri: uri, headers: headers) {
+        case .now(let response): return response
+        case .later(let work): return await work()
+        }
+    }
+
+    /// The reply to one request. HEAD is answered like GET; the server drops the body.
+    public func reply(method: HTTPMethod, uri: String, headers: HTTPHeaders) -> Reply {
         let (path, query) = Self.split(uri)
         let isRead = method == .GET || method == .HEAD
         switch path {
         case "/metrics" where routes.contains(.metrics):
-            guard isRead else { return methodNotAllowed("GET, HEAD") }
+            guard isRead else { return .now(methodNotAllowed("GET, HEAD")) }
             return metrics(headers: headers)
+        case "/health/actions/gc" where routes.contains(.health):
+            guard method == .POST else { return .now(methodNotAllowed("POST")) }
+            let monitor = monitor
+            // malloc_trim and cache clearers block: run them off the event loop.
+            return .later { .json(.ok, HealthReport.cleanup(monitor.cleanUp())) }
+        default:
+            return .now(respondNow(method: method, path: path, query: query))
+        }
+    }
+
+    private func respondNow(method: HTTPMethod, path: Substring, query: Substring) -> Response {
+        let isRead = method == .GET || method == .HEAD
+        switch path {
         case "/health" where routes.contains(.health):
             guard isRead else { return methodNotAllowed("GET, HEAD") }
             let (status, body) = HealthReport.overall(monitor)
             return .json(HTTPResponseStatus(statusCode: status), body)
         case "/health/memory" where routes.contains(.health):
             guard isRead else { return methodNotAllowed("GET, HEAD") }
-            let (status, body) = HealthReport.memory(monitor)
+            let (status, body) = HealthReport.memory(monitor.snapshot, historySize: monitor.configuration.monitoring.historySize)
             return .json(HTTPResponseStatus(statusCode: status), body)
         case "/health/metrics/history" where routes.contains(.health):
             guard isRead else { return methodNotAllowed("GET, HEAD") }
@@ -71,12 +102,11 @@ public struct Router: Sendable {
         case "/health/alerts" where routes.contains(.health):
             guard isRead else { return methodNotAllowed("GET, HEAD") }
             switch Self.hours(query, default: 24) {
-            case .success(let hours): return .json(.ok, monitor.alerts.summary(hours: hours))
+            case .success(let hours): return .json(.ok, HealthReport.alerts(monitor.alerts.summary(hours: hours)))
             case .failure(let error): return .error(.badRequest, error.message)
             }
-        case "/health/actions/gc" where routes.contains(.health):
-            guard method == .POST else { return methodNotAllowed("POST") }
-            return .json(.ok, HealthReport.cleanup(monitor.cleanUp()))
+        case "/health/actions/gc" where routes.contains(.health), "/metrics" where routes.contains(.metrics):
+            return .error(.internalServerError, "route \(path) is answered by reply(method:uri:headers:)")
         case "/":
             guard isRead else { return methodNotAllowed("GET, HEAD") }
             var endpoints: [JSONValue] = []
@@ -90,12 +120,17 @@ public struct Router: Sendable {
         }
     }
 
-    private func metrics(headers: HTTPHeaders) -> Response {
+    private func metrics(headers: HTTPHeaders) -> Reply {
         let format = ContentNegotiation.format(accept: headers.first(name: "accept"))
         let gzip = ContentNegotiation.acceptsGzip(acceptEncoding: headers.first(name: "accept-encoding"))
-        let body = cache.body(format: format, acceptsGzip: gzip)
-        logger.debug("scrape", metadata: ["format": "\(format == .openMetrics ? "openmetrics" : "text")", "gzip": "\(body.gzipped)"])
-        var responseHeaders = HTTPHeaders([("Content-Type", format.contentType), ("Vary", "Accept, Accept-Encoding")])
+        // The hot path: a fresh snapshot's body is served from the cache, on the event loop.
+        if let body = cache.freshBody(format: format, acceptsGzip: gzip) { return .now(Self.metricsResponse(body)) }
+        let cache = cache
+        return .later { Self.metricsResponse(await cache.body(format: format, acceptsGzip: gzip)) }
+    }
+
+    private static func metricsResponse(_ body: ExpositionCache.Body) -> Response {
+        var responseHeaders = HTTPHeaders([("Content-Type", body.format.contentType), ("Vary", "Accept, Accept-Encoding")])
         if body.gzipped { responseHeaders.add(name: "Content-Encoding", value: "gzip") }
         return Response(status: .ok, headers: responseHeaders, body: body.bytes)
     }

@@ -56,6 +56,18 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Monitor the process with this name (lowest pid if several).", valueName: "name"))
     var processName: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Monitor every process whose full command line matches this regular expression, as one group (sums; the monitor itself never matches).",
+            valueName: "regex"))
+    var processMatch: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Read this cgroup directory for the limit and OOM kills instead of resolving the target's (a sidecar).", valueName: "path"))
+    var cgroup: String?
+
     @Option(name: .long, help: ArgumentHelp("Keep undelivered alerts and alert history here across restarts.", valueName: "directory"))
     var stateDir: String?
 
@@ -101,6 +113,15 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
                 throw ExitCode(2)
             }
         }
+        let descriptors = FileDescriptorLimit.raise()
+        logger.info(
+            "file descriptor limit", metadata: ["soft_before": "\(descriptors.before)", "soft": "\(descriptors.soft)", "hard": "\(descriptors.hard)"])
+        // Checks, alert deliveries and the log need descriptors too: connections get the rest.
+        let maxConnections = max(8, Int(min(descriptors.soft, 1 << 20)) - FileDescriptorLimit.reserved)
+        await FileDescriptorLimit.warmUpTimers()
+        logger.notice(
+            "configuration keys accepted but without effect yet",
+            metadata: ["keys": "\(MonitorConfiguration.acceptedNotBuilt.joined(separator: "; "))"])
         let monitor = MemoryMonitor(configuration: configuration, logger: logger, stateStore: store)
         let cache = ExpositionCache(monitor: monitor, maxAge: .milliseconds(Int64(configuration.monitoring.scrapeMaxAge * 1000)))
         let server: HTTPServer
@@ -108,7 +129,7 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
             server = try await HTTPServer.bind(
                 host: configuration.monitoring.listenAddress,
                 listeners: HTTPServer.listeners(healthPort: configuration.monitoring.healthPort, metricsPort: configuration.monitoring.prometheusPort),
-                monitor: monitor, cache: cache, logger: logger)
+                monitor: monitor, cache: cache, logger: logger, maxConnections: maxConnections)
         } catch {
             logger.critical("\(error)")
             throw ExitCode(1)
@@ -123,19 +144,6 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
-        // Start-up and the first checks and scrapes touch code that never runs again (the Swift
-        // runtime's first protocol-conformance scan alone walks metadata across the binary), and
-        // fault-around maps neighbouring pages: release those pages once warmed up. What keeps
-        // running faults back in page by page.
-        let trimmer = Task {
-            var warmUp = [2, 20].makeIterator()
-            while true {
-                try await Task.sleep(for: .seconds(warmUp.next() ?? 300))
-                let released = ExecutablePages.trim() ?? 0
-                logger.debug("released resident code pages", metadata: ["bytes": "\(released)"])
-            }
-        }
-        defer { trimmer.cancel() }
         logger.info(
             "memory-monitor started",
             metadata: ["version": "\(MonitorMetrics.version)", "pid": "\(getpid())", "config": "\(config ?? "embedded defaults")"])
@@ -166,9 +174,23 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
                 loader.report(ConfigurationProblem(keyPath: "--check-interval", value: "\(checkInterval)", allowed: "a number > 0 and <= 86400"))
             }
         }
-        let targets = [pid.map { MonitoredTarget.pid($0) }, pidfile.map { .pidfile($0) }, processName.map { .processName($0) }].compactMap { $0 }
+        if let cgroup {
+            if cgroup.hasPrefix("/") {
+                loader.configuration.monitoring.cgroup = cgroup
+            } else {
+                loader.report(ConfigurationProblem(keyPath: "--cgroup", value: "\"\(cgroup)\"", allowed: "an absolute cgroup directory"))
+            }
+        }
+        if let processMatch, let problem = ConfigurationLoader.patternProblem(processMatch) {
+            loader.report(ConfigurationProblem(keyPath: "--process-match", value: "\"\(processMatch)\"", allowed: "a regular expression (\(problem))"))
+        }
+        let targets = [
+            pid.map { MonitoredTarget.pid($0) }, pidfile.map { .pidfile($0) }, processName.map { .processName($0) },
+            processMatch.map { .processMatch($0) },
+        ].compactMap { $0 }
         if targets.count > 1 {
-            loader.report(ConfigurationProblem(keyPath: "--pid, --pidfile, --process-name", value: "\(targets.count) targets", allowed: "at most one"))
+            loader.report(
+                ConfigurationProblem(keyPath: "--pid, --pidfile, --process-name, --process-match", value: "\(targets.count) targets", allowed: "at most one"))
         } else if let target = targets.first {
             if case .pid(let p) = target, p <= 0 {
                 loader.report(ConfigurationProblem(keyPath: "--pid", value: "\(p)", allowed: "a process id > 0"))

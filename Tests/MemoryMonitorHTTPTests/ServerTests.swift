@@ -62,10 +62,12 @@ struct ServerTests {
 
     @Test func staleCacheTakesAFreshSample() async throws {
         try await withServer(maxAge: .zero) { s in
-            let before = s.monitor.generation
+            let before = try #require(s.monitor.snapshot?.generation)
             _ = try RawHTTP.request(port: s.port, path: "/metrics")
             _ = try RawHTTP.request(port: s.port, path: "/metrics")
-            #expect(s.monitor.generation == before + 2)
+            // Each stale scrape ran a full check (evaluation and history too), not a bare sample.
+            #expect(s.monitor.snapshot?.generation == before + 2)
+            #expect(s.monitor.history(lastSeconds: 3600).count == 3)
             #expect(s.cache.builds == 2)
         }
     }
@@ -100,7 +102,8 @@ struct ServerTests {
             let gc = try RawHTTP.request(port: s.port, method: "POST", path: "/health/actions/gc")
             #expect(gc.status == 200)
             #expect(gc.bodyText.contains("\"success\":true"))
-            #expect(s.monitor.cleanupCycles == 1)
+            #expect(gc.bodyText.contains("\"scope\":\"monitor\""))
+            #expect(s.monitor.check().cleanupCycles == 1)
         }
     }
 

@@ -140,14 +140,16 @@ struct AlertDispatchTests {
         d.dispatch([alert(.critical, at: now - 20, component: .systemMemory)])
         d.dispatch([alert(.warning, at: now - 10, component: .swapMemory)])
         d.dispatch([alert(.warning, .resolved, at: now - 5, component: .swapMemory)])
-        guard case .object(let s) = d.summary(hours: 24) else { Issue.record("not an object"); return }
-        #expect(s["total_alerts"] == 3)
-        #expect(s["active_alerts"] == 1)
-        #expect(s["resolved_alerts"] == 2)
-        #expect(s["by_severity"] == ["warning": 2, "critical": 1])
-        #expect(s["by_component"] == ["system_memory": 2, "swap_memory": 1])
-        guard case .array(let alerts) = s["alerts"] else { Issue.record("no alerts"); return }
-        #expect(alerts.count == 4)
+        let s = d.summary(hours: 24)
+        #expect(s.total == 3)
+        #expect(s.active == 1)
+        // The system_memory warning was superseded by the critical escalation, not resolved.
+        #expect(s.resolved == 1)
+        #expect(s.superseded == 1)
+        #expect(s.bySeverity == ["warning": 2, "critical": 1])
+        #expect(s.byComponent == ["system_memory": 2, "swap_memory": 1])
+        #expect(s.alerts.count == 4)
+        #expect(s.active == d.activeAlerts.count)
     }
 
     @Test func retriesThenDeliversOnce() async throws {
@@ -232,7 +234,7 @@ struct AlertDispatchTests {
         let sample = Sample(
             timestamp: 0, targetDescription: "own process", process: .init(pid: 7, status: status),
             host: MemInfo(totalBytes: 100 << 30, availableBytes: 90 << 30), cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
-        let alerts = evaluator.evaluate(sample)
+        let alerts = evaluator.evaluate(sample).alerts
         #expect(alerts.count == 1)
         #expect(alerts.first?.message == "CRITICAL: Memory usage 2048.5MB exceeds critical threshold")
         #expect(alerts.first?.threshold == 2048)

@@ -68,7 +68,7 @@ struct ConfigurationTests {
         (#"{"monitoring": {"check_interval": "30"}}"#, "monitoring.check_interval: \"30\" is not allowed; expected a number > 0 and <= 86400"),
         (#"{"monitoring": {"prometheus_port": 70000}}"#, "monitoring.prometheus_port: 70000 is not allowed; expected a port number from 1 to 65535"),
         (#"{"monitoring": {"history_size": 2.5}}"#, "monitoring.history_size: 2.5 is not allowed; expected a whole number from 1 to 1000000"),
-        (#"{"monitoring": {"target": {"pid": 1, "process_name": "x"}}}"#, "monitoring.target: 2 targets is not allowed; expected at most one of pid, pidfile, process_name"),
+        (#"{"monitoring": {"target": {"pid": 1, "process_name": "x"}}}"#, "monitoring.target: 2 targets is not allowed; expected at most one of pid, pidfile, process_name, match"),
         (#"{"monitoring": []}"#, "monitoring: an array is not allowed; expected an object"),
         (#"{"thresholds": {"memory_percent_critical": 120}}"#, "thresholds.memory_percent_critical: 120 is not allowed; expected a number > 0 and <= 100"),
         (#"{"alerting": {"alert_levels": {"critical": {"channels": ["log", "pager"]}}}}"#,

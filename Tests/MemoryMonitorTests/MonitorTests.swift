@@ -49,48 +49,31 @@ struct MonitorTests {
         #expect(CheckLoop.nextDeadline(after: start, interval: interval, now: start + .milliseconds(3500)) == start + .seconds(4))
     }
 
-    @Test func checkUpdatesMetricsHistoryAndHealth() throws {
+    @Test func checkPublishesOneSnapshot() throws {
         var config = MonitorConfiguration()
         config.monitoring.checkInterval = 60
         let monitor = MemoryMonitor(configuration: config)
-        #expect(monitor.latestSample == nil)
+        #expect(monitor.snapshot == nil)
         let s = monitor.check()
-        #expect(s.process?.pid != nil)
+        #expect(s.sample.process?.pid != nil)
+        #expect(s.generation == 1)
+        #expect(monitor.snapshot?.generation == 1)
         #expect(monitor.metrics.checkDuration.count() == 1)
         #expect(monitor.history(lastSeconds: 60).count == 1)
-        let (status, body) = HealthReport.overall(monitor)
-        #expect(status == 200)
-        guard case .object(let o) = body else { Issue.record("not an object"); return }
-        #expect(o["monitoring_active"] == .bool(true))
-        #expect(o["status"] == "healthy")
-        let (memoryStatus, memory) = HealthReport.memory(monitor)
-        #expect(memoryStatus == 200)
-        guard case .object(let m) = memory else { Issue.record("not an object"); return }
-        for key in ["timestamp", "rss_mb", "vms_mb", "percent", "available_mb", "swap_percent", "gc_collections", "gc_objects"] {
-            #expect(m[key] != nil && m[key] != .null, "missing \(key)")
-        }
     }
 
-    @Test func stalledLoopAnswers503() async throws {
-        var config = MonitorConfiguration()
-        config.monitoring.checkInterval = 0.01
-        let monitor = MemoryMonitor(configuration: config)
-        monitor.check()
-        try await Task.sleep(for: .milliseconds(60))
-        #expect(monitor.isStalled)
-        let (status, body) = HealthReport.overall(monitor)
-        #expect(status == 503)
-        guard case .object(let o) = body else { Issue.record("not an object"); return }
-        #expect(o["monitoring_active"] == .bool(false))
-    }
-
-    @Test func refreshSharesOneSampleWhileFresh() {
+    @Test func staleReadersShareOneCheck() async {
         let monitor = MemoryMonitor(configuration: MonitorConfiguration())
-        let first = monitor.refresh(maxAge: .seconds(60))
-        let second = monitor.refresh(maxAge: .seconds(60))
-        #expect(first == second)
-        let third = monitor.refresh(maxAge: .zero)
-        #expect(third == first + 1)
+        let first = await monitor.snapshot(maxAge: .seconds(60))
+        let second = await monitor.snapshot(maxAge: .seconds(60))
+        #expect(first.generation == second.generation)
+        // Concurrent stale readers: one check between them, never one each.
+        async let a = monitor.snapshot(maxAge: .zero)
+        async let b = monitor.snapshot(maxAge: .zero)
+        let (x, y) = await (a, b)
+        #expect(x.generation > first.generation)
+        #expect(max(x.generation, y.generation) <= first.generation + 2)
+        #expect(monitor.metrics.checks.value() == Double(max(x.generation, y.generation)))
     }
 
     @Test func cleanUpRunsClearersAndCounts() {
@@ -100,7 +83,7 @@ struct MonitorTests {
         let result = monitor.cleanUp()
         #expect(result.cacheClearersRun == 1)
         #expect(cleared.value == 1)
-        #expect(monitor.cleanupCycles == 1)
+        #expect(monitor.check().cleanupCycles == 1)
         #expect(monitor.metrics.cleanupOperations.value() == 1)
     }
 }

@@ -107,13 +107,41 @@ struct CgroupTests {
         #expect(m.memoryV1Path?.hasPrefix("/process_api/") == true)
     }
 
-    @Test func membershipUnifiedResolvesOrFallsBackToMount() {
+    @Test func membershipUnifiedResolvesOrSaysUnresolved() {
         let m = CgroupMembership.parse(fixture("cgroup-v2-only.txt"))
         #expect(m.unifiedPath == "/system.slice/docker-4f1c.scope")
         let mounts = CgroupMounts(unified: "/sys/fs/cgroup")
-        #expect(m.directories(in: mounts) { _ in true }.unified == "/sys/fs/cgroup/system.slice/docker-4f1c.scope")
-        // Inside a container with a private cgroup namespace the path is not visible: use the mount.
-        #expect(m.directories(in: mounts) { _ in false }.unified == "/sys/fs/cgroup")
+        #expect(m.directories(in: mounts) { _ in true }.unified == .resolved("/sys/fs/cgroup/system.slice/docker-4f1c.scope"))
+        // A path that is not visible is unresolved: never the mount point (another cgroup's figures).
+        guard case .unresolved = m.directories(in: mounts, exists: { _ in false }).unified else {
+            Issue.record("an invisible cgroup directory must be unresolved"); return
+        }
+    }
+
+    /// Under `unshare --cgroup` (a container's cgroup namespace) another process's cgroup reads
+    /// `/../name` (captured on this machine's v1 memory hierarchy): outside the namespace, so
+    /// unresolved, not the mount root.
+    @Test func namespacePathOutsideIsUnresolved() {
+        let m = CgroupMembership.parse(fixture("cgroup-namespace-outside.txt"))
+        #expect(m.memoryV1Path == "/../mm-fixture-a")
+        let mounts = CgroupMounts.parse(fixture("mountinfo-hybrid.txt"))
+        let dirs = m.directories(in: mounts) { _ in true }
+        guard case .unresolved(let reason) = dirs.memoryV1 else { Issue.record("expected unresolved, got \(dirs.memoryV1)"); return }
+        #expect(reason.contains("outside this monitor's cgroup namespace"))
+    }
+
+    /// A container without its own cgroup namespace: /proc/self/cgroup names the full path and
+    /// the mount shows that cgroup at its root (mountinfo field 4), so the path maps to the mount point.
+    @Test func mountRootMapsTheFullPath() {
+        let mounts = CgroupMounts(unified: "/sys/fs/cgroup", unifiedRoot: "/kubepods/pod1/c1")
+        let own = CgroupMembership(unifiedPath: "/kubepods/pod1/c1")
+        #expect(own.directories(in: mounts) { _ in true }.unified == .resolved("/sys/fs/cgroup"))
+        let child = CgroupMembership(unifiedPath: "/kubepods/pod1/c1/worker")
+        #expect(child.directories(in: mounts) { _ in true }.unified == .resolved("/sys/fs/cgroup/worker"))
+        let other = CgroupMembership(unifiedPath: "/kubepods/pod2/c9")
+        guard case .unresolved = other.directories(in: mounts, exists: { _ in true }).unified else {
+            Issue.record("another pod's cgroup must be unresolved"); return
+        }
     }
 
     @Test func limits() {

@@ -72,8 +72,8 @@ struct SamplerTests {
         let process = try #require(sample.process)
         #expect(process.pid == getpid())
         #expect((process.status.residentBytes ?? 0) > 1 << 20)
-        #expect(sample.host.totalBytes > 0)
-        #expect(sample.limit.limitBytes > 0)
+        #expect((sample.host?.totalBytes ?? 0) > 0)
+        #expect((sample.limit?.limitBytes ?? 0) > 0)
         #expect(sample.allocator != nil)
         #expect(sample.exporter.maxFileDescriptors > 0)
         #expect(sample.exporter.startTimeSeconds > 1_600_000_000)
@@ -96,14 +96,5 @@ struct SamplerResolutionTests {
         #expect(process.status.name == "sleep")
         #expect(process.pid <= child.processIdentifier)  // the lowest pid named "sleep" wins
         #expect(Sampler(target: .processName("no-such-process-name")).sample().process == nil)
-    }
-
-    @Test func trimmingCodePagesReleasesMemoryAndTheProcessKeepsWorking() throws {
-        let released = try #require(ExecutablePages.trim())
-        #expect(released > 0)
-        // Code and read-only data fault back in: sampling and rendering still work afterwards.
-        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
-        monitor.check()
-        #expect(!ExpositionRenderer.render(monitor.registry.snapshot(), format: .openMetrics).isEmpty)
     }
 }

@@ -24,11 +24,19 @@ public struct Alert: Sendable, Equatable {
     public var targetPid: Int32?
     public var targetName: String?
     /// SPEC §7 metadata: `percent`, `available_mb`.
-    public var percent: Double
-    public var availableMB: Double
+    /// Nil when the limit was unknown at the time.
+    public var percent: Double?
+    public var availableMB: Double?
 
     /// The unit of `memoryUsage` and `threshold`.
-    public var unit: String { component == .processMemory ? "MB" : "%" }
+    public var unit: String {
+        switch component {
+        case .processMemory: "MB"
+        case .systemMemory, .swapMemory: "%"
+        case .target: "up"
+        case .oom: "kills"
+        }
+    }
 
     /// The SPEC §7 JSON payload, plus `status`, `instance`, `id` and the target.
     public var payload: JSONValue {
@@ -39,7 +47,10 @@ public struct Alert: Sendable, Equatable {
             "memory_usage": .number(Self.round1(memoryUsage)),
             "threshold": .number(Self.round1(threshold)),
             "message": .string(message),
-            "metadata": .object(["percent": .number(Self.round1(percent)), "available_mb": .number(Self.round1(availableMB))]),
+            "metadata": .object([
+                "percent": percent.map { .number(Self.round1($0)) } ?? .null,
+                "available_mb": availableMB.map { .number(Self.round1($0)) } ?? .null,
+            ]),
             "status": .string(status.rawValue),
             "instance": .string(instance),
             "id": .string(id),
@@ -62,8 +73,8 @@ public struct Alert: Sendable, Equatable {
             case .string(let message) = o["message"], case .string(let instance) = o["instance"],
             case .number(let epoch) = o["epoch"] ?? .null
         else { return nil }
-        var percent = 0.0
-        var available = 0.0
+        var percent: Double?
+        var available: Double?
         if case .object(let m) = o["metadata"] {
             if case .number(let p) = m["percent"] { percent = p }
             if case .number(let a) = m["available_mb"] { available = a }
@@ -91,8 +102,8 @@ public struct Alert: Sendable, Equatable {
 
     public init(
         id: String, timestamp: Double, severity: Severity, component: Component, status: Status, memoryUsage: Double, threshold: Double,
-        message: String, instance: String, targetDescription: String, targetPid: Int32?, targetName: String?, percent: Double,
-        availableMB: Double
+        message: String, instance: String, targetDescription: String, targetPid: Int32?, targetName: String?, percent: Double?,
+        availableMB: Double?
     ) {
         self.id = id
         self.timestamp = timestamp
@@ -111,4 +122,10 @@ public struct Alert: Sendable, Equatable {
     }
 
     static func round1(_ v: Double) -> Double { v.roundedToTenth }
+
+    /// "85.2% of the limit in use, 512.3 MB available", or that the limit is unknown.
+    var memorySummary: String {
+        guard let percent, let availableMB else { return "limit unknown" }
+        return "\(Self.round1(percent))% of the limit in use, \(Self.round1(availableMB)) MB available"
+    }
 }

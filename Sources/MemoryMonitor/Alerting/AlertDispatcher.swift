@@ -16,6 +16,8 @@ public final class AlertDispatcher: Sendable {
         var lastSent: [String: Double] = [:]
         var queues: [String: DeliveryQueue] = [:]
         var handlerCount = 0
+        /// Ids of firing alerts that were dropped from the active set by `supersede`.
+        var superseded: Set<String> = []
     }
 
     let configuration: MonitorConfiguration.Alerting
@@ -116,7 +118,13 @@ public final class AlertDispatcher: Sendable {
         let key = "\(alert.component.rawValue)/\(alert.severity)"
         let decision = state.withLock { s -> (send: Bool, queues: [DeliveryQueue]) in
             let previous = s.active[alert.component]
-            if alert.status == .firing { s.active[alert.component] = alert } else { s.active[alert.component] = nil }
+            if alert.component.isEvent {
+                // Something that happened: sent, never active.
+            } else if alert.status == .firing {
+                s.active[alert.component] = alert
+            } else {
+                s.active[alert.component] = nil
+            }
             let send: Bool
             if alert.status == .resolved {
                 // Receivers hear of a resolve only if they heard of the fire.
@@ -132,7 +140,12 @@ public final class AlertDispatcher: Sendable {
             }
             guard send else { return (false, []) }
             s.lastSent[key] = alert.timestamp
-            if alert.status == .firing { s.notified.insert(alert.component) } else { s.notified.remove(alert.component) }
+            if alert.component.isEvent {
+            } else if alert.status == .firing {
+                s.notified.insert(alert.component)
+            } else {
+                s.notified.remove(alert.component)
+            }
             s.history.append(alert)
             let cutoff = alert.timestamp - configuration.historyHours * 3600
             if s.history.count > Self.maximumHistory || (s.history.first.map { $0.timestamp < cutoff } ?? false) {
@@ -154,6 +167,20 @@ public final class AlertDispatcher: Sendable {
         for queue in decision.queues { queue.enqueue(alert) }
     }
 
+    /// Drops these components' firing alerts from the active set without a "resolved" (the
+    /// target vanished, so their values no longer describe anything); the summary counts them as
+    /// superseded.
+    public func supersede(_ components: [Component], at timestamp: Double) {
+        guard !components.isEmpty else { return }
+        state.withLock { s in
+            for component in components {
+                if let alert = s.active.removeValue(forKey: component) { s.superseded.insert(alert.id) }
+                s.notified.remove(component)
+            }
+        }
+        updateActiveGauge()
+    }
+
     /// Queues a re-send of every active alert to the named channel (Alertmanager expects them).
     func resendActive(to channelName: String) {
         let (queue, alerts) = state.withLock { s in (s.queues[channelName], Array(s.active.values)) }
@@ -163,7 +190,7 @@ public final class AlertDispatcher: Sendable {
 
     private func updateActiveGauge() {
         let active = state.withLock { $0.active }
-        for component in Component.allCases {
+        for component in Component.allCases where !component.isEvent {
             for severity in Severity.alerting {
                 metrics.alertsActive.set(active[component]?.severity == severity ? 1 : 0, component.rawValue, severity.description)
             }
@@ -173,28 +200,10 @@ public final class AlertDispatcher: Sendable {
     /// Alerts currently firing.
     public var activeAlerts: [Alert] { state.withLock { Array($0.active.values) }.sorted { $0.component.rawValue < $1.component.rawValue } }
 
-    /// The SPEC §4 summary of the last `hours`, with the alerts themselves.
-    public func summary(hours: Double) -> JSONValue {
+    /// The SPEC §4 summary of the last `hours`: what was sent, and what is active now.
+    public func summary(hours: Double) -> AlertSummary {
         let cutoff = WallClock.now() - hours * 3600
-        let (history, active) = state.withLock { s in (s.history.filter { $0.timestamp >= cutoff }, s.active) }
-        let fired = history.filter { $0.status == .firing }
-        var bySeverity = JSONObject()
-        var byComponent = JSONObject()
-        for alert in fired {
-            let s = alert.severity.description
-            if case .number(let n) = bySeverity[s] { bySeverity[s] = .number(n + 1) } else { bySeverity[s] = .number(1) }
-            let c = alert.component.rawValue
-            if case .number(let n) = byComponent[c] { byComponent[c] = .number(n + 1) } else { byComponent[c] = .number(1) }
-        }
-        let activeIDs = Set(active.values.map(\.id))
-        return .object([
-            "hours": .number(hours),
-            "total_alerts": .number(Double(fired.count)),
-            "active_alerts": .number(Double(fired.filter { activeIDs.contains($0.id) }.count)),
-            "resolved_alerts": .number(Double(fired.filter { !activeIDs.contains($0.id) }.count)),
-            "by_severity": .object(bySeverity),
-            "by_component": .object(byComponent),
-            "alerts": .array(history.reversed().map(\.payload)),
-        ])
+        let (all, active, superseded) = state.withLock { s in (s.history, s.active, s.superseded) }
+        return AlertSummary(hours: hours, history: all, since: cutoff, active: Array(active.values), superseded: superseded)
     }
 }

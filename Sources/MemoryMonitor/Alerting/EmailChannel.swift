@@ -20,7 +20,7 @@ struct EmailChannel: AlertChannel {
             Severity:   \(alert.severity)
             Component:  \(alert.component.rawValue)
             Usage:      \(Alert.round1(alert.memoryUsage))\(alert.unit) (threshold \(Alert.round1(alert.threshold))\(alert.unit))
-            Memory:     \(Alert.round1(alert.percent))% of the limit in use, \(Alert.round1(alert.availableMB)) MB available
+            Memory:     \(alert.memorySummary)
             Instance:   \(alert.instance)
             Target:     \(alert.targetDescription)\(alert.targetPid.map { ", pid \($0)" } ?? "")\(alert.targetName.map { " (\($0))" } ?? "")
             Time:       \(WallClock.rfc3339(alert.timestamp))

@@ -52,7 +52,7 @@ enum AlertBodies {
         let usage = "\(Alert.round1(alert.memoryUsage))\(alert.unit) (threshold \(Alert.round1(alert.threshold))\(alert.unit))"
         let fields: [JSONValue] = [
             ["title": "Usage", "value": .string(usage), "short": true],
-            ["title": "Memory", "value": .string("\(Alert.round1(alert.percent))% of limit, \(Alert.round1(alert.availableMB)) MB free"), "short": true],
+            ["title": "Memory", "value": .string(alert.memorySummary), "short": true],
             ["title": "Target", "value": .string(alert.targetName.map { "\($0) (pid \(alert.targetPid.map(String.init) ?? "?"))" } ?? alert.targetDescription), "short": true],
         ]
         return [
@@ -74,6 +74,8 @@ enum AlertBodies {
         case .processMemory: prefix = "MemoryProcess"
         case .systemMemory: prefix = "MemoryPercent"
         case .swapMemory: prefix = "MemorySwap"
+        case .target: return "MemoryTargetGone"
+        case .oom: return "MemoryOOMKill"
         }
         return prefix + severity.description.prefix(1).uppercased() + severity.description.dropFirst()
     }

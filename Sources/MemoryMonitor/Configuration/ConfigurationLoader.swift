@@ -61,17 +61,27 @@ public struct ConfigurationLoader {
         if let v = r.integer("history_size", in: 1...1_000_000) { m.historySize = v }
         if let v = r.number("scrape_max_age_seconds", atLeast: 0, atMost: 3600) { m.scrapeMaxAge = v }
         if let v = r.number("pss_refresh_seconds", atLeast: 0, atMost: 86_400) { m.pssRefreshSeconds = v }
+        if let v = r.string("cgroup", nonEmpty: true) {
+            if v.hasPrefix("/") { m.cgroup = v } else { r.problem("cgroup", value: "\"\(v)\"", allowed: "an absolute cgroup directory such as /sys/fs/cgroup/kubepods.slice/...") }
+        }
         if var t = r.section("target") {
             var targets: [MonitoredTarget] = []
             if let pid = t.integer("pid", in: 1...Int(Int32.max)) { targets.append(.pid(Int32(pid))) }
             if let path = t.string("pidfile", nonEmpty: true) { targets.append(.pidfile(path)) }
             if let name = t.string("process_name", nonEmpty: true) { targets.append(.processName(name)) }
+            if let pattern = t.string("match", nonEmpty: true) {
+                if let problem = Self.patternProblem(pattern) {
+                    t.problem("match", value: "\"\(pattern)\"", allowed: "a regular expression (\(problem))")
+                } else {
+                    targets.append(.processMatch(pattern))
+                }
+            }
             if targets.count > 1 {
-                t.problem("", value: "\(targets.count) targets", allowed: "at most one of pid, pidfile, process_name")
+                t.problem("", value: "\(targets.count) targets", allowed: "at most one of pid, pidfile, process_name, match")
             } else if let target = targets.first {
                 m.target = target
             }
-            t.finish(known: ["pid", "pidfile", "process_name"])
+            t.finish(known: ["pid", "pidfile", "process_name", "match"])
             r.merge(t)
         }
         if var l = r.section("leak_detection") {
@@ -83,7 +93,7 @@ public struct ConfigurationLoader {
         }
         r.finish(known: [
             "check_interval", "enable_tracemalloc", "prometheus_port", "health_port", "listen_address", "history_size",
-            "scrape_max_age_seconds", "pss_refresh_seconds", "target", "leak_detection",
+            "scrape_max_age_seconds", "pss_refresh_seconds", "target", "leak_detection", "cgroup",
         ])
         configuration.monitoring = m
         merge(r)
@@ -278,6 +288,16 @@ public struct ConfigurationLoader {
 
     /// Records a problem found by the caller (a flag's value, say).
     public mutating func report(_ problem: ConfigurationProblem) { problems.append(problem) }
+
+    /// Why a `--process-match` / `monitoring.target.match` pattern is not a regular expression, or nil.
+    public static func patternProblem(_ pattern: String) -> String? {
+        do {
+            _ = try Regex(pattern)
+            return nil
+        } catch {
+            return "\(error)".split(separator: "\n").first.map(String.init) ?? "does not compile"
+        }
+    }
 
     /// Lower-cased level names; Python's "WARN"/"FATAL" spellings map to swift-log's.
     static func normalizedLogLevel(_ text: String) -> String? {

@@ -21,6 +21,8 @@ public struct MonitorConfiguration: Sendable, Equatable {
         public var pssRefreshSeconds: Double = 30
         /// `target`: which process to watch.
         public var target: MonitoredTarget = .ownProcess
+        /// `cgroup`: a cgroup directory to read instead of resolving the target's (a sidecar that knows it).
+        public var cgroup: String?
         /// `leak_detection.*`.
         public var leakDetection = LeakDetection()
     }
@@ -140,6 +142,13 @@ public struct MonitorConfiguration: Sendable, Equatable {
 
     /// Log levels accepted by `logging.level`, `--log-level` and `MONITORING_LOG_LEVEL`.
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    /// Keys that are read and validated but do not change behaviour yet (later work builds them);
+    /// the executable warns about each once at start.
+    public static let acceptedNotBuilt = [
+        "monitoring.leak_detection", "auto_response (beyond emergency_actions.send_immediate_alert)", "experimental",
+        "performance.monitoring_overhead_limit_percent",
+    ]
 
     /// Alert channel names accepted in `alerting.alert_levels.*.channels`.
     public static let channelNames = ["log", "webhook", "slack", "email", "alertmanager"]

@@ -1,44 +1,97 @@
-/// Turns samples into alerts: one `LevelTracker` per component, one alert per level change.
+/// Turns samples into alerts: one `LevelTracker` per measured component, one alert per level
+/// change; a vanished target and new OOM kills are alerts of their own.
 public struct AlertEvaluator: Sendable {
+    /// What one sample changed.
+    public struct Outcome: Sendable {
+        /// Alerts to dispatch.
+        public var alerts: [Alert] = []
+        /// Components whose firing alert no longer applies without being resolved (the target
+        /// vanished): the dispatcher drops them from the active set and counts them as superseded.
+        public var superseded: [Component] = []
+    }
+
     private var trackers: [Component: LevelTracker]
+    /// True while a `target` alert is firing.
+    public private(set) var targetGone = false
     let policy: ThresholdPolicy
     let instance: String
+    /// Severity of the `target` alert.
+    static let targetGoneSeverity = Severity.critical
 
-    public init(policy: ThresholdPolicy, forChecks: Int, hysteresisPercent: Double, instance: String, levels: [Component: Severity] = [:]) {
+    public init(
+        policy: ThresholdPolicy, forChecks: Int, hysteresisPercent: Double, instance: String, levels: [Component: Severity] = [:]
+    ) {
         self.policy = policy
         self.instance = instance
         var trackers: [Component: LevelTracker] = [:]
-        for component in Component.allCases {
+        for component in Component.measured {
             trackers[component] = LevelTracker(forChecks: forChecks, hysteresisPercent: hysteresisPercent, level: levels[component] ?? .healthy)
         }
         self.trackers = trackers
+        self.targetGone = levels[.target] != nil && levels[.target] != .healthy
     }
 
-    /// The level in force per component.
-    public var levels: [Component: Severity] { trackers.mapValues(\.level) }
+    /// The level in force per measured component, plus `target` while the target is gone.
+    public var levels: [Component: Severity] {
+        var levels = trackers.mapValues(\.level)
+        if targetGone { levels[.target] = Self.targetGoneSeverity }
+        return levels
+    }
 
-    /// Feeds a sample; returns an alert for every component whose level changed.
-    public mutating func evaluate(_ sample: Sample) -> [Alert] {
-        var alerts: [Alert] = []
-        for component in Component.allCases {
-            let value = ThresholdPolicy.value(of: component, in: sample)
-            let before = trackers[component]!.level
-            guard let after = trackers[component]!.update(value: value, bounds: policy.bounds(component)), let value else { continue }
-            alerts.append(makeAlert(component: component, from: before, to: after, value: value, sample: sample))
+    /// Feeds a sample; returns the alerts it raises and the alerts it supersedes.
+    public mutating func evaluate(_ sample: Sample) -> Outcome {
+        var outcome = Outcome()
+        if case .gone(let reason) = sample.targetState {
+            if !targetGone {
+                targetGone = true
+                outcome.alerts.append(
+                    makeEventAlert(
+                        component: .target, severity: Self.targetGoneSeverity, status: .firing, value: 0, threshold: 1,
+                        message: "\(Self.targetGoneSeverity.description.uppercased()): monitored process is gone (\(sample.targetDescription)): \(reason)",
+                        sample: sample))
+                // Its levels no longer describe anything: reset them without a "resolved".
+                for component in Component.measured where component.followsTarget && trackers[component]?.level != .healthy {
+                    outcome.superseded.append(component)
+                    trackers[component]?.reset()
+                }
+            }
+        } else if case .up = sample.targetState, targetGone {
+            targetGone = false
+            outcome.alerts.append(
+                makeEventAlert(
+                    component: .target, severity: Self.targetGoneSeverity, status: .resolved, value: 1, threshold: 1,
+                    message: "RESOLVED: monitored process is back (\(sample.targetDescription), pid \(sample.process?.pid ?? 0))", sample: sample))
         }
-        return alerts
+        if sample.newOOMKills > 0 {
+            outcome.alerts.append(
+                makeEventAlert(
+                    component: .oom, severity: .emergency, status: .firing, value: Double(sample.newOOMKills), threshold: 1,
+                    message: "EMERGENCY: the OOM killer killed \(sample.newOOMKills) process(es) in the target's cgroup \(sample.cgroupDirectory ?? "(last known)")",
+                    sample: sample))
+        }
+        for component in Component.measured {
+            // nil: not measured this time (unknown, or target gone): the level holds.
+            let value = targetGone && component.followsTarget ? nil : ThresholdPolicy.value(of: component, in: sample)
+            guard var tracker = trackers[component] else { continue }
+            let before = tracker.level
+            let after = tracker.update(value: value, bounds: policy.bounds(component))
+            trackers[component] = tracker
+            guard let after, let value else { continue }
+            outcome.alerts.append(makeAlert(component: component, from: before, to: after, value: value, sample: sample))
+        }
+        return outcome
     }
 
     func makeAlert(component: Component, from before: Severity, to after: Severity, value: Double, sample: Sample) -> Alert {
         let bounds = policy.bounds(component)
         let resolved = after == .healthy
         let severity = resolved ? before : after
-        let threshold = bounds.bound(for: severity)!
+        let threshold = bounds.bound(for: severity) ?? 0
         let what: String
         switch component {
         case .processMemory: what = "Memory usage \(Self.format(value))MB"
         case .systemMemory: what = "Memory usage \(Self.format(value))% of the limit"
-        case .swapMemory: what = "Swap usage \(Self.format(value))%"
+        default: what = "Swap usage \(Self.format(value))%"
         }
         let message: String
         if resolved {
@@ -52,11 +105,22 @@ public struct AlertEvaluator: Sendable {
             id: Self.newID(), timestamp: sample.timestamp, severity: severity, component: component, status: resolved ? .resolved : .firing,
             memoryUsage: value, threshold: threshold, message: message, instance: instance, targetDescription: sample.targetDescription,
             targetPid: sample.process?.pid, targetName: sample.process?.status.name, percent: sample.memoryPercent,
-            availableMB: Double(sample.limit.availableBytes) / 1_048_576)
+            availableMB: sample.availableMB)
+    }
+
+    func makeEventAlert(
+        component: Component, severity: Severity, status: Alert.Status, value: Double, threshold: Double, message: String, sample: Sample
+    ) -> Alert {
+        Alert(
+            id: Self.newID(), timestamp: sample.timestamp, severity: severity, component: component, status: status, memoryUsage: value,
+            threshold: threshold, message: message, instance: instance, targetDescription: sample.targetDescription,
+            targetPid: sample.process?.pid, targetName: sample.process?.status.name, percent: sample.memoryPercent,
+            availableMB: sample.availableMB)
     }
 
     static func format(_ v: Double) -> String {
         let r = v.roundedToTenth
+        guard r.isFinite, abs(r) < 1e15 else { return "\(r)" }
         return r == r.rounded() ? "\(Int64(r)).0" : "\(r)"
     }
 

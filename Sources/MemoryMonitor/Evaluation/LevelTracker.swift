@@ -20,10 +20,16 @@ public struct LevelTracker: Sendable, Equatable {
         self.level = level
     }
 
+    /// Back to healthy with nothing pending, without reporting a change (the value lost its meaning).
+    public mutating func reset() {
+        level = .healthy
+        pendingChecks = 0
+    }
+
     /// Feeds one check's value; returns the new level when it changed.
     public mutating func update(value: Double?, bounds: ThresholdPolicy.Bounds) -> Severity? {
         guard let value else {
-            // Not measured (target gone): hold the level, forget any pending rise.
+            // Not measured (unknown, or target gone): hold the level, forget any pending rise.
             pendingChecks = 0
             return nil
         }

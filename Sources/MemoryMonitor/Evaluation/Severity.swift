@@ -26,4 +26,17 @@ public enum Component: String, Sendable, CaseIterable {
     case systemMemory = "system_memory"
     /// Swap in use, percent thresholds.
     case swapMemory = "swap_memory"
+    /// The monitored process is gone (exited, no match, a reused pid).
+    case target = "target"
+    /// The target's cgroup counted a new OOM kill (an event: fires once per kill, never active).
+    case oom = "oom"
+
+    /// The components judged against thresholds, each with its own level.
+    public static let measured: [Component] = [.processMemory, .systemMemory, .swapMemory]
+
+    /// Components whose value belongs to the target, so a vanished target supersedes their alerts.
+    public var followsTarget: Bool { self == .processMemory || self == .systemMemory }
+
+    /// An event alert reports something that happened; it is never active and never resolved.
+    public var isEvent: Bool { self == .oom }
 }

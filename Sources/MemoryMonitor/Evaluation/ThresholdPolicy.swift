@@ -41,22 +41,26 @@ public struct ThresholdPolicy: Sendable, Equatable {
         case .processMemory: processMB
         case .systemMemory: systemPercent
         case .swapMemory: swapPercent
+        // Not judged against thresholds: no value reaches these bounds.
+        case .target, .oom: Bounds(warning: .infinity, critical: .infinity, emergency: .infinity)
         }
     }
 
-    /// The value a component is judged on, in its bounds' unit; nil when not measured (target gone).
+    /// The value a measured component is judged on, in its bounds' unit; nil when not measured
+    /// (target gone, or the value unknown this time).
     public static func value(of component: Component, in sample: Sample) -> Double? {
         switch component {
         case .processMemory: sample.process?.status.residentBytes.map { Double($0) / 1_048_576 }
-        case .systemMemory: sample.limit.limitBytes > 0 ? sample.memoryPercent : nil
+        case .systemMemory: sample.memoryPercent
         case .swapMemory: sample.swapPercent
+        case .target, .oom: nil
         }
     }
 
     /// The level of every component in a sample.
     public func levels(_ sample: Sample) -> [Component: Severity] {
         var levels: [Component: Severity] = [:]
-        for component in Component.allCases {
+        for component in Component.measured {
             levels[component] = Self.value(of: component, in: sample).map { bounds(component).level(of: $0) } ?? .healthy
         }
         return levels

@@ -23,6 +23,9 @@ public final class MonitorMetrics: Sendable {
     let alertQueueDepth: GaugeFamily
     let alertsDropped: CounterFamily
 
+    /// `memory_http_rejected_total{reason}`: connections or requests the HTTP server refused.
+    public let httpRejected: CounterFamily
+
     // The check loop.
     let checks: CounterFamily
     let checkOverruns: CounterFamily
@@ -34,6 +37,10 @@ public final class MonitorMetrics: Sendable {
     // The monitored process.
     let targetUp: GaugeFamily
     let targetPid: GaugeFamily
+    let targetProcesses: GaugeFamily
+    let targetChanges: CounterFamily
+    let targetCgroupResolved: GaugeFamily
+    let unavailable: GaugeFamily
     let processResident: GaugeFamily
     let processVirtual: GaugeFamily
     let processSwap: GaugeFamily
@@ -101,6 +108,9 @@ public final class MonitorMetrics: Sendable {
             "memory_alerts_dropped",
             help: "Alerts a channel gave up on, by reason: queue_full, rejected (4xx or permanent SMTP error), gave_up (retried past alerting.max_delivery_seconds), shutdown.",
             labels: ["channel", "reason"])
+        httpRejected = r.counter(
+            "memory_http_rejected", help: "Connections or requests the HTTP server refused, by reason (connection_limit).", labels: ["reason"])
+        httpRejected.increment(by: 0, "connection_limit")
         checks = r.counter("memory_checks", help: "Checks completed.")
         checkOverruns = r.counter(
             "memory_check_overruns", help: "Checks that took longer than performance.max_monitoring_time_seconds.")
@@ -116,7 +126,17 @@ public final class MonitorMetrics: Sendable {
             labels: ["component", "severity"])
 
         targetUp = r.gauge("memory_target_up", help: "1 when the monitored process was found at the last sample, else 0.")
-        targetPid = r.gauge("memory_target_pid", help: "Process id of the monitored process.")
+        targetPid = r.gauge("memory_target_pid", help: "Process id of the monitored process (the lowest of a group).")
+        targetProcesses = r.gauge("memory_target_processes", help: "Processes in the monitored target (more than 1 for a --process-match group).")
+        targetChanges = r.counter(
+            "memory_target_changes", help: "Times the target's identity (pid and start time, or a group's members) changed: restarts, replacements.")
+        targetCgroupResolved = r.gauge(
+            "memory_target_cgroup_resolved",
+            help: "1 when the target's cgroup was found and read (or the host has no cgroup memory controller), 0 when it is outside the monitor's view; the limit is then unknown.")
+        unavailable = r.gauge(
+            "memory_sample_unavailable",
+            help: "1 for each part of the last sample that could not be read (host, cgroup, limit, target); the reason is in /health/memory and the log.",
+            labels: ["part"])
         processResident = r.gauge(
             "memory_process_resident_bytes", help: "Resident set size of the monitored process (VmRSS).", unit: "bytes")
         processVirtual = r.gauge(
@@ -167,9 +187,12 @@ public final class MonitorMetrics: Sendable {
 
         for severity in Severity.alerting {
             alertsSent.increment(by: 0, severity.description)
-            for component in Component.allCases { alertsActive.set(0, component.rawValue, severity.description) }
+            for component in Component.allCases where !component.isEvent { alertsActive.set(0, component.rawValue, severity.description) }
         }
         cleanupOperations.increment(by: 0)
+        targetChanges.increment(by: 0)
+        cgroupOOMKills.increment(by: 0)
+        cgroupOOMEvents.increment(by: 0)
         leaksDetected.increment(by: 0)
         checks.increment(by: 0)
         checkOverruns.increment(by: 0)
@@ -187,9 +210,15 @@ public final class MonitorMetrics: Sendable {
     /// Sets every sampled gauge from `sample`. Values that were not read are removed, not zeroed.
     public func update(from sample: Sample) {
         let mib = 1_048_576.0
+        switch sample.targetState {
+        case .up: targetUp.set(1)
+        case .gone: targetUp.set(0)
+        case .unknown: targetUp.remove()
+        }
+        for part in ["host", "cgroup", "limit", "target"] { unavailable.set(sample.unavailable[part] == nil ? 0 : 1, part) }
         if let p = sample.process {
-            targetUp.set(1)
             targetPid.set(Double(p.pid))
+            targetProcesses.set(Double(p.pids.count))
             setOrRemove(processResident, p.status.residentBytes)
             setOrRemove(processVirtual, p.status.virtualBytes)
             setOrRemove(processSwap, p.status.swappedBytes)
@@ -200,38 +229,45 @@ public final class MonitorMetrics: Sendable {
             setOrRemove(usage, p.status.residentBytes.map { Double($0) / mib }, "rss_mb")
             setOrRemove(usage, p.status.virtualBytes.map { Double($0) / mib }, "vms_mb")
         } else {
-            targetUp.set(0)
-            for family in [targetPid, processResident, processVirtual, processSwap, processPeak, processProportional, processThreads, processFds] {
+            for family in [targetPid, targetProcesses, processResident, processVirtual, processSwap, processPeak, processProportional, processThreads, processFds] {
                 family.remove()
             }
             usage.remove("rss_mb")
             usage.remove("vms_mb")
         }
-        usage.set(sample.memoryPercent, "percent")
-        usage.set(Double(sample.limit.availableBytes) / mib, "available_mb")
-        usage.set(sample.swapPercent, "swap_percent")
+        setOrRemove(usage, sample.memoryPercent, "percent")
+        setOrRemove(usage, sample.availableMB, "available_mb")
+        setOrRemove(usage, sample.swapPercent, "swap_percent")
 
-        let h = sample.host
-        for (field, value) in [
-            ("total", h.totalBytes), ("available", h.availableBytes), ("free", h.freeBytes), ("buffers", h.buffersBytes),
-            ("cached", h.cachedBytes), ("swap_total", h.swapTotalBytes), ("swap_free", h.swapFreeBytes),
-        ] {
-            host.set(Double(value), field)
-        }
+        let fields: [(String, UInt64?)] = [
+            ("total", sample.host?.totalBytes), ("available", sample.host?.availableBytes), ("free", sample.host?.freeBytes),
+            ("buffers", sample.host?.buffersBytes), ("cached", sample.host?.cachedBytes), ("swap_total", sample.host?.swapTotalBytes),
+            ("swap_free", sample.host?.swapFreeBytes),
+        ]
+        for (field, value) in fields { setOrRemove(host, value.map(Double.init), field) }
 
         let cg = sample.cgroup
+        targetCgroupResolved.set(sample.unavailable["cgroup"] == nil ? 1 : 0)
         setOrRemove(cgroupUsage, cg?.usageBytes)
         setOrRemove(cgroupWorkingSet, cg?.workingSetBytes)
         setOrRemove(cgroupLimit, cg?.limitBytes)
-        if let oom = cg?.oomEvents { cgroupOOMEvents.set(Double(oom)) }
-        if let kills = cg?.oomKills { cgroupOOMKills.set(Double(kills)) }
+        // Deltas of the same cgroup: the counters never go down when the target or its cgroup changes.
+        if sample.newOOMEvents > 0 { cgroupOOMEvents.increment(by: Double(sample.newOOMEvents)) }
+        if sample.newOOMKills > 0 { cgroupOOMKills.increment(by: Double(sample.newOOMKills)) }
 
-        let source = sample.limit.source.rawValue
-        limitBytes.remove(source == "cgroup" ? "host" : "cgroup")
-        limitBytes.set(Double(sample.limit.limitBytes), source)
-        usedBytes.set(Double(sample.limit.usedBytes))
-        usedRatio.set(sample.limit.usedRatio)
-        swapRatio.set(sample.swapPercent / 100)
+        if let limit = sample.limit {
+            let source = limit.source.rawValue
+            limitBytes.remove(source == "cgroup" ? "host" : "cgroup")
+            limitBytes.set(Double(limit.limitBytes), source)
+            usedBytes.set(Double(limit.usedBytes))
+            usedRatio.set(limit.usedRatio)
+        } else {
+            limitBytes.remove("cgroup")
+            limitBytes.remove("host")
+            usedBytes.remove()
+            usedRatio.remove()
+        }
+        setOrRemove(swapRatio, sample.swapPercent.map { $0 / 100 })
 
         if let psi = sample.pressure {
             for (kind, line) in [("some", Optional(psi.some)), ("full", psi.full)] {
@@ -248,17 +284,19 @@ public final class MonitorMetrics: Sendable {
         }
 
         let e = sample.exporter
-        ownResident.set(Double(e.residentBytes))
-        ownVirtual.set(Double(e.virtualBytes))
+        setOrRemove(ownResident, e.residentBytes)
+        setOrRemove(ownVirtual, e.virtualBytes)
         ownCPU.set(e.cpuSeconds)
-        ownFds.set(Double(e.openFileDescriptors))
+        setOrRemove(ownFds, e.openFileDescriptors.map { UInt64(max(0, $0)) })
         ownMaxFds.set(Double(e.maxFileDescriptors))
         ownStart.set(e.startTimeSeconds)
     }
 
     /// Records the levels from the last evaluation.
     public func update(levels: [Component: Severity]) {
-        for (component, severity) in levels { level.set(Double(severity.rawValue), component.rawValue) }
+        for component in Component.allCases where !component.isEvent {
+            level.set(Double((levels[component] ?? .healthy).rawValue), component.rawValue)
+        }
     }
 
     /// Records a completed check.
@@ -271,6 +309,10 @@ public final class MonitorMetrics: Sendable {
 
     private func setOrRemove(_ family: GaugeFamily, _ value: UInt64?) {
         if let value { family.set(Double(value)) } else { family.remove() }
+    }
+
+    private func setOrRemove(_ family: GaugeFamily, _ value: Double?) {
+        if let value { family.set(value) } else { family.remove() }
     }
 
     private func setOrRemove(_ family: GaugeFamily, _ value: Double?, _ label: String) {

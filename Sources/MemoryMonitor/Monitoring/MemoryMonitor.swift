@@ -1,17 +1,16 @@
 import Logging
 import Synchronization
 
-/// The monitor: takes samples, keeps the latest and a history, updates the metrics and judges
-/// levels. Embeddable in a Swift service (no HTTP server here); `CheckLoop` drives it on a timer.
+/// The monitor: the check pipeline (sample → evaluate → history → metrics → alerts → snapshot).
+/// A check is the only writer; everything else reads the `MonitorSnapshot` it publishes.
+/// Embeddable in a Swift service (no HTTP server here); `CheckLoop` drives it on a timer.
 public final class MemoryMonitor: Sendable {
     struct State: Sendable {
-        var latest: Sample?
-        var latestAt: ContinuousClock.Instant?
-        var generation: UInt64 = 0
-        var lastCheckAt: ContinuousClock.Instant?
+        var snapshot: MonitorSnapshot?
         var history: SampleHistory
         var evaluator: AlertEvaluator
         var cleanupCycles: UInt64 = 0
+        var targetChanges: UInt64 = 0
     }
 
     /// The configuration it runs with.
@@ -29,12 +28,19 @@ public final class MemoryMonitor: Sendable {
     let logger: Logger
     private let startedAt = ContinuousClock.now
     private let state: Mutex<State>
-    // Held while sampling so that concurrent refreshes share one sample (single flight).
-    private let samplingLock = Mutex<Void>(())
+    // Held for a whole check: checks never overlap.
+    private let checkLock = Mutex<Void>(())
+    // The check a stale reader started, which later stale readers await too (single flight).
+    private let inFlight = Mutex<Task<MonitorSnapshot, Never>?>(nil)
     private let cacheClearers = Mutex<[@Sendable () -> Void]>([])
 
-    /// A monitor for `configuration`; nothing is sampled until `check()` or `refresh(maxAge:)`.
-    /// With a `stateStore` (the state directory), alert history and undelivered alerts survive restarts.
+    /// A monitor for `configuration`; nothing is sampled until the first check.
+    ///
+    /// - Parameters:
+    ///   - configuration: thresholds, target, alerting and the rest.
+    ///   - logger: where the pipeline logs.
+    ///   - stateStore: with a state directory, alert history and undelivered alerts survive restarts.
+    ///   - channels: the alert channels; nil builds them from `configuration.alerting`.
     public init(
         configuration: MonitorConfiguration, logger: Logger = Logger(label: "memory-monitor"), stateStore: AlertStateStore? = nil,
         channels: [any AlertChannel]? = nil
@@ -42,15 +48,18 @@ public final class MemoryMonitor: Sendable {
         self.configuration = configuration
         self.metrics = MonitorMetrics(thresholds: configuration.thresholds)
         self.policy = ThresholdPolicy(configuration.thresholds)
-        let built = AlertChannels.make(configuration.alerting, logger: logger)
-        for warning in built.warnings { logger.warning("\(warning)") }
-        self.alerts = AlertDispatcher(
-            configuration: configuration.alerting, channels: channels ?? built.channels, metrics: metrics, store: stateStore, logger: logger)
+        let channels = channels ?? {
+            let built = AlertChannels.make(configuration.alerting, logger: logger)
+            for warning in built.warnings { logger.warning("\(warning)") }
+            return built.channels
+        }()
+        self.alerts = AlertDispatcher(configuration: configuration.alerting, channels: channels, metrics: metrics, store: stateStore, logger: logger)
         let evaluator = AlertEvaluator(
             policy: policy, forChecks: configuration.alerting.forChecks, hysteresisPercent: configuration.alerting.hysteresisPercent,
             instance: configuration.alerting.instance ?? AlertChannels.hostName(), levels: alerts.restoredLevels)
         self.sampler = Sampler(
             target: configuration.monitoring.target,
+            cgroup: configuration.monitoring.cgroup,
             collectsAllocatorStatistics: configuration.monitoring.collectAllocatorStatistics,
             proportionalRefresh: .milliseconds(Int64(configuration.monitoring.pssRefreshSeconds * 1000)))
         self.logger = logger
@@ -63,94 +72,104 @@ public final class MemoryMonitor: Sendable {
 
     // MARK: Checks
 
-    /// One full check: sample, judge levels, update metrics and history, time it.
+    /// One full check: sample, judge levels, update history and metrics, dispatch alerts, publish.
     @discardableResult
-    public func check() -> Sample {
-        samplingLock.withLock { _ in
+    public func check() -> MonitorSnapshot {
+        checkLock.withLock { _ in
             let clock = ContinuousClock()
             let started = clock.now
             let sample = sampler.sample()
-            let (raised, levels) = state.withLock { s in
-                let raised = s.evaluator.evaluate(sample)
-                return (raised, s.evaluator.levels)
-            }
+            let previous = state.withLock { $0.snapshot?.sample }
+            let outcome = state.withLock { $0.evaluator.evaluate(sample) }
+            alerts.supersede(outcome.superseded, at: sample.timestamp)
+            alerts.dispatch(outcome.alerts)
+            let levels = state.withLock { $0.evaluator.levels }
             metrics.update(from: sample)
             metrics.update(levels: levels)
             let finished = clock.now
             let seconds = (finished - started).seconds
             let overran = seconds > configuration.performance.maxMonitoringTimeSeconds
             metrics.recordCheck(seconds: seconds, at: sample.timestamp, overran: overran)
-            let targetWasUp = state.withLock { s -> Bool? in
-                let wasUp = s.latest.map { $0.process != nil }
-                s.latest = sample
-                s.latestAt = finished
-                s.lastCheckAt = finished
-                s.generation &+= 1
+            let active = alerts.activeAlerts
+            let snapshot = state.withLock { s -> MonitorSnapshot in
+                if sample.targetChanged { s.targetChanges += 1 }
                 s.history.append(SampleHistory.entry(sample, checkSeconds: seconds))
-                return wasUp
+                let snapshot = MonitorSnapshot(
+                    generation: (s.snapshot?.generation ?? 0) &+ 1, sample: sample, levels: levels, activeAlerts: active,
+                    checkedAt: finished, checkSeconds: seconds, cleanupCycles: s.cleanupCycles, targetChanges: s.targetChanges)
+                s.snapshot = snapshot
+                return snapshot
             }
+            if sample.targetChanged { metrics.targetChanges.increment() }
             if overran {
                 logger.warning(
                     "check took longer than performance.max_monitoring_time_seconds",
                     metadata: ["seconds": "\(seconds)", "limit": "\(configuration.performance.maxMonitoringTimeSeconds)"])
             }
-            if targetWasUp != (sample.process != nil) {
-                if sample.process == nil {
-                    logger.warning("monitored process not found", metadata: ["target": "\(sample.targetDescription)"])
-                } else if targetWasUp == false {
-                    logger.info("monitored process found", metadata: ["target": "\(sample.targetDescription)", "pid": "\(sample.process!.pid)"])
+            logTargetTransitions(from: previous, to: sample)
+            return snapshot
+        }
+    }
+
+    private func logTargetTransitions(from previous: Sample?, to sample: Sample) {
+        if sample.targetChanged, let p = sample.process {
+            logger.warning(
+                "monitored process changed: a new process (pid and start time) is the target now",
+                metadata: [
+                    "target": "\(sample.targetDescription)", "pids": "\(p.pids.map(String.init).joined(separator: ","))",
+                    "previous_pid": "\(previous?.process?.pid.description ?? "none")", "start_ticks": "\(p.startTicks.map(String.init) ?? "unknown")",
+                ])
+        }
+        if previous?.targetState != sample.targetState {
+            switch sample.targetState {
+            case .up:
+                if let p = sample.process {
+                    logger.info("monitored process found", metadata: ["target": "\(sample.targetDescription)", "pid": "\(p.pid)", "processes": "\(p.pids.count)"])
                 }
-            }
-            alerts.dispatch(raised)
-            return sample
-        }
-    }
-
-    /// Makes sure the latest sample is at most `maxAge` old, sampling if needed, and returns the
-    /// generation of the sample now current. Concurrent callers share one sample.
-    @discardableResult
-    public func refresh(maxAge: Duration) -> UInt64 {
-        if let generation = freshGeneration(maxAge: maxAge) { return generation }
-        return samplingLock.withLock { _ in
-            // Another caller may have sampled while this one waited for the lock.
-            if let generation = freshGeneration(maxAge: maxAge) { return generation }
-            let sample = sampler.sample()
-            metrics.update(from: sample)
-            let now = ContinuousClock.now
-            return state.withLock { s in
-                s.latest = sample
-                s.latestAt = now
-                s.generation &+= 1
-                return s.generation
+            case .gone(let reason):
+                logger.warning("monitored process not found", metadata: ["target": "\(sample.targetDescription)", "reason": "\(reason)"])
+            case .unknown(let reason):
+                logger.error(
+                    "monitored process could not be read; its values are unknown for this check",
+                    metadata: ["target": "\(sample.targetDescription)", "reason": "\(reason)"])
             }
         }
-    }
-
-    private func freshGeneration(maxAge: Duration) -> UInt64? {
-        state.withLock { s in
-            guard let at = s.latestAt, ContinuousClock.now - at <= maxAge else { return nil }
-            return s.generation
+        for (part, reason) in sample.unavailable.sorted(by: { $0.key < $1.key }) where part != "target" {
+            if previous?.unavailable[part] != reason {
+                logger.warning("value unknown this check", metadata: ["part": "\(part)", "reason": "\(reason)"])
+            }
+        }
+        for (field, reason) in (sample.process?.unavailable ?? [:]).sorted(by: { $0.key < $1.key }) where previous?.process?.unavailable[field] != reason {
+            logger.notice("target field unavailable", metadata: ["field": "\(field)", "reason": "\(reason)"])
         }
     }
 
-    /// Increases whenever a new sample is published; caches key on it.
-    public var generation: UInt64 { state.withLock { $0.generation } }
+    /// The latest snapshot if it is at most `maxAge` old; otherwise runs a check (or joins the
+    /// one another reader started) and returns its snapshot. Never samples outside a check.
+    public func snapshot(maxAge: Duration) async -> MonitorSnapshot {
+        if let current = snapshot, ContinuousClock.now - current.checkedAt <= maxAge { return current }
+        let task = inFlight.withLock { inFlight -> Task<MonitorSnapshot, Never> in
+            if let running = inFlight { return running }
+            let started = Task { [self] in
+                let snapshot = self.check()
+                self.inFlight.withLock { $0 = nil }
+                return snapshot
+            }
+            inFlight = started
+            return started
+        }
+        return await task.value
+    }
 
-    /// The latest sample, if any.
-    public var latestSample: Sample? { state.withLock { $0.latest } }
-
-    /// The levels in force after the last check.
-    public var levels: [Component: Severity] { state.withLock { $0.evaluator.levels } }
-
-    /// The highest level of any component.
-    public var overallSeverity: Severity { levels.values.max() ?? .healthy }
+    /// The latest published snapshot, if any check has completed.
+    public var snapshot: MonitorSnapshot? { state.withLock { $0.snapshot } }
 
     /// Seconds since the monitor was created.
     public var uptimeSeconds: Double { (ContinuousClock.now - startedAt).seconds }
 
     /// Seconds since the last completed check, or nil before the first.
     public var secondsSinceLastCheck: Double? {
-        state.withLock { $0.lastCheckAt }.map { (ContinuousClock.now - $0).seconds }
+        snapshot.map { (ContinuousClock.now - $0.checkedAt).seconds }
     }
 
     /// True when no check has completed for three intervals (or ever, three intervals after start).
@@ -172,33 +191,31 @@ public final class MemoryMonitor: Sendable {
         cacheClearers.withLock { $0.append(clearer) }
     }
 
-    /// Clean-up cycles run so far (`gc_collections`).
-    public var cleanupCycles: UInt64 { state.withLock { $0.cleanupCycles } }
-
     /// Runs the registered cache clearers, then returns free heap to the kernel (`malloc_trim`).
+    /// It acts on the monitor's own process (`scope` "monitor"), whatever the target is. Blocking:
+    /// call it off any event loop.
     @discardableResult
     public func cleanUp() -> CleanupResult {
-        let residentBefore = ProcFile.read("/proc/self/status").flatMap(ProcessStatus.parse)?.residentBytes ?? 0
+        let residentBefore = ProcFile.read("/proc/self/status").flatMap(ProcessStatus.parse)?.residentBytes
         let clearers = cacheClearers.withLock { $0 }
         for clear in clearers { clear() }
         let before = AllocatorStatistics.current()
         AllocatorStatistics.trim()
         let after = AllocatorStatistics.current()
-        let residentAfter = ProcFile.read("/proc/self/status").flatMap(ProcessStatus.parse)?.residentBytes ?? 0
+        let residentAfter = ProcFile.read("/proc/self/status").flatMap(ProcessStatus.parse)?.residentBytes
         state.withLock { $0.cleanupCycles += 1 }
         metrics.cleanupOperations.increment()
         let result = CleanupResult(
-            success: true, freeBytesBefore: before.freeBytes, freeBytesAfter: after.freeBytes, residentBytesBefore: residentBefore,
-            residentBytesAfter: residentAfter, cacheClearersRun: clearers.count, timestamp: WallClock.now())
+            success: true, scope: "monitor", freeBytesBefore: before.freeBytes, freeBytesAfter: after.freeBytes,
+            residentBytesBefore: residentBefore, residentBytesAfter: residentAfter, cacheClearersRun: clearers.count, timestamp: WallClock.now())
         logger.info(
             "clean-up ran",
             metadata: [
-                "released_bytes": "\(result.releasedBytes)", "cache_clearers": "\(clearers.count)",
-                "rss_before_bytes": "\(residentBefore)", "rss_after_bytes": "\(residentAfter)",
+                "scope": "monitor", "released_bytes": "\(result.releasedBytes)", "cache_clearers": "\(clearers.count)",
+                "rss_before_bytes": "\(residentBefore.map(String.init) ?? "unknown")", "rss_after_bytes": "\(residentAfter.map(String.init) ?? "unknown")",
             ])
         return result
     }
-
 }
 
 extension Duration {

@@ -5,9 +5,11 @@ public struct SampleHistory: Sendable {
         public var timestamp: Double
         public var rssMB: Double?
         public var vmsMB: Double?
-        public var percent: Double
-        public var availableMB: Double
-        public var swapPercent: Double
+        /// Nil when the limit was unknown at that check.
+        public var percent: Double?
+        public var availableMB: Double?
+        /// Nil when host memory was unreadable at that check.
+        public var swapPercent: Double?
         public var checkSeconds: Double?
     }
 
@@ -49,7 +51,7 @@ public struct SampleHistory: Sendable {
             rssMB: sample.process?.status.residentBytes.map { Double($0) / mib },
             vmsMB: sample.process?.status.virtualBytes.map { Double($0) / mib },
             percent: sample.memoryPercent,
-            availableMB: Double(sample.limit.availableBytes) / mib,
+            availableMB: sample.availableMB,
             swapPercent: sample.swapPercent,
             checkSeconds: checkSeconds
         )

@@ -10,6 +10,23 @@ public struct CgroupMembership: Sendable, Equatable {
         self.memoryV1Path = memoryV1Path
     }
 
+    /// Where one hierarchy's files for a process are.
+    public enum Directory: Sendable, Equatable {
+        /// The directory to read.
+        case resolved(String)
+        /// The host has no such hierarchy mounted, or the process is not in it.
+        case absent
+        /// The process is in a cgroup this monitor cannot see; the reason says why. Its figures
+        /// are unknown: no other cgroup's are substituted.
+        case unresolved(String)
+
+        /// The directory, when resolved.
+        public var path: String? {
+            if case .resolved(let path) = self { return path }
+            return nil
+        }
+    }
+
     /// Parses /proc/PID/cgroup.
     public static func parse(_ text: String) -> CgroupMembership {
         var membership = CgroupMembership()
@@ -25,16 +42,31 @@ public struct CgroupMembership: Sendable, Equatable {
         return membership
     }
 
-    /// The directories to read for this membership: the mount point joined with the path when
-    /// that directory exists, else the mount point itself (inside a cgroup namespace or a
-    /// container that mounts only its own cgroup, the path names a directory that is not visible).
-    public func directories(in mounts: CgroupMounts, exists: (String) -> Bool) -> (unified: String?, memoryV1: String?) {
-        func resolve(_ mount: String?, _ path: String?) -> String? {
-            guard let mount else { return nil }
-            guard let path, path != "/" else { return mount }
-            let joined = mount + path
-            return exists(joined) ? joined : mount
+    /// The directories to read for this membership. The path in /proc/PID/cgroup is relative to
+    /// the reader's cgroup namespace root, and a mount shows the cgroup named by its mountinfo root:
+    /// a path under that root maps into the mount; a path outside it (`/../x` from inside a
+    /// cgroup namespace, or another container's cgroup) is unresolved, never the mount point.
+    public func directories(in mounts: CgroupMounts, exists: (String) -> Bool) -> (unified: Directory, memoryV1: Directory) {
+        (Self.resolve(mount: mounts.unified, root: mounts.unifiedRoot, path: unifiedPath, exists: exists),
+         Self.resolve(mount: mounts.memoryV1, root: mounts.memoryV1Root, path: memoryV1Path, exists: exists))
+    }
+
+    static func resolve(mount: String?, root: String, path: String?, exists: (String) -> Bool) -> Directory {
+        guard let mount, let path else { return .absent }
+        if path == "/.." || path.hasPrefix("/../") {
+            return .unresolved("cgroup \(path) is outside this monitor's cgroup namespace")
         }
-        return (resolve(mounts.unified, unifiedPath), resolve(mounts.memoryV1, memoryV1Path))
+        let relative: Substring
+        if root == "/" {
+            relative = path[...]
+        } else if path == root {
+            relative = "/"
+        } else if path.hasPrefix(root + "/") {
+            relative = path.dropFirst(root.count)
+        } else {
+            return .unresolved("cgroup \(path) is not under the mounted cgroup \(root) at \(mount)")
+        }
+        let joined = relative == "/" ? mount : mount + relative
+        return exists(joined) ? .resolved(joined) : .unresolved("cgroup directory \(joined) does not exist or is not visible")
     }
 }

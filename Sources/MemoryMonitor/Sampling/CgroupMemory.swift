@@ -65,7 +65,7 @@ public struct CgroupMemory: Sendable, Equatable {
     }
 
     /// Reads a v2 cgroup directory; nil when it has no memory controller files at all.
-    public static func readV2(directory: String, read: (String) -> String? = { ProcFile.read($0) }) -> CgroupMemory? {
+    package static func readV2(directory: String, read: (String) -> String? = { ProcFile.read($0) }) -> CgroupMemory? {
         let current = read(directory + "/memory.current").flatMap(parseCounter)
         let limit = read(directory + "/memory.max").flatMap(parseLimit)
         let pressure = read(directory + "/memory.pressure").flatMap(PressureStall.parse)
@@ -80,7 +80,7 @@ public struct CgroupMemory: Sendable, Equatable {
     }
 
     /// Reads a v1 memory cgroup directory; nil when it has no usage or limit file.
-    public static func readV1(directory: String, read: (String) -> String? = { ProcFile.read($0) }) -> CgroupMemory? {
+    package static func readV1(directory: String, read: (String) -> String? = { ProcFile.read($0) }) -> CgroupMemory? {
         let usage = read(directory + "/memory.usage_in_bytes").flatMap(parseCounter)
         let limit = read(directory + "/memory.limit_in_bytes").flatMap(parseLimit)
         guard usage != nil || limit != nil else { return nil }

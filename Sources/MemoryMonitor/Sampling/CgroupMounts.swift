@@ -2,15 +2,21 @@
 public struct CgroupMounts: Sendable, Equatable {
     /// Mount point of the cgroup v2 (unified) hierarchy, e.g. /sys/fs/cgroup or /sys/fs/cgroup/unified.
     public var unified: String?
+    /// The cgroup the unified mount shows at its mount point (mountinfo field 4), "/" for the whole tree.
+    public var unifiedRoot = "/"
     /// Mount point of the cgroup v1 hierarchy that carries the memory controller.
     public var memoryV1: String?
+    /// The cgroup the v1 memory mount shows at its mount point.
+    public var memoryV1Root = "/"
 
-    public init(unified: String? = nil, memoryV1: String? = nil) {
+    public init(unified: String? = nil, unifiedRoot: String = "/", memoryV1: String? = nil, memoryV1Root: String = "/") {
         self.unified = unified
+        self.unifiedRoot = unifiedRoot
         self.memoryV1 = memoryV1
+        self.memoryV1Root = memoryV1Root
     }
 
-    /// Parses mountinfo: fields 5 (mount point) and, after the " - " separator, the type and options.
+    /// Parses mountinfo: fields 4 (root) and 5 (mount point) and, after the " - " separator, the type and options.
     public static func parse(_ mountinfo: String) -> CgroupMounts {
         var mounts = CgroupMounts()
         for line in mountinfo.split(separator: "\n") {
@@ -19,13 +25,16 @@ public struct CgroupMounts: Sendable, Equatable {
             let left = halves[0].split(separator: " ")
             let right = halves[1].split(separator: " ")
             guard left.count >= 5, right.count >= 3 else { continue }
+            let root = String(left[3])
             let mountPoint = String(left[4])
             if right[0] == "cgroup2", mounts.unified == nil {
                 mounts.unified = mountPoint
+                mounts.unifiedRoot = root
             } else if right[0] == "cgroup", mounts.memoryV1 == nil,
                 right[2].split(separator: ",").contains("memory")
             {
                 mounts.memoryV1 = mountPoint
+                mounts.memoryV1Root = root
             }
         }
         return mounts

@@ -1,36 +1,63 @@
 /// One reading of everything the monitor watches, taken at one moment. Immutable once taken:
 /// metrics, history, evaluation and the health API all read the same value.
+///
+/// A value the monitor could not read is nil, and `unavailable` says why. It is never replaced
+/// by a zero or by another process's or cgroup's figure.
 public struct Sample: Sendable {
-    /// The monitored process as read in this sample.
+    /// The monitored process (or group of processes) as read in this sample.
     public struct TargetProcess: Sendable, Equatable {
-        /// Its pid.
+        /// The lowest pid of the target.
         public var pid: Int32
-        /// /proc/PID/status figures.
+        /// Every pid of the target, ascending (one unless `--process-match` matched a group).
+        public var pids: [Int32]
+        /// Start time of `pid` in clock ticks after boot (field 22 of /proc/PID/stat): with the pid,
+        /// the identity of the process. Nil where /proc/PID/stat could not be read.
+        public var startTicks: UInt64?
+        /// /proc/PID/status figures; for a group the byte figures and threads are sums and the
+        /// name is the lowest pid's.
         public var status: ProcessStatus
-        /// Pss from smaps_rollup; nil where unreadable (another user's process without privileges).
+        /// Pss from smaps_rollup (a sum for a group); nil where unreadable, see `unavailable`.
         public var proportionalBytes: UInt64?
-        /// Open file descriptors; nil where /proc/PID/fd is unreadable.
+        /// Open file descriptors (a sum for a group); nil where unreadable, see `unavailable`.
         public var openFileDescriptors: Int?
+        /// Why a field is nil, by its health-API key (`pss_mb`, `open_fds`): "permission denied", ...
+        public var unavailable: [String: String]
 
-        public init(pid: Int32, status: ProcessStatus, proportionalBytes: UInt64? = nil, openFileDescriptors: Int? = nil) {
+        public init(
+            pid: Int32, pids: [Int32]? = nil, startTicks: UInt64? = nil, status: ProcessStatus, proportionalBytes: UInt64? = nil,
+            openFileDescriptors: Int? = nil, unavailable: [String: String] = [:]
+        ) {
             self.pid = pid
+            self.pids = pids ?? [pid]
+            self.startTicks = startTicks
             self.status = status
             self.proportionalBytes = proportionalBytes
             self.openFileDescriptors = openFileDescriptors
+            self.unavailable = unavailable
         }
+    }
+
+    /// Whether the target was read, is gone, or could not be read this time.
+    public enum TargetState: Sendable, Equatable {
+        /// Read; `process` holds it.
+        case up
+        /// No such process (exited, no match, empty pid file, a reused pid): a fact.
+        case gone(reason: String)
+        /// The monitor could not tell (permission, EMFILE): levels hold, nothing is concluded.
+        case unknown(reason: String)
     }
 
     /// The monitor's own process, for the standard `process_*` metrics.
     public struct ExporterProcess: Sendable, Equatable {
-        public var residentBytes: UInt64
-        public var virtualBytes: UInt64
+        public var residentBytes: UInt64?
+        public var virtualBytes: UInt64?
         public var cpuSeconds: Double
-        public var openFileDescriptors: Int
+        public var openFileDescriptors: Int?
         public var maxFileDescriptors: UInt64
         public var startTimeSeconds: Double
 
         public init(
-            residentBytes: UInt64 = 0, virtualBytes: UInt64 = 0, cpuSeconds: Double = 0, openFileDescriptors: Int = 0,
+            residentBytes: UInt64? = nil, virtualBytes: UInt64? = nil, cpuSeconds: Double = 0, openFileDescriptors: Int? = nil,
             maxFileDescriptors: UInt64 = 0, startTimeSeconds: Double = 0
         ) {
             self.residentBytes = residentBytes
@@ -46,43 +73,84 @@ public struct Sample: Sendable {
     public var timestamp: Double
     /// What the monitor was asked to watch.
     public var targetDescription: String
-    /// The monitored process; nil when it could not be found (exited, bad pid file, no match).
+    /// The monitored process; nil unless `targetState` is `.up`.
     public var process: TargetProcess?
-    /// Host memory.
-    public var host: MemInfo
-    /// The monitored process's cgroup; nil without a cgroup memory controller.
+    /// Up, gone or unknown.
+    public var targetState: TargetState
+    /// True when the target's identity (pid and start time, or the group's members) differs from
+    /// the previous sample's: a restarted or replaced process.
+    public var targetChanged: Bool
+    /// Host memory; nil when /proc/meminfo could not be read.
+    public var host: MemInfo?
+    /// The target's cgroup memory; nil without a cgroup memory controller or when unresolved.
     public var cgroup: CgroupMemory?
+    /// The cgroup directory read, when resolved.
+    public var cgroupDirectory: String?
+    /// OOM kills the target's cgroup counted since the previous sample of the same cgroup
+    /// (deltas, so a changed target never makes a counter go down).
+    public var newOOMKills: UInt64
+    /// OOM events (limit hit, reclaim failed) since the previous sample of the same cgroup.
+    public var newOOMEvents: UInt64
     /// Host-wide memory PSI; nil without PSI, and not read when the cgroup has its own.
     public var hostPressure: PressureStall?
     /// The monitor's own allocator; nil when allocator statistics are off.
     public var allocator: AllocatorStatistics?
     /// The monitor's own process.
     public var exporter: ExporterProcess
-    /// The limit and use that "percent" is measured against.
-    public var limit: EffectiveLimit
+    /// The limit and use that "percent" is measured against; nil when it cannot be known (see `unavailable["limit"]`).
+    public var limit: EffectiveLimit?
+    /// Why a part of the sample is missing, by part: `host`, `cgroup`, `limit`, `target`.
+    public var unavailable: [String: String]
 
     public init(
-        timestamp: Double, targetDescription: String, process: TargetProcess?, host: MemInfo, cgroup: CgroupMemory?,
-        hostPressure: PressureStall?, allocator: AllocatorStatistics?, exporter: ExporterProcess
+        timestamp: Double, targetDescription: String, process: TargetProcess?, targetState: TargetState? = nil, targetChanged: Bool = false,
+        host: MemInfo?, cgroup: CgroupMemory?, cgroupDirectory: String? = nil, cgroupUnresolved: String? = nil, newOOMKills: UInt64 = 0,
+        newOOMEvents: UInt64 = 0, hostPressure: PressureStall?, allocator: AllocatorStatistics?, exporter: ExporterProcess,
+        unavailable: [String: String] = [:]
     ) {
         self.timestamp = timestamp
         self.targetDescription = targetDescription
         self.process = process
+        self.targetState = targetState ?? (process == nil ? .gone(reason: "not found") : .up)
+        self.targetChanged = targetChanged
         self.host = host
         self.cgroup = cgroup
+        self.cgroupDirectory = cgroupDirectory
+        self.newOOMKills = newOOMKills
+        self.newOOMEvents = newOOMEvents
         self.hostPressure = hostPressure
         self.allocator = allocator
         self.exporter = exporter
-        self.limit = EffectiveLimit(host: host, cgroup: cgroup)
+        var unavailable = unavailable
+        if let host {
+            if let cgroupUnresolved {
+                unavailable["cgroup"] = cgroupUnresolved
+                unavailable["limit"] = "the target's cgroup is unknown: \(cgroupUnresolved)"
+                self.limit = nil
+            } else {
+                self.limit = EffectiveLimit(host: host, cgroup: cgroup)
+            }
+        } else {
+            unavailable["limit"] = "host memory unknown: \(unavailable["host"] ?? "unreadable")"
+            self.limit = nil
+        }
+        self.unavailable = unavailable
     }
 
-    /// Swap in use as a percentage of swap (0 without swap).
-    public var swapPercent: Double {
-        host.swapTotalBytes == 0 ? 0 : Double(host.swapUsedBytes) / Double(host.swapTotalBytes) * 100
+    /// Swap in use as a percentage of swap (0 without swap); nil when host memory is unknown.
+    public var swapPercent: Double? {
+        guard let host else { return nil }
+        return host.swapTotalBytes == 0 ? 0 : Double(host.swapUsedBytes) / Double(host.swapTotalBytes) * 100
     }
 
-    /// Memory in use as a percentage of the effective limit.
-    public var memoryPercent: Double { limit.usedRatio * 100 }
+    /// Memory in use as a percentage of the effective limit; nil when the limit is unknown.
+    public var memoryPercent: Double? {
+        guard let limit, limit.limitBytes > 0 else { return nil }
+        return limit.usedRatio * 100
+    }
+
+    /// Memory still available under the effective limit, MiB; nil when the limit is unknown.
+    public var availableMB: Double? { limit.map { Double($0.availableBytes) / 1_048_576 } }
 
     /// Memory pressure for the monitored process: its cgroup's PSI when present, else the host's.
     public var pressure: PressureStall? { cgroup?.pressure ?? hostPressure }

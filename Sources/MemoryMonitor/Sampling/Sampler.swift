@@ -6,31 +6,55 @@ import Musl
 import Synchronization
 
 /// Takes samples: reads /proc, the cgroup file system and the allocator, and returns a `Sample`.
-/// The only place in the monitor that reads /proc.
+/// The only place in the monitor that reads /proc. Calls to `sample()` must not overlap (the
+/// monitor's check is the single caller); its caches live behind one lock.
 public final class Sampler: Sendable {
+    /// A process as identified across samples: a pid is reused, a pid with its start time is not.
+    struct Identity: Sendable, Hashable {
+        var pid: Int32
+        var startTicks: UInt64?
+    }
+
+    struct State: Sendable {
+        var previousIdentities: [Identity] = []
+        /// `--pid`: the start time the pid had when first seen.
+        var pinnedStart: UInt64??
+        var lastNamedPid: Int32?
+        var proportional: [Identity: (bytes: UInt64?, reason: String?, at: ContinuousClock.Instant)] = [:]
+        var directories: (identity: Identity, unified: CgroupMembership.Directory, memoryV1: CgroupMembership.Directory, at: ContinuousClock.Instant)?
+        /// The target's last resolved cgroup: after the target dies its OOM counters are read once more.
+        var lastCgroupDirectory: String?
+        var oomBaseline: (directory: String, kills: UInt64?, events: UInt64?)?
+    }
+
     /// What to watch.
     public let target: MonitoredTarget
+    /// A cgroup directory to read instead of resolving the target's (`--cgroup`, a sidecar that knows it).
+    public let cgroupOverride: String?
     /// Whether to read glibc allocator statistics (`monitoring.enable_tracemalloc`).
     public let collectsAllocatorStatistics: Bool
-
-    private let ownPid: Int32
-    private let clockTicksPerSecond: Double
-    private let bootTime: Double
-    private let mounts: CgroupMounts
-    private let lastResolvedPid = Mutex<Int32?>(nil)
     /// How long a Pss reading is reused. smaps_rollup walks every mapping of the process: it
     /// costs more than the rest of a sample together, and Pss moves slowly.
     public let proportionalRefresh: Duration
-    private let proportionalCache = Mutex<(pid: Int32, bytes: UInt64?, at: ContinuousClock.Instant)?>(nil)
-    /// Where the target's cgroup files are: /proc/PID/cgroup is re-read when the pid changes or
-    /// every `membershipRefresh` (a process is rarely moved between cgroups).
-    private let directoriesCache = Mutex<(pid: Int32, unified: String?, memoryV1: String?, at: ContinuousClock.Instant)?>(nil)
+
+    private let ownPid: Int32
+    private let ownStartTicks: UInt64?
+    private let clockTicksPerSecond: Double
+    private let bootTime: Double
+    private let mounts: CgroupMounts
     private let membershipRefresh = Duration.seconds(10)
     private let ownStartTime: Double
+    private nonisolated(unsafe) let matchPattern: Regex<AnyRegexOutput>?
+    private let state = Mutex(State())
 
-    /// A sampler for `target`. Mount points, boot time and clock rate are read once here.
-    public init(target: MonitoredTarget = .ownProcess, collectsAllocatorStatistics: Bool = true, proportionalRefresh: Duration = .seconds(30)) {
+    /// A sampler for `target`. Mount points, boot time and clock rate are read once here. A
+    /// `processMatch` pattern that does not compile matches nothing (configuration loading rejects it first).
+    public init(
+        target: MonitoredTarget = .ownProcess, cgroup: String? = nil, collectsAllocatorStatistics: Bool = true,
+        proportionalRefresh: Duration = .seconds(30)
+    ) {
         self.target = target
+        self.cgroupOverride = cgroup
         self.collectsAllocatorStatistics = collectsAllocatorStatistics
         self.proportionalRefresh = proportionalRefresh
         self.ownPid = getpid()
@@ -38,82 +62,214 @@ public final class Sampler: Sendable {
         self.clockTicksPerSecond = ticks > 0 ? Double(ticks) : 100
         self.bootTime = ProcFile.read("/proc/stat").flatMap(ProcessStat.parseBootTime) ?? 0
         self.mounts = ProcFile.read("/proc/self/mountinfo").map(CgroupMounts.parse) ?? CgroupMounts()
-        let ownStat = ProcFile.read("/proc/self/stat").flatMap(ProcessStat.parse)
-        self.ownStartTime = bootTime + Double(ownStat?.startTicks ?? 0) / clockTicksPerSecond
+        self.ownStartTicks = ProcFile.read("/proc/self/stat").flatMap(ProcessStat.parse)?.startTicks
+        self.ownStartTime = bootTime + Double(ownStartTicks ?? 0) / clockTicksPerSecond
+        if case .processMatch(let pattern) = target { matchPattern = try? Regex(pattern) } else { matchPattern = nil }
     }
 
-    /// Takes one sample. Never throws: whatever cannot be read is reported as absent.
+    /// Takes one sample. Never throws: whatever cannot be read is nil, with the reason in the sample.
     public func sample() -> Sample {
+        var s = state.withLock { $0 }
+        defer { state.withLock { $0 = s } }
         let timestamp = WallClock.now()
-        let host = ProcFile.read("/proc/meminfo").flatMap(MemInfo.parse) ?? MemInfo(totalBytes: 0, availableBytes: 0)
-        let ownStatus = ProcFile.read("/proc/self/status").flatMap(ProcessStatus.parse)
+        let now = ContinuousClock.now
+        var unavailable: [String: String] = [:]
 
+        var host: MemInfo?
+        switch ProcFile.readOrFail("/proc/meminfo") {
+        case .success(let text):
+            host = MemInfo.parse(text)
+            if host == nil { unavailable["host"] = "/proc/meminfo has no MemTotal" }
+        case .failure(let failure):
+            unavailable["host"] = "/proc/meminfo: \(failure)"
+        }
+        let ownStatusRead = ProcFile.readOrFail("/proc/self/status")
+        let ownStatus = try? ownStatusRead.get()
+        let ownParsed = ownStatus.flatMap(ProcessStatus.parse)
+
+        // The target.
         var process: Sample.TargetProcess?
-        if let pid = resolvePid() {
-            let status = pid == ownPid ? ownStatus : ProcFile.read("/proc/\(pid)/status").flatMap(ProcessStatus.parse)
-            if let status {
-                process = Sample.TargetProcess(
-                    pid: pid,
-                    status: status,
-                    proportionalBytes: proportionalBytes(pid: pid),
-                    openFileDescriptors: pid == ownPid ? nil : ProcFile.countEntries("/proc/\(pid)/fd")
-                )
-            } else {
-                // The process exited between resolution and reading: forget it so the next check searches again.
-                lastResolvedPid.withLock { $0 = nil }
+        var targetState: Sample.TargetState
+        var identities: [Identity] = []
+        switch resolve(&s) {
+        case .gone(let reason):
+            targetState = .gone(reason: reason)
+        case .unknown(let reason):
+            targetState = .unknown(reason: reason)
+        case .found(let members):
+            switch read(members: members, ownStatus: ownParsed, ownStatusFailure: ownStatusRead, state: &s, now: now) {
+            case .gone(let reason): targetState = .gone(reason: reason)
+            case .unknown(let reason): targetState = .unknown(reason: reason)
+            case .found(let read, let members):
+                process = read
+                identities = members
+                targetState = .up
             }
         }
+        switch targetState {
+        case .gone(let reason), .unknown(let reason): unavailable["target"] = reason
+        case .up: break
+        }
+        let targetChanged = !identities.isEmpty && !s.previousIdentities.isEmpty && identities != s.previousIdentities
+        if targetChanged {
+            // A new process: per-process caches belong to the old one.
+            s.proportional = s.proportional.filter { identities.contains($0.key) }
+            s.directories = nil
+        }
+        if !identities.isEmpty { s.previousIdentities = identities }
 
-        let cgroupPid = process?.pid ?? ownPid
-        let cgroup = readCgroup(pid: cgroupPid)
-        let exporter = readExporter(status: ownStatus)
-        if process?.pid == ownPid { process?.openFileDescriptors = exporter.openFileDescriptors }
+        // The cgroup: the configured one, else the target's; never the monitor's own in place of the target's.
+        var cgroup: CgroupMemory?
+        var cgroupDirectory: String?
+        var cgroupUnresolved: String?
+        var oomOnly: CgroupMemory?
+        if let cgroupOverride {
+            switch readCgroup(directory: cgroupOverride, unifiedForPressure: nil) {
+            case .success(let memory?):
+                cgroup = memory
+                cgroupDirectory = cgroupOverride
+            case .success(nil): cgroupUnresolved = "\(cgroupOverride) has no memory controller files"
+            case .failure(let failure): cgroupUnresolved = "\(cgroupOverride): \(failure)"
+            }
+        } else if let process {
+            let identity = Identity(pid: process.pid, startTicks: process.startTicks)
+            switch cgroupDirectories(identity, state: &s, now: now) {
+            case .failure(let failure):
+                cgroupUnresolved = "/proc/\(process.pid)/cgroup: \(failure)"
+            case .success(let dirs):
+                let chosen: CgroupMembership.Directory
+                var unifiedForPressure: String?
+                // Hybrid hosts: the memory controller is on v1, while PSI may be on the unified tree.
+                if case .resolved(let unified) = dirs.unified, mounts.memoryV1 == nil || hasV2Memory(unified) {
+                    chosen = dirs.unified
+                } else {
+                    chosen = mounts.memoryV1 != nil ? dirs.memoryV1 : dirs.unified
+                    unifiedForPressure = dirs.unified.path
+                }
+                switch chosen {
+                case .absent: break
+                case .unresolved(let reason): cgroupUnresolved = reason
+                case .resolved(let directory):
+                    switch readCgroup(directory: directory, unifiedForPressure: unifiedForPressure) {
+                    case .success(let memory):
+                        cgroup = memory
+                        cgroupDirectory = memory == nil ? nil : directory
+                    case .failure(let failure): cgroupUnresolved = "\(directory): \(failure)"
+                    }
+                }
+            }
+        } else {
+            switch targetState {
+            case .gone, .unknown:
+                cgroupUnresolved = "the target is not up"
+                // The OOM killer is the likeliest reason a target vanished: read its last cgroup's counters once more.
+                if let last = s.lastCgroupDirectory, case .success(let memory?) = readCgroup(directory: last, unifiedForPressure: nil) {
+                    oomOnly = memory
+                }
+            case .up: break
+            }
+        }
+        if let cgroupDirectory { s.lastCgroupDirectory = cgroupDirectory }
 
+        // OOM counters as deltas of the same cgroup: a new cgroup sets a new baseline.
+        var newKills: UInt64 = 0
+        var newEvents: UInt64 = 0
+        if let counted = cgroup ?? oomOnly, let directory = cgroupDirectory ?? s.lastCgroupDirectory {
+            if let base = s.oomBaseline, base.directory == directory {
+                if let k = counted.oomKills, let b = base.kills, k > b { newKills = k - b }
+                if let e = counted.oomEvents, let b = base.events, e > b { newEvents = e - b }
+            }
+            s.oomBaseline = (directory, counted.oomKills ?? s.oomBaseline?.kills, counted.oomEvents ?? s.oomBaseline?.events)
+        }
+
+        let exporter = readExporter(status: ownParsed)
+        let pressure: PressureStall? = cgroup?.pressure == nil ? ProcFile.read("/proc/pressure/memory").flatMap(PressureStall.parse) : nil
         return Sample(
-            timestamp: timestamp,
-            targetDescription: target.description,
-            process: process,
-            host: host,
-            cgroup: cgroup,
-            // The host's PSI is only the fallback when the cgroup has none.
-            hostPressure: cgroup?.pressure == nil ? ProcFile.read("/proc/pressure/memory").flatMap(PressureStall.parse) : nil,
-            allocator: collectsAllocatorStatistics ? AllocatorStatistics.current() : nil,
-            exporter: exporter
-        )
+            timestamp: timestamp, targetDescription: target.description, process: process, targetState: targetState,
+            targetChanged: targetChanged, host: host, cgroup: cgroup, cgroupDirectory: cgroupDirectory, cgroupUnresolved: cgroupUnresolved,
+            newOOMKills: newKills, newOOMEvents: newEvents, hostPressure: pressure,
+            allocator: collectsAllocatorStatistics ? AllocatorStatistics.current() : nil, exporter: exporter, unavailable: unavailable)
     }
 
-    /// The pid to read now, or nil when the target cannot be found.
-    func resolvePid() -> Int32? {
+    // MARK: Resolving the target
+
+    enum Resolution {
+        case found([Identity])
+        case gone(String)
+        case unknown(String)
+    }
+
+    /// The processes to read now.
+    func resolve(_ s: inout State) -> Resolution {
         switch target {
         case .ownProcess:
-            return ownPid
+            return .found([Identity(pid: ownPid, startTicks: ownStartTicks)])
         case .pid(let pid):
-            return processExists(pid) ? pid : nil
+            switch startTicks(of: pid) {
+            case .failure(let failure) where failure.isMissing: return .gone("no process with pid \(pid)")
+            case .failure(let failure): return .unknown("/proc/\(pid)/stat: \(failure)")
+            case .success(let start):
+                switch s.pinnedStart {
+                case .none: s.pinnedStart = .some(start)
+                case .some(let pinned) where pinned != start && pinned != nil && start != nil:
+                    return .gone("pid \(pid) now belongs to another process (its start time changed)")
+                default: break
+                }
+                return .found([Identity(pid: pid, startTicks: start)])
+            }
         case .pidfile(let path):
-            guard let pid = ProcFile.read(path).flatMap(MonitoredTarget.parsePidfile), processExists(pid) else { return nil }
-            return pid
+            switch ProcFile.readOrFail(path) {
+            case .failure(let failure) where failure.isMissing: return .gone("pid file \(path) does not exist")
+            case .failure(let failure): return .unknown("pid file \(path): \(failure)")
+            case .success(let text):
+                guard let pid = MonitoredTarget.parsePidfile(text) else { return .gone("pid file \(path) holds no pid") }
+                switch startTicks(of: pid) {
+                case .failure(let failure) where failure.isMissing: return .gone("no process with pid \(pid) (from \(path))")
+                case .failure(let failure): return .unknown("/proc/\(pid)/stat: \(failure)")
+                case .success(let start): return .found([Identity(pid: pid, startTicks: start)])
+                }
+            }
         case .processName(let name):
-            if let last = lastResolvedPid.withLock({ $0 }), matches(pid: last, name: name) { return last }
-            let found = ProcFile.directoryEntries("/proc")?
-                .compactMap { Int32($0) }
-                .sorted()
-                .first { matches(pid: $0, name: name) }
-            lastResolvedPid.withLock { $0 = found }
-            return found
+            if let last = s.lastNamedPid, last != ownPid, matches(pid: last, name: name) {
+                return identity(last).map { .found([$0]) } ?? .gone("no process named \(name)")
+            }
+            let pids: [Int32]
+            switch ProcFile.directoryEntries("/proc") {
+            case .failure(let failure): return .unknown("/proc: \(failure)")
+            case .success(let names): pids = names.compactMap { Int32($0) }.sorted()
+            }
+            let found = pids.first { $0 != ownPid && matches(pid: $0, name: name) }
+            s.lastNamedPid = found
+            guard let found, let identity = identity(found) else { return .gone("no process named \(name)") }
+            return .found([identity])
+        case .processMatch(let pattern):
+            guard let regex = matchPattern else { return .gone("the pattern \(pattern) does not compile") }
+            let pids: [Int32]
+            switch ProcFile.directoryEntries("/proc") {
+            case .failure(let failure): return .unknown("/proc: \(failure)")
+            case .success(let names): pids = names.compactMap { Int32($0) }.sorted()
+            }
+            var members: [Identity] = []
+            for pid in pids where pid != ownPid {
+                // Kernel threads have an empty command line; a process that exited mid-scan is skipped.
+                guard let raw = ProcFile.read("/proc/\(pid)/cmdline"), !raw.isEmpty,
+                    MonitoredTarget.commandLineMatches(regex, commandLine: MonitoredTarget.commandLine(raw))
+                else { continue }
+                if let identity = identity(pid) { members.append(identity) }
+            }
+            return members.isEmpty ? .gone("no process's command line matches \(pattern)") : .found(members)
         }
     }
 
-    /// Pss of `pid`, read at most once per `proportionalRefresh` (and at once for a new pid).
-    private func proportionalBytes(pid: Int32) -> UInt64? {
-        let now = ContinuousClock.now
-        if let cached = proportionalCache.withLock({ $0 }), cached.pid == pid, now - cached.at < proportionalRefresh { return cached.bytes }
-        let bytes = ProcFile.read("/proc/\(pid)/smaps_rollup").flatMap(SmapsRollup.parse)?.proportionalBytes
-        proportionalCache.withLock { $0 = (pid, bytes, now) }
-        return bytes
+    private func startTicks(of pid: Int32) -> Result<UInt64?, ReadFailure> {
+        ProcFile.readOrFail("/proc/\(pid)/stat").map { ProcessStat.parse($0)?.startTicks }
     }
 
-    private func processExists(_ pid: Int32) -> Bool {
-        kill(pid, 0) == 0 || errno == EPERM
+    private func identity(_ pid: Int32) -> Identity? {
+        switch startTicks(of: pid) {
+        case .success(let start): Identity(pid: pid, startTicks: start)
+        case .failure(let failure): failure.isMissing ? nil : Identity(pid: pid, startTicks: nil)
+        }
     }
 
     private func matches(pid: Int32, name: String) -> Bool {
@@ -123,39 +279,146 @@ public final class Sampler: Sendable {
         return MonitoredTarget.nameMatches(name, comm: trimmed, cmdline: cmdline)
     }
 
-    private func cgroupDirectories(pid: Int32) -> (unified: String?, memoryV1: String?)? {
-        let now = ContinuousClock.now
-        if let cached = directoriesCache.withLock({ $0 }), cached.pid == pid, now - cached.at < membershipRefresh {
-            return (cached.unified, cached.memoryV1)
-        }
-        guard let text = ProcFile.read("/proc/\(pid)/cgroup") else { return nil }
-        let dirs = CgroupMembership.parse(text).directories(in: mounts) { access($0, F_OK) == 0 }
-        directoriesCache.withLock { $0 = (pid, dirs.unified, dirs.memoryV1, now) }
-        return dirs
+    // MARK: Reading the target
+
+    enum Reading {
+        case found(Sample.TargetProcess, [Identity])
+        case gone(String)
+        case unknown(String)
     }
 
-    private func readCgroup(pid: Int32) -> CgroupMemory? {
-        guard let dirs = cgroupDirectories(pid: pid) else { return nil }
-        if let unified = dirs.unified, let memory = CgroupMemory.readV2(directory: unified) { return memory }
-        if let v1 = dirs.memoryV1, var memory = CgroupMemory.readV1(directory: v1) {
-            // Hybrid hosts: the memory controller is on v1, but PSI may still be on the unified tree.
-            if let unified = dirs.unified { memory.pressure = ProcFile.read(unified + "/memory.pressure").flatMap(PressureStall.parse) }
-            return memory
+    /// Reads every member; members that exited since resolution are left out.
+    private func read(
+        members: [Identity], ownStatus: ProcessStatus?, ownStatusFailure: Result<String, ReadFailure>, state s: inout State,
+        now: ContinuousClock.Instant
+    ) -> Reading {
+        var read: [(Identity, ProcessStatus)] = []
+        for member in members {
+            if member.pid == ownPid {
+                if let ownStatus { read.append((member, ownStatus)); continue }
+                if case .failure(let failure) = ownStatusFailure { return .unknown("/proc/self/status: \(failure)") }
+                return .unknown("/proc/self/status could not be parsed")
+            }
+            switch ProcFile.readOrFail("/proc/\(member.pid)/status") {
+            case .failure(let failure) where failure.isMissing: continue
+            case .failure(let failure): return .unknown("/proc/\(member.pid)/status: \(failure)")
+            case .success(let text):
+                // A process that exited mid-read leaves an empty or partial file.
+                guard let status = ProcessStatus.parse(text) else { continue }
+                read.append((member, status))
+            }
         }
-        return nil
+        guard let first = read.first else { return .gone("the process exited") }
+        var total = first.1
+        var unavailable: [String: String] = [:]
+        var proportional: UInt64? = 0
+        var fds: Int? = 0
+        for (index, (member, status)) in read.enumerated() {
+            if index > 0 {
+                total.residentBytes = sum(total.residentBytes, status.residentBytes)
+                total.virtualBytes = sum(total.virtualBytes, status.virtualBytes)
+                total.swappedBytes = sum(total.swappedBytes, status.swappedBytes)
+                total.peakResidentBytes = sum(total.peakResidentBytes, status.peakResidentBytes)
+                total.threads = sum(total.threads, status.threads)
+            }
+            let pss = proportionalBytes(member, state: &s, now: now)
+            if let bytes = pss.bytes { proportional = proportional.map { $0 + bytes } } else {
+                proportional = nil
+                unavailable["pss_mb"] = "/proc/\(member.pid)/smaps_rollup: \(pss.reason ?? "unreadable")"
+            }
+            let path = member.pid == ownPid ? "/proc/self/fd" : "/proc/\(member.pid)/fd"
+            switch ProcFile.countEntries(path) {
+            case .success(let count): fds = fds.map { $0 + count - (member.pid == ownPid ? 1 : 0) }
+            case .failure(let failure):
+                fds = nil
+                unavailable["open_fds"] = "\(path): \(failure)"
+            }
+        }
+        let pids = read.map(\.0.pid)
+        return .found(
+            Sample.TargetProcess(
+                pid: first.0.pid, pids: pids, startTicks: first.0.startTicks, status: total, proportionalBytes: proportional,
+                openFileDescriptors: fds, unavailable: unavailable), read.map(\.0))
     }
+
+    private func sum(_ a: UInt64?, _ b: UInt64?) -> UInt64? {
+        guard let a, let b else { return a ?? b }
+        return a + b
+    }
+
+    /// Pss of a process, read at most once per `proportionalRefresh` (and at once for a new process).
+    private func proportionalBytes(_ identity: Identity, state s: inout State, now: ContinuousClock.Instant) -> (bytes: UInt64?, reason: String?) {
+        if let cached = s.proportional[identity], now - cached.at < proportionalRefresh { return (cached.bytes, cached.reason) }
+        let path = identity.pid == ownPid ? "/proc/self/smaps_rollup" : "/proc/\(identity.pid)/smaps_rollup"
+        let result: (bytes: UInt64?, reason: String?)
+        switch ProcFile.readOrFail(path) {
+        case .success(let text):
+            let bytes = SmapsRollup.parse(text)?.proportionalBytes
+            result = (bytes, bytes == nil ? "no Pss line (kernel before 4.14?)" : nil)
+        case .failure(let failure) where failure.code == EACCES || failure.code == EPERM:
+            result = (nil, "permission denied (reading another user's smaps_rollup needs CAP_SYS_PTRACE)")
+        case .failure(let failure):
+            result = (nil, failure.description)
+        }
+        // A failure other than permission (EMFILE) is retried at the next check, not cached.
+        if result.bytes != nil || result.reason?.hasPrefix("permission") == true { s.proportional[identity] = (result.bytes, result.reason, now) }
+        return result
+    }
+
+    // MARK: Cgroups
+
+    private func cgroupDirectories(_ identity: Identity, state s: inout State, now: ContinuousClock.Instant)
+        -> Result<(unified: CgroupMembership.Directory, memoryV1: CgroupMembership.Directory), ReadFailure>
+    {
+        if let cached = s.directories, cached.identity == identity, now - cached.at < membershipRefresh {
+            return .success((cached.unified, cached.memoryV1))
+        }
+        let path = identity.pid == ownPid ? "/proc/self/cgroup" : "/proc/\(identity.pid)/cgroup"
+        return ProcFile.readOrFail(path).map { text in
+            let dirs = CgroupMembership.parse(text).directories(in: mounts) { access($0, F_OK) == 0 }
+            s.directories = (identity, dirs.unified, dirs.memoryV1, now)
+            return dirs
+        }
+    }
+
+    private func hasV2Memory(_ directory: String) -> Bool {
+        access(directory + "/memory.current", F_OK) == 0 || access(directory + "/memory.max", F_OK) == 0
+    }
+
+    /// Reads a cgroup directory (v2 files first, else v1). Nil when it has no memory files; a
+    /// failure when a file exists but cannot be read (the figures are then unknown, not absent).
+    private func readCgroup(directory: String, unifiedForPressure: String?) -> Result<CgroupMemory?, ReadFailure> {
+        var failure: ReadFailure?
+        let read: (String) -> String? = { path in
+            switch ProcFile.readOrFail(path) {
+            case .success(let text): return text
+            case .failure(let f):
+                if !f.isMissing && failure == nil { failure = f }
+                return nil
+            }
+        }
+        var memory = CgroupMemory.readV2(directory: directory, read: read) ?? CgroupMemory.readV1(directory: directory, read: read)
+        if let failure { return .failure(failure) }
+        if memory?.version == .v1, let unifiedForPressure {
+            memory?.pressure = ProcFile.read(unifiedForPressure + "/memory.pressure").flatMap(PressureStall.parse)
+        }
+        return .success(memory)
+    }
+
+    // MARK: The monitor itself
 
     private func readExporter(status: ProcessStatus?) -> Sample.ExporterProcess {
         var exporter = Sample.ExporterProcess()
-        exporter.residentBytes = status?.residentBytes ?? 0
-        exporter.virtualBytes = status?.virtualBytes ?? 0
+        exporter.residentBytes = status?.residentBytes
+        exporter.virtualBytes = status?.virtualBytes
         // getrusage: one system call instead of reading and parsing /proc/self/stat.
         var usage = rusage()
         if getrusage(RUSAGE_SELF.rawValue, &usage) == 0 {
             exporter.cpuSeconds = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
         }
         exporter.startTimeSeconds = ownStartTime
-        exporter.openFileDescriptors = max(0, (ProcFile.countEntries("/proc/self/fd") ?? 1) - 1)  // less the directory's own fd
+        // Less the directory's own descriptor.
+        exporter.openFileDescriptors = try? ProcFile.countEntries("/proc/self/fd").get() - 1
         var limit = rlimit()
         if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 { exporter.maxFileDescriptors = UInt64(limit.rlim_cur) }
         return exporter

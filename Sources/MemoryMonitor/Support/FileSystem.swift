@@ -5,9 +5,9 @@ import Musl
 #endif
 
 /// The few writes the monitor makes (log file, state directory), with plain system calls.
-public enum FileSystem {
+package enum FileSystem {
     /// Creates `path` and its missing parents (mode 0755); existing directories are fine.
-    public static func makeDirectories(_ path: String) {
+    package static func makeDirectories(_ path: String) {
         var current = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {
             current += "/" + part
@@ -16,7 +16,7 @@ public enum FileSystem {
     }
 
     /// Writes all of `text` to `fd`, retrying short writes and EINTR; stops at any other error.
-    public static func writeAll(_ fd: Int32, _ text: String) {
+    package static func writeAll(_ fd: Int32, _ text: String) {
         var text = text
         text.withUTF8 { buffer in
             var offset = 0
@@ -34,5 +34,5 @@ public enum FileSystem {
 
 extension Double {
     /// Rounded to one decimal, as the SPEC's examples print MB and percent.
-    public var roundedToTenth: Double { (self * 10).rounded() / 10 }
+    package var roundedToTenth: Double { (self * 10).rounded() / 10 }
 }

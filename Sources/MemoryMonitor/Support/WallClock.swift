@@ -5,16 +5,16 @@ import Musl
 #endif
 
 /// Wall-clock time as seconds since the Unix epoch, and its RFC 3339 form.
-public enum WallClock {
+package enum WallClock {
     /// Seconds since 1970-01-01T00:00:00Z, with sub-second precision.
-    public static func now() -> Double {
+    package static func now() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
     /// `2024-01-15T10:30:00Z`: UTC, whole seconds, as the SPEC's examples write it.
-    public static func rfc3339(_ epochSeconds: Double) -> String {
+    package static func rfc3339(_ epochSeconds: Double) -> String {
         let total = Int64(epochSeconds.rounded(.down))
         var days = total / 86_400
         var secs = total % 86_400

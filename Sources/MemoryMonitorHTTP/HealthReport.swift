@@ -1,0 +1,170 @@
+import MemoryMonitor
+
+/// The JSON bodies and status codes of the health API (SPEC §4), built from one published
+/// `MonitorSnapshot`. The documented keys keep their names and units; new fields name their unit.
+/// A value the monitor could not read is `null`, with the reason under `unavailable`.
+enum HealthReport {
+    private static let mib = 1_048_576.0
+
+    /// One decimal, as the SPEC's examples show values.
+    static func round1(_ v: Double) -> JSONValue { .number(v.roundedToTenth) }
+    static func mb(_ bytes: UInt64?) -> JSONValue { bytes.map { round1(Double($0) / mib) } ?? .null }
+    static func number(_ v: Double?) -> JSONValue { v.map(round1) ?? .null }
+
+    /// `GET /health`: 200 with the overall status, or 503 when the check loop has stalled.
+    static func overall(_ monitor: MemoryMonitor) -> (status: Int, body: JSONValue) {
+        let snapshot = monitor.snapshot
+        let stalled = monitor.isStalled
+        let sample = snapshot?.sample
+        let levels = snapshot?.levels ?? [:]
+        var body: JSONObject = [
+            "status": .string((snapshot?.overallSeverity ?? .healthy).description),
+            "timestamp": .string(WallClock.rfc3339(WallClock.now())),
+            "uptime_seconds": .number(monitor.uptimeSeconds.rounded()),
+            "monitoring_active": .bool(!stalled && snapshot != nil),
+            "memory_usage_mb": mb(sample?.process?.status.residentBytes),
+            "memory_percentage": number(sample?.memoryPercent),
+            "active_alerts": .number(Double(snapshot?.activeAlerts.count ?? 0)),
+        ]
+        body["target"] = .object([
+            "description": .string(monitor.configuration.monitoring.target.description),
+            "state": .string(sample.map { stateName($0.targetState) } ?? "unknown"),
+            "up": .bool(sample?.process != nil),
+            "pid": sample?.process.map { .number(Double($0.pid)) } ?? .null,
+            "name": sample?.process.map { .string($0.status.name) } ?? .null,
+        ])
+        body["last_check_age_seconds"] = monitor.secondsSinceLastCheck.map { .number(($0 * 1000).rounded() / 1000) } ?? .null
+        body["check_interval_seconds"] = .number(monitor.configuration.monitoring.checkInterval)
+        var levelObject = JSONObject()
+        for component in Component.measured { levelObject[component.rawValue] = .string((levels[component] ?? .healthy).description) }
+        if levels[.target] != nil { levelObject["target"] = "target_gone" }
+        body["levels"] = .object(levelObject)
+        body["version"] = .string(MonitorMetrics.version)
+        return (stalled ? 503 : 200, .object(body))
+    }
+
+    static func stateName(_ state: Sample.TargetState) -> String {
+        switch state {
+        case .up: "up"
+        case .gone: "gone"
+        case .unknown: "unknown"
+        }
+    }
+
+    /// `GET /health/memory`: the SPEC keys, then the detail behind them.
+    static func memory(_ snapshot: MonitorSnapshot?, historySize: Int) -> (status: Int, body: JSONValue) {
+        guard let snapshot else { return (503, ["error": "no check has completed yet", "status": 503]) }
+        let s = snapshot.sample
+        let p = s.process
+        var body: JSONObject = [
+            "timestamp": .string(WallClock.rfc3339(s.timestamp)),
+            "rss_mb": mb(p?.status.residentBytes),
+            "vms_mb": mb(p?.status.virtualBytes),
+            "percent": number(s.memoryPercent),
+            "available_mb": number(s.availableMB),
+            "swap_percent": number(s.swapPercent),
+            "gc_collections": .number(Double(snapshot.cleanupCycles)),
+            "gc_objects": s.allocator.map { .number(Double($0.inUseBytes)) } ?? .null,
+        ]
+        body["target_up"] = .bool(p != nil)
+        body["target_state"] = .string(stateName(s.targetState))
+        body["pid"] = p.map { .number(Double($0.pid)) } ?? .null
+        body["pids"] = p.map { .array($0.pids.map { .number(Double($0)) }) } ?? .null
+        body["processes"] = p.map { .number(Double($0.pids.count)) } ?? .null
+        body["start_ticks"] = p?.startTicks.map { .number(Double($0)) } ?? .null
+        body["target_changes"] = .number(Double(snapshot.targetChanges))
+        body["pss_mb"] = mb(p?.proportionalBytes)
+        body["swap_mb"] = mb(p?.status.swappedBytes)
+        body["peak_rss_mb"] = mb(p?.status.peakResidentBytes)
+        body["threads"] = p?.status.threads.map { .number(Double($0)) } ?? .null
+        body["open_fds"] = p?.openFileDescriptors.map { .number(Double($0)) } ?? .null
+        body["limit_mb"] = mb(s.limit?.limitBytes)
+        body["limit_source"] = .string(s.limit?.source.rawValue ?? "unknown")
+        body["used_mb"] = mb(s.limit?.usedBytes)
+        body["host_total_mb"] = mb(s.host?.totalBytes)
+        body["host_available_mb"] = mb(s.host?.availableBytes)
+        if let cg = s.cgroup {
+            body["cgroup"] = .object([
+                "version": .string(cg.version.rawValue),
+                "directory": s.cgroupDirectory.map { .string($0) } ?? .null,
+                "usage_mb": mb(cg.usageBytes),
+                "working_set_mb": mb(cg.workingSetBytes),
+                "limit_mb": mb(cg.limitBytes),
+                "oom_kills": cg.oomKills.map { .number(Double($0)) } ?? .null,
+            ])
+        } else {
+            body["cgroup"] = .null
+        }
+        if let psi = s.pressure {
+            body["pressure"] = .object([
+                "some_avg10_percent": round1(psi.some.avg10Ratio * 100),
+                "full_avg10_percent": psi.full.map { round1($0.avg10Ratio * 100) } ?? .null,
+            ])
+        } else {
+            body["pressure"] = .null
+        }
+        body["allocator_free_bytes"] = s.allocator.map { .number(Double($0.freeBytes)) } ?? .null
+        var unavailable = JSONObject()
+        for (key, reason) in s.unavailable { unavailable[key] = .string(reason) }
+        for (key, reason) in p?.unavailable ?? [:] { unavailable[key] = .string(reason) }
+        body["unavailable"] = .object(unavailable)
+        return (200, .object(body))
+    }
+
+    /// `GET /health/metrics/history?hours=N`: the remembered samples of the last N hours.
+    static func history(_ monitor: MemoryMonitor, hours: Double) -> JSONValue {
+        let entries = monitor.history(lastSeconds: hours * 3600)
+        let items: [JSONValue] = entries.map { e in
+            .object([
+                "timestamp": .string(WallClock.rfc3339(e.timestamp)),
+                "rss_mb": number(e.rssMB),
+                "vms_mb": number(e.vmsMB),
+                "percent": number(e.percent),
+                "available_mb": number(e.availableMB),
+                "swap_percent": number(e.swapPercent),
+                "check_duration_seconds": e.checkSeconds.map { .number($0) } ?? .null,
+            ])
+        }
+        return .object([
+            "hours": .number(hours),
+            "count": .number(Double(items.count)),
+            "capacity": .number(Double(monitor.configuration.monitoring.historySize)),
+            "samples": .array(items),
+        ])
+    }
+
+    /// `GET /health/alerts?hours=N`.
+    static func alerts(_ summary: AlertSummary) -> JSONValue {
+        .object([
+            "hours": .number(summary.hours),
+            "total_alerts": .number(Double(summary.total)),
+            "active_alerts": .number(Double(summary.active)),
+            "resolved_alerts": .number(Double(summary.resolved)),
+            "superseded_alerts": .number(Double(summary.superseded)),
+            "by_severity": counts(summary.bySeverity),
+            "by_component": counts(summary.byComponent),
+            "alerts": .array(summary.alerts.map(\.payload)),
+        ])
+    }
+
+    private static func counts(_ counts: [String: Int]) -> JSONValue {
+        var object = JSONObject()
+        for key in counts.keys.sorted() { object[key] = .number(Double(counts[key] ?? 0)) }
+        return .object(object)
+    }
+
+    /// `POST /health/actions/gc`: what the clean-up did.
+    static func cleanup(_ r: CleanupResult) -> JSONValue {
+        .object([
+            "success": .bool(r.success),
+            "scope": .string(r.scope),
+            "collected_objects": .number(Double(r.releasedBytes)),
+            "before_objects": .number(Double(r.freeBytesBefore)),
+            "after_objects": .number(Double(r.freeBytesAfter)),
+            "timestamp": .string(WallClock.rfc3339(r.timestamp)),
+            "rss_before_mb": mb(r.residentBytesBefore),
+            "rss_after_mb": mb(r.residentBytesAfter),
+            "cache_clearers_run": .number(Double(r.cacheClearersRun)),
+        ])
+    }
+}

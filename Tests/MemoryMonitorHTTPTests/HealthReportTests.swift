@@ -1,0 +1,40 @@
+import MemoryMonitor
+import Testing
+@testable import MemoryMonitorHTTP
+
+@Suite("Health report")
+struct HealthReportTests {
+    @Test func overallAndMemoryComeFromTheSnapshot() throws {
+        var config = MonitorConfiguration()
+        config.monitoring.checkInterval = 60
+        let monitor = MemoryMonitor(configuration: config)
+        #expect(HealthReport.memory(monitor.snapshot, historySize: 10).status == 503)
+        monitor.check()
+        let (status, body) = HealthReport.overall(monitor)
+        #expect(status == 200)
+        guard case .object(let o) = body else { Issue.record("not an object"); return }
+        #expect(o["monitoring_active"] == .bool(true))
+        #expect(o["status"] == "healthy")
+        let (memoryStatus, memory) = HealthReport.memory(monitor.snapshot, historySize: 10)
+        #expect(memoryStatus == 200)
+        guard case .object(let m) = memory else { Issue.record("not an object"); return }
+        for key in ["timestamp", "rss_mb", "vms_mb", "percent", "available_mb", "swap_percent", "gc_collections", "gc_objects"] {
+            #expect(m[key] != nil && m[key] != .null, "missing \(key)")
+        }
+        #expect(m["unavailable"] == .object([:]))
+        #expect(m["target_state"] == "up")
+    }
+
+    @Test func stalledLoopAnswers503() async throws {
+        var config = MonitorConfiguration()
+        config.monitoring.checkInterval = 0.01
+        let monitor = MemoryMonitor(configuration: config)
+        monitor.check()
+        try await Task.sleep(for: .milliseconds(60))
+        #expect(monitor.isStalled)
+        let (status, body) = HealthReport.overall(monitor)
+        #expect(status == 503)
+        guard case .object(let o) = body else { Issue.record("not an object"); return }
+        #expect(o["monitoring_active"] == .bool(false))
+    }
+}
