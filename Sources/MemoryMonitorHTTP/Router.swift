@@ -123,6 +123,7 @@ public struct Router: Sendable {
     private func metrics(headers: HTTPHeaders) -> Reply {
         let format = ContentNegotiation.format(accept: headers.first(name: "accept"))
         let gzip = ContentNegotiation.acceptsGzip(acceptEncoding: headers.first(name: "accept-encoding"))
+        logger.debug("scrape", metadata: ["format": "\(format == .openMetrics ? "openmetrics" : "text")", "gzip": "\(gzip)"])
         // The hot path: a fresh snapshot's body is served from the cache, on the event loop.
         if let body = cache.freshBody(format: format, acceptsGzip: gzip) { return .now(Self.metricsResponse(body)) }
         let cache = cache

@@ -9,14 +9,21 @@ final class Exporter: @unchecked Sendable {
     let metricsPort: Int
 
     /// Starts the exporter on ephemeral ports (both 0) and reads the bound ports from its log.
-    init(_ extra: [String] = [], config: String? = nil, environment: [String: String]? = nil) throws {
+    /// With `wrapper` (setpriv, prlimit), the binary runs under it; they exec, so the pid is the exporter's.
+    init(_ extra: [String] = [], config: String? = nil, environment: [String: String]? = nil, wrapper: [String] = []) throws {
         var arguments = ["--health-port", "0", "--prometheus-port", "0", "--listen-address", "127.0.0.1"] + extra
         if let config {
             let path = NSTemporaryDirectory() + "mm-config-\(UUID().uuidString).json"
             try config.write(toFile: path, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
             arguments += ["--config", path]
         }
-        let child = try ChildProcess(TestEnvironment.binary, arguments, environment: environment)
+        let child: ChildProcess
+        if let executable = wrapper.first {
+            child = try ChildProcess(executable, Array(wrapper.dropFirst()) + [try Unprivileged.binary()] + arguments, environment: environment)
+        } else {
+            child = try ChildProcess(TestEnvironment.binary, arguments, environment: environment)
+        }
         self.child = child
         var ports: [String: Int] = [:]
         _ = child.wait(seconds: 20) {
@@ -54,6 +61,12 @@ final class Exporter: @unchecked Sendable {
     @discardableResult
     func stop() -> Int32 { child.stop() }
 
+    /// GET a health path as parsed JSON.
+    func health(_ path: String) throws -> [String: Any] {
+        let body = try RawHTTP.request(port: healthPort, path: path).body
+        return (try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]) ?? [:]
+    }
+
     deinit { child.stop() }
 }
 
@@ -62,4 +75,29 @@ func python(_ script: String, input: [UInt8]) throws -> (status: Int32, stdout: 
     let path = TestEnvironment.python
     #expect(FileManager.default.isExecutableFile(atPath: path), "no \(path): run scripts/install-test-deps.sh")
     return try TestEnvironment.run(path, ["-c", script], input: input)
+}
+
+/// Running the binary as it ships: as the Dockerfile's unprivileged user.
+enum Unprivileged {
+    /// The uid and gid of the Dockerfile's `USER` (a test checks they agree).
+    static let uid = 10001
+
+    /// `setpriv` to the unprivileged user, with no supplementary groups.
+    static var setpriv: [String] { ["/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups"] }
+
+    /// A copy of the built binary in a world-readable directory: the build folder may sit under a
+    /// directory the unprivileged user cannot enter.
+    static func binary() throws -> String {
+        let directory = "/tmp/mm-unprivileged-bin"
+        let path = directory + "/memory-monitor"
+        let source = TestEnvironment.binary
+        let fm = FileManager.default
+        let sourceDate = (try? fm.attributesOfItem(atPath: source)[.modificationDate] as? Date) ?? Date()
+        if let copied = try? fm.attributesOfItem(atPath: path)[.modificationDate] as? Date, copied >= sourceDate { return path }
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try? fm.removeItem(atPath: path)
+        try fm.copyItem(atPath: source, toPath: path)
+        try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        return path
+    }
 }
