@@ -46,11 +46,11 @@ struct LevelTrackerTests {
 /// A channel that records what it receives and fails or hangs as scripted.
 final class ScriptedChannel: AlertChannel, @unchecked Sendable {
     enum Step { case succeed, failRetryable, failPermanently, hang }
-    let name: String
+    let id: AlertChannelID
     private let lock = Mutex<(steps: [Step], received: [Alert], attempts: Int)>(([], [], 0))
 
     init(name: String, steps: [Step] = []) {
-        self.name = name
+        self.id = AlertChannelID(rawValue: name)
         lock.withLock { $0.steps = steps }
     }
 

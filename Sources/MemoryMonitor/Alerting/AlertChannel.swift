@@ -1,7 +1,7 @@
 /// Somewhere alerts go: the log, a webhook, Slack, email, Alertmanager, a custom handler.
 public protocol AlertChannel: Sendable {
     /// The channel's name in configuration, metrics and logs (`webhook`, `handler-1`, ...).
-    var name: String { get }
+    var id: AlertChannelID { get }
     /// Delivers one alert or throws; a `DeliveryError` says whether trying again can help.
     func deliver(_ alert: Alert) async throws
 }
@@ -31,7 +31,7 @@ public struct DeliveryError: Error, CustomStringConvertible {
 
 /// A custom handler (SPEC §7 `add_handler`) as a channel: it gets every alert.
 struct HandlerChannel: AlertChannel {
-    let name: String
+    let id: AlertChannelID
     let handler: @Sendable (Alert) async throws -> Void
 
     func deliver(_ alert: Alert) async throws { try await handler(alert) }

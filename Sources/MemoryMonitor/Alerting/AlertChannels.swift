@@ -9,19 +9,19 @@ public enum AlertChannels {
         var channels: [any AlertChannel] = [LogChannel(logger: logger)]
         var missing: [String: String] = [:]
         if let url = a.webhookURL {
-            channels.append(HTTPAlertChannel(name: "webhook", url: url, headers: a.webhookHeaders, body: AlertBodies.webhook, client: client))
+            channels.append(HTTPAlertChannel(id: .webhook, url: url, headers: a.webhookHeaders, body: AlertBodies.webhook, client: client))
         } else {
             missing["webhook"] = "alerting.webhook_url"
         }
         if let url = a.slackWebhook {
-            channels.append(HTTPAlertChannel(name: "slack", url: url, headers: [:], body: AlertBodies.slack, client: client))
+            channels.append(HTTPAlertChannel(id: .slack, url: url, headers: [:], body: AlertBodies.slack, client: client))
         } else {
             missing["slack"] = "alerting.slack_webhook or SLACK_WEBHOOK_URL"
         }
         if let base = a.alertmanagerURL {
             let url = (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/api/v2/alerts"
             channels.append(
-                HTTPAlertChannel(name: "alertmanager", url: url, headers: [:], body: { AlertBodies.alertmanager($0, job: "memory-monitor") }, client: client))
+                HTTPAlertChannel(id: .alertmanager, url: url, headers: [:], body: { AlertBodies.alertmanager($0, job: "memory-monitor") }, client: client))
         } else {
             missing["alertmanager"] = "alerting.alertmanager_url"
         }

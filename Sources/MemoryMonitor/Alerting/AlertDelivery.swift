@@ -29,7 +29,7 @@ public struct AlertDelivery: Service {
                         do {
                             try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(configuration.alertmanagerResendSeconds)) }
                         } catch { return }
-                        dispatcher.resendActive(to: "alertmanager")
+                        dispatcher.resendActive(to: .alertmanager)
                     }
                 }
             }
@@ -44,7 +44,7 @@ public struct AlertDelivery: Service {
                 logger.warning("undelivered alerts left in the state directory for the next start", metadata: ["count": "\(left)"])
             } else {
                 for queue in dispatcher.queues where queue.depth > 0 {
-                    dispatcher.metrics.alertsDropped.increment(by: Double(queue.depth), queue.channel.name, "shutdown")
+                    dispatcher.metrics.recordDrop(channel: queue.channel.id, reason: .shutdown, count: queue.depth)
                 }
                 logger.error("undelivered alerts dropped at shutdown (no --state-dir)", metadata: ["count": "\(left)"])
             }
@@ -52,12 +52,24 @@ public struct AlertDelivery: Service {
         logger.info("alert delivery stopped")
     }
 
-    /// Waits until every queue is empty or `grace` seconds pass.
-    static func drain(_ dispatcher: AlertDispatcher, grace: Double, logger: Logger) async {
-        let deadline = ContinuousClock.now + .seconds(grace)
-        while ContinuousClock.now < deadline {
-            if dispatcher.queues.allSatisfy({ $0.depth == 0 }) { return }
-            try? await Task.sleep(for: .milliseconds(50))
+    /// Waits until every queue is empty or `grace` seconds pass, whichever comes first; true when emptied.
+    @discardableResult
+    static func drain(_ dispatcher: AlertDispatcher, grace: Double, logger: Logger) async -> Bool {
+        let queues = dispatcher.queues
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await withTaskGroup(of: Void.self) { each in
+                    for queue in queues { each.addTask { await queue.waitUntilEmpty() } }
+                }
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(grace))
+                return false
+            }
+            let emptied = await group.next() ?? false
+            group.cancelAll()
+            return emptied
         }
     }
 }

@@ -1,31 +1,21 @@
 import Logging
 import Synchronization
 
-/// The alert manager: rate-limits alerts per component and severity, keeps the history, and hands
-/// each alert to the queues of the channels its level lists. `dispatch` never blocks: delivery
-/// runs on the queues' own tasks (`AlertDelivery`).
+/// The alert manager: hands each alert to `AlertRouter` (rate limits, routes, the active set,
+/// the history) and carries out what it decides: journal, count, and queue on each channel.
+/// `dispatch` never blocks: delivery runs on the queues' own tasks (`AlertDelivery`).
 public final class AlertDispatcher: Sendable {
     struct State: Sendable {
-        /// Sent alerts, oldest first, bounded by age and count.
-        var history: [Alert] = []
-        /// The firing alert per component (sent or held back).
-        var active: [Component: Alert] = [:]
-        /// Components whose receivers were told of a firing alert that has not been resolved.
-        var notified: Set<Component> = []
-        /// Last time an alert was sent per component and severity.
-        var lastSent: [String: Double] = [:]
-        var queues: [String: DeliveryQueue] = [:]
+        var router: AlertRouter
+        var queues: [AlertChannelID: DeliveryQueue] = [:]
         var handlerCount = 0
-        /// Ids of firing alerts that were dropped from the active set by `supersede`.
-        var superseded: Set<String> = []
     }
 
     let configuration: MonitorConfiguration.Alerting
     let metrics: MonitorMetrics
     let store: AlertStateStore?
     let logger: Logger
-    private let state = Mutex(State())
-    static let maximumHistory = 10_000
+    private let state: Mutex<State>
     /// Every queue, as it is created; `AlertDelivery` runs a worker for each.
     let newQueues: AsyncStream<DeliveryQueue>
     private let newQueue: AsyncStream<DeliveryQueue>.Continuation
@@ -41,14 +31,17 @@ public final class AlertDispatcher: Sendable {
         self.store = store
         self.logger = logger
         (newQueues, newQueue) = AsyncStream.makeStream(of: DeliveryQueue.self)
-        var queues: [String: DeliveryQueue] = [:]
-        for channel in channels { queues[channel.name] = makeQueue(channel) }
-        state.withLock { $0.queues = queues }
+        var queues: [AlertChannelID: DeliveryQueue] = [:]
+        for channel in channels { queues[channel.id] = Self.makeQueue(channel, configuration, metrics, store, logger) }
+        state = Mutex(State(router: AlertRouter(configuration: configuration), queues: queues))
         for queue in queues.values { newQueue.yield(queue) }
         if let recovered = store?.recovered { restore(recovered, queues: queues) }
     }
 
-    private func makeQueue(_ channel: any AlertChannel) -> DeliveryQueue {
+    private static func makeQueue(
+        _ channel: any AlertChannel, _ configuration: MonitorConfiguration.Alerting, _ metrics: MonitorMetrics, _ store: AlertStateStore?,
+        _ logger: Logger
+    ) -> DeliveryQueue {
         DeliveryQueue(
             channel: channel,
             policy: .init(
@@ -57,28 +50,17 @@ public final class AlertDispatcher: Sendable {
             metrics: metrics, store: store, logger: logger)
     }
 
-    private func restore(_ recovered: AlertStateStore.Recovered, queues: [String: DeliveryQueue]) {
-        state.withLock { s in
-            s.history = recovered.history
-            for alert in recovered.history {
-                s.lastSent["\(alert.component.rawValue)/\(alert.severity)"] = alert.timestamp
-                if alert.status == .firing {
-                    s.active[alert.component] = alert
-                    s.notified.insert(alert.component)
-                } else {
-                    s.active[alert.component] = nil
-                    s.notified.remove(alert.component)
-                }
-            }
-        }
+    private func restore(_ recovered: AlertStateStore.Recovered, queues: [AlertChannelID: DeliveryQueue]) {
+        state.withLock { $0.router.restore(recovered.history) }
         updateActiveGauge()
         for (channel, alert) in recovered.pending {
-            if let queue = queues[channel] {
+            let id = AlertChannelID(rawValue: channel)
+            if let queue = queues[id] {
                 queue.enqueue(alert, journal: false)
             } else {
                 store?.recordDone(id: alert.id, channel: channel)
                 logger.warning("undelivered alert for a channel no longer configured is dropped", metadata: ["channel": "\(channel)", "id": "\(alert.id)"])
-                metrics.alertsDropped.increment(channel, "rejected")
+                metrics.recordDrop(channel: id, reason: .rejected)
             }
         }
         if !recovered.pending.isEmpty {
@@ -88,7 +70,7 @@ public final class AlertDispatcher: Sendable {
 
     /// The levels the recovered history left active, to seed the evaluator after a restart.
     public var restoredLevels: [Component: Severity] {
-        state.withLock { $0.active.mapValues(\.severity) }
+        state.withLock { $0.router.active.mapValues(\.severity) }
     }
 
     /// Adds a custom handler (SPEC §7): an async function that receives every alert on its own
@@ -96,8 +78,9 @@ public final class AlertDispatcher: Sendable {
     public func addHandler(_ handler: @escaping @Sendable (Alert) async throws -> Void) {
         let queue = state.withLock { s in
             s.handlerCount += 1
-            let queue = makeQueue(HandlerChannel(name: "handler-\(s.handlerCount)", handler: handler))
-            s.queues[queue.channel.name] = queue
+            let queue = Self.makeQueue(
+                HandlerChannel(id: .handler(s.handlerCount), handler: handler), configuration, metrics, store, logger)
+            s.queues[queue.channel.id] = queue
             return queue
         }
         newQueue.yield(queue)
@@ -115,56 +98,19 @@ public final class AlertDispatcher: Sendable {
     }
 
     private func dispatch(_ alert: Alert) {
-        let key = "\(alert.component.rawValue)/\(alert.severity)"
-        let decision = state.withLock { s -> (send: Bool, queues: [DeliveryQueue]) in
-            let previous = s.active[alert.component]
-            if alert.component.isEvent {
-                // Something that happened: sent, never active.
-            } else if alert.status == .firing {
-                s.active[alert.component] = alert
-            } else {
-                s.active[alert.component] = nil
-            }
-            let send: Bool
-            if alert.status == .resolved {
-                // Receivers hear of a resolve only if they heard of the fire.
-                send = s.notified.contains(alert.component)
-            } else if let previous, alert.severity > previous.severity {
-                send = true  // escalation is never held back
-            } else if alert.severity == .emergency && configuration.emergencyBypassesRateLimit {
-                send = true
-            } else if let last = s.lastSent[key], alert.timestamp - last < configuration.rateLimitSeconds {
-                send = false
-            } else {
-                send = true
-            }
-            guard send else { return (false, []) }
-            s.lastSent[key] = alert.timestamp
-            if alert.component.isEvent {
-            } else if alert.status == .firing {
-                s.notified.insert(alert.component)
-            } else {
-                s.notified.remove(alert.component)
-            }
-            s.history.append(alert)
-            let cutoff = alert.timestamp - configuration.historyHours * 3600
-            if s.history.count > Self.maximumHistory || (s.history.first.map { $0.timestamp < cutoff } ?? false) {
-                s.history.removeAll { $0.timestamp < cutoff }
-                if s.history.count > Self.maximumHistory { s.history.removeFirst(s.history.count - Self.maximumHistory) }
-            }
-            let names = Set(configuration.channels[alert.severity.description] ?? ["log"])
-            let selected = s.queues.values.filter { names.contains($0.channel.name) || $0.channel.name.hasPrefix("handler-") }
-            return (true, selected.sorted { $0.channel.name < $1.channel.name })
+        let (action, queues) = state.withLock { s in
+            (s.router.receive(alert, channels: Array(s.queues.keys)), s.queues)
         }
         updateActiveGauge()
-        guard decision.send else {
-            metrics.alertsRateLimited.increment(alert.component.rawValue, alert.severity.description)
-            logger.debug("alert held back by the rate limit", metadata: ["component": "\(alert.component.rawValue)", "severity": "\(alert.severity)"])
-            return
+        switch action {
+        case .holdBack(let key):
+            metrics.alertsRateLimited.increment(key.component.rawValue, key.severity.description)
+            logger.debug("alert held back by the rate limit", metadata: ["component": "\(key.component.rawValue)", "severity": "\(key.severity)"])
+        case .deliver(let alert, let channels):
+            store?.recordSent(alert)
+            if alert.status == .firing { metrics.alertsSent.increment(alert.severity.description) }
+            for channel in channels { queues[channel]?.enqueue(alert) }
         }
-        store?.recordSent(alert)
-        if alert.status == .firing { metrics.alertsSent.increment(alert.severity.description) }
-        for queue in decision.queues { queue.enqueue(alert) }
     }
 
     /// Drops these components' firing alerts from the active set without a "resolved" (the
@@ -172,24 +118,19 @@ public final class AlertDispatcher: Sendable {
     /// superseded.
     public func supersede(_ components: [Component], at timestamp: Double) {
         guard !components.isEmpty else { return }
-        state.withLock { s in
-            for component in components {
-                if let alert = s.active.removeValue(forKey: component) { s.superseded.insert(alert.id) }
-                s.notified.remove(component)
-            }
-        }
+        state.withLock { $0.router.supersede(components) }
         updateActiveGauge()
     }
 
-    /// Queues a re-send of every active alert to the named channel (Alertmanager expects them).
-    func resendActive(to channelName: String) {
-        let (queue, alerts) = state.withLock { s in (s.queues[channelName], Array(s.active.values)) }
+    /// Queues a re-send of every active alert to the channel (Alertmanager expects them).
+    func resendActive(to channel: AlertChannelID) {
+        let (queue, alerts) = state.withLock { s in (s.queues[channel], Array(s.router.active.values)) }
         guard let queue else { return }
         for alert in alerts { queue.enqueue(alert, isRefresh: true) }
     }
 
     private func updateActiveGauge() {
-        let active = state.withLock { $0.active }
+        let active = state.withLock { $0.router.active }
         for component in Component.allCases where !component.isEvent {
             for severity in Severity.alerting {
                 metrics.alertsActive.set(active[component]?.severity == severity ? 1 : 0, component.rawValue, severity.description)
@@ -197,13 +138,15 @@ public final class AlertDispatcher: Sendable {
         }
     }
 
-    /// Alerts currently firing.
-    public var activeAlerts: [Alert] { state.withLock { Array($0.active.values) }.sorted { $0.component.rawValue < $1.component.rawValue } }
+    /// Alerts currently firing (including ones the rate limit held back).
+    public var activeAlerts: [Alert] {
+        state.withLock { Array($0.router.active.values) }.sorted { $0.component.rawValue < $1.component.rawValue }
+    }
 
     /// The SPEC §4 summary of the last `hours`: what was sent, and what is active now.
     public func summary(hours: Double) -> AlertSummary {
         let cutoff = WallClock.now() - hours * 3600
-        let (all, active, superseded) = state.withLock { s in (s.history, s.active, s.superseded) }
-        return AlertSummary(hours: hours, history: all, since: cutoff, active: Array(active.values), superseded: superseded)
+        let (history, active, superseded) = state.withLock { s in (s.router.history, s.router.active, s.router.superseded) }
+        return AlertSummary(hours: hours, history: history, since: cutoff, active: Array(active.values), superseded: superseded)
     }
 }

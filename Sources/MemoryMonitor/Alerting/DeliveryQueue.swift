@@ -23,6 +23,8 @@ final class DeliveryQueue: Sendable {
     let channel: any AlertChannel
     let policy: Policy
     private let items = Mutex<[Item]>([])
+    // Waiters for an empty queue (`waitUntilEmpty`), by ticket, resumed when the last item leaves.
+    private let emptyWaiters = Mutex<(next: Int, waiting: [Int: CheckedContinuation<Void, Never>])>((0, [:]))
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     private let metrics: MonitorMetrics
@@ -36,7 +38,7 @@ final class DeliveryQueue: Sendable {
         self.store = store
         self.logger = logger
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        metrics.alertQueueDepth.set(0, channel.name)
+        metrics.alertQueueDepth.set(0, channel.id.rawValue)
     }
 
     /// Alerts waiting, including the one being attempted.
@@ -53,9 +55,9 @@ final class DeliveryQueue: Sendable {
             return (true, dropped, items.count)
         }
         guard accepted else { return }
-        if journal && !isRefresh { store?.recordQueued(alert, channel: channel.name) }
-        if let dropped { drop(dropped, reason: "queue_full", detail: "queue of \(policy.capacity) is full") }
-        metrics.alertQueueDepth.set(Double(depth), channel.name)
+        if journal && !isRefresh { store?.recordQueued(alert, channel: channel.id.rawValue) }
+        if let dropped { drop(dropped, reason: .queueFull, detail: "queue of \(policy.capacity) is full") }
+        metrics.alertQueueDepth.set(Double(depth), channel.id.rawValue)
         wake.yield()
     }
 
@@ -70,9 +72,38 @@ final class DeliveryQueue: Sendable {
                     if items.first?.alert.id == item.alert.id && items.first?.isRefresh == item.isRefresh { items.removeFirst() }
                     return items.count
                 }
-                metrics.alertQueueDepth.set(Double(depth), channel.name)
+                metrics.alertQueueDepth.set(Double(depth), channel.id.rawValue)
+                if depth == 0 { resumeEmptyWaiters() }
             }
         }
+    }
+
+    /// Returns when the queue is empty, or when the calling task is cancelled.
+    func waitUntilEmpty() async {
+        let ticket = emptyWaiters.withLock { w -> Int in
+            w.next += 1
+            return w.next
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = emptyWaiters.withLock { w -> Bool in
+                    if depth == 0 || Task.isCancelled { return true }
+                    w.waiting[ticket] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            emptyWaiters.withLock { $0.waiting.removeValue(forKey: ticket) }?.resume()
+        }
+    }
+
+    private func resumeEmptyWaiters() {
+        let waiting = emptyWaiters.withLock { w -> [CheckedContinuation<Void, Never>] in
+            defer { w.waiting = [:] }
+            return Array(w.waiting.values)
+        }
+        for continuation in waiting { continuation.resume() }
     }
 
     /// Tries one item until it is delivered or dropped; false when cancelled first.
@@ -85,31 +116,31 @@ final class DeliveryQueue: Sendable {
             let alert = item.alert
             do {
                 try await withTimeout(seconds: policy.attemptTimeout) { try await channel.deliver(alert) }
-                metrics.alertDeliveries.increment(channel.name, "delivered")
-                if !item.isRefresh { store?.recordDone(id: alert.id, channel: channel.name) }
+                metrics.recordDelivery(channel: channel.id, outcome: .delivered)
+                if !item.isRefresh { store?.recordDone(id: alert.id, channel: channel.id.rawValue) }
                 if attempts > 1 {
-                    logger.info("alert delivered after retries", metadata: ["channel": "\(channel.name)", "id": "\(alert.id)", "attempts": "\(attempts)"])
+                    logger.info("alert delivered after retries", metadata: ["channel": "\(channel.id)", "id": "\(alert.id)", "attempts": "\(attempts)"])
                 }
                 return true
             } catch is CancellationError {
                 return false
             } catch {
                 if Task.isCancelled { return false }
-                metrics.alertDeliveries.increment(channel.name, "failed")
+                metrics.recordDelivery(channel: channel.id, outcome: .failed)
                 let retryable = (error as? DeliveryError)?.retryable ?? true
                 let waited = (ContinuousClock.now - item.queuedAt).seconds
                 if !retryable {
-                    drop(item, reason: "rejected", detail: "\(error)")
+                    drop(item, reason: .rejected, detail: "\(error)")
                     return true
                 }
                 if waited + backoff > policy.maxDeliverySeconds {
-                    drop(item, reason: "gave_up", detail: "still failing after \(Int(waited)) s: \(error)")
+                    drop(item, reason: .gaveUp, detail: "still failing after \(Int(waited)) s: \(error)")
                     return true
                 }
-                metrics.alertDeliveryRetries.increment(channel.name)
+                metrics.alertDeliveryRetries.increment(channel.id.rawValue)
                 logger.warning(
                     "alert delivery failed, will retry",
-                    metadata: ["channel": "\(channel.name)", "id": "\(alert.id)", "attempt": "\(attempts)", "error": "\(error)"])
+                    metadata: ["channel": "\(channel.id)", "id": "\(alert.id)", "attempt": "\(attempts)", "error": "\(error)"])
                 let jittered = backoff * Double.random(in: 0.5...1.0)
                 do { try await Task.sleep(for: .seconds(jittered)) } catch { return false }
                 backoff = min(backoff * 2, policy.maxBackoff)
@@ -117,14 +148,14 @@ final class DeliveryQueue: Sendable {
         }
     }
 
-    private func drop(_ item: Item, reason: String, detail: String) {
+    private func drop(_ item: Item, reason: AlertDropReason, detail: String) {
         guard !item.isRefresh else { return }
-        metrics.alertsDropped.increment(channel.name, reason)
-        store?.recordDone(id: item.alert.id, channel: channel.name)
+        metrics.recordDrop(channel: channel.id, reason: reason)
+        store?.recordDone(id: item.alert.id, channel: channel.id.rawValue)
         logger.error(
             "alert dropped",
             metadata: [
-                "channel": "\(channel.name)", "id": "\(item.alert.id)", "reason": "\(reason)", "detail": "\(detail)",
+                "channel": "\(channel.id)", "id": "\(item.alert.id)", "reason": "\(reason.rawValue)", "detail": "\(detail)",
                 "severity": "\(item.alert.severity)", "component": "\(item.alert.component.rawValue)",
             ])
     }

@@ -1,6 +1,6 @@
 /// The `email` channel: one RFC 5322 message per alert, over SMTP with STARTTLS and AUTH.
 struct EmailChannel: AlertChannel {
-    let name = "email"
+    let id = AlertChannelID.email
     let client: SMTPClient
     let from: String
     let recipients: [String]

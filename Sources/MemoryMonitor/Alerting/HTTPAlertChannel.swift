@@ -5,7 +5,7 @@ import NIOHTTP1
 /// An HTTP(S) channel that POSTs a JSON body built from each alert: the generic webhook, Slack
 /// and Alertmanager differ only in URL, headers and body.
 struct HTTPAlertChannel: AlertChannel {
-    let name: String
+    let id: AlertChannelID
     let url: String
     let headers: [String: String]
     let body: @Sendable (Alert) -> JSONValue
@@ -23,11 +23,11 @@ struct HTTPAlertChannel: AlertChannel {
             response = try await client.execute(request, timeout: .seconds(60))
         } catch let error as HTTPClientError {
             // AsyncHTTPClient errors do not carry the URL, which may hold a secret (Slack's path).
-            throw DeliveryError(retryable: true, "\(name): \(error)")
+            throw DeliveryError(retryable: true, "\(id): \(error)")
         }
         _ = try? await response.body.collect(upTo: 64 * 1024)
         if let failure = DeliveryError.forHTTPStatus(response.status.code) {
-            throw DeliveryError(retryable: failure.retryable, "\(name): \(failure.message)")
+            throw DeliveryError(retryable: failure.retryable, "\(id): \(failure.message)")
         }
     }
 }

@@ -2,7 +2,7 @@ import Logging
 
 /// The `log` channel: one structured line per alert, at a level matching its severity.
 struct LogChannel: AlertChannel {
-    let name = "log"
+    let id = AlertChannelID.log
     let logger: Logger
 
     func deliver(_ alert: Alert) async throws {

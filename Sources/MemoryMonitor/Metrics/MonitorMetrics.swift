@@ -292,6 +292,16 @@ public final class MonitorMetrics: Sendable {
         ownStart.set(e.startTimeSeconds)
     }
 
+    /// Counts one delivery attempt on a channel.
+    func recordDelivery(channel: AlertChannelID, outcome: DeliveryOutcome) {
+        alertDeliveries.increment(channel.rawValue, outcome.rawValue)
+    }
+
+    /// Counts alerts a channel gave up on.
+    func recordDrop(channel: AlertChannelID, reason: AlertDropReason, count: Int = 1) {
+        alertsDropped.increment(by: Double(count), channel.rawValue, reason.rawValue)
+    }
+
     /// Records the levels from the last evaluation.
     public func update(levels: [Component: Severity]) {
         for component in Component.allCases where !component.isEvent {
