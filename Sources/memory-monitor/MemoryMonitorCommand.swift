@@ -8,6 +8,7 @@ import Logging
 import MemoryMonitor
 import MemoryMonitorHTTP
 import ServiceLifecycle
+import Synchronization
 
 @main
 struct MemoryMonitorCommand: AsyncParsableCommand {
@@ -113,6 +114,7 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
                 throw ExitCode(2)
             }
         }
+        EarlySignals.record()
         let descriptors = FileDescriptorLimit.raise()
         logger.info(
             "file descriptor limit", metadata: ["soft_before": "\(descriptors.before)", "soft": "\(descriptors.soft)", "hard": "\(descriptors.hard)"])
@@ -135,9 +137,11 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
 
+        let groupBox = Mutex<ServiceGroup?>(nil)
         let group = ServiceGroup(
             configuration: .init(
                 services: [
+                    .init(service: EarlySignalReplay { await groupBox.withLock { $0 }?.triggerGracefulShutdown() }),
                     .init(service: AlertDelivery(dispatcher: monitor.alerts, logger: logger)),
                     .init(service: CheckLoop(monitor: monitor, logger: logger)),
                     .init(service: server),
@@ -147,6 +151,7 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         logger.info(
             "memory-monitor started",
             metadata: ["version": "\(MonitorMetrics.version)", "pid": "\(getpid())", "config": "\(config ?? "embedded defaults")"])
+        groupBox.withLock { $0 = group }
         try await group.run()
         logger.info("memory-monitor stopped")
     }
@@ -167,37 +172,11 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         if let listenAddress { loader.configuration.monitoring.listenAddress = listenAddress }
         if let logFile { loader.configuration.logging.file = logFile }
         if let stateDir { loader.configuration.alerting.stateDirectory = stateDir }
-        if let checkInterval {
-            if checkInterval > 0 && checkInterval <= 86_400 {
-                loader.configuration.monitoring.checkInterval = checkInterval
-            } else {
-                loader.report(ConfigurationProblem(keyPath: "--check-interval", value: "\(checkInterval)", allowed: "a number > 0 and <= 86400"))
-            }
-        }
-        if let cgroup {
-            if cgroup.hasPrefix("/") {
-                loader.configuration.monitoring.cgroup = cgroup
-            } else {
-                loader.report(ConfigurationProblem(keyPath: "--cgroup", value: "\"\(cgroup)\"", allowed: "an absolute cgroup directory"))
-            }
-        }
-        if let processMatch, let problem = ConfigurationLoader.patternProblem(processMatch) {
-            loader.report(ConfigurationProblem(keyPath: "--process-match", value: "\"\(processMatch)\"", allowed: "a regular expression (\(problem))"))
-        }
-        let targets = [
-            pid.map { MonitoredTarget.pid($0) }, pidfile.map { .pidfile($0) }, processName.map { .processName($0) },
-            processMatch.map { .processMatch($0) },
-        ].compactMap { $0 }
-        if targets.count > 1 {
-            loader.report(
-                ConfigurationProblem(keyPath: "--pid, --pidfile, --process-name, --process-match", value: "\(targets.count) targets", allowed: "at most one"))
-        } else if let target = targets.first {
-            if case .pid(let p) = target, p <= 0 {
-                loader.report(ConfigurationProblem(keyPath: "--pid", value: "\(p)", allowed: "a process id > 0"))
-            } else {
-                loader.configuration.monitoring.target = target
-            }
-        }
+        if let checkInterval { loader.setCheckInterval(checkInterval, source: "--check-interval") }
+        if let cgroup { loader.setCgroup(cgroup, source: "--cgroup") }
+        loader.setTarget(
+            pid: pid, pidfile: pidfile, processName: processName, processMatch: processMatch,
+            sources: "--pid, --pidfile, --process-name, --process-match")
         return (try loader.validated(), loader.unknownKeys)
     }
 

@@ -100,6 +100,18 @@ struct CommandLineTests {
         #expect(file.contains("memory-monitor stopped"))
     }
 
+    /// A SIGTERM between binding and the service group taking over signals still shuts down
+    /// gracefully (exit 0), never by the default signal action.
+    @Test func sigtermRightAfterBindingIsGraceful() throws {
+        for _ in 0..<5 {
+            let child = try ChildProcess(TestEnvironment.binary, ["--health-port", "0", "--prometheus-port", "0", "--listen-address", "127.0.0.1"])
+            #expect(child.wait(seconds: 20) { child.stderr.contains("role=metrics") })
+            kill(child.pid, SIGTERM)
+            #expect(child.waitForExit(seconds: 10) == 0, "\(child.stderr.suffix(500))")
+            child.stop()
+        }
+    }
+
     @Test func samePortServesEverything() throws {
         let port = TestEnvironment.freePort()
         let child = try ChildProcess(TestEnvironment.binary, ["--health-port", "\(port)", "--prometheus-port", "\(port)", "--listen-address", "127.0.0.1"])

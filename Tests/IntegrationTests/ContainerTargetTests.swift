@@ -82,7 +82,7 @@ struct ContainerTargetTests {
         #expect(waitFor {
             let bodies = receiver.records(path: "/hook").compactMap { $0["body"] as? [String: Any] }
             return bodies.contains { $0["component"] as? String == "oom" } && bodies.contains { $0["component"] as? String == "target" }
-        })
+        }, "received: \(receiver.records.map { ($0["body"] as? [String: Any])?["message"] ?? "?" }); log: \(exporter.child.stderr.suffix(3000))")
         let bodies = receiver.records(path: "/hook").compactMap { $0["body"] as? [String: Any] }
         let oom = bodies.first { $0["component"] as? String == "oom" }
         #expect(oom?["severity"] as? String == "emergency")

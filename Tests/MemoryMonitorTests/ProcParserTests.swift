@@ -81,6 +81,8 @@ struct ProcParserTests {
         #expect(stat.cpuTicks == 400)
         #expect(stat.startTicks == 98765)
         let real = try #require(ProcessStat.parse(fixture("stat-cat.txt")))
+        #expect(real.state == "R")
+        #expect(!real.hasExited)
         #expect(real.startTicks == 10345)
         #expect(ProcessStat.parse("12 (x) S 1") == nil)
         #expect(ProcessStat.parseBootTime("cpu 1 2\nbtime 1700000000\n") == 1_700_000_000)

@@ -97,4 +97,21 @@ struct SamplerResolutionTests {
         #expect(process.pid <= child.processIdentifier)  // the lowest pid named "sleep" wins
         #expect(Sampler(target: .processName("no-such-process-name")).sample().process == nil)
     }
+
+    /// A child that exited but was not reaped is a zombie: gone, not a target with no memory.
+    @Test func aZombieIsGone() throws {
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
+        defer { for p in argv { free(p) } }
+        #expect(posix_spawn(&pid, "/bin/true", nil, nil, argv, environ) == 0)
+        defer { var status: Int32 = 0; waitpid(pid, &status, 0) }
+        // Wait (bounded) until it has exited and sits unreaped.
+        for _ in 0..<200 {
+            if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), ProcessStat.parse(stat)?.hasExited == true { break }
+            usleep(10_000)
+        }
+        let sample = Sampler(target: .pid(pid)).sample()
+        #expect(sample.process == nil)
+        guard case .gone = sample.targetState else { Issue.record("a zombie must be gone, got \(sample.targetState)"); return }
+    }
 }

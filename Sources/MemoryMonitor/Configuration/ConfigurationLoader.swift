@@ -46,14 +46,14 @@ public struct ConfigurationLoader {
         if let e = r.section("experimental") { applyExperimental(e) }
         if let p = r.section("performance") { applyPerformance(p) }
         if let l = r.section("logging") { applyLogging(l) }
-        r.finish(known: ["monitoring", "thresholds", "alerting", "auto_response", "experimental", "performance", "logging"])
+        r.finish()
         merge(r)
     }
 
     private mutating func applyMonitoring(_ r0: Reader) {
         var r = r0
         var m = configuration.monitoring
-        if let v = r.number("check_interval", above: 0, atMost: 86_400) { m.checkInterval = v }
+        if let v = r.number("check_interval", above: 0, atMost: 86_400) { m.checkInterval = v }  // Self.checkIntervalAllowed
         if let v = r.bool("enable_tracemalloc") { m.collectAllocatorStatistics = v }
         if let v = r.port("prometheus_port") { m.prometheusPort = v }
         if let v = r.port("health_port") { m.healthPort = v }
@@ -62,7 +62,7 @@ public struct ConfigurationLoader {
         if let v = r.number("scrape_max_age_seconds", atLeast: 0, atMost: 3600) { m.scrapeMaxAge = v }
         if let v = r.number("pss_refresh_seconds", atLeast: 0, atMost: 86_400) { m.pssRefreshSeconds = v }
         if let v = r.string("cgroup", nonEmpty: true) {
-            if v.hasPrefix("/") { m.cgroup = v } else { r.problem("cgroup", value: "\"\(v)\"", allowed: "an absolute cgroup directory such as /sys/fs/cgroup/kubepods.slice/...") }
+            if let allowed = Self.cgroupProblem(v) { r.problem("cgroup", value: "\"\(v)\"", allowed: allowed) } else { m.cgroup = v }
         }
         if var t = r.section("target") {
             var targets: [MonitoredTarget] = []
@@ -81,20 +81,17 @@ public struct ConfigurationLoader {
             } else if let target = targets.first {
                 m.target = target
             }
-            t.finish(known: ["pid", "pidfile", "process_name", "match"])
+            t.finish()
             r.merge(t)
         }
         if var l = r.section("leak_detection") {
             if let v = l.bool("enabled") { m.leakDetection.enabled = v }
             if let v = l.number("threshold_growth_rate", above: 0, atMost: 100) { m.leakDetection.thresholdGrowthRate = v }
             if let v = l.number("monitoring_window", above: 0, atMost: 604_800) { m.leakDetection.monitoringWindow = v }
-            l.finish(known: ["enabled", "threshold_growth_rate", "monitoring_window"])
+            l.finish()
             r.merge(l)
         }
-        r.finish(known: [
-            "check_interval", "enable_tracemalloc", "prometheus_port", "health_port", "listen_address", "history_size",
-            "scrape_max_age_seconds", "pss_refresh_seconds", "target", "leak_detection", "cgroup",
-        ])
+        r.finish()
         configuration.monitoring = m
         merge(r)
     }
@@ -111,10 +108,7 @@ public struct ConfigurationLoader {
         if let v = r.number("swap_percent_warning", above: 0, atMost: 100) { t.swapPercentWarning = v }
         if let v = r.number("swap_percent_critical", above: 0, atMost: 100) { t.swapPercentCritical = v }
         if let v = r.number("swap_percent_emergency", above: 0, atMost: 100) { t.swapPercentEmergency = v }
-        r.finish(known: [
-            "memory_warning_mb", "memory_critical_mb", "memory_emergency_mb", "memory_percent_warning", "memory_percent_critical",
-            "memory_percent_emergency", "swap_percent_warning", "swap_percent_critical", "swap_percent_emergency",
-        ])
+        r.finish()
         configuration.thresholds = t
         merge(r)
     }
@@ -157,7 +151,7 @@ public struct ConfigurationLoader {
             if let v = m.string("from", nonEmpty: true) { a.smtp.from = v }
             if let v = m.bool("starttls") { a.smtp.startTLS = v }
             if let v = m.bool("insecure_skip_verify") { a.smtp.insecureSkipVerify = v }
-            m.finish(known: ["host", "port", "username", "password", "from", "starttls", "insecure_skip_verify"])
+            m.finish()
             r.merge(m)
         }
         if var levels = r.section("alert_levels") {
@@ -167,17 +161,13 @@ public struct ConfigurationLoader {
                     a.channels[severity] = channels
                     a.explicitlyListedChannels.formUnion(channels)
                 }
-                level.finish(known: ["channels"])
+                level.finish()
                 levels.merge(level)
             }
-            levels.finish(known: ["warning", "critical", "emergency"])
+            levels.finish()
             r.merge(levels)
         }
-        r.finish(known: [
-            "webhook_url", "slack_webhook", "alertmanager_url", "email", "rate_limit_seconds", "alert_levels", "hysteresis_percent",
-            "for_checks", "instance", "delivery_timeout_seconds", "max_delivery_seconds", "queue_capacity", "max_retry_interval_seconds",
-            "alertmanager_resend_seconds", "history_hours", "state_dir", "shutdown_grace_seconds", "webhook_headers", "smtp",
-        ])
+        r.finish()
         configuration.alerting = a
         merge(r)
     }
@@ -189,7 +179,7 @@ public struct ConfigurationLoader {
             _ = c.bool("force_gc")
             _ = c.bool("clear_caches")
             _ = c.bool("throttle_operations")
-            c.finish(known: ["force_gc", "clear_caches", "throttle_operations"])
+            c.finish()
             r.merge(c)
         }
         if var e = r.section("emergency_actions") {
@@ -198,10 +188,10 @@ public struct ConfigurationLoader {
             _ = e.bool("clear_all_caches")
             _ = e.bool("emergency_throttle")
             if let v = e.bool("send_immediate_alert") { configuration.alerting.emergencyBypassesRateLimit = v }
-            e.finish(known: ["force_gc", "multiple_gc_cycles", "clear_all_caches", "emergency_throttle", "send_immediate_alert"])
+            e.finish()
             r.merge(e)
         }
-        r.finish(known: ["enabled", "critical_actions", "emergency_actions"])
+        r.finish()
         merge(r)
     }
 
@@ -210,7 +200,7 @@ public struct ConfigurationLoader {
         _ = r.bool("predictive_alerting")
         _ = r.number("prediction_window", above: 0, atMost: 604_800)
         _ = r.number("trend_threshold", above: 0, atMost: 100)
-        r.finish(known: ["predictive_alerting", "prediction_window", "trend_threshold"])
+        r.finish()
         merge(r)
     }
 
@@ -222,7 +212,7 @@ public struct ConfigurationLoader {
         if let v = r.number("max_monitoring_time_seconds", above: 0, atMost: 3600) { configuration.performance.maxMonitoringTimeSeconds = v }
         _ = r.bool("async_processing")
         _ = r.bool("batch_processing")
-        r.finish(known: ["monitoring_overhead_limit_percent", "max_monitoring_time_seconds", "async_processing", "batch_processing"])
+        r.finish()
         merge(r)
     }
 
@@ -236,7 +226,7 @@ public struct ConfigurationLoader {
             }
         }
         if let v = r.string("file", nonEmpty: true) { configuration.logging.file = v }
-        r.finish(known: ["level", "file"])
+        r.finish()
         merge(r)
     }
 
@@ -288,6 +278,54 @@ public struct ConfigurationLoader {
 
     /// Records a problem found by the caller (a flag's value, say).
     public mutating func report(_ problem: ConfigurationProblem) { problems.append(problem) }
+
+    /// Seconds between checks allowed by `monitoring.check_interval` and `--check-interval`.
+    static let checkIntervalAllowed = "a number > 0 and <= 86400"
+
+    /// Sets the check interval from a flag, with the file's bounds.
+    public mutating func setCheckInterval(_ seconds: Double, source: String) {
+        if seconds > 0 && seconds <= 86_400 {
+            configuration.monitoring.checkInterval = seconds
+        } else {
+            report(ConfigurationProblem(keyPath: source, value: JSONValue.format(seconds), allowed: Self.checkIntervalAllowed))
+        }
+    }
+
+    /// Sets the cgroup directory from a flag, with the file's rule.
+    public mutating func setCgroup(_ path: String, source: String) {
+        if let allowed = Self.cgroupProblem(path) {
+            report(ConfigurationProblem(keyPath: source, value: "\"\(path)\"", allowed: allowed))
+        } else {
+            configuration.monitoring.cgroup = path
+        }
+    }
+
+    static func cgroupProblem(_ path: String) -> String? {
+        path.hasPrefix("/") ? nil : "an absolute cgroup directory such as /sys/fs/cgroup/kubepods.slice/..."
+    }
+
+    /// Sets the target from flags (each nil when not given), with the file's rules: at most one,
+    /// a positive pid, a pattern that compiles.
+    public mutating func setTarget(pid: Int32?, pidfile: String?, processName: String?, processMatch: String?, sources: String) {
+        var targets: [MonitoredTarget] = []
+        if let pid {
+            if pid > 0 { targets.append(.pid(pid)) } else { report(ConfigurationProblem(keyPath: "--pid", value: "\(pid)", allowed: "a process id > 0")) }
+        }
+        if let pidfile { targets.append(.pidfile(pidfile)) }
+        if let processName { targets.append(.processName(processName)) }
+        if let processMatch {
+            if let problem = Self.patternProblem(processMatch) {
+                report(ConfigurationProblem(keyPath: "--process-match", value: "\"\(processMatch)\"", allowed: "a regular expression (\(problem))"))
+            } else {
+                targets.append(.processMatch(processMatch))
+            }
+        }
+        if targets.count > 1 {
+            report(ConfigurationProblem(keyPath: sources, value: "\(targets.count) targets", allowed: "at most one"))
+        } else if let target = targets.first {
+            configuration.monitoring.target = target
+        }
+    }
 
     /// Why a `--process-match` / `monitoring.target.match` pattern is not a regular expression, or nil.
     public static func patternProblem(_ pattern: String) -> String? {
@@ -361,8 +399,18 @@ extension ConfigurationLoader {
             unknownKeys += child.unknownKeys
         }
 
-        mutating func finish(known: Set<String>) {
-            unknownKeys += object.keys.filter { !known.contains($0) }.map { keyPath($0) }
+        /// The keys some accessor asked for: the ones the configuration knows.
+        private var consumed: Set<String> = []
+
+        /// Reports every key no accessor asked for as unknown: the accessors are the list of known keys.
+        mutating func finish() {
+            unknownKeys += object.keys.filter { !consumed.contains($0) }.map { keyPath($0) }
+        }
+
+        /// The value of a key, recording that the key is known.
+        private mutating func take(_ key: String) -> JSONValue? {
+            consumed.insert(key)
+            return object[key]
         }
 
         private func describe(_ value: JSONValue) -> String {
@@ -374,7 +422,7 @@ extension ConfigurationLoader {
         }
 
         mutating func section(_ key: String) -> Reader? {
-            guard let value = object[key] else { return nil }
+            guard let value = take(key) else { return nil }
             guard case .object(let child) = value else {
                 problem(key, value: describe(value), allowed: "an object")
                 return nil
@@ -383,7 +431,7 @@ extension ConfigurationLoader {
         }
 
         mutating func number(_ key: String, above: Double? = nil, atLeast: Double? = nil, atMost: Double? = nil) -> Double? {
-            guard let value = object[key] else { return nil }
+            guard let value = take(key) else { return nil }
             let range: String = {
                 var parts: [String] = []
                 if let above { parts.append("> \(JSONValue.format(above))") }
@@ -404,7 +452,7 @@ extension ConfigurationLoader {
         }
 
         mutating func integer(_ key: String, in range: ClosedRange<Int>) -> Int? {
-            guard let value = object[key] else { return nil }
+            guard let value = take(key) else { return nil }
             let allowed = "a whole number from \(range.lowerBound) to \(range.upperBound)"
             guard case .number(let n) = value, n == n.rounded(), n >= Double(range.lowerBound), n <= Double(range.upperBound) else {
                 problem(key, value: describe(value), allowed: allowed)
@@ -414,7 +462,7 @@ extension ConfigurationLoader {
         }
 
         mutating func port(_ key: String) -> Int? {
-            guard let value = object[key] else { return nil }
+            guard let value = take(key) else { return nil }
             guard case .number(let n) = value, n == n.rounded(), n >= 1, n <= 65535 else {
                 problem(key, value: describe(value), allowed: "a port number from 1 to 65535")
                 return nil
@@ -423,7 +471,7 @@ extension ConfigurationLoader {
         }
 
         mutating func bool(_ key: String) -> Bool? {
-            guard let value = object[key] else { return nil }
+            guard let value = take(key) else { return nil }
             guard case .bool(let b) = value else {
                 problem(key, value: describe(value), allowed: "true or false")
                 return nil
@@ -432,7 +480,7 @@ extension ConfigurationLoader {
         }
 
         mutating func string(_ key: String, nonEmpty: Bool) -> String? {
-            guard let value = object[key] else { return nil }
+            guard let value = take(key) else { return nil }
             guard case .string(let s) = value, !(nonEmpty && s.isEmpty) else {
                 problem(key, value: describe(value), allowed: nonEmpty ? "a non-empty string" : "a string")
                 return nil
@@ -442,7 +490,7 @@ extension ConfigurationLoader {
 
         /// A string whose value is never echoed (a password).
         mutating func secret(_ key: String) -> String? {
-            guard let value = object[key] else { return nil }
+            guard let value = take(key) else { return nil }
             guard case .string(let s) = value, !s.isEmpty else {
                 problem(key, value: value.kindDescription, allowed: "a non-empty string")
                 return nil
@@ -452,7 +500,7 @@ extension ConfigurationLoader {
 
         /// A URL; its value is never echoed, as webhook URLs carry secrets.
         mutating func url(_ key: String) -> String? {
-            guard let value = object[key] else { return nil }
+            guard let value = take(key) else { return nil }
             guard case .string(let s) = value, ConfigurationLoader.isHTTPURL(s) else {
                 problem(key, value: value.kindDescription, allowed: "an http:// or https:// URL")
                 return nil
@@ -461,7 +509,7 @@ extension ConfigurationLoader {
         }
 
         mutating func stringArray(_ key: String, allowed: [String]) -> [String]? {
-            guard let value = object[key] else { return nil }
+            guard let value = take(key) else { return nil }
             let allowedText = "an array of channel names from: " + allowed.joined(separator: ", ")
             guard case .array(let items) = value else {
                 problem(key, value: describe(value), allowed: allowedText)

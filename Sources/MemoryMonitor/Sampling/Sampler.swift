@@ -261,8 +261,16 @@ public final class Sampler: Sendable {
         }
     }
 
+    /// The start time of a live process; a zombie counts as missing (it has exited, its parent
+    /// has not reaped it yet).
     private func startTicks(of pid: Int32) -> Result<UInt64?, ReadFailure> {
-        ProcFile.readOrFail("/proc/\(pid)/stat").map { ProcessStat.parse($0)?.startTicks }
+        switch ProcFile.readOrFail("/proc/\(pid)/stat") {
+        case .failure(let failure): return .failure(failure)
+        case .success(let text):
+            let stat = ProcessStat.parse(text)
+            if stat?.hasExited == true { return .failure(ReadFailure(code: ESRCH)) }
+            return .success(stat?.startTicks)
+        }
     }
 
     private func identity(_ pid: Int32) -> Identity? {
