@@ -56,7 +56,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MemoryMonitorTests",
-            dependencies: ["MemoryMonitor"],
+            dependencies: ["MemoryMonitor", "TestSupport"],
             exclude: ["Fixtures"]
         ),
         .target(

@@ -4,7 +4,7 @@ import Testing
 
 /// Alerts from the built binary to real peers on 127.0.0.1: a local HTTP receiver (webhook and
 /// Slack), aiosmtpd with STARTTLS and AUTH, and Debian's Alertmanager.
-@Suite("Alert delivery to real peers", .serialized)
+@Suite("Alert delivery to real peers", .serialized, .offCooperativePool)
 struct AlertingIntegrationTests {
     /// A configuration with the hog's thresholds: warning at 40 MiB (the interpreter alone is ~10 MiB).
     static func config(_ alerting: String) -> String {

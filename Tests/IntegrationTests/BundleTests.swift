@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// The observability bundle at the repository root, checked by the real tools.
-@Suite("Observability bundle", .serialized)
+@Suite("Observability bundle", .serialized, .offCooperativePool)
 struct BundleTests {
     static let root = TestEnvironment.packageRoot
 

@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// The executable as a user meets it: flags, configuration errors, ports, signals.
-@Suite("Command line", .serialized)
+@Suite("Command line", .serialized, .offCooperativePool)
 struct CommandLineTests {
     func run(_ arguments: [String], environment: [String: String]? = nil) throws -> (Int32, String) {
         let child = try ChildProcess(TestEnvironment.binary, arguments, environment: environment)

@@ -4,7 +4,7 @@ import Testing
 
 /// Targets as containers have them: a cgroup with a limit and the OOM killer, and groups of
 /// processes chosen by command line.
-@Suite("Targets in cgroups and groups", .serialized)
+@Suite("Targets in cgroups and groups", .serialized, .offCooperativePool)
 struct ContainerTargetTests {
     func waitFor(_ seconds: Double = 20, _ condition: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)

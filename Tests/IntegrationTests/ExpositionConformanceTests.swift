@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// The exporter's bodies checked by the real tools Prometheus users rely on.
-@Suite("Exposition conformance with real tools", .serialized)
+@Suite("Exposition conformance with real tools", .serialized, .offCooperativePool)
 struct ExpositionConformanceTests {
     // A long max age so plain, gzip and OpenMetrics bodies come from the same sample.
     static let config = #"{"monitoring": {"check_interval": 60, "scrape_max_age_seconds": 300}}"#

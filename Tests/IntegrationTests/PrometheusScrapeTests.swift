@@ -4,7 +4,7 @@ import Testing
 
 /// A real Prometheus scrapes the built exporter, negotiates OpenMetrics, stores the documented
 /// series, and answers the SPEC's queries.
-@Suite("Real Prometheus scrape", .serialized)
+@Suite("Real Prometheus scrape", .serialized, .offCooperativePool)
 struct PrometheusScrapeTests {
     @Test func prometheusScrapesStoresAndQueriesTheDocumentedSeries() throws {
         let exporter = try Exporter(["--check-interval", "0.5", "--log-level", "debug"])

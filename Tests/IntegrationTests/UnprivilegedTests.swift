@@ -4,7 +4,7 @@ import Testing
 
 /// The binary as it ships: an unprivileged user (the Dockerfile's uid), a low descriptor limit,
 /// targets it may not fully read, and pids the kernel reuses.
-@Suite("Unprivileged, low fd limit, pid reuse", .serialized)
+@Suite("Unprivileged, low fd limit, pid reuse", .serialized, .offCooperativePool)
 struct UnprivilegedTests {
     func waitFor(_ seconds: Double = 20, _ condition: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)

@@ -5,7 +5,7 @@ import Testing
 @testable import MemoryMonitorHTTP
 
 /// The real SwiftNIO server on an ephemeral 127.0.0.1 port, driven over plain sockets.
-@Suite("HTTP server", .serialized)
+@Suite("HTTP server", .serialized, .offCooperativePool)
 struct ServerTests {
     struct Running {
         let monitor: MemoryMonitor

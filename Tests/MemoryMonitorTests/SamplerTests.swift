@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import MemoryMonitor
 
 /// The sampler against real processes: a child that allocates and touches a known amount.
-@Suite("Sampler on real processes", .serialized)
+@Suite("Sampler on real processes", .serialized, .offCooperativePool)
 struct SamplerTests {
     /// Starts python3 that fills `megabytes` MiB with non-zero bytes (so every page is touched),
     /// says "ready" and sleeps until killed.
@@ -80,7 +81,7 @@ struct SamplerTests {
     }
 }
 
-@Suite("Sampler target resolution and page trimming", .serialized)
+@Suite("Sampler target resolution", .serialized, .offCooperativePool)
 struct SamplerResolutionTests {
     @Test func processNameFindsARunningProcess() throws {
         let child = Process()
