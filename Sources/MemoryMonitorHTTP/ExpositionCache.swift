@@ -44,8 +44,8 @@ public final class ExpositionCache: Sendable {
 
     /// The body when the published snapshot is fresh enough, else nil (the caller awaits `body`).
     public func freshBody(format: ExpositionFormat, acceptsGzip: Bool) -> Body? {
-        guard let snapshot = monitor.snapshot, ContinuousClock.now - snapshot.checkedAt <= maxAge else { return nil }
-        return body(generation: snapshot.generation, format: format, acceptsGzip: acceptsGzip)
+        guard let generation = monitor.freshGeneration(maxAge: maxAge) else { return nil }
+        return body(generation: generation, format: format, acceptsGzip: acceptsGzip)
     }
 
     private func body(generation: UInt64, format: ExpositionFormat, acceptsGzip: Bool) -> Body {

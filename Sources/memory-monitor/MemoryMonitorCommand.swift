@@ -48,10 +48,10 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Seconds between checks, fractions allowed (default 30).", valueName: "seconds"))
     var checkInterval: Double?
 
-    @Option(name: .long, help: ArgumentHelp("Monitor this process id instead of the monitor itself.", valueName: "pid"))
+    @Option(name: .long, help: ArgumentHelp("Monitor this process instead of the monitor itself (a reused pid is not followed).", valueName: "pid"))
     var pid: Int32?
 
-    @Option(name: .long, help: ArgumentHelp("Monitor the process whose id this file holds (re-read every check).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("Monitor the process whose id this file holds (re-read every check; a new process is a new target).", valueName: "path"))
     var pidfile: String?
 
     @Option(name: .long, help: ArgumentHelp("Monitor the process with this name (lowest pid if several).", valueName: "name"))
@@ -124,7 +124,9 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         logger.notice(
             "configuration keys accepted but without effect yet",
             metadata: ["keys": "\(MonitorConfiguration.acceptedNotBuilt.joined(separator: "; "))"])
-        let monitor = MemoryMonitor(configuration: configuration, logger: logger, stateStore: store)
+        let channels = AlertChannels.make(configuration.alerting, logger: logger)
+        for warning in channels.warnings { logger.warning("\(warning)") }
+        let monitor = MemoryMonitor(configuration: configuration, logger: logger, stateStore: store, channels: channels.channels)
         let cache = ExpositionCache(monitor: monitor, maxAge: .milliseconds(Int64(configuration.monitoring.scrapeMaxAge * 1000)))
         let server: HTTPServer
         do {

@@ -16,15 +16,6 @@ struct AlertingIntegrationTests {
         """
     }
 
-    func waitFor(_ seconds: Double = 20, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(100_000)
-        }
-        return condition()
-    }
-
     @Test func webhookSlackAndEmailCarryTheAlertAndItsResolution() throws {
         let receiver = try HTTPReceiver()
         let smtp = try SMTPPeer()

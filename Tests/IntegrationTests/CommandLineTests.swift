@@ -21,7 +21,7 @@ struct CommandLineTests {
         let (status, output) = try run(["--help"])
         #expect(status == 0)
         for flag in ["--config", "--health-port", "--prometheus-port", "--log-level", "--pid", "--pidfile", "--process-name",
-                     "--check-interval", "--listen-address", "--check-config", "--log-file", "--state-dir"] {
+                     "--check-interval", "--listen-address", "--check-config", "--log-file", "--state-dir", "--process-match", "--cgroup"] {
             #expect(output.contains(flag), "--help lacks \(flag)")
         }
     }

@@ -6,15 +6,6 @@ import Testing
 /// processes chosen by command line.
 @Suite("Targets in cgroups and groups", .serialized, .offCooperativePool)
 struct ContainerTargetTests {
-    func waitFor(_ seconds: Double = 20, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(100_000)
-        }
-        return condition()
-    }
-
     func counter(_ text: String, _ name: String) -> Double? {
         text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
     }

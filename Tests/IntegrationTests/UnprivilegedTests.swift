@@ -6,15 +6,6 @@ import Testing
 /// targets it may not fully read, and pids the kernel reuses.
 @Suite("Unprivileged, low fd limit, pid reuse", .serialized, .offCooperativePool)
 struct UnprivilegedTests {
-    func waitFor(_ seconds: Double = 20, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(100_000)
-        }
-        return condition()
-    }
-
     @Test func dockerfileRunsAsTheTestedUser() throws {
         let dockerfile = try String(contentsOfFile: TestEnvironment.packageRoot + "/Dockerfile", encoding: .utf8)
         #expect(dockerfile.contains("USER \(Unprivileged.uid):\(Unprivileged.uid)"))

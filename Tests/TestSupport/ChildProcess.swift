@@ -133,3 +133,13 @@ public enum TestEnvironment {
         return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
     }
 }
+
+/// Polls `condition` every 100 ms for up to `seconds` (on a test's own thread: see `OffCooperativePool`).
+public func waitFor(_ seconds: Double = 20, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(100_000)
+    }
+    return condition()
+}

@@ -164,6 +164,17 @@ public final class MemoryMonitor: Sendable {
     /// The latest published snapshot, if any check has completed.
     public var snapshot: MonitorSnapshot? { state.withLock { $0.snapshot } }
 
+    /// The generation of the latest snapshot if it is at most `maxAge` old: the scrape hot path's
+    /// freshness test, without copying the snapshot.
+    public func freshGeneration(maxAge: Duration) -> UInt64? {
+        let now = ContinuousClock.now
+        return state.withLock { s in
+            // Field by field: binding the whole snapshot would copy (retain) every part of it.
+            guard let at = s.snapshot?.checkedAt, now - at <= maxAge else { return nil }
+            return s.snapshot?.generation
+        }
+    }
+
     /// Seconds since the monitor was created.
     public var uptimeSeconds: Double { (ContinuousClock.now - startedAt).seconds }
 
