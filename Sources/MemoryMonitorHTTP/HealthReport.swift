@@ -104,6 +104,19 @@ enum HealthReport {
             body["pressure"] = .null
         }
         body["allocator_free_bytes"] = s.allocator.map { .number(Double($0.freeBytes)) } ?? .null
+        if let g = snapshot.growth {
+            var predicted = JSONObject()
+            for severity in Severity.alerting { predicted[severity.description] = g.secondsToThreshold[severity].map { .number($0.rounded()) } ?? .null }
+            predicted["limit"] = g.secondsToLimit.map { .number($0.rounded()) } ?? .null
+            body["growth"] = .object([
+                "basis": .string(g.basis),
+                "rate_bytes_per_second": g.rateBytesPerSecond.map { .number($0.rounded()) } ?? .null,
+                "leak_suspected": .bool(g.leaking),
+                "predicted_seconds_to": .object(predicted),
+            ])
+        } else {
+            body["growth"] = .null
+        }
         var unavailable = JSONObject()
         for (key, reason) in s.unavailable { unavailable[key] = .string(reason) }
         for (key, reason) in p?.unavailable ?? [:] { unavailable[key] = .string(reason) }

@@ -35,6 +35,8 @@ public struct Alert: Sendable, Equatable {
         case .systemMemory, .swapMemory: "%"
         case .target: "up"
         case .oom: "kills"
+        case .memoryLeak: "B/s"
+        case .memoryTrend: "s"
         }
     }
 

@@ -76,6 +76,8 @@ enum AlertBodies {
         case .swapMemory: prefix = "MemorySwap"
         case .target: return "MemoryTargetGone"
         case .oom: return "MemoryOOMKill"
+        case .memoryLeak: return "MemoryLeakSuspected"
+        case .memoryTrend: return "MemoryTrendPredicted"
         }
         return prefix + severity.description.prefix(1).uppercased() + severity.description.dropFirst()
     }

@@ -88,6 +88,13 @@ public struct ConfigurationLoader {
             if let v = l.bool("enabled") { m.leakDetection.enabled = v }
             if let v = l.number("threshold_growth_rate", above: 0, atMost: 100) { m.leakDetection.thresholdGrowthRate = v }
             if let v = l.number("monitoring_window", above: 0, atMost: 604_800) { m.leakDetection.monitoringWindow = v }
+            if let v = l.string("severity", nonEmpty: true) {
+                if let severity = Severity.alerting.first(where: { $0.description == v }) {
+                    m.leakDetection.severity = severity
+                } else {
+                    l.problem("severity", value: "\"\(v)\"", allowed: "one of warning, critical, emergency")
+                }
+            }
             l.finish()
             r.merge(l)
         }
@@ -197,9 +204,9 @@ public struct ConfigurationLoader {
 
     private mutating func applyExperimental(_ r0: Reader) {
         var r = r0
-        _ = r.bool("predictive_alerting")
-        _ = r.number("prediction_window", above: 0, atMost: 604_800)
-        _ = r.number("trend_threshold", above: 0, atMost: 100)
+        if let v = r.bool("predictive_alerting") { configuration.experimental.predictiveAlerting = v }
+        if let v = r.number("prediction_window", above: 0, atMost: 604_800) { configuration.experimental.predictionWindow = v }
+        if let v = r.number("trend_threshold", above: 0, atMost: 100) { configuration.experimental.trendThreshold = v }
         r.finish()
         merge(r)
     }

@@ -8,6 +8,10 @@ public struct AlertEvaluator: Sendable {
         /// Components whose firing alert no longer applies without being resolved (the target
         /// vanished): the dispatcher drops them from the active set and counts them as superseded.
         public var superseded: [Component] = []
+        /// Growth rate, leak state and predictions from this check; nil without growth tracking.
+        public var growth: GrowthTracker.Analysis?
+        /// A leak episode started at this check (`memory_leaks_detected_total` counts it).
+        public var leakStarted = false
     }
 
     private var trackers: [Component: LevelTracker]
@@ -15,14 +19,22 @@ public struct AlertEvaluator: Sendable {
     public private(set) var targetGone = false
     let policy: ThresholdPolicy
     let instance: String
+    private var growth: GrowthTracker?
+    let leakSeverity: Severity
     /// Severity of the `target` alert.
     static let targetGoneSeverity = Severity.critical
 
+    /// - Parameters:
+    ///   - growth: leak detection and prediction; nil leaves them out.
+    ///   - leakSeverity: the severity of `memory_leak` alerts.
     public init(
-        policy: ThresholdPolicy, forChecks: Int, hysteresisPercent: Double, instance: String, levels: [Component: Severity] = [:]
+        policy: ThresholdPolicy, forChecks: Int, hysteresisPercent: Double, instance: String, levels: [Component: Severity] = [:],
+        growth: GrowthTracker? = nil, leakSeverity: Severity = .warning
     ) {
         self.policy = policy
         self.instance = instance
+        self.growth = growth
+        self.leakSeverity = leakSeverity
         var trackers: [Component: LevelTracker] = [:]
         for component in Component.measured {
             trackers[component] = LevelTracker(forChecks: forChecks, hysteresisPercent: hysteresisPercent, level: levels[component] ?? .healthy)
@@ -54,6 +66,12 @@ public struct AlertEvaluator: Sendable {
                     outcome.superseded.append(component)
                     trackers[component]?.reset()
                 }
+                for event in growth?.reset() ?? [] {
+                    switch event {
+                    case .leakEnded, .leakStarted: outcome.superseded.append(.memoryLeak)
+                    case .trendEnded, .trendStarted: outcome.superseded.append(.memoryTrend)
+                    }
+                }
             }
         } else if case .up = sample.targetState, targetGone {
             targetGone = false
@@ -79,7 +97,38 @@ public struct AlertEvaluator: Sendable {
             guard let after, let value else { continue }
             outcome.alerts.append(makeAlert(component: component, from: before, to: after, value: value, sample: sample))
         }
+        if var tracker = growth {
+            var events: [GrowthTracker.Event] = []
+            if sample.targetChanged { events += tracker.reset() }
+            if case .up = sample.targetState {
+                let (analysis, observed) = tracker.observe(sample, level: trackers[.processMemory]?.level ?? .healthy)
+                outcome.growth = analysis
+                events += observed
+            }
+            growth = tracker
+            for event in events { outcome.alerts.append(growthAlert(event, sample: sample, outcome: &outcome)) }
+        }
         return outcome
+    }
+
+    private func growthAlert(_ event: GrowthTracker.Event, sample: Sample, outcome: inout Outcome) -> Alert {
+        switch event {
+        case .leakStarted(let rate, let windowGrowth):
+            outcome.leakStarted = true
+            let basis = outcome.growth?.basis == "anonymous" ? "anonymous memory" : "resident memory"
+            return makeEventAlert(
+                component: .memoryLeak, severity: leakSeverity, status: .firing, value: rate, threshold: 0,
+                message: "\(leakSeverity.description.uppercased()): memory leak suspected: \(basis) growing \(GrowthTracker.bytes(rate * 60))/min, +\(Self.format(windowGrowth * 100))% over the window",
+                sample: sample)
+        case .leakEnded:
+            return makeEventAlert(
+                component: .memoryLeak, severity: leakSeverity, status: .resolved, value: outcome.growth?.rateBytesPerSecond ?? 0, threshold: 0,
+                message: "RESOLVED: memory growth stopped for a window", sample: sample)
+        case .trendStarted(let message):
+            return makeEventAlert(component: .memoryTrend, severity: .warning, status: .firing, value: 0, threshold: 0, message: message, sample: sample)
+        case .trendEnded(let message):
+            return makeEventAlert(component: .memoryTrend, severity: .warning, status: .resolved, value: 0, threshold: 0, message: message, sample: sample)
+        }
     }
 
     func makeAlert(component: Component, from before: Severity, to after: Severity, value: Double, sample: Sample) -> Alert {

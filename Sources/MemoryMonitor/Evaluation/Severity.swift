@@ -30,12 +30,16 @@ public enum Component: String, Sendable, CaseIterable {
     case target = "target"
     /// The target's cgroup counted a new OOM kill (an event: fires once per kill, never active).
     case oom = "oom"
+    /// Sustained growth by the leak rule (`monitoring.leak_detection`).
+    case memoryLeak = "memory_leak"
+    /// A threshold or the limit is predicted to be crossed within `experimental.prediction_window`.
+    case memoryTrend = "memory_trend"
 
     /// The components judged against thresholds, each with its own level.
     public static let measured: [Component] = [.processMemory, .systemMemory, .swapMemory]
 
     /// Components whose value belongs to the target, so a vanished target supersedes their alerts.
-    public var followsTarget: Bool { self == .processMemory || self == .systemMemory }
+    public var followsTarget: Bool { self == .processMemory || self == .systemMemory || self == .memoryLeak || self == .memoryTrend }
 
     /// An event alert reports something that happened; it is never active and never resolved.
     public var isEvent: Bool { self == .oom }

@@ -10,18 +10,18 @@ public final class MetricRegistry: Sendable {
 
     /// Registers a gauge family. `unit` is the suffix the name ends with, for OpenMetrics `# UNIT`.
     public func gauge(_ name: String, help: String, unit: String? = nil, labels: [String] = []) -> GaugeFamily {
-        add(GaugeFamily(name: name, help: help, unit: unit, labelNames: labels), name: name)
+        add(GaugeFamily(name: name, help: help, unit: unit, labelNames: labels), name: name, unit: unit)
     }
 
     /// Registers a counter family; `name` is without `_total`.
     public func counter(_ name: String, help: String, unit: String? = nil, labels: [String] = []) -> CounterFamily {
         precondition(!name.hasSuffix("_total"), "counter family names are given without _total")
-        return add(CounterFamily(name: name, help: help, unit: unit, labelNames: labels), name: name)
+        return add(CounterFamily(name: name, help: help, unit: unit, labelNames: labels), name: name, unit: unit)
     }
 
     /// Registers a histogram family with fixed bucket upper bounds (without +Inf).
     public func histogram(_ name: String, help: String, unit: String? = nil, labels: [String] = [], buckets: [Double]) -> HistogramFamily {
-        add(HistogramFamily(name: name, help: help, unit: unit, labelNames: labels, buckets: buckets), name: name)
+        add(HistogramFamily(name: name, help: help, unit: unit, labelNames: labels, buckets: buckets), name: name, unit: unit)
     }
 
     /// Snapshots of every family, in registration order.
@@ -29,8 +29,10 @@ public final class MetricRegistry: Sendable {
         families.withLock { $0 }.map { $0.snapshot() }
     }
 
-    private func add<F: MetricFamilyProtocol>(_ family: F, name: String) -> F {
+    private func add<F: MetricFamilyProtocol>(_ family: F, name: String, unit: String?) -> F {
         precondition(MetricRegistry.isValidName(name), "invalid metric name \(name)")
+        // OpenMetrics: a family with a UNIT has the unit as its name's suffix; strict parsers reject anything else.
+        precondition(unit.map { name.hasSuffix("_" + $0) } ?? true, "metric family \(name) does not end in its unit \(unit ?? "")")
         let inserted = names.withLock { $0.insert(name).inserted }
         precondition(inserted, "metric family \(name) registered twice")
         families.withLock { $0.append(family) }

@@ -15,6 +15,12 @@ public final class MonitorMetrics: Sendable {
     /// `memory_leaks_detected_total`.
     public let leaksDetected: CounterFamily
 
+    // Growth and prediction.
+    let growthRate: GaugeFamily
+    let secondsToThreshold: GaugeFamily
+    let secondsToLimit: GaugeFamily
+    let leaking: GaugeFamily
+
     // Alert delivery.
     let alertsActive: GaugeFamily
     let alertsRateLimited: CounterFamily
@@ -95,6 +101,19 @@ public final class MonitorMetrics: Sendable {
         cleanupOperations = r.counter("memory_cleanup_operations", help: "Clean-up operations run (allocator trim and registered cache clearers).")
         leaksDetected = r.counter("memory_leaks_detected", help: "Suspected memory leaks detected.")
 
+        growthRate = r.gauge(
+            "memory_growth_rate_bytes_per_second",
+            help: "Growth of the target's anonymous memory (RssAnon; resident where unknown) over monitoring.leak_detection.monitoring_window, Theil-Sen slope. Absent until enough checks.",
+            labels: ["basis"])
+        secondsToThreshold = r.gauge(
+            "memory_predicted_seconds_to_threshold",
+            help: "Seconds until the target's RSS reaches each process_memory threshold at the current growth (0 when above). Absent when not growing.",
+            labels: ["level"])
+        secondsToLimit = r.gauge(
+            "memory_predicted_seconds_to_limit",
+            help: "Seconds until memory in use reaches the effective limit at the current growth. Absent when not growing or the limit is unknown.")
+        leaking = r.gauge("memory_leak_suspected", help: "1 while a leak episode is in progress (the leak rule in docs/leak-detection.md), else 0.")
+        leaking.set(0)
         alertsActive = r.gauge(
             "memory_alerts_active", help: "Alerts currently firing, by component and severity.", labels: ["component", "severity"])
         alertsRateLimited = r.counter(
@@ -290,6 +309,23 @@ public final class MonitorMetrics: Sendable {
         setOrRemove(ownFds, e.openFileDescriptors.map { UInt64(max(0, $0)) })
         ownMaxFds.set(Double(e.maxFileDescriptors))
         ownStart.set(e.startTimeSeconds)
+    }
+
+    /// Records this check's growth analysis; a new leak episode counts once.
+    func update(growth: GrowthTracker.Analysis?, leakStarted: Bool) {
+        if leakStarted { leaksDetected.increment() }
+        guard let growth else {
+            growthRate.remove("anonymous")
+            growthRate.remove("resident")
+            for severity in Severity.alerting { secondsToThreshold.remove(severity.description) }
+            secondsToLimit.remove()
+            return
+        }
+        growthRate.remove(growth.basis == "anonymous" ? "resident" : "anonymous")
+        setOrRemove(growthRate, growth.rateBytesPerSecond, growth.basis)
+        for severity in Severity.alerting { setOrRemove(secondsToThreshold, growth.secondsToThreshold[severity], severity.description) }
+        setOrRemove(secondsToLimit, growth.secondsToLimit)
+        leaking.set(growth.leaking ? 1 : 0)
     }
 
     /// Counts one delivery attempt on a channel.

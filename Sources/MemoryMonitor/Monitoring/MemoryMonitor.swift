@@ -56,7 +56,8 @@ public final class MemoryMonitor: Sendable {
         self.alerts = AlertDispatcher(configuration: configuration.alerting, channels: channels, metrics: metrics, store: stateStore, logger: logger)
         let evaluator = AlertEvaluator(
             policy: policy, forChecks: configuration.alerting.forChecks, hysteresisPercent: configuration.alerting.hysteresisPercent,
-            instance: configuration.alerting.instance ?? AlertChannels.hostName(), levels: alerts.restoredLevels)
+            instance: configuration.alerting.instance ?? AlertChannels.hostName(), levels: alerts.restoredLevels,
+            growth: GrowthTracker(configuration: configuration), leakSeverity: configuration.monitoring.leakDetection.severity)
         self.sampler = Sampler(
             target: configuration.monitoring.target,
             cgroup: configuration.monitoring.cgroup,
@@ -86,6 +87,7 @@ public final class MemoryMonitor: Sendable {
             let levels = state.withLock { $0.evaluator.levels }
             metrics.update(from: sample)
             metrics.update(levels: levels)
+            metrics.update(growth: outcome.growth, leakStarted: outcome.leakStarted)
             let finished = clock.now
             let seconds = (finished - started).seconds
             let overran = seconds > configuration.performance.maxMonitoringTimeSeconds
@@ -96,7 +98,8 @@ public final class MemoryMonitor: Sendable {
                 s.history.append(SampleHistory.entry(sample, checkSeconds: seconds))
                 let snapshot = MonitorSnapshot(
                     generation: (s.snapshot?.generation ?? 0) &+ 1, sample: sample, levels: levels, activeAlerts: active,
-                    checkedAt: finished, checkSeconds: seconds, cleanupCycles: s.cleanupCycles, targetChanges: s.targetChanges)
+                    checkedAt: finished, checkSeconds: seconds, cleanupCycles: s.cleanupCycles, growth: outcome.growth,
+                    targetChanges: s.targetChanges)
                 s.snapshot = snapshot
                 return snapshot
             }

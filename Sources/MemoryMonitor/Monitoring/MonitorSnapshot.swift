@@ -16,6 +16,8 @@ public struct MonitorSnapshot: Sendable {
     public var checkSeconds: Double
     /// Clean-up cycles run so far (`gc_collections`).
     public var cleanupCycles: UInt64
+    /// Growth rate, leak state and predicted crossings; nil before enough checks or without a target.
+    public var growth: GrowthTracker.Analysis?
     /// Times the target's identity changed (restart, pid reuse seen through a pid file, group membership).
     public var targetChanges: UInt64
 

@@ -5,6 +5,8 @@ public struct ProcessStatus: Sendable, Equatable {
     public var name: String
     /// VmRSS: resident set size.
     public var residentBytes: UInt64?
+    /// RssAnon: resident anonymous memory (heap, stacks), Linux 4.5+.
+    public var anonymousBytes: UInt64?
     /// VmSize: virtual memory size.
     public var virtualBytes: UInt64?
     /// VmSwap: swapped-out anonymous memory.
@@ -36,6 +38,7 @@ public struct ProcessStatus: Sendable, Equatable {
                 status.name = raw.string
                 sawName = true
             case "VmRSS": status.residentBytes = value
+            case "RssAnon": status.anonymousBytes = value
             case "VmSize": status.virtualBytes = value
             case "VmSwap": status.swappedBytes = value
             case "VmHWM": status.peakResidentBytes = value

@@ -324,6 +324,7 @@ public final class Sampler: Sendable {
         for (index, (member, status)) in read.enumerated() {
             if index > 0 {
                 total.residentBytes = sum(total.residentBytes, status.residentBytes)
+                total.anonymousBytes = sum(total.anonymousBytes, status.anonymousBytes)
                 total.virtualBytes = sum(total.virtualBytes, status.virtualBytes)
                 total.swappedBytes = sum(total.swappedBytes, status.swappedBytes)
                 total.peakResidentBytes = sum(total.peakResidentBytes, status.peakResidentBytes)

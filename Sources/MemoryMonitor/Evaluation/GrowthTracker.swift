@@ -1,0 +1,157 @@
+/// Follows the target's memory over `monitoring_window`: the growth rate, leak episodes
+/// (`LeakRule`) and predicted threshold crossings. A pure value fed one sample per check.
+public struct GrowthTracker: Sendable {
+    /// What one check's analysis found, for metrics and the health API.
+    public struct Analysis: Sendable, Equatable {
+        /// "anonymous" (RssAnon, where the kernel reports it) or "resident": what the leak rule watches.
+        public var basis: String
+        /// Growth of `basis`, bytes per second; nil until enough points.
+        public var rateBytesPerSecond: Double?
+        /// True while a leak episode is in progress.
+        public var leaking: Bool
+        /// Seconds until RSS reaches each `process_memory` threshold (0 when above); a level is
+        /// absent when RSS is not growing.
+        public var secondsToThreshold: [Severity: Double]
+        /// Seconds until memory in use reaches the effective limit; nil when not growing or unknown.
+        public var secondsToLimit: Double?
+    }
+
+    /// What changed this check.
+    public enum Event: Sendable, Equatable {
+        case leakStarted(rateBytesPerSecond: Double, windowGrowth: Double)
+        case leakEnded
+        case trendStarted(message: String)
+        case trendEnded(message: String)
+    }
+
+    struct Point: Sendable {
+        var t: Double
+        var basis: Double
+        var resident: Double?
+        var used: Double?
+        var limit: Double?
+    }
+
+    let rule: LeakRule
+    let leakDetection: Bool
+    let predictive: Bool
+    let predictionWindow: Double
+    let trendThreshold: Double
+    let thresholds: ThresholdPolicy.Bounds
+    private var points: [Point] = []
+    private(set) var leaking = false
+    private(set) var trend: String?
+    static let maximumPoints = 4096
+
+    public init(configuration: MonitorConfiguration) {
+        let l = configuration.monitoring.leakDetection
+        rule = LeakRule(thresholdGrowthRate: l.thresholdGrowthRate, window: l.monitoringWindow)
+        leakDetection = l.enabled
+        predictive = configuration.experimental.predictiveAlerting
+        predictionWindow = configuration.experimental.predictionWindow
+        trendThreshold = configuration.experimental.trendThreshold
+        thresholds = ThresholdPolicy(configuration.thresholds).processMB
+    }
+
+    /// Forgets every point: a new target is a new series.
+    public mutating func reset() -> [Event] {
+        var events: [Event] = []
+        if leaking { events.append(.leakEnded) }
+        if let trend { events.append(.trendEnded(message: "RESOLVED: \(trend) (the target changed)")) }
+        points = []
+        leaking = false
+        trend = nil
+        return events
+    }
+
+    /// Feeds one sample; returns the analysis and what changed. `level` is the current
+    /// `process_memory` level: the trend looks at the next one up.
+    public mutating func observe(_ sample: Sample, level: Severity) -> (Analysis, [Event]) {
+        guard let process = sample.process, let resident = process.status.residentBytes else {
+            return (Analysis(basis: "resident", rateBytesPerSecond: nil, leaking: leaking, secondsToThreshold: [:], secondsToLimit: nil), [])
+        }
+        let anonymous = process.status.anonymousBytes
+        points.append(
+            Point(
+                t: sample.timestamp, basis: Double(anonymous ?? resident), resident: Double(resident), used: sample.limit.map { Double($0.usedBytes) },
+                limit: sample.limit.map { Double($0.limitBytes) }))
+        let cutoff = sample.timestamp - rule.window
+        if let firstKept = points.firstIndex(where: { $0.t >= cutoff }), firstKept > 0 { points.removeFirst(firstKept) }
+        if points.count > Self.maximumPoints { points.removeFirst(points.count - Self.maximumPoints) }
+
+        var events: [Event] = []
+        let basisFit = GrowthFit.fit(points.map { ($0.t, $0.basis) })
+        if leakDetection, let fit = basisFit {
+            if !leaking && rule.isLeak(fit) {
+                leaking = true
+                events.append(.leakStarted(rateBytesPerSecond: fit.slope, windowGrowth: rule.windowGrowth(fit)))
+            } else if leaking && rule.hasStopped(fit) {
+                leaking = false
+                events.append(.leakEnded)
+            }
+        }
+
+        let residentFit = GrowthFit.fit(points.compactMap { p in p.resident.map { (p.t, $0) } })
+        var toThreshold: [Severity: Double] = [:]
+        if let fit = residentFit, fit.slope > 0 {
+            for severity in Severity.alerting {
+                if let bound = thresholds.bound(for: severity), let seconds = fit.secondsUntil(bound * 1_048_576) { toThreshold[severity] = seconds }
+            }
+        }
+        var toLimit: Double?
+        let usedFit = GrowthFit.fit(points.compactMap { p in p.used.map { (p.t, $0) } })
+        if let fit = usedFit, fit.slope > 0, let limit = points.last?.limit { toLimit = fit.secondsUntil(limit) }
+
+        if predictive {
+            let predicted = prediction(level: level, residentFit: residentFit, toThreshold: toThreshold, usedFit: usedFit, toLimit: toLimit)
+            if let predicted, trend == nil {
+                trend = predicted
+                events.append(.trendStarted(message: "WARNING: \(predicted)"))
+            } else if predicted == nil, let previous = trend {
+                trend = nil
+                events.append(.trendEnded(message: "RESOLVED: no crossing predicted within \(Self.duration(predictionWindow)) any more (was: \(previous))"))
+            }
+        }
+        let analysis = Analysis(
+            basis: anonymous == nil ? "resident" : "anonymous", rateBytesPerSecond: basisFit?.slope, leaking: leaking,
+            secondsToThreshold: toThreshold, secondsToLimit: toLimit)
+        return (analysis, events)
+    }
+
+    /// The earliest crossing within the prediction window with a trend above `trend_threshold`,
+    /// as a sentence, or nil.
+    private func prediction(level: Severity, residentFit: GrowthFit?, toThreshold: [Severity: Double], usedFit: GrowthFit?, toLimit: Double?)
+        -> String?
+    {
+        var best: (seconds: Double, text: String)?
+        if let fit = residentFit, Self.trustworthy(fit), fit.valueAtEnd > 0, fit.slope * predictionWindow / fit.valueAtEnd >= trendThreshold,
+            let next = Severity.alerting.first(where: { $0 > level }), let seconds = toThreshold[next], seconds > 0, seconds <= predictionWindow,
+            let bound = thresholds.bound(for: next)
+        {
+            best = (seconds, "RSS \(Self.bytes(fit.valueAtEnd)) growing \(Self.bytes(fit.slope * 60))/min, crosses \(next) (\(Self.bytes(bound * 1_048_576))) in about \(Self.duration(seconds))")
+        }
+        if let fit = usedFit, Self.trustworthy(fit), fit.valueAtEnd > 0, fit.slope * predictionWindow / fit.valueAtEnd >= trendThreshold,
+            let seconds = toLimit, seconds > 0, seconds <= predictionWindow, seconds < (best?.seconds ?? .infinity), let limit = points.last?.limit
+        {
+            best = (seconds, "memory in use \(Self.bytes(fit.valueAtEnd)) growing \(Self.bytes(fit.slope * 60))/min, reaches the limit (\(Self.bytes(limit))) in about \(Self.duration(seconds))")
+        }
+        return best?.text
+    }
+
+    /// Enough points on a line to extrapolate from.
+    static func trustworthy(_ fit: GrowthFit) -> Bool { fit.count >= 5 && fit.explained >= 0.6 }
+
+    /// "1.4 GB", "512.3 MB", "12.0 KB" (binary units, as the SPEC writes MB).
+    static func bytes(_ value: Double) -> String {
+        let units = [("GB", 1_073_741_824.0), ("MB", 1_048_576.0), ("KB", 1024.0)]
+        for (name, size) in units where abs(value) >= size { return "\(AlertEvaluator.format(value / size)) \(name)" }
+        return "\(AlertEvaluator.format(value)) B"
+    }
+
+    /// "5 min", "40 s", "2 h".
+    static func duration(_ seconds: Double) -> String {
+        if seconds >= 5400 { return "\(Int((seconds / 3600).rounded())) h" }
+        if seconds >= 90 { return "\(Int((seconds / 60).rounded())) min" }
+        return "\(Int(seconds.rounded())) s"
+    }
+}

@@ -1,0 +1,46 @@
+/// When growth is a leak. All of these, over the last `monitoring_window` seconds of checks:
+/// 1. enough evidence: at least 6 points spanning at least 80 % of the window;
+/// 2. enough growth: the fitted line rises by at least `threshold_growth_rate` of its starting
+///    value over the window (SPEC: 10 % in 5 minutes), scaled to the window when the span is shorter;
+/// 3. a line explains it: the Theil–Sen fit explains at least 80 % of the variance (noise and
+///    a sawtooth around a flat level do not fit a rising line);
+/// 4. it is sustained: the median of each quarter of the window is above the previous quarter's
+///    by at least a quarter of the growth the line expects per quarter (one step, as a cache
+///    warming up and then flat, raises one quarter, not all of them).
+/// An episode ends when, over a window, the line rises by less than half the threshold.
+public struct LeakRule: Sendable, Equatable {
+    /// `monitoring.leak_detection.threshold_growth_rate`.
+    public var thresholdGrowthRate: Double
+    /// `monitoring.leak_detection.monitoring_window`, seconds.
+    public var window: Double
+    public static let minimumPoints = 6
+    public static let minimumSpanShare = 0.8
+    public static let minimumExplained = 0.8
+    public static let quarterShare = 0.25
+
+    public init(thresholdGrowthRate: Double, window: Double) {
+        self.thresholdGrowthRate = thresholdGrowthRate
+        self.window = window
+    }
+
+    /// Relative growth the fit shows over a full window.
+    public func windowGrowth(_ fit: GrowthFit) -> Double {
+        guard fit.valueAtStart > 0 else { return 0 }
+        return fit.slope * window / fit.valueAtStart
+    }
+
+    /// Whether the fit is a leak by the rule above.
+    public func isLeak(_ fit: GrowthFit) -> Bool {
+        guard fit.count >= Self.minimumPoints, fit.end - fit.start >= window * Self.minimumSpanShare else { return false }
+        guard windowGrowth(fit) >= thresholdGrowthRate, fit.explained >= Self.minimumExplained else { return false }
+        let perQuarter = fit.slope * (fit.end - fit.start) / 4
+        let q = fit.quarterMedians
+        guard q.count == 4, q.allSatisfy({ !$0.isNaN }) else { return false }
+        return zip(q, q.dropFirst()).allSatisfy { $1 - $0 >= perQuarter * Self.quarterShare }
+    }
+
+    /// Whether an episode in progress has ended: growth over the window below half the threshold.
+    public func hasStopped(_ fit: GrowthFit) -> Bool {
+        fit.end - fit.start >= window * Self.minimumSpanShare && windowGrowth(fit) < thresholdGrowthRate / 2
+    }
+}

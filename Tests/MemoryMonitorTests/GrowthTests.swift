@@ -1,0 +1,120 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+@testable import MemoryMonitor
+
+/// Leak detection and prediction on synthetic series: one point every 10 s, 5-minute window,
+/// 10 % threshold (the SPEC's defaults), 100 MiB to start.
+@Suite("Leak detection and prediction")
+struct GrowthTests {
+    static let mib = 1_048_576.0
+    static let rule = LeakRule(thresholdGrowthRate: 0.1, window: 300)
+
+    /// The first time (seconds) at which the rule calls the series a leak, feeding it point by point
+    /// through a sliding window as the tracker does; nil when it never does.
+    static func detection(_ series: (Double) -> Double, seconds: Double = 900, step: Double = 10) -> Double? {
+        var points: [(t: Double, v: Double)] = []
+        var t = 0.0
+        while t <= seconds {
+            points.append((t, series(t)))
+            points.removeAll { $0.t < t - rule.window }
+            if let fit = GrowthFit.fit(points), rule.isLeak(fit) { return t }
+            t += step
+        }
+        return nil
+    }
+
+    /// A deterministic noise in -1…1.
+    static func noise(_ t: Double) -> Double { sin(t * 12.9898) * 0.7 + sin(t * 78.233) * 0.3 }
+
+    static let base = 100 * mib
+
+    @Test func steadyLeakIsDetectedWithinOneWindow() throws {
+        // 15 % per 5 minutes.
+        let t = try #require(Self.detection { Self.base * (1 + 0.15 * $0 / 300) })
+        print("leak-detection: steady +15%/5 min detected after \(Int(t)) s")
+        #expect(t <= 300)
+    }
+
+    @Test func steadyLeakWithNoiseIsDetected() throws {
+        let t = try #require(Self.detection { Self.base * (1 + 0.2 * $0 / 300) + Self.noise($0) * 0.01 * Self.base })
+        print("leak-detection: steady +20%/5 min with ±1% noise detected after \(Int(t)) s")
+        #expect(t <= 330)
+    }
+
+    @Test(arguments: ["sawtooth", "warm-up step", "noise ±5%", "flat with a spike", "slow growth below threshold", "shrinking"])
+    func notALeak(_ kind: String) {
+        let series: (Double) -> Double
+        switch kind {
+        case "sawtooth":
+            // Allocates 30 MiB over a minute, frees it, again and again.
+            series = { Self.base + 30 * Self.mib * ($0.truncatingRemainder(dividingBy: 60) / 60) }
+        case "warm-up step":
+            series = { $0 < 200 ? Self.base : Self.base * 1.4 }
+        case "noise ±5%":
+            series = { Self.base * (1 + 0.05 * Self.noise($0)) }
+        case "flat with a spike":
+            series = { abs($0 - 400) < 5 ? Self.base * 3 : Self.base }
+        case "slow growth below threshold":
+            series = { Self.base * (1 + 0.04 * $0 / 300) }
+        default:
+            series = { Self.base * (1 - 0.2 * $0 / 900) }
+        }
+        let detected = Self.detection(series)
+        print("leak-detection: \(kind): \(detected.map { "false positive at \(Int($0)) s" } ?? "no detection in 900 s")")
+        #expect(detected == nil, "\(kind) was called a leak")
+    }
+
+    @Test func predictionOfALinearSeriesIsWithinTenPercent() throws {
+        // 1 MiB/s from 100 MiB: 1024 MiB (the default warning) is reached at t = 924 s.
+        var points: [(t: Double, v: Double)] = []
+        for i in 0..<31 { points.append((Double(i) * 10, Self.base + Double(i) * 10 * Self.mib)) }
+        let fit = try #require(GrowthFit.fit(points))
+        let seconds = try #require(fit.secondsUntil(1024 * Self.mib))
+        let truth = 924.0 - 300
+        #expect(abs(seconds - truth) / truth < 0.1)
+        #expect(abs(fit.slope - Self.mib) / Self.mib < 0.01)
+    }
+
+    @Test func trackerRaisesOneLeakEpisodeAndEndsIt() {
+        var config = MonitorConfiguration()
+        config.experimental.predictiveAlerting = false
+        var tracker = GrowthTracker(configuration: config)
+        var started = 0
+        var ended = 0
+        for i in 0...120 {
+            let t = Double(i) * 10
+            // Leaks for 10 minutes, then flat for 10.
+            let rss = t < 600 ? Self.base * (1 + 0.2 * t / 300) : Self.base * 1.4
+            let sample = Sample(
+                timestamp: t, targetDescription: "t", process: .init(pid: 1, status: ProcessStatus(name: "x", residentBytes: UInt64(rss))),
+                host: MemInfo(totalBytes: 1 << 40, availableBytes: 1 << 39), cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
+            for event in tracker.observe(sample, level: .healthy).1 {
+                if case .leakStarted = event { started += 1 }
+                if case .leakEnded = event { ended += 1 }
+            }
+        }
+        #expect(started == 1)
+        #expect(ended == 1)
+    }
+
+    @Test func trendAlertSaysWhen() throws {
+        var config = MonitorConfiguration()
+        config.monitoring.leakDetection.enabled = false
+        var tracker = GrowthTracker(configuration: config)
+        var message: String?
+        for i in 0...30 {
+            let t = Double(i) * 10
+            // 2 MiB/s towards the 1024 MiB warning.
+            let rss = 600 * Self.mib + t * 2 * Self.mib
+            let sample = Sample(
+                timestamp: t, targetDescription: "t", process: .init(pid: 1, status: ProcessStatus(name: "x", residentBytes: UInt64(rss))),
+                host: MemInfo(totalBytes: 1 << 40, availableBytes: 1 << 39), cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
+            for event in tracker.observe(sample, level: .healthy).1 { if case .trendStarted(let m) = event, message == nil { message = m } }
+        }
+        let text = try #require(message)
+        #expect(text.hasPrefix("WARNING: RSS "))
+        #expect(text.contains("growing 120.0 MB/min, crosses warning (1.0 GB) in about"))
+    }
+}
