@@ -91,6 +91,8 @@ enum HealthReport {
                 "working_set_mb": mb(cg.workingSetBytes),
                 "limit_mb": mb(cg.limitBytes),
                 "oom_kills": cg.oomKills.map { .number(Double($0)) } ?? .null,
+                "peak_mb": mb(cg.peakBytes),
+                "events": .object(JSONObject(events: cg.events)),
             ])
         } else {
             body["cgroup"] = .null
@@ -179,5 +181,13 @@ enum HealthReport {
             "rss_after_mb": mb(r.residentBytesAfter),
             "cache_clearers_run": .number(Double(r.cacheClearersRun)),
         ])
+    }
+}
+
+extension JSONObject {
+    /// The kernel's memory event counts by name, null where the cgroup version has none.
+    init(events: MemoryEvents) {
+        self.init()
+        for name in MemoryEvents.names { self[name] = events[name].map { .number(Double($0)) } ?? .null }
     }
 }

@@ -62,6 +62,8 @@ public final class MonitorMetrics: Sendable {
     let cgroupLimit: GaugeFamily
     let cgroupOOMEvents: CounterFamily
     let cgroupOOMKills: CounterFamily
+    let cgroupEvents: CounterFamily
+    let cgroupPeak: GaugeFamily
     let limitBytes: GaugeFamily
     let usedBytes: GaugeFamily
     let usedRatio: GaugeFamily
@@ -178,6 +180,12 @@ public final class MonitorMetrics: Sendable {
         cgroupLimit = r.gauge("memory_cgroup_limit_bytes", help: "cgroup memory limit (memory.max); absent when unlimited.", unit: "bytes")
         cgroupOOMEvents = r.counter("memory_cgroup_oom_events", help: "Times the cgroup hit its limit and reclaim failed (memory.events oom).")
         cgroupOOMKills = r.counter("memory_cgroup_oom_kills", help: "Processes in the cgroup killed by the OOM killer (memory.events oom_kill).")
+        cgroupEvents = r.counter(
+            "memory_cgroup_events",
+            help: "Memory events of the target's cgroup counted since the monitor started (memory.events: low, high, max, oom, oom_kill; v1 has oom_kill only).",
+            labels: ["event"])
+        cgroupPeak = r.gauge(
+            "memory_cgroup_peak_bytes", help: "Highest usage the target's cgroup recorded (memory.peak, v1 memory.max_usage_in_bytes).", unit: "bytes")
         limitBytes = r.gauge(
             "memory_effective_limit_bytes", help: "The memory limit percent is measured against: the cgroup limit when lower than the host, else MemTotal.",
             unit: "bytes", labels: ["source"])
@@ -212,6 +220,7 @@ public final class MonitorMetrics: Sendable {
         targetChanges.increment(by: 0)
         cgroupOOMKills.increment(by: 0)
         cgroupOOMEvents.increment(by: 0)
+        for event in MemoryEvents.names { cgroupEvents.increment(by: 0, event) }
         leaksDetected.increment(by: 0)
         checks.increment(by: 0)
         checkOverruns.increment(by: 0)
@@ -273,6 +282,10 @@ public final class MonitorMetrics: Sendable {
         // Deltas of the same cgroup: the counters never go down when the target or its cgroup changes.
         if sample.newOOMEvents > 0 { cgroupOOMEvents.increment(by: Double(sample.newOOMEvents)) }
         if sample.newOOMKills > 0 { cgroupOOMKills.increment(by: Double(sample.newOOMKills)) }
+        for event in MemoryEvents.names {
+            if let rise = sample.newEvents[event], rise > 0 { cgroupEvents.increment(by: Double(rise), event) }
+        }
+        setOrRemove(cgroupPeak, cg?.peakBytes)
 
         if let limit = sample.limit {
             let source = limit.source.rawValue

@@ -11,10 +11,21 @@ public struct CgroupMemory: Sendable, Equatable {
     public var limitBytes: UInt64?
     /// inactive_file from memory.stat (v1: total_inactive_file): page cache the kernel can reclaim first.
     public var inactiveFileBytes: UInt64?
+    /// memory.events (v2); v1 knows only `oom_kill` (memory.oom_control).
+    public var events = MemoryEvents()
+    /// memory.peak (v2, Linux 5.19+) or memory.max_usage_in_bytes (v1): the highest usage recorded.
+    public var peakBytes: UInt64?
+
     /// memory.events "oom" (v2 only): times the limit was hit and reclaim failed.
-    public var oomEvents: UInt64?
+    public var oomEvents: UInt64? {
+        get { events.oom }
+        set { events.oom = newValue }
+    }
     /// memory.events "oom_kill" (v2) or memory.oom_control "oom_kill" (v1): processes killed.
-    public var oomKills: UInt64?
+    public var oomKills: UInt64? {
+        get { events.oomKill }
+        set { events.oomKill = newValue }
+    }
     /// memory.pressure (v2 with PSI only).
     public var pressure: PressureStall?
 
@@ -26,8 +37,7 @@ public struct CgroupMemory: Sendable, Equatable {
         self.usageBytes = usageBytes
         self.limitBytes = limitBytes
         self.inactiveFileBytes = inactiveFileBytes
-        self.oomEvents = oomEvents
-        self.oomKills = oomKills
+        self.events = MemoryEvents(oom: oomEvents, oomKill: oomKills)
         self.pressure = pressure
     }
 
@@ -72,10 +82,8 @@ public struct CgroupMemory: Sendable, Equatable {
         guard current != nil || limit != nil else { return nil }
         var memory = CgroupMemory(version: .v2, usageBytes: current, limitBytes: limit ?? nil, pressure: pressure)
         if let stat = read(directory + "/memory.stat") { memory.inactiveFileBytes = parseField("inactive_file", in: stat) }
-        if let events = read(directory + "/memory.events") {
-            memory.oomEvents = parseField("oom", in: events)
-            memory.oomKills = parseField("oom_kill", in: events)
-        }
+        if let events = read(directory + "/memory.events") { memory.events = MemoryEvents.parse(events) }
+        memory.peakBytes = read(directory + "/memory.peak").flatMap(parseCounter)
         return memory
     }
 
@@ -87,6 +95,7 @@ public struct CgroupMemory: Sendable, Equatable {
         var memory = CgroupMemory(version: .v1, usageBytes: usage, limitBytes: limit ?? nil)
         if let stat = read(directory + "/memory.stat") { memory.inactiveFileBytes = parseField("total_inactive_file", in: stat) }
         if let control = read(directory + "/memory.oom_control") { memory.oomKills = parseField("oom_kill", in: control) }
+        memory.peakBytes = read(directory + "/memory.max_usage_in_bytes").flatMap(parseCounter)
         return memory
     }
 }

@@ -86,11 +86,13 @@ public struct Sample: Sendable {
     public var cgroup: CgroupMemory?
     /// The cgroup directory read, when resolved.
     public var cgroupDirectory: String?
-    /// OOM kills the target's cgroup counted since the previous sample of the same cgroup
-    /// (deltas, so a changed target never makes a counter go down).
-    public var newOOMKills: UInt64
+    /// How much each memory event count of the target's cgroup rose since the previous sample of
+    /// the same cgroup (deltas, so a changed target never makes a counter go down).
+    public var newEvents: MemoryEvents
+    /// OOM kills the target's cgroup counted since the previous sample of the same cgroup.
+    public var newOOMKills: UInt64 { newEvents.oomKill ?? 0 }
     /// OOM events (limit hit, reclaim failed) since the previous sample of the same cgroup.
-    public var newOOMEvents: UInt64
+    public var newOOMEvents: UInt64 { newEvents.oom ?? 0 }
     /// Host-wide memory PSI; nil without PSI, and not read when the cgroup has its own.
     public var hostPressure: PressureStall?
     /// The monitor's own allocator; nil when allocator statistics are off.
@@ -105,7 +107,7 @@ public struct Sample: Sendable {
     public init(
         timestamp: Double, targetDescription: String, process: TargetProcess?, targetState: TargetState? = nil, targetChanged: Bool = false,
         host: MemInfo?, cgroup: CgroupMemory?, cgroupDirectory: String? = nil, cgroupUnresolved: String? = nil, newOOMKills: UInt64 = 0,
-        newOOMEvents: UInt64 = 0, hostPressure: PressureStall?, allocator: AllocatorStatistics?, exporter: ExporterProcess,
+        newEvents: MemoryEvents? = nil, hostPressure: PressureStall?, allocator: AllocatorStatistics?, exporter: ExporterProcess,
         unavailable: [String: String] = [:]
     ) {
         self.timestamp = timestamp
@@ -116,8 +118,9 @@ public struct Sample: Sendable {
         self.host = host
         self.cgroup = cgroup
         self.cgroupDirectory = cgroupDirectory
-        self.newOOMKills = newOOMKills
-        self.newOOMEvents = newOOMEvents
+        var events = newEvents ?? MemoryEvents(low: 0, high: 0, max: 0, oom: 0, oomKill: 0)
+        if newOOMKills > 0 { events.oomKill = newOOMKills }
+        self.newEvents = events
         self.hostPressure = hostPressure
         self.allocator = allocator
         self.exporter = exporter

@@ -24,7 +24,7 @@ public final class Sampler: Sendable {
         var directories: (identity: Identity, unified: CgroupMembership.Directory, memoryV1: CgroupMembership.Directory, at: ContinuousClock.Instant)?
         /// The target's last resolved cgroup: after the target dies its OOM counters are read once more.
         var lastCgroupDirectory: String?
-        var oomBaseline: (directory: String, kills: UInt64?, events: UInt64?)?
+        var eventBaseline: (directory: String, events: MemoryEvents)?
     }
 
     /// What to watch.
@@ -171,15 +171,12 @@ public final class Sampler: Sendable {
         }
         if let cgroupDirectory { s.lastCgroupDirectory = cgroupDirectory }
 
-        // OOM counters as deltas of the same cgroup: a new cgroup sets a new baseline.
-        var newKills: UInt64 = 0
-        var newEvents: UInt64 = 0
+        // Event counters as deltas of the same cgroup: a new cgroup sets a new baseline.
+        var newEvents = MemoryEvents(low: 0, high: 0, max: 0, oom: 0, oomKill: 0)
         if let counted = cgroup ?? oomOnly, let directory = cgroupDirectory ?? s.lastCgroupDirectory {
-            if let base = s.oomBaseline, base.directory == directory {
-                if let k = counted.oomKills, let b = base.kills, k > b { newKills = k - b }
-                if let e = counted.oomEvents, let b = base.events, e > b { newEvents = e - b }
-            }
-            s.oomBaseline = (directory, counted.oomKills ?? s.oomBaseline?.kills, counted.oomEvents ?? s.oomBaseline?.events)
+            let sameCgroup = s.eventBaseline?.directory == directory
+            if let base = s.eventBaseline, sameCgroup { newEvents = counted.events.increase(since: base.events) }
+            s.eventBaseline = (directory, counted.events.filled(from: sameCgroup ? s.eventBaseline?.events : nil))
         }
 
         let exporter = readExporter(status: ownParsed)
@@ -187,7 +184,7 @@ public final class Sampler: Sendable {
         return Sample(
             timestamp: timestamp, targetDescription: target.description, process: process, targetState: targetState,
             targetChanged: targetChanged, host: host, cgroup: cgroup, cgroupDirectory: cgroupDirectory, cgroupUnresolved: cgroupUnresolved,
-            newOOMKills: newKills, newOOMEvents: newEvents, hostPressure: pressure,
+            newEvents: newEvents, hostPressure: pressure,
             allocator: collectsAllocatorStatistics ? AllocatorStatistics.current() : nil, exporter: exporter, unavailable: unavailable)
     }
 
