@@ -126,26 +126,56 @@ enum HealthReport {
         return (200, .object(body))
     }
 
-    /// `GET /health/metrics/history?hours=N`: the remembered samples of the last N hours.
-    static func history(_ monitor: MemoryMonitor, hours: Double) -> JSONValue {
+    /// `GET /health/metrics/history?hours=N[&step=S]`: the remembered checks of the last N hours,
+    /// or with `step`, one point per S seconds with the min, avg and max of each value.
+    static func history(_ monitor: MemoryMonitor, hours: Double, step: Double? = nil) -> JSONValue {
         let entries = monitor.history(lastSeconds: hours * 3600)
-        let items: [JSONValue] = entries.map { e in
-            .object([
-                "timestamp": .string(WallClock.rfc3339(e.timestamp)),
-                "rss_mb": number(e.rssMB),
-                "vms_mb": number(e.vmsMB),
-                "percent": number(e.percent),
-                "available_mb": number(e.availableMB),
-                "swap_percent": number(e.swapPercent),
-                "check_duration_seconds": e.checkSeconds.map { .number($0) } ?? .null,
+        var body: JSONObject = [
+            "hours": .number(hours),
+            "capacity": .number(Double(monitor.configuration.monitoring.historySize)),
+        ]
+        guard let step else {
+            let items: [JSONValue] = entries.map { e in
+                .object([
+                    "timestamp": .string(WallClock.rfc3339(e.timestamp)),
+                    "rss_mb": number(e.rssMB),
+                    "vms_mb": number(e.vmsMB),
+                    "percent": number(e.percent),
+                    "available_mb": number(e.availableMB),
+                    "swap_percent": number(e.swapPercent),
+                    "check_duration_seconds": e.checkSeconds.map { .number($0) } ?? .null,
+                ])
+            }
+            body["count"] = .number(Double(items.count))
+            body["samples"] = .array(items)
+            return .object(body)
+        }
+        // One pass over the window; the output grows with the number of steps, not of checks.
+        var buckets: [(start: Double, entries: [SampleHistory.Entry])] = []
+        for e in entries {
+            let start = (e.timestamp / step).rounded(.down) * step
+            if buckets.last?.start == start { buckets[buckets.count - 1].entries.append(e) } else { buckets.append((start, [e])) }
+        }
+        let items: [JSONValue] = buckets.map { bucket in
+            func summary(_ values: [Double?]) -> JSONValue {
+                let known = values.compactMap { $0 }
+                guard let low = known.min(), let high = known.max() else { return .null }
+                return .object(["min": round1(low), "avg": round1(known.reduce(0, +) / Double(known.count)), "max": round1(high)])
+            }
+            return .object([
+                "timestamp": .string(WallClock.rfc3339(bucket.start)),
+                "checks": .number(Double(bucket.entries.count)),
+                "rss_mb": summary(bucket.entries.map(\.rssMB)),
+                "vms_mb": summary(bucket.entries.map(\.vmsMB)),
+                "percent": summary(bucket.entries.map(\.percent)),
+                "available_mb": summary(bucket.entries.map(\.availableMB)),
+                "swap_percent": summary(bucket.entries.map(\.swapPercent)),
             ])
         }
-        return .object([
-            "hours": .number(hours),
-            "count": .number(Double(items.count)),
-            "capacity": .number(Double(monitor.configuration.monitoring.historySize)),
-            "samples": .array(items),
-        ])
+        body["step_seconds"] = .number(step)
+        body["count"] = .number(Double(items.count))
+        body["samples"] = .array(items)
+        return .object(body)
     }
 
     /// `GET /health/alerts?hours=N`.

@@ -96,7 +96,11 @@ public struct Router: Sendable {
         case "/health/metrics/history" where routes.contains(.health):
             guard isRead else { return methodNotAllowed("GET, HEAD") }
             switch Self.hours(query, default: 1) {
-            case .success(let hours): return .json(.ok, HealthReport.history(monitor, hours: hours))
+            case .success(let hours):
+                switch Self.step(query, hours: hours) {
+                case .success(let step): return .json(.ok, HealthReport.history(monitor, hours: hours, step: step))
+                case .failure(let error): return .error(.badRequest, error.message)
+                }
             case .failure(let error): return .error(.badRequest, error.message)
             }
         case "/health/alerts" where routes.contains(.health):
@@ -112,7 +116,7 @@ public struct Router: Sendable {
             var endpoints: [JSONValue] = []
             if routes.contains(.metrics) { endpoints.append("/metrics") }
             if routes.contains(.health) {
-                endpoints += ["/health", "/health/memory", "/health/alerts?hours=24", "/health/metrics/history?hours=1", "POST /health/actions/gc"]
+                endpoints += ["/health", "/health/memory", "/health/alerts?hours=24", "/health/metrics/history?hours=1&step=60", "POST /health/actions/gc"]
             }
             return .json(.ok, ["name": "memory-monitor", "version": .string(MonitorMetrics.version), "endpoints": .array(endpoints)])
         default:
@@ -165,7 +169,22 @@ public struct Router: Sendable {
         return .success(defaultValue)
     }
 
-    /// A bad `hours` parameter.
+    /// The optional `step` query parameter (seconds per downsampled point): a number ≥ 1 and at
+    /// most the window; nil when absent.
+    static func step(_ query: Substring, hours: Double) -> Result<Double?, HoursError> {
+        for pair in query.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard kv.first == "step" else { continue }
+            let raw = kv.count > 1 ? String(kv[1]) : ""
+            guard let value = Double(raw), value.isFinite, value >= 1, value <= hours * 3600 else {
+                return .failure(HoursError(message: "query parameter step must be a number of seconds >= 1 and <= the window (\(Int(hours * 3600))), got \"\(raw.prefix(64))\""))
+            }
+            return .success(value)
+        }
+        return .success(nil)
+    }
+
+    /// A bad `hours` or `step` parameter.
     struct HoursError: Error {
         var message: String
     }

@@ -96,9 +96,24 @@ struct ServerTests {
             let memory = try RawHTTP.request(port: s.port, path: "/health/memory")
             #expect(memory.status == 200)
             #expect(memory.bodyText.contains("\"rss_mb\":"))
+            s.monitor.check()
+            s.monitor.check()
+            let stepped = try RawHTTP.request(port: s.port, path: "/health/metrics/history?hours=1&step=3600")
+            #expect(stepped.status == 200)
+            #expect(stepped.bodyText.contains("\"step_seconds\":3600"))
+            // Three checks, in one bucket (two if an hour boundary fell between them).
+            guard case .object(let doc) = try JSONParser.parse(stepped.bodyText), case .array(let points) = doc["samples"] else {
+                Issue.record("no samples"); return
+            }
+            let checks = points.compactMap { point -> Double? in
+                if case .object(let o) = point, case .number(let n) = o["checks"] { return n }
+                return nil
+            }
+            #expect(checks.reduce(0, +) == 3)
+            #expect(stepped.bodyText.contains("\"rss_mb\":{\"min\":"))
             let history = try RawHTTP.request(port: s.port, path: "/health/metrics/history?hours=1")
             #expect(history.status == 200)
-            #expect(history.bodyText.contains("\"count\":1"))
+            #expect(history.bodyText.contains("\"count\":3"))
             let gc = try RawHTTP.request(port: s.port, method: "POST", path: "/health/actions/gc")
             #expect(gc.status == 200)
             #expect(gc.bodyText.contains("\"success\":true"))
@@ -111,6 +126,7 @@ struct ServerTests {
         ("GET", "/nope", 404, nil as String?), ("DELETE", "/metrics", 405, "GET, HEAD"), ("GET", "/health/actions/gc", 405, "POST"),
         ("POST", "/health", 405, "GET, HEAD"), ("GET", "/health/metrics/history?hours=-3", 400, nil),
         ("GET", "/health/metrics/history?hours=", 400, nil), ("GET", "/health/metrics/history?hours=1e9", 400, nil),
+        ("GET", "/health/metrics/history?hours=1&step=0", 400, nil), ("GET", "/health/metrics/history?hours=1&step=7200", 400, nil),
     ])
     func errorsAreJSON(_ method: String, _ path: String, _ status: Int, _ allow: String?) async throws {
         try await withServer { s in
