@@ -99,7 +99,8 @@ public struct AlertEvaluator: Sendable {
         }
         if var tracker = growth {
             var events: [GrowthTracker.Event] = []
-            if sample.targetChanged { events += tracker.reset() }
+            // A new process is a new series; a group whose members come and go is the same one.
+            if sample.targetChanged && !sample.targetIsGroup { events += tracker.reset() }
             if case .up = sample.targetState {
                 let (analysis, observed) = tracker.observe(sample, level: trackers[.processMemory]?.level ?? .healthy)
                 outcome.growth = analysis

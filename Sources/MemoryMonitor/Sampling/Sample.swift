@@ -80,6 +80,8 @@ public struct Sample: Sendable {
     /// True when the target's identity (pid and start time, or the group's members) differs from
     /// the previous sample's: a restarted or replaced process.
     public var targetChanged: Bool
+    /// True for a `--process-match` group, whose members come and go while the group stays the target.
+    public var targetIsGroup = false
     /// Host memory; nil when /proc/meminfo could not be read.
     public var host: MemInfo?
     /// The target's cgroup memory; nil without a cgroup memory controller or when unresolved.

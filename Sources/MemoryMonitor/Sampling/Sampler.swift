@@ -181,11 +181,13 @@ public final class Sampler: Sendable {
 
         let exporter = readExporter(status: ownParsed)
         let pressure: PressureStall? = cgroup?.pressure == nil ? ProcFile.read("/proc/pressure/memory").flatMap(PressureStall.parse) : nil
-        return Sample(
+        var sample = Sample(
             timestamp: timestamp, targetDescription: target.description, process: process, targetState: targetState,
             targetChanged: targetChanged, host: host, cgroup: cgroup, cgroupDirectory: cgroupDirectory, cgroupUnresolved: cgroupUnresolved,
             newEvents: newEvents, hostPressure: pressure,
             allocator: collectsAllocatorStatistics ? AllocatorStatistics.current() : nil, exporter: exporter, unavailable: unavailable)
+        if case .processMatch = target { sample.targetIsGroup = true }
+        return sample
     }
 
     // MARK: Resolving the target
