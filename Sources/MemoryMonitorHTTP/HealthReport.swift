@@ -106,6 +106,12 @@ enum HealthReport {
             body["pressure"] = .null
         }
         body["allocator_free_bytes"] = s.allocator.map { .number(Double($0.freeBytes)) } ?? .null
+        switch snapshot.pressureTrigger {
+        case .off: body["pressure_trigger"] = .object(["state": "off", "checks": "on the interval"])
+        case .armed(let path): body["pressure_trigger"] = .object(["state": "armed", "path": .string(path)])
+        case .unavailable(let reason):
+            body["pressure_trigger"] = .object(["state": "unavailable", "reason": .string(reason), "checks": "on the interval"])
+        }
         if let g = snapshot.growth {
             var predicted = JSONObject()
             for severity in Severity.alerting { predicted[severity.description] = g.secondsToThreshold[severity].map { .number($0.rounded()) } ?? .null }

@@ -64,6 +64,15 @@ public struct ConfigurationLoader {
         if let v = r.string("cgroup", nonEmpty: true) {
             if let allowed = Self.cgroupProblem(v) { r.problem("cgroup", value: "\"\(v)\"", allowed: allowed) } else { m.cgroup = v }
         }
+        if let v = r.string("pressure_trigger", nonEmpty: true) {
+            if v == "off" {
+                m.pressureTrigger = nil
+            } else if let problem = PressureTrigger.specProblem(v) {
+                r.problem("pressure_trigger", value: "\"\(v)\"", allowed: problem)
+            } else {
+                m.pressureTrigger = v
+            }
+        }
         if var t = r.section("target") {
             var targets: [MonitoredTarget] = []
             if let pid = t.integer("pid", in: 1...Int(Int32.max)) { targets.append(.pid(Int32(pid))) }

@@ -23,6 +23,8 @@ public struct MonitorConfiguration: Sendable, Equatable {
         public var target: MonitoredTarget = .ownProcess
         /// `cgroup`: a cgroup directory to read instead of resolving the target's (a sidecar that knows it).
         public var cgroup: String?
+        /// `pressure_trigger`: the PSI trigger that runs a check at once on a pressure spike; nil ("off") disables it.
+        public var pressureTrigger: String? = "some 200000 2000000"
         /// `leak_detection.*`.
         public var leakDetection = LeakDetection()
     }

@@ -69,6 +69,7 @@ public final class MonitorMetrics: Sendable {
     let usedRatio: GaugeFamily
     let swapRatio: GaugeFamily
     let pressureStalled: CounterFamily
+    let pressureTriggers: CounterFamily
     let pressureRatio: GaugeFamily
     let allocator: GaugeFamily
 
@@ -197,6 +198,9 @@ public final class MonitorMetrics: Sendable {
         pressureStalled = r.counter(
             "memory_pressure_stalled_seconds", help: "Time tasks stalled on memory (PSI total), cgroup when available, else host.", unit: "seconds",
             labels: ["kind"])
+        pressureTriggers = r.counter(
+            "memory_pressure_triggers", help: "Times the PSI trigger fired (a pressure spike between checks); each runs a check at once, at most one a second.")
+        pressureTriggers.increment(by: 0)
         pressureRatio = r.gauge(
             "memory_pressure_stall_ratio", help: "Share of time tasks stalled on memory (PSI avg10/avg60/avg300).", unit: "ratio",
             labels: ["kind", "window"])

@@ -11,6 +11,7 @@ public final class MemoryMonitor: Sendable {
         var evaluator: AlertEvaluator
         var cleanupCycles: UInt64 = 0
         var targetChanges: UInt64 = 0
+        var pressureStatus = PressureWatch.Status.off
     }
 
     /// The configuration it runs with.
@@ -99,7 +100,7 @@ public final class MemoryMonitor: Sendable {
                 let snapshot = MonitorSnapshot(
                     generation: (s.snapshot?.generation ?? 0) &+ 1, sample: sample, levels: levels, activeAlerts: active,
                     checkedAt: finished, checkSeconds: seconds, cleanupCycles: s.cleanupCycles, growth: outcome.growth,
-                    targetChanges: s.targetChanges)
+                    targetChanges: s.targetChanges, pressureTrigger: s.pressureStatus)
                 s.snapshot = snapshot
                 return snapshot
             }
@@ -196,6 +197,11 @@ public final class MemoryMonitor: Sendable {
     public func history(lastSeconds seconds: Double) -> [SampleHistory.Entry] {
         let since = WallClock.now() - seconds
         return state.withLock { $0.history.entries(since: since) }
+    }
+
+    /// Records what the pressure watch is doing; the next snapshot carries it.
+    func setPressureStatus(_ status: PressureWatch.Status) {
+        state.withLock { $0.pressureStatus = status }
     }
 
     // MARK: Clean-up

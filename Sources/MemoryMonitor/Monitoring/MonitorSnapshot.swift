@@ -20,6 +20,8 @@ public struct MonitorSnapshot: Sendable {
     public var growth: GrowthTracker.Analysis?
     /// Times the target's identity changed (restart, pid reuse seen through a pid file, group membership).
     public var targetChanges: UInt64
+    /// Whether a PSI trigger runs checks on pressure spikes, and where.
+    public var pressureTrigger: PressureWatch.Status = .off
 
     /// The highest level in force.
     public var overallSeverity: Severity { levels.values.max() ?? .healthy }

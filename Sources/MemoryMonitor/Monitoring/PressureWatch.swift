@@ -1,0 +1,81 @@
+import Logging
+import ServiceLifecycle
+
+/// Runs a check as soon as the kernel reports a memory-pressure spike, instead of waiting for
+/// the next interval: a PSI trigger on the target cgroup's `memory.pressure` (cgroup v2) or the
+/// host's `/proc/pressure/memory`, polled every 250 ms without blocking. Where the kernel or
+/// permissions refuse the trigger, checks stay on the interval and `/health/memory` says why.
+public struct PressureWatch: Service {
+    /// What the watch is doing, for `/health/memory`.
+    public enum Status: Sendable, Equatable {
+        case off
+        case armed(path: String)
+        case unavailable(reason: String)
+    }
+
+    let monitor: MemoryMonitor
+    let logger: Logger
+
+    public init(monitor: MemoryMonitor, logger: Logger) {
+        self.monitor = monitor
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        guard let spec = monitor.configuration.monitoring.pressureTrigger else {
+            monitor.setPressureStatus(.off)
+            try? await gracefulShutdown()
+            return
+        }
+        var trigger: PressureTrigger?
+        // The last refused path and when: a refusal is retried every 10 s, a new path at once.
+        var refused: (path: String, at: ContinuousClock.Instant)?
+        var lastCheck = ContinuousClock.now - .seconds(1)
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            // The target's cgroup is known after the first check.
+            let path = monitor.snapshot.map { Self.path(for: $0) }
+            if let path, trigger?.path != path, refused.map({ $0.path != path || ContinuousClock.now - $0.at >= .seconds(10) }) ?? true {
+                switch PressureTrigger.arm(path: path, spec: spec) {
+                case .success(let armed):
+                    trigger = armed
+                    refused = nil
+                    monitor.setPressureStatus(.armed(path: path))
+                    logger.info("memory pressure trigger armed", metadata: ["path": "\(path)", "trigger": "\(spec)"])
+                case .failure(let failure):
+                    trigger = nil
+                    refused = (path, .now)
+                    let reason = "\(path): the kernel refused the trigger \"\(spec)\": \(failure)"
+                    monitor.setPressureStatus(.unavailable(reason: reason))
+                    logger.warning("memory pressure trigger unavailable; checks stay on the interval", metadata: ["reason": "\(reason)"])
+                }
+            }
+            switch trigger?.poll() {
+            case .fired?:
+                monitor.metrics.pressureTriggers.increment()
+                // At most one extra check a second, however often the kernel signals.
+                if ContinuousClock.now - lastCheck >= .seconds(1) {
+                    lastCheck = .now
+                    logger.debug("memory pressure trigger fired: checking now", metadata: ["path": "\(path ?? "")"])
+                    _ = await monitor.snapshot(maxAge: .zero)
+                }
+            case .gone?:
+                trigger = nil
+            case .quiet?, nil:
+                break
+            }
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(250)) }
+            } catch {
+                break
+            }
+        }
+    }
+
+    /// The target cgroup's `memory.pressure` when cgroup v2 controls its memory, else the host's.
+    static func path(for snapshot: MonitorSnapshot) -> String {
+        if snapshot.sample.cgroup?.version == .v2, let directory = snapshot.sample.cgroupDirectory {
+            return directory + "/memory.pressure"
+        }
+        return "/proc/pressure/memory"
+    }
+}
