@@ -62,4 +62,19 @@ struct LeakDetectionTests {
         #expect(text.contains("memory_leaks_detected_total 0"))
         #expect(!alerts(receiver).contains { $0["component"] as? String == "memory_leak" }, "\(alerts(receiver).map { $0["message"] ?? "?" })")
     }
+
+    /// With --state-dir, history survives a restart (and with it the leak detector's window).
+    @Test func historySurvivesARestart() throws {
+        let directory = NSTemporaryDirectory() + "mm-state-\(UUID().uuidString)"
+        let first = try Exporter(["--check-interval", "0.2", "--state-dir", directory])
+        #expect(waitFor(10) { ((try? first.health("/health/metrics/history?hours=1"))?["count"] as? Int ?? 0) >= 5 })
+        let before = (try first.health("/health/metrics/history?hours=1")["count"] as? Int) ?? 0
+        #expect(first.stop() == 0)
+        let second = try Exporter(["--check-interval", "0.2", "--state-dir", directory])
+        defer { second.stop() }
+        #expect(second.child.stderr.contains("history recovered from the state directory"))
+        let after = (try second.health("/health/metrics/history?hours=1")["count"] as? Int) ?? 0
+        #expect(after >= before)
+        #expect(FileManager.default.fileExists(atPath: directory + "/history.jsonl"))
+    }
 }

@@ -36,7 +36,7 @@ struct MonitorTests {
 
     @Test func historyKeepsTheNewestInOrder() {
         var history = SampleHistory(capacity: 3)
-        for i in 0..<5 { history.append(.init(timestamp: Double(i), rssMB: nil, vmsMB: nil, percent: 0, availableMB: 0, swapPercent: 0)) }
+        for i in 0..<5 { history.append(.init(timestamp: Double(i), rssMB: nil, vmsMB: nil, percent: 0, availableMB: 0, swapPercent: 0, checkSeconds: nil)) }
         #expect(history.count == 3)
         #expect(history.entries(since: 0).map(\.timestamp) == [2, 3, 4])
         #expect(history.entries(since: 3.5).map(\.timestamp) == [4])
@@ -60,6 +60,12 @@ struct MonitorTests {
         #expect(monitor.snapshot?.generation == 1)
         #expect(monitor.metrics.checkDuration.count() == 1)
         #expect(monitor.history(lastSeconds: 60).count == 1)
+        // Byte gauges carry the value itself (not, say, its bit pattern read as a Double).
+        let text = String(decoding: ExpositionRenderer.render(monitor.registry.snapshot(), format: .prometheusText), as: UTF8.self)
+        let total = text.split(separator: "\n").first { $0.hasPrefix("memory_host_bytes{field=\"total\"}") }
+        let value = total.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        #expect(value == Double(s.sample.host?.totalBytes ?? 0))
+        #expect(value > 1_000_000)
     }
 
     @Test func staleReadersShareOneCheck() async {

@@ -50,6 +50,11 @@ public struct AlertEvaluator: Sendable {
         return levels
     }
 
+    /// Hands history from before a restart to the growth tracker.
+    public mutating func restoreGrowth(_ entries: [SampleHistory.Entry]) {
+        growth?.restore(entries)
+    }
+
     /// Feeds a sample; returns the alerts it raises and the alerts it supersedes.
     public mutating func evaluate(_ sample: Sample) -> Outcome {
         var outcome = Outcome()

@@ -39,6 +39,8 @@ public struct GrowthTracker: Sendable {
     let trendThreshold: Double
     let thresholds: ThresholdPolicy.Bounds
     private var points: [Point] = []
+    /// Checks from before a restart, taken up at the first check if the target is the same process.
+    private var restored: [SampleHistory.Entry] = []
     private(set) var leaking = false
     private(set) var trend: String?
     static let maximumPoints = 4096
@@ -51,6 +53,22 @@ public struct GrowthTracker: Sendable {
         predictionWindow = configuration.experimental.predictionWindow
         trendThreshold = configuration.experimental.trendThreshold
         thresholds = ThresholdPolicy(configuration.thresholds).processMB
+    }
+
+    /// Keeps the history read back from the state directory; the first check takes up the points
+    /// of the last window if they belong to the same process (pid and start time).
+    public mutating func restore(_ entries: [SampleHistory.Entry]) {
+        restored = entries
+    }
+
+    private mutating func takeUpRestored(_ process: Sample.TargetProcess, now: Double) {
+        defer { restored = [] }
+        guard let last = restored.last, last.pid == process.pid, last.startTicks != nil, last.startTicks == process.startTicks else { return }
+        let mib = 1_048_576.0
+        for e in restored where e.timestamp >= now - rule.window && e.pid == process.pid && e.startTicks == process.startTicks {
+            guard let rss = e.rssMB else { continue }
+            points.append(Point(t: e.timestamp, basis: (e.anonymousMB ?? rss) * mib, resident: rss * mib, used: e.usedBytes, limit: e.limitBytes))
+        }
     }
 
     /// Forgets every point: a new target is a new series.
@@ -71,6 +89,7 @@ public struct GrowthTracker: Sendable {
             return (Analysis(basis: "resident", rateBytesPerSecond: nil, leaking: leaking, secondsToThreshold: [:], secondsToLimit: nil), [])
         }
         let anonymous = process.status.anonymousBytes
+        if !restored.isEmpty { takeUpRestored(process, now: sample.timestamp) }
         points.append(
             Point(
                 t: sample.timestamp, basis: Double(anonymous ?? resident), resident: Double(resident), used: sample.limit.map { Double($0.usedBytes) },

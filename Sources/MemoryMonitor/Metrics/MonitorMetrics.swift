@@ -276,7 +276,7 @@ public final class MonitorMetrics: Sendable {
             ("buffers", sample.host?.buffersBytes), ("cached", sample.host?.cachedBytes), ("swap_total", sample.host?.swapTotalBytes),
             ("swap_free", sample.host?.swapFreeBytes),
         ]
-        for (field, value) in fields { setOrRemove(host, value.map(Double.init), field) }
+        for (field, value) in fields { setOrRemove(host, value.map { Double($0) }, field) }
 
         let cg = sample.cgroup
         targetCgroupResolved.set(sample.unavailable["cgroup"] == nil ? 1 : 0)

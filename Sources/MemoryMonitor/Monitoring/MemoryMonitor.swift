@@ -27,6 +27,8 @@ public final class MemoryMonitor: Sendable {
 
     let sampler: Sampler
     let logger: Logger
+    /// With a state directory: the history on disk.
+    let historyStore: HistoryStore?
     private let startedAt = ContinuousClock.now
     private let state: Mutex<State>
     // Held for a whole check: checks never overlap.
@@ -66,7 +68,25 @@ public final class MemoryMonitor: Sendable {
             proportionalRefresh: .milliseconds(Int64(configuration.monitoring.pssRefreshSeconds * 1000)))
         self.logger = logger
         self.startTime = WallClock.now()
-        self.state = Mutex(State(history: SampleHistory(capacity: configuration.monitoring.historySize), evaluator: evaluator))
+        var history = SampleHistory(capacity: configuration.monitoring.historySize)
+        var evaluatorWithHistory = evaluator
+        if let directory = configuration.alerting.stateDirectory, stateStore != nil {
+            do {
+                let store = try HistoryStore(directory: directory, capacity: configuration.monitoring.historySize)
+                for entry in store.recovered { history.append(entry) }
+                evaluatorWithHistory.restoreGrowth(store.recovered)
+                if !store.recovered.isEmpty {
+                    logger.info("history recovered from the state directory", metadata: ["checks": "\(store.recovered.count)"])
+                }
+                self.historyStore = store
+            } catch {
+                logger.warning("history is not kept in the state directory", metadata: ["error": "\(error)"])
+                self.historyStore = nil
+            }
+        } else {
+            self.historyStore = nil
+        }
+        self.state = Mutex(State(history: history, evaluator: evaluatorWithHistory))
     }
 
     /// The registry to serve.
@@ -94,9 +114,10 @@ public final class MemoryMonitor: Sendable {
             let overran = seconds > configuration.performance.maxMonitoringTimeSeconds
             metrics.recordCheck(seconds: seconds, at: sample.timestamp, overran: overran)
             let active = alerts.activeAlerts
+            let entry = SampleHistory.entry(sample, checkSeconds: seconds)
             let snapshot = state.withLock { s -> MonitorSnapshot in
                 if sample.targetChanged { s.targetChanges += 1 }
-                s.history.append(SampleHistory.entry(sample, checkSeconds: seconds))
+                s.history.append(entry)
                 let snapshot = MonitorSnapshot(
                     generation: (s.snapshot?.generation ?? 0) &+ 1, sample: sample, levels: levels, activeAlerts: active,
                     checkedAt: finished, checkSeconds: seconds, cleanupCycles: s.cleanupCycles, growth: outcome.growth,
@@ -105,6 +126,7 @@ public final class MemoryMonitor: Sendable {
                 return snapshot
             }
             if sample.targetChanged { metrics.targetChanges.increment() }
+            historyStore?.append(entry) { state.withLock { $0.history.entries(since: 0) } }
             if overran {
                 logger.warning(
                     "check took longer than performance.max_monitoring_time_seconds",

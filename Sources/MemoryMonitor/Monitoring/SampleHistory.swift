@@ -11,6 +11,32 @@ public struct SampleHistory: Sendable {
         /// Nil when host memory was unreadable at that check.
         public var swapPercent: Double?
         public var checkSeconds: Double?
+        /// What the leak detector needs to pick its window up again after a restart.
+        public var anonymousMB: Double?
+        public var usedBytes: Double?
+        public var limitBytes: Double?
+        /// The target's pid and start time: restored points count only for the same process.
+        public var pid: Int32?
+        public var startTicks: UInt64?
+
+        public init(
+            timestamp: Double, rssMB: Double?, vmsMB: Double?, percent: Double?, availableMB: Double?, swapPercent: Double?,
+            checkSeconds: Double?, anonymousMB: Double? = nil, usedBytes: Double? = nil, limitBytes: Double? = nil, pid: Int32? = nil,
+            startTicks: UInt64? = nil
+        ) {
+            self.timestamp = timestamp
+            self.rssMB = rssMB
+            self.vmsMB = vmsMB
+            self.percent = percent
+            self.availableMB = availableMB
+            self.swapPercent = swapPercent
+            self.checkSeconds = checkSeconds
+            self.anonymousMB = anonymousMB
+            self.usedBytes = usedBytes
+            self.limitBytes = limitBytes
+            self.pid = pid
+            self.startTicks = startTicks
+        }
     }
 
     /// The most entries kept (`monitoring.history_size`).
@@ -53,7 +79,12 @@ public struct SampleHistory: Sendable {
             percent: sample.memoryPercent,
             availableMB: sample.availableMB,
             swapPercent: sample.swapPercent,
-            checkSeconds: checkSeconds
+            checkSeconds: checkSeconds,
+            anonymousMB: sample.process?.status.anonymousBytes.map { Double($0) / mib },
+            usedBytes: sample.limit.map { Double($0.usedBytes) },
+            limitBytes: sample.limit.map { Double($0.limitBytes) },
+            pid: sample.process?.pid,
+            startTicks: sample.process?.startTicks
         )
     }
 }

@@ -1,0 +1,56 @@
+import Foundation
+import TestSupport
+import Testing
+@testable import MemoryMonitor
+
+/// History in the state directory: it survives a restart, and a leak window in progress is taken
+/// up again for the same process only.
+@Suite("History across restarts", .serialized, .offCooperativePool)
+struct HistoryStoreTests {
+    static let mib = 1_048_576.0
+
+    func leakingEntries(pid: Int32, start: UInt64) -> [SampleHistory.Entry] {
+        (0...30).map { i in
+            let t = WallClock.now() - 300 + Double(i) * 10
+            let rss = 100 * (1 + 0.2 * Double(i) / 30)
+            return SampleHistory.Entry(
+                timestamp: t, rssMB: rss, vmsMB: nil, percent: 10, availableMB: 1000, swapPercent: 0, checkSeconds: 0.001, anonymousMB: rss,
+                pid: pid, startTicks: start)
+        }
+    }
+
+    func sample(pid: Int32, start: UInt64, rssMB: Double) -> Sample {
+        Sample(
+            timestamp: WallClock.now(), targetDescription: "t",
+            process: .init(pid: pid, startTicks: start, status: ProcessStatus(name: "x", residentBytes: UInt64(rssMB * Self.mib))),
+            host: MemInfo(totalBytes: 1 << 40, availableBytes: 1 << 39), cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
+    }
+
+    @Test func roundTripAndCompaction() throws {
+        let directory = NSTemporaryDirectory() + "mm-history-\(UUID().uuidString)"
+        let entries = leakingEntries(pid: 7, start: 100)
+        do {
+            let store = try HistoryStore(directory: directory, capacity: 20)
+            #expect(store.recovered.isEmpty)
+            for e in entries { store.append(e) { Array(entries.prefix(while: { $0.timestamp <= e.timestamp }).suffix(20)) } }
+        }
+        let reopened = try HistoryStore(directory: directory, capacity: 20)
+        #expect(reopened.recovered.count == 20)
+        #expect(reopened.recovered.last == entries.last)
+        let lines = try String(contentsOfFile: directory + "/history.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 20)
+    }
+
+    @Test func aLeakWindowIsTakenUpForTheSameProcessOnly() {
+        var same = GrowthTracker(configuration: MonitorConfiguration())
+        same.restore(leakingEntries(pid: 7, start: 100))
+        let (analysis, events) = same.observe(sample(pid: 7, start: 100, rssMB: 120.5), level: .healthy)
+        #expect(events.contains { if case .leakStarted = $0 { true } else { false } })
+        #expect(analysis.leaking)
+
+        var other = GrowthTracker(configuration: MonitorConfiguration())
+        other.restore(leakingEntries(pid: 7, start: 100))
+        let (_, otherEvents) = other.observe(sample(pid: 7, start: 999, rssMB: 120.5), level: .healthy)
+        #expect(!otherEvents.contains { if case .leakStarted = $0 { true } else { false } })
+    }
+}
