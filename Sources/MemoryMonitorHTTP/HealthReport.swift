@@ -52,7 +52,7 @@ enum HealthReport {
     }
 
     /// `GET /health/memory`: the SPEC keys, then the detail behind them.
-    static func memory(_ snapshot: MonitorSnapshot?, historySize: Int) -> (status: Int, body: JSONValue) {
+    static func memory(_ snapshot: MonitorSnapshot?) -> (status: Int, body: JSONValue) {
         guard let snapshot else { return (503, ["error": "no check has completed yet", "status": 503]) }
         let s = snapshot.sample
         let p = s.process

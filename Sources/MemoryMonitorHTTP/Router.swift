@@ -55,15 +55,6 @@ public struct Router: Sendable {
         self.logger = logger
     }
 
-    /// The response to one request when it can be built now (tests, the cached hot path), or
-    /// after awaiting the work `reply` hands back.
-    public func respond(method: HTTPMethod, uri: String, headers: HTTPHeaders) async -> Response {
-        switch reply(method: method, uri: uri, headers: headers) {
-        case .now(let response): return response
-        case .later(let work): return await work()
-        }
-    }
-
     /// The reply to one request. HEAD is answered like GET; the server drops the body.
     public func reply(method: HTTPMethod, uri: String, headers: HTTPHeaders) -> Reply {
         let (path, query) = Self.split(uri)
@@ -91,7 +82,7 @@ public struct Router: Sendable {
             return .json(HTTPResponseStatus(statusCode: status), body)
         case "/health/memory" where routes.contains(.health):
             guard isRead else { return methodNotAllowed("GET, HEAD") }
-            let (status, body) = HealthReport.memory(monitor.snapshot, historySize: monitor.configuration.monitoring.historySize)
+            let (status, body) = HealthReport.memory(monitor.snapshot)
             return .json(HTTPResponseStatus(statusCode: status), body)
         case "/health/metrics/history" where routes.contains(.health):
             guard isRead else { return methodNotAllowed("GET, HEAD") }
@@ -109,8 +100,6 @@ public struct Router: Sendable {
             case .success(let hours): return .json(.ok, HealthReport.alerts(monitor.alerts.summary(hours: hours)))
             case .failure(let error): return .error(.badRequest, error.message)
             }
-        case "/health/actions/gc" where routes.contains(.health), "/metrics" where routes.contains(.metrics):
-            return .error(.internalServerError, "route \(path) is answered by reply(method:uri:headers:)")
         case "/":
             guard isRead else { return methodNotAllowed("GET, HEAD") }
             var endpoints: [JSONValue] = []

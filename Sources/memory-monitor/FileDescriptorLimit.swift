@@ -28,7 +28,6 @@ enum FileDescriptorLimit {
     /// on Linux) open a timerfd per clock on first use and trap when that fails: with every
     /// descriptor taken by clients, a first sleep later would crash the process (SIGILL).
     static func warmUpTimers() async {
-        try? await Task.sleep(for: .milliseconds(1))
         try? await ContinuousClock().sleep(for: .milliseconds(1))
         try? await SuspendingClock().sleep(for: .milliseconds(1))
     }

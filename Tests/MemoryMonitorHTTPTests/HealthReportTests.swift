@@ -8,14 +8,14 @@ struct HealthReportTests {
         var config = MonitorConfiguration()
         config.monitoring.checkInterval = 60
         let monitor = MemoryMonitor(configuration: config)
-        #expect(HealthReport.memory(monitor.snapshot, historySize: 10).status == 503)
+        #expect(HealthReport.memory(monitor.snapshot).status == 503)
         monitor.check()
         let (status, body) = HealthReport.overall(monitor)
         #expect(status == 200)
         guard case .object(let o) = body else { Issue.record("not an object"); return }
         #expect(o["monitoring_active"] == .bool(true))
         #expect(o["status"] == "healthy")
-        let (memoryStatus, memory) = HealthReport.memory(monitor.snapshot, historySize: 10)
+        let (memoryStatus, memory) = HealthReport.memory(monitor.snapshot)
         #expect(memoryStatus == 200)
         guard case .object(let m) = memory else { Issue.record("not an object"); return }
         for key in ["timestamp", "rss_mb", "vms_mb", "percent", "available_mb", "swap_percent", "gc_collections", "gc_objects"] {

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import MemoryMonitor
 import TestSupport
@@ -199,5 +202,51 @@ struct ServerTests {
         await first.close()
         #expect(message == "cannot listen on 127.0.0.1:\(port) for the metrics endpoint: address already in use")
     }
-}
 
+    /// A connected socket with a 5 s receive timeout.
+    func connectSocket(_ port: Int) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        return fd
+    }
+
+    /// What the next recv sees: 0 when the server closed the connection, -1 on the 5 s timeout.
+    func recvResult(_ fd: Int32) -> Int {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        return buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+    }
+
+    /// A connection that sends nothing is closed after the idle timeout (a slow or idle client
+    /// cannot hold a descriptor), and a keep-alive connection is closed by the shutdown once its
+    /// response is written.
+    @Test func idleConnectionsCloseAndShutdownQuiesces() async throws {
+        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
+        monitor.check()
+        let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
+        let server = try await HTTPServer.bind(
+            host: "127.0.0.1", listeners: [.init(role: "test", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
+            logger: Logger(label: "test"), idleTimeout: .milliseconds(300))
+        let port = server.boundPorts[0]
+        let idle = connectSocket(port)
+        defer { close(idle) }
+        #expect(recvResult(idle) == 0, "the idle connection was not closed by the server")
+
+        let kept = connectSocket(port)
+        defer { close(kept) }
+        let request = Array("GET /health HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(kept, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        #expect(recvResult(kept) > 0)  // the response; the connection stays open (keep-alive)
+        #expect(server.openConnections == 1)
+        await server.close()
+        #expect(recvResult(kept) == 0, "shutdown did not close the keep-alive connection")
+        #expect(server.openConnections == 0)
+    }
+}

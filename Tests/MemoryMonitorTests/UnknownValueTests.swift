@@ -72,7 +72,7 @@ struct UnknownValueTests {
         let first = evaluator.evaluate(sample(host: host))
         d.dispatch(first.alerts)
         let gone = evaluator.evaluate(sample(state: .gone(reason: "exited"), host: host))
-        d.supersede(gone.superseded, at: 1)
+        d.supersede(gone.superseded)
         d.dispatch(gone.alerts)
         let summary = d.summary(hours: 24)
         #expect(summary.resolved == 0)

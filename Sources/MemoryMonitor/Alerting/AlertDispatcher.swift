@@ -116,7 +116,7 @@ public final class AlertDispatcher: Sendable {
     /// Drops these components' firing alerts from the active set without a "resolved" (the
     /// target vanished, so their values no longer describe anything); the summary counts them as
     /// superseded.
-    public func supersede(_ components: [Component], at timestamp: Double) {
+    public func supersede(_ components: [Component]) {
         guard !components.isEmpty else { return }
         state.withLock { $0.router.supersede(components) }
         updateActiveGauge()

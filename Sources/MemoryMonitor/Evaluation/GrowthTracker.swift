@@ -110,7 +110,8 @@ public struct GrowthTracker: Sendable {
             }
         }
 
-        let residentFit = GrowthFit.fit(points.compactMap { p in p.resident.map { (p.t, $0) } })
+        // Where the kernel gives no RssAnon the basis is RSS itself: one fit serves both.
+        let residentFit = points.allSatisfy({ $0.resident == $0.basis }) ? basisFit : GrowthFit.fit(points.compactMap { p in p.resident.map { (p.t, $0) } })
         var toThreshold: [Severity: Double] = [:]
         if let fit = residentFit, fit.slope > 0 {
             for severity in Severity.alerting {

@@ -101,11 +101,12 @@ public final class MemoryMonitor: Sendable {
             let clock = ContinuousClock()
             let started = clock.now
             let sample = sampler.sample()
-            let previous = state.withLock { $0.snapshot?.sample }
-            let outcome = state.withLock { $0.evaluator.evaluate(sample) }
-            alerts.supersede(outcome.superseded, at: sample.timestamp)
+            let (previous, outcome, levels) = state.withLock { s in
+                let outcome = s.evaluator.evaluate(sample)
+                return (s.snapshot?.sample, outcome, s.evaluator.levels)
+            }
+            alerts.supersede(outcome.superseded)
             alerts.dispatch(outcome.alerts)
-            let levels = state.withLock { $0.evaluator.levels }
             metrics.update(from: sample)
             metrics.update(levels: levels)
             metrics.update(growth: outcome.growth, leakStarted: outcome.leakStarted)

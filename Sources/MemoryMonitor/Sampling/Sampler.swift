@@ -21,7 +21,8 @@ public final class Sampler: Sendable {
         var pinnedStart: UInt64??
         var lastNamedPid: Int32?
         var proportional: [Identity: (bytes: UInt64?, reason: String?, at: ContinuousClock.Instant)] = [:]
-        var directories: (identity: Identity, unified: CgroupMembership.Directory, memoryV1: CgroupMembership.Directory, at: ContinuousClock.Instant)?
+        /// The target's memory cgroup directory and, on hybrid hosts, its unified one for PSI.
+        var directories: (identity: Identity, memory: CgroupMembership.Directory, unifiedForPressure: String?, at: ContinuousClock.Instant)?
         /// The target's last resolved cgroup: after the target dies its OOM counters are read once more.
         var lastCgroupDirectory: String?
         var eventBaseline: (directory: String, events: MemoryEvents)?
@@ -123,6 +124,7 @@ public final class Sampler: Sendable {
         var cgroupDirectory: String?
         var cgroupUnresolved: String?
         var oomOnly: CgroupMemory?
+        var oomDirectory: String?
         if let cgroupOverride {
             switch readCgroup(directory: cgroupOverride, unifiedForPressure: nil) {
             case .success(let memory?):
@@ -137,20 +139,11 @@ public final class Sampler: Sendable {
             case .failure(let failure):
                 cgroupUnresolved = "/proc/\(process.pid)/cgroup: \(failure)"
             case .success(let dirs):
-                let chosen: CgroupMembership.Directory
-                var unifiedForPressure: String?
-                // Hybrid hosts: the memory controller is on v1, while PSI may be on the unified tree.
-                if case .resolved(let unified) = dirs.unified, mounts.memoryV1 == nil || hasV2Memory(unified) {
-                    chosen = dirs.unified
-                } else {
-                    chosen = mounts.memoryV1 != nil ? dirs.memoryV1 : dirs.unified
-                    unifiedForPressure = dirs.unified.path
-                }
-                switch chosen {
+                switch dirs.memory {
                 case .absent: break
                 case .unresolved(let reason): cgroupUnresolved = reason
                 case .resolved(let directory):
-                    switch readCgroup(directory: directory, unifiedForPressure: unifiedForPressure) {
+                    switch readCgroup(directory: directory, unifiedForPressure: dirs.unifiedForPressure) {
                     case .success(let memory):
                         cgroup = memory
                         cgroupDirectory = memory == nil ? nil : directory
@@ -165,7 +158,9 @@ public final class Sampler: Sendable {
                 // The OOM killer is the likeliest reason a target vanished: read its last cgroup's counters once more.
                 if let last = s.lastCgroupDirectory, case .success(let memory?) = readCgroup(directory: last, unifiedForPressure: nil) {
                     oomOnly = memory
+                    oomDirectory = last
                 }
+                s.lastCgroupDirectory = nil
             case .up: break
             }
         }
@@ -173,7 +168,7 @@ public final class Sampler: Sendable {
 
         // Event counters as deltas of the same cgroup: a new cgroup sets a new baseline.
         var newEvents = MemoryEvents(low: 0, high: 0, max: 0, oom: 0, oomKill: 0)
-        if let counted = cgroup ?? oomOnly, let directory = cgroupDirectory ?? s.lastCgroupDirectory {
+        if let counted = cgroup ?? oomOnly, let directory = cgroupDirectory ?? oomDirectory {
             let sameCgroup = s.eventBaseline?.directory == directory
             if let base = s.eventBaseline, sameCgroup { newEvents = counted.events.increase(since: base.events) }
             s.eventBaseline = (directory, counted.events.filled(from: sameCgroup ? s.eventBaseline?.events : nil))
@@ -375,22 +370,29 @@ public final class Sampler: Sendable {
 
     // MARK: Cgroups
 
+    /// Where the target's memory figures are, re-resolved when the process changes or every
+    /// `membershipRefresh` (a process is rarely moved between cgroups).
     private func cgroupDirectories(_ identity: Identity, state s: inout State, now: ContinuousClock.Instant)
-        -> Result<(unified: CgroupMembership.Directory, memoryV1: CgroupMembership.Directory), ReadFailure>
+        -> Result<(memory: CgroupMembership.Directory, unifiedForPressure: String?), ReadFailure>
     {
         if let cached = s.directories, cached.identity == identity, now - cached.at < membershipRefresh {
-            return .success((cached.unified, cached.memoryV1))
+            return .success((cached.memory, cached.unifiedForPressure))
         }
         let path = identity.pid == ownPid ? "/proc/self/cgroup" : "/proc/\(identity.pid)/cgroup"
         return ProcFile.readOrFail(path).map { text in
             let dirs = CgroupMembership.parse(text).directories(in: mounts) { access($0, F_OK) == 0 }
-            s.directories = (identity, dirs.unified, dirs.memoryV1, now)
-            return dirs
+            let chosen: (memory: CgroupMembership.Directory, unifiedForPressure: String?)
+            // Hybrid hosts: the memory controller is on v1, while PSI may be on the unified tree.
+            if case .resolved(let unified) = dirs.unified,
+                mounts.memoryV1 == nil || access(unified + "/memory.current", F_OK) == 0 || access(unified + "/memory.max", F_OK) == 0
+            {
+                chosen = (dirs.unified, nil)
+            } else {
+                chosen = (mounts.memoryV1 != nil ? dirs.memoryV1 : dirs.unified, dirs.unified.path)
+            }
+            s.directories = (identity, chosen.memory, chosen.unifiedForPressure, now)
+            return chosen
         }
-    }
-
-    private func hasV2Memory(_ directory: String) -> Bool {
-        access(directory + "/memory.current", F_OK) == 0 || access(directory + "/memory.max", F_OK) == 0
     }
 
     /// Reads a cgroup directory (v2 files first, else v1). Nil when it has no memory files; a
