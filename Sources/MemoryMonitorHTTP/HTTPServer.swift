@@ -174,7 +174,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         case (.end, .receiving(let head, _)):
             state = .idle
-            switch router.reply(method: head.method, uri: head.uri, headers: head.headers) {
+            switch router.reply(method: head.method, uri: head.uri, headers: head.headers, remote: context.channel.remoteAddress) {
             case .now(let response):
                 write(context: context, head: head, response: response, close: !head.isKeepAlive)
             case .later(let work):

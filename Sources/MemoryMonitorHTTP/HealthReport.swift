@@ -204,18 +204,46 @@ enum HealthReport {
         return .object(object)
     }
 
-    /// `POST /health/actions/gc`: what the clean-up did.
-    static func cleanup(_ r: CleanupResult) -> JSONValue {
-        .object([
-            "success": .bool(r.success),
-            "scope": .string(r.scope),
-            "collected_objects": .number(Double(r.releasedBytes)),
-            "before_objects": .number(Double(r.freeBytesBefore)),
-            "after_objects": .number(Double(r.freeBytesAfter)),
-            "timestamp": .string(WallClock.rfc3339(r.timestamp)),
-            "rss_before_mb": mb(r.residentBytesBefore),
-            "rss_after_mb": mb(r.residentBytesAfter),
-            "cache_clearers_run": .number(Double(r.cacheClearersRun)),
+    /// `POST /health/actions/gc`: what the clean-up did to the target. The SPEC's keys are
+    /// measured on the target's resident memory, in bytes (`units`).
+    static func cleanup(_ records: [ActionRecord], monitor: MemoryMonitor) -> JSONValue {
+        let ran = records.filter { $0.result == .ok }
+        let before = records.first(where: { $0.residentBytesBefore != nil })?.residentBytesBefore
+        let after = records.last(where: { $0.residentBytesAfter != nil })?.residentBytesAfter
+        let reclaimed = ran.compactMap(\.reclaimedBytes).reduce(0, +)
+        func bytes(_ v: UInt64?) -> JSONValue { v.map { .number(Double($0)) } ?? .null }
+        return .object([
+            "success": .bool(!ran.isEmpty),
+            "scope": .string(monitor.autoResponse.inProcess ? "process" : "target"),
+            "units": "bytes",
+            "collected_objects": .number(Double(reclaimed)),
+            "before_objects": bytes(before),
+            "after_objects": bytes(after),
+            "timestamp": .string(WallClock.rfc3339(WallClock.now())),
+            "target_pid": records.first?.targetPid.map { .number(Double($0)) } ?? .null,
+            "dry_run": .bool(monitor.configuration.autoResponse.dryRun),
+            "actions": .array(records.map(\.json)),
+        ])
+    }
+
+    /// `GET /health/actions?hours=N`: recent actions, newest first, with totals and the gate.
+    static func actions(_ monitor: MemoryMonitor, hours: Double) -> JSONValue {
+        let records = monitor.autoResponse.records(lastSeconds: hours * 3600)
+        var byResult = JSONObject()
+        for result in ActionResult.allCases { byResult[result.rawValue] = .number(Double(records.filter { $0.result == result }.count)) }
+        let reclaimed = records.filter { $0.result == .ok }.compactMap(\.reclaimedBytes).reduce(0, +)
+        let gate = monitor.gate.status
+        let c = monitor.configuration.autoResponse
+        return .object([
+            "hours": .number(hours),
+            "enabled": .bool(c.enabled),
+            "dry_run": .bool(c.dryRun),
+            "mode": .string(monitor.autoResponse.inProcess ? "in_process" : "sidecar"),
+            "total_actions": .number(Double(records.count)),
+            "by_result": .object(byResult),
+            "reclaimed_bytes": .number(Double(reclaimed)),
+            "admission_gate": ["limit": .number(Double(gate.limit)), "in_flight": .number(Double(gate.inFlight)), "waiting": .number(Double(gate.waiting)), "rejected": .number(Double(gate.rejected))],
+            "actions": .array(records.map(\.json)),
         ])
     }
 }

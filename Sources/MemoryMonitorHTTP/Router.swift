@@ -56,7 +56,7 @@ public struct Router: Sendable {
     }
 
     /// The reply to one request. HEAD is answered like GET; the server drops the body.
-    public func reply(method: HTTPMethod, uri: String, headers: HTTPHeaders) -> Reply {
+    public func reply(method: HTTPMethod, uri: String, headers: HTTPHeaders, remote: SocketAddress? = nil) -> Reply {
         let (path, query) = Self.split(uri)
         let isRead = method == .GET || method == .HEAD
         switch path {
@@ -65,9 +65,21 @@ public struct Router: Sendable {
             return metrics(headers: headers)
         case "/health/actions/gc" where routes.contains(.health):
             guard method == .POST else { return .now(methodNotAllowed("POST")) }
+            if let refusal = Self.authorize(headers: headers, remote: remote, token: monitor.configuration.security.actionToken) {
+                logger.warning(
+                    "mutating request refused", metadata: ["path": "\(path)", "status": "\(refusal.status.code)", "remote": "\(remote?.ipAddress ?? "unknown")"])
+                return .now(refusal)
+            }
             let monitor = monitor
-            // malloc_trim and cache clearers block: run them off the event loop.
-            return .later { .json(.ok, HealthReport.cleanup(monitor.cleanUp())) }
+            // Actions block (malloc_trim, cache clearers) or wait (settle_seconds): off the event loop.
+            return .later {
+                guard let records = await monitor.cleanUp() else {
+                    return .error(
+                        .conflict,
+                        "no clean-up reaches the target: with another process as the target, set auto_response.warning_actions.signal or http_hook")
+                }
+                return .json(.ok, HealthReport.cleanup(records, monitor: monitor))
+            }
         default:
             return .now(respondNow(method: method, path: path, query: query))
         }
@@ -94,6 +106,12 @@ public struct Router: Sendable {
                 }
             case .failure(let error): return .error(.badRequest, error.message)
             }
+        case "/health/actions" where routes.contains(.health):
+            guard isRead else { return methodNotAllowed("GET, HEAD") }
+            switch Self.hours(query, default: 24) {
+            case .success(let hours): return .json(.ok, HealthReport.actions(monitor, hours: hours))
+            case .failure(let error): return .error(.badRequest, error.message)
+            }
         case "/health/alerts" where routes.contains(.health):
             guard isRead else { return methodNotAllowed("GET, HEAD") }
             switch Self.hours(query, default: 24) {
@@ -105,7 +123,9 @@ public struct Router: Sendable {
             var endpoints: [JSONValue] = []
             if routes.contains(.metrics) { endpoints.append("/metrics") }
             if routes.contains(.health) {
-                endpoints += ["/health", "/health/memory", "/health/alerts?hours=24", "/health/metrics/history?hours=1&step=60", "POST /health/actions/gc"]
+                endpoints += ["/health", "/health/memory", "/health/alerts?hours=24", "/health/metrics/history?hours=1&step=60", "/health/actions?hours=24",
+                    "POST /health/actions/gc",
+                ]
             }
             return .json(.ok, ["name": "memory-monitor", "version": .string(MonitorMetrics.version), "endpoints": .array(endpoints)])
         default:
@@ -131,6 +151,43 @@ public struct Router: Sendable {
 
     private func methodNotAllowed(_ allow: String) -> Response {
         .error(.methodNotAllowed, "method not allowed; use \(allow)", extraHeaders: [("Allow", allow)])
+    }
+
+    /// Nil when a mutating request may proceed; otherwise the refusal. With a token, a request
+    /// needs `Authorization: Bearer <token>` (401 without, 403 when wrong). Without one, only
+    /// loopback clients may mutate (403 for anyone else).
+    static func authorize(headers: HTTPHeaders, remote: SocketAddress?, token: String?) -> Response? {
+        if let token {
+            guard let header = headers.first(name: "authorization"), header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+                return .error(
+                    .unauthorized, "this endpoint needs Authorization: Bearer <security.action_token>",
+                    extraHeaders: [("WWW-Authenticate", "Bearer realm=\"memory-monitor\"")])
+            }
+            guard constantTimeEqual(Array(header.utf8.dropFirst(7)), Array(token.utf8)) else {
+                return .error(.forbidden, "the bearer token is not the configured security.action_token")
+            }
+            return nil
+        }
+        guard let remote, isLoopback(remote) else {
+            return .error(
+                .forbidden, "mutating endpoints answer loopback clients only; set security.action_token (MEMORY_ACTION_TOKEN) to allow others with a bearer token")
+        }
+        return nil
+    }
+
+    /// 127.0.0.0/8, ::1 and IPv4-mapped loopback.
+    static func isLoopback(_ address: SocketAddress) -> Bool {
+        guard let ip = address.ipAddress else { return false }
+        return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
+    }
+
+    /// Compares without an early exit, so the time taken does not reveal a matching prefix.
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference = a.count ^ b.count
+        for i in 0..<max(a.count, b.count) {
+            difference |= Int((i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0))
+        }
+        return difference == 0
     }
 
     /// Path and query of a request target; an absolute-form target keeps only its path.

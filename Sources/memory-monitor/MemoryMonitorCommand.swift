@@ -17,12 +17,18 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         abstract: "Prometheus exporter and health API for process, container and host memory.",
         discussion: """
             Configuration comes from the embedded defaults, then --config FILE, then the environment \
-            (MEMORY_HEALTH_PORT, PROMETHEUS_PORT, MONITORING_LOG_LEVEL, SLACK_WEBHOOK_URL, ALERT_EMAIL), \
+            (MEMORY_HEALTH_PORT, PROMETHEUS_PORT, MONITORING_LOG_LEVEL, SLACK_WEBHOOK_URL, ALERT_EMAIL, MEMORY_ACTION_TOKEN), \
             then these flags. An invalid configuration exits with status 2 before any port is bound.
 
             Endpoints: GET /health, GET /health/memory, GET /health/alerts?hours=N, \
-            GET /health/metrics/history?hours=N and POST /health/actions/gc on the health port; \
-            GET and HEAD /metrics on the Prometheus port.
+            GET /health/metrics/history?hours=N, GET /health/actions?hours=N and POST /health/actions/gc \
+            on the health port; GET and HEAD /metrics on the Prometheus port. POST answers loopback \
+            clients only unless security.action_token (MEMORY_ACTION_TOKEN) is set; then it needs \
+            Authorization: Bearer <token>.
+
+            The automatic response (auto_response) acts at each level: in the monitor's own process \
+            by default; on the target (signal, http_hook, command, restart) with --pid, --pidfile, \
+            --process-name or --process-match.
             """,
         version: MonitorMetrics.version
     )
@@ -77,7 +83,7 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
 
     func run() async throws {
         var environment: [String: String] = [:]
-        for name in ["MEMORY_HEALTH_PORT", "PROMETHEUS_PORT", "MONITORING_LOG_LEVEL", "SLACK_WEBHOOK_URL", "ALERT_EMAIL"] {
+        for name in ["MEMORY_HEALTH_PORT", "PROMETHEUS_PORT", "MONITORING_LOG_LEVEL", "SLACK_WEBHOOK_URL", "ALERT_EMAIL", "MEMORY_ACTION_TOKEN"] {
             if let value = getenv(name) { environment[name] = String(cString: value) }
         }
         let loaded: (configuration: MonitorConfiguration, unknownKeys: [String])
@@ -121,6 +127,10 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         // Checks, alert deliveries and the log need descriptors too: connections get the rest.
         let maxConnections = max(8, Int(min(descriptors.soft, 1 << 20)) - FileDescriptorLimit.reserved)
         await FileDescriptorLimit.warmUpTimers()
+        for warning in AutoResponse.sidecarWarnings(configuration.autoResponse, inProcess: configuration.monitoring.target == .ownProcess) {
+            logger.warning("\(warning)")
+        }
+        if configuration.autoResponse.dryRun { logger.notice("auto_response.dry_run: actions are logged and recorded, not run") }
         logger.notice(
             "configuration keys accepted but without effect yet",
             metadata: ["keys": "\(MonitorConfiguration.acceptedNotBuilt.joined(separator: "; "))"])
@@ -156,6 +166,8 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
             metadata: ["version": "\(MonitorMetrics.version)", "pid": "\(getpid())", "config": "\(config ?? "embedded defaults")"])
         groupBox.withLock { $0 = group }
         try await group.run()
+        // Hooks and commands still running are stopped (a command gets SIGTERM, then SIGKILL).
+        monitor.autoResponse.cancelRunning()
         logger.info("memory-monitor stopped")
     }
 

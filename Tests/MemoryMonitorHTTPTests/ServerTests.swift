@@ -120,8 +120,12 @@ struct ServerTests {
             let gc = try RawHTTP.request(port: s.port, method: "POST", path: "/health/actions/gc")
             #expect(gc.status == 200)
             #expect(gc.bodyText.contains("\"success\":true"))
-            #expect(gc.bodyText.contains("\"scope\":\"monitor\""))
+            #expect(gc.bodyText.contains("\"scope\":\"process\""))
+            #expect(gc.bodyText.contains("\"units\":\"bytes\""))
             #expect(s.monitor.check().cleanupCycles == 1)
+            let actions = try RawHTTP.request(port: s.port, path: "/health/actions?hours=1")
+            #expect(actions.status == 200)
+            #expect(actions.bodyText.contains("\"action\":\"force_gc\",\"result\":\"ok\""))
         }
     }
 

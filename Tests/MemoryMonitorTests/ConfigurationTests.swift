@@ -81,6 +81,57 @@ struct ConfigurationTests {
         #expect(problems(json) == [expected])
     }
 
+    /// The issue's full auto_response example: every key is read, none is unknown.
+    @Test func autoResponseKeysAreRead() throws {
+        let (config, unknown) = try load(
+            """
+            {"auto_response": {"enabled": true, "dry_run": true, "cooldown_seconds": 30, "settle_seconds": 2, "action_timeout_seconds": 4,
+              "warning_actions": {"force_gc": true, "signal": "SIGUSR1"},
+              "critical_actions": {"force_gc": true, "clear_caches": true, "throttle_operations": true,
+                                   "http_hook": "http://127.0.0.1:8000/admin/memory"},
+              "emergency_actions": {"force_gc": true, "multiple_gc_cycles": 5, "clear_all_caches": true, "emergency_throttle": true,
+                                    "send_immediate_alert": false, "stop_non_essential": false, "prepare_restart": true,
+                                    "command": ["/usr/local/bin/dump-and-shed", "--fast"],
+                                    "restart": {"signal": "SIGINT", "max_per_hour": 2, "window_seconds": 600}},
+              "admission_gate": {"limit": 32, "critical_limit": 8, "emergency_limit": 2, "max_waiting": 100}},
+             "security": {"action_token": "s3cret"}}
+            """)
+        #expect(unknown.isEmpty)
+        let a = config.autoResponse
+        #expect(a.dryRun && a.cooldownSeconds == 30 && a.settleSeconds == 2 && a.actionTimeoutSeconds == 4)
+        #expect(a.warning.signal?.name == "SIGUSR1")
+        #expect(a.critical.httpHook == "http://127.0.0.1:8000/admin/memory" && a.critical.throttle)
+        #expect(a.emergency.gcCycles == 5 && !a.emergency.stopNonEssential && a.emergency.prepareRestart)
+        #expect(a.emergency.command == ["/usr/local/bin/dump-and-shed", "--fast"])
+        #expect(a.emergency.restart == .init(signal: NamedSignal.named("INT", in: NamedSignal.restartSignals)!, maxPerHour: 2, windowSeconds: 600))
+        #expect(a.gate == .init(limit: 32, criticalLimit: 8, emergencyLimit: 2, maxWaiting: 100))
+        #expect(!config.alerting.emergencyBypassesRateLimit)
+        #expect(config.security.actionToken == "s3cret")
+        #expect(try load("{}", env: ["MEMORY_ACTION_TOKEN": "from-env"]).0.security.actionToken == "from-env")
+        #expect(try load(#"{"auto_response": {"critical_actions": {"restart": true}}}"#).0.autoResponse.critical.restart == .init())
+    }
+
+    @Test(arguments: [
+        (#"{"auto_response": {"critical_actions": {"signal": "SIGKILL"}}}"#, "auto_response.critical_actions.signal: \"SIGKILL\""),
+        (#"{"auto_response": {"warning_actions": {"command": ["rm", "-rf"]}}}"#, "auto_response.warning_actions.command: \"rm\""),
+        (#"{"auto_response": {"warning_actions": {"command": "/bin/true"}}}"#, "auto_response.warning_actions.command"),
+        (#"{"auto_response": {"emergency_actions": {"restart": {"max_per_hour": 0}}}}"#, "auto_response.emergency_actions.restart.max_per_hour"),
+        (#"{"auto_response": {"emergency_actions": {"restart": {"signal": "SIGSTOP"}}}}"#, "auto_response.emergency_actions.restart.signal"),
+        (#"{"auto_response": {"critical_actions": {"http_hook": "ftp://x"}}}"#, "auto_response.critical_actions.http_hook"),
+        (#"{"auto_response": {"cooldown_seconds": -1}}"#, "auto_response.cooldown_seconds"),
+        (#"{"auto_response": {"admission_gate": {"limit": 4, "critical_limit": 8}}}"#, "auto_response.admission_gate.emergency_limit, critical_limit, limit"),
+        (#"{"security": {"action_token": ""}}"#, "security.action_token"),
+    ])
+    func badAutoResponseKeysNameThePath(_ json: String, _ expected: String) {
+        let found = problems(json)
+        #expect(found.contains { $0.contains(expected) }, "\(found)")
+    }
+
+    @Test func unknownActionKeysAreNamed() throws {
+        let (_, unknown) = try load(#"{"auto_response": {"critical_actions": {"force_gcc": true}, "emergency_actions": {"restart": {"sig": "x"}}}}"#)
+        #expect(unknown == ["auto_response.critical_actions.force_gcc", "auto_response.emergency_actions.restart.sig"])
+    }
+
     @Test func thresholdsMustIncrease() {
         let found = problems(#"{"thresholds": {"memory_warning_mb": 3000}}"#)
         #expect(found == [

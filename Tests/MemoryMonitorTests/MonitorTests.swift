@@ -82,15 +82,25 @@ struct MonitorTests {
         #expect(monitor.metrics.checks.value() == Double(max(x.generation, y.generation)))
     }
 
-    @Test func cleanUpRunsClearersAndCounts() {
-        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
-        let cleared = Counter()
-        monitor.addCacheClearer { cleared.bump() }
-        let result = monitor.cleanUp()
-        #expect(result.cacheClearersRun == 1)
-        #expect(cleared.value == 1)
-        #expect(monitor.check().cleanupCycles == 1)
-        #expect(monitor.metrics.cleanupOperations.value() == 1)
+    /// The manual clean-up runs the warning level's in-process clean-up: malloc_trim, and the
+    /// normal-priority cache clearers when warning_actions.clear_caches is set.
+    @Test func manualCleanUpRunsTheWarningLevelInProcess() async {
+        var configuration = MonitorConfiguration()
+        configuration.autoResponse.warning.clearCaches = true
+        let monitor = MemoryMonitor(configuration: configuration)
+        let normal = Counter()
+        let important = Counter()
+        monitor.addCacheClearer { normal.bump() }
+        monitor.autoResponse.addCacheClearer(priority: .important) { important.bump() }
+        let records = await monitor.cleanUp() ?? []
+        #expect(records.map(\.action) == [.forceGC, .clearCaches])
+        #expect(records.allSatisfy { $0.result == .ok && $0.trigger == .manual })
+        #expect(records.allSatisfy { $0.residentBytesBefore != nil && $0.heapBytesAfter != nil })
+        #expect(normal.value == 1)
+        #expect(important.value == 0)
+        #expect(monitor.check().cleanupCycles == 2)
+        #expect(monitor.metrics.cleanupOperations.value() == 2)
+        #expect(monitor.metrics.autoResponseActions.value("manual", "force_gc", "ok") == 1)
     }
 }
 

@@ -27,6 +27,8 @@ public struct Alert: Sendable, Equatable {
     /// Nil when the limit was unknown at the time.
     public var percent: Double?
     public var availableMB: Double?
+    /// `metadata.auto_response`: the actions this level runs, then what they did and reclaimed.
+    public var autoResponse: JSONValue?
 
     /// The unit of `memoryUsage` and `threshold`.
     public var unit: String {
@@ -37,22 +39,25 @@ public struct Alert: Sendable, Equatable {
         case .oom: "kills"
         case .memoryLeak: "B/s"
         case .memoryTrend: "s"
+        case .autoResponse: "restarts"
         }
     }
 
     /// The SPEC §7 JSON payload, plus `status`, `instance`, `id` and the target.
     public var payload: JSONValue {
-        .object([
+        var metadata: JSONObject = [
+            "percent": percent.map { .number(Self.round1($0)) } ?? .null,
+            "available_mb": availableMB.map { .number(Self.round1($0)) } ?? .null,
+        ]
+        if let autoResponse { metadata["auto_response"] = autoResponse }
+        return .object([
             "timestamp": .string(WallClock.rfc3339(timestamp)),
             "severity": .string(severity.description),
             "component": .string(component.rawValue),
             "memory_usage": .number(Self.round1(memoryUsage)),
             "threshold": .number(Self.round1(threshold)),
             "message": .string(message),
-            "metadata": .object([
-                "percent": percent.map { .number(Self.round1($0)) } ?? .null,
-                "available_mb": availableMB.map { .number(Self.round1($0)) } ?? .null,
-            ]),
+            "metadata": .object(metadata),
             "status": .string(status.rawValue),
             "instance": .string(instance),
             "id": .string(id),
@@ -81,6 +86,8 @@ public struct Alert: Sendable, Equatable {
             if case .number(let p) = m["percent"] { percent = p }
             if case .number(let a) = m["available_mb"] { available = a }
         }
+        var autoResponse: JSONValue?
+        if case .object(let m) = o["metadata"], let value = m["auto_response"], value != .null { autoResponse = value }
         var description = ""
         var pid: Int32?
         var name: String?
@@ -93,6 +100,7 @@ public struct Alert: Sendable, Equatable {
             id: id, timestamp: epoch, severity: severity, component: component, status: status, memoryUsage: usage, threshold: threshold,
             message: message, instance: instance, targetDescription: description, targetPid: pid, targetName: name, percent: percent,
             availableMB: available)
+        self.autoResponse = autoResponse
     }
 
     /// The payload with the exact epoch time, for the state directory.

@@ -122,6 +122,12 @@ public final class AlertDispatcher: Sendable {
         updateActiveGauge()
     }
 
+    /// Records what the automatic response did in the active alerts at `severity`
+    /// (`metadata.auto_response`); Alertmanager's next re-send carries it.
+    public func annotate(severity: Severity, autoResponse: JSONValue) {
+        _ = state.withLock { $0.router.annotate(severity: severity, autoResponse: autoResponse) }
+    }
+
     /// Queues a re-send of every active alert to the channel (Alertmanager expects them).
     func resendActive(to channel: AlertChannelID) {
         let (queue, alerts) = state.withLock { s in (s.queues[channel], Array(s.router.active.values)) }

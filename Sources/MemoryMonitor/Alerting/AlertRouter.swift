@@ -39,6 +39,18 @@ struct AlertRouter: Sendable {
         self.routes = routes
     }
 
+    /// Sets `metadata.auto_response` of the active alerts at `severity`; returns the ones changed.
+    mutating func annotate(severity: Severity, autoResponse: JSONValue) -> [Alert] {
+        var changed: [Alert] = []
+        for (component, alert) in active where alert.severity == severity && Component.measured.contains(component) {
+            var updated = alert
+            updated.autoResponse = autoResponse
+            active[component] = updated
+            changed.append(updated)
+        }
+        return changed
+    }
+
     /// Decides what happens to `alert`, given the channels that exist.
     mutating func receive(_ alert: Alert, channels: [AlertChannelID]) -> Action {
         let key = RateLimitKey(alert)

@@ -78,6 +78,7 @@ enum AlertBodies {
         case .oom: return "MemoryOOMKill"
         case .memoryLeak: return "MemoryLeakSuspected"
         case .memoryTrend: return "MemoryTrendPredicted"
+        case .autoResponse: return "MemoryAutoResponseRefused"
         }
         return prefix + severity.description.prefix(1).uppercased() + severity.description.dropFirst()
     }
@@ -99,6 +100,10 @@ enum AlertBodies {
                 ],
                 "startsAt": .string(WallClock.rfc3339(alert.timestamp)),
             ]
+            if let response = alert.autoResponse, severity == alert.severity, case .object(var annotations) = object["annotations"] {
+                annotations["auto_response"] = .string(response.serialized)
+                object["annotations"] = .object(annotations)
+            }
             if ended { object["endsAt"] = .string(WallClock.rfc3339(WallClock.now())) }
             return .object(object)
         }

@@ -43,6 +43,7 @@ public struct ConfigurationLoader {
         if let t = r.section("thresholds") { applyThresholds(t) }
         if let a = r.section("alerting") { applyAlerting(a) }
         if let a = r.section("auto_response") { applyAutoResponse(a) }
+        if let s = r.section("security") { applySecurity(s) }
         if let e = r.section("experimental") { applyExperimental(e) }
         if let p = r.section("performance") { applyPerformance(p) }
         if let l = r.section("logging") { applyLogging(l) }
@@ -190,23 +191,85 @@ public struct ConfigurationLoader {
 
     private mutating func applyAutoResponse(_ r0: Reader) {
         var r = r0
-        if let v = r.bool("enabled") { configuration.autoResponseEnabled = v }
-        if var c = r.section("critical_actions") {
-            _ = c.bool("force_gc")
-            _ = c.bool("clear_caches")
-            _ = c.bool("throttle_operations")
-            c.finish()
-            r.merge(c)
+        var a = configuration.autoResponse
+        if let v = r.bool("enabled") { a.enabled = v }
+        if let v = r.bool("dry_run") { a.dryRun = v }
+        if let v = r.number("cooldown_seconds", atLeast: 0, atMost: 86_400) { a.cooldownSeconds = v }
+        if let v = r.number("settle_seconds", atLeast: 0, atMost: 600) { a.settleSeconds = v }
+        if let v = r.number("action_timeout_seconds", above: 0, atMost: 3600) { a.actionTimeoutSeconds = v }
+        for (key, level) in [("warning_actions", Severity.warning), ("critical_actions", .critical), ("emergency_actions", .emergency)] {
+            guard var l = r.section(key) else { continue }
+            var actions = a.actions(for: level) ?? LevelActionsReader.empty
+            LevelActionsReader.apply(&l, to: &actions)
+            if level == .emergency, let v = l.bool("send_immediate_alert") { configuration.alerting.emergencyBypassesRateLimit = v }
+            l.finish()
+            r.merge(l)
+            switch level {
+            case .warning: a.warning = actions
+            case .critical: a.critical = actions
+            default: a.emergency = actions
+            }
         }
-        if var e = r.section("emergency_actions") {
-            _ = e.bool("force_gc")
-            _ = e.integer("multiple_gc_cycles", in: 1...100)
-            _ = e.bool("clear_all_caches")
-            _ = e.bool("emergency_throttle")
-            if let v = e.bool("send_immediate_alert") { configuration.alerting.emergencyBypassesRateLimit = v }
-            e.finish()
-            r.merge(e)
+        if var g = r.section("admission_gate") {
+            if let v = g.integer("limit", in: 1...1_000_000) { a.gate.limit = v }
+            if let v = g.integer("critical_limit", in: 1...1_000_000) { a.gate.criticalLimit = v }
+            if let v = g.integer("emergency_limit", in: 1...1_000_000) { a.gate.emergencyLimit = v }
+            if let v = g.integer("max_waiting", in: 0...10_000_000) { a.gate.maxWaiting = v }
+            g.finish()
+            r.merge(g)
         }
+        r.finish()
+        configuration.autoResponse = a
+        merge(r)
+    }
+
+    /// Reads one `<level>_actions` object.
+    enum LevelActionsReader {
+        static let empty = MonitorConfiguration.LevelActions()
+
+        static func apply(_ l: inout Reader, to actions: inout MonitorConfiguration.LevelActions) {
+            if let v = l.bool("force_gc") { actions.forceGC = v }
+            if let v = l.integer("multiple_gc_cycles", in: 1...100) { actions.gcCycles = v }
+            if let v = l.bool("clear_caches") { actions.clearCaches = v }
+            if let v = l.bool("clear_all_caches") { actions.clearAllCaches = v }
+            if let v = l.bool("throttle_operations") { actions.throttle = v }
+            if let v = l.bool("emergency_throttle") { actions.emergencyThrottle = v }
+            if let v = l.bool("stop_non_essential") { actions.stopNonEssential = v }
+            if let v = l.bool("prepare_restart") { actions.prepareRestart = v }
+            if let v = l.string("signal", nonEmpty: true) {
+                if let signal = NamedSignal.named(v, in: NamedSignal.cleanupSignals) {
+                    actions.signal = signal
+                } else {
+                    l.problem("signal", value: "\"\(v)\"", allowed: "one of " + NamedSignal.cleanupSignals.map(\.name).joined(separator: ", "))
+                }
+            }
+            if let v = l.url("http_hook") { actions.httpHook = v }
+            if let v = l.argv("command") { actions.command = v }
+            if l.has("restart") {
+                if let enabled = l.boolIfBool("restart") {
+                    actions.restart = enabled ? MonitorConfiguration.Restart() : nil
+                } else if var rs = l.section("restart") {
+                    var restart = MonitorConfiguration.Restart()
+                    if let v = rs.string("signal", nonEmpty: true) {
+                        if let signal = NamedSignal.named(v, in: NamedSignal.restartSignals) {
+                            restart.signal = signal
+                        } else {
+                            rs.problem("signal", value: "\"\(v)\"", allowed: "one of " + NamedSignal.restartSignals.map(\.name).joined(separator: ", "))
+                        }
+                    }
+                    if let v = rs.integer("max_per_hour", in: 1...1000) { restart.maxPerHour = v }
+                    if let v = rs.number("window_seconds", above: 0, atMost: 86_400) { restart.windowSeconds = v }
+                    rs.finish()
+                    l.merge(rs)
+                    actions.restart = restart
+                }
+            }
+        }
+    }
+
+    private mutating func applySecurity(_ r0: Reader) {
+        var r = r0
+        if let v = r.secret("action_token") { configuration.security.actionToken = v }
         r.finish()
         merge(r)
     }
@@ -260,6 +323,7 @@ public struct ConfigurationLoader {
                 problems.append(ConfigurationProblem(keyPath: "SLACK_WEBHOOK_URL", value: "a value", allowed: "an http:// or https:// URL"))
             }
         }
+        if let v = env["MEMORY_ACTION_TOKEN"], !v.isEmpty { configuration.security.actionToken = v }
         if let v = env["ALERT_EMAIL"], !v.isEmpty {
             if v.contains("@") {
                 configuration.alerting.email = v
@@ -382,6 +446,13 @@ public struct ConfigurationLoader {
         ordered("memory_", "_mb", t.memoryWarningMB, t.memoryCriticalMB, t.memoryEmergencyMB)
         ordered("memory_percent_", "", t.memoryPercentWarning, t.memoryPercentCritical, t.memoryPercentEmergency)
         ordered("swap_percent_", "", t.swapPercentWarning, t.swapPercentCritical, t.swapPercentEmergency)
+        let g = c.autoResponse.gate
+        if !(g.emergencyLimit <= g.criticalLimit && g.criticalLimit <= g.limit) {
+            found.append(
+                ConfigurationProblem(
+                    keyPath: "auto_response.admission_gate.emergency_limit, critical_limit, limit",
+                    value: "\(g.emergencyLimit), \(g.criticalLimit), \(g.limit)", allowed: "emergency_limit <= critical_limit <= limit"))
+        }
         return found
     }
 
@@ -522,6 +593,39 @@ extension ConfigurationLoader {
                 return nil
             }
             return s
+        }
+
+        /// Whether the key is present (without consuming it).
+        func has(_ key: String) -> Bool { object[key] != nil }
+
+        /// The key's value when it is a boolean; nil (nothing recorded) otherwise.
+        mutating func boolIfBool(_ key: String) -> Bool? {
+            guard case .bool(let b) = object[key] else { return nil }
+            _ = take(key)
+            return b
+        }
+
+        /// A command line: a non-empty array of strings whose first is an absolute path.
+        mutating func argv(_ key: String) -> [String]? {
+            guard let value = take(key) else { return nil }
+            let allowed = "a non-empty array of strings whose first is an absolute path (run without a shell)"
+            guard case .array(let items) = value, !items.isEmpty else {
+                problem(key, value: describe(value), allowed: allowed)
+                return nil
+            }
+            var argv: [String] = []
+            for item in items {
+                guard case .string(let s) = item else {
+                    problem(key, value: describe(item), allowed: allowed)
+                    return nil
+                }
+                argv.append(s)
+            }
+            guard argv[0].hasPrefix("/") else {
+                problem(key, value: "\"\(argv[0])\"", allowed: allowed)
+                return nil
+            }
+            return argv
         }
 
         mutating func stringArray(_ key: String, allowed: [String]) -> [String]? {

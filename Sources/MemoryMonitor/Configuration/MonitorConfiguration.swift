@@ -135,6 +135,13 @@ public struct MonitorConfiguration: Sendable, Equatable {
         public var maxMonitoringTimeSeconds: Double = 2
     }
 
+    /// `security.*`.
+    public struct Security: Sendable, Equatable {
+        /// `action_token` (env `MEMORY_ACTION_TOKEN`): the bearer token mutating endpoints require.
+        /// Without it only loopback clients may call them.
+        public var actionToken: String?
+    }
+
     /// `logging.*`.
     public struct Logging: Sendable, Equatable {
         /// trace, debug, info, notice, warning, error, critical.
@@ -149,8 +156,16 @@ public struct MonitorConfiguration: Sendable, Equatable {
     public var performance = Performance()
     public var experimental = Experimental()
     public var logging = Logging()
+    /// `auto_response.*`: what the monitor does at each level.
+    public var autoResponse = AutoResponse()
+    /// `security.*`: who may call the mutating endpoints.
+    public var security = Security()
+
     /// `auto_response.enabled`.
-    public var autoResponseEnabled = true
+    public var autoResponseEnabled: Bool {
+        get { autoResponse.enabled }
+        set { autoResponse.enabled = newValue }
+    }
 
     /// The embedded defaults.
     public init() {}
@@ -160,9 +175,7 @@ public struct MonitorConfiguration: Sendable, Equatable {
 
     /// Keys that are read and validated but do not change behaviour yet (later work builds them);
     /// the executable warns about each once at start.
-    public static let acceptedNotBuilt = [
-        "auto_response (beyond emergency_actions.send_immediate_alert)", "performance.monitoring_overhead_limit_percent",
-    ]
+    public static let acceptedNotBuilt = ["performance.monitoring_overhead_limit_percent"]
 
     /// Alert channel names accepted in `alerting.alert_levels.*.channels`.
     public static let channelNames = ["log", "webhook", "slack", "email", "alertmanager"]

@@ -34,6 +34,8 @@ public enum Component: String, Sendable, CaseIterable {
     case memoryLeak = "memory_leak"
     /// A threshold or the limit is predicted to be crossed within `experimental.prediction_window`.
     case memoryTrend = "memory_trend"
+    /// The automatic response refused an action (a restart loop): an event.
+    case autoResponse = "auto_response"
 
     /// The components judged against thresholds, each with its own level.
     public static let measured: [Component] = [.processMemory, .systemMemory, .swapMemory]
@@ -42,5 +44,5 @@ public enum Component: String, Sendable, CaseIterable {
     public var followsTarget: Bool { self == .processMemory || self == .systemMemory || self == .memoryLeak || self == .memoryTrend }
 
     /// An event alert reports something that happened; it is never active and never resolved.
-    public var isEvent: Bool { self == .oom }
+    public var isEvent: Bool { self == .oom || self == .autoResponse }
 }

@@ -42,7 +42,7 @@ public struct ThresholdPolicy: Sendable, Equatable {
         case .systemMemory: systemPercent
         case .swapMemory: swapPercent
         // Not judged against thresholds: no value reaches these bounds.
-        case .target, .oom, .memoryLeak, .memoryTrend: Bounds(warning: .infinity, critical: .infinity, emergency: .infinity)
+        case .target, .oom, .memoryLeak, .memoryTrend, .autoResponse: Bounds(warning: .infinity, critical: .infinity, emergency: .infinity)
         }
     }
 
@@ -53,7 +53,7 @@ public struct ThresholdPolicy: Sendable, Equatable {
         case .processMemory: sample.process?.status.residentBytes.map { Double($0) / 1_048_576 }
         case .systemMemory: sample.memoryPercent
         case .swapMemory: sample.swapPercent
-        case .target, .oom, .memoryLeak, .memoryTrend: nil
+        case .target, .oom, .memoryLeak, .memoryTrend, .autoResponse: nil
         }
     }
 

@@ -12,6 +12,14 @@ public final class MonitorMetrics: Sendable {
     public let checkDuration: HistogramFamily
     /// `memory_cleanup_operations_total`.
     public let cleanupOperations: CounterFamily
+    /// `memory_auto_response_actions_total{level,action,result}`.
+    let autoResponseActions: CounterFamily
+    /// `memory_reclaimed_bytes_total{action}`.
+    let reclaimedBytes: CounterFamily
+    let gateLimit: GaugeFamily
+    let gateInFlight: GaugeFamily
+    let gateWaiting: GaugeFamily
+    let gateRejected: CounterFamily
     /// `memory_leaks_detected_total`.
     public let leaksDetected: CounterFamily
 
@@ -101,7 +109,20 @@ public final class MonitorMetrics: Sendable {
         checkDuration = r.histogram(
             "memory_check_duration_seconds", help: "Time one check took: sampling, evaluation and metric update.", unit: "seconds",
             buckets: Self.checkDurationBuckets)
-        cleanupOperations = r.counter("memory_cleanup_operations", help: "Clean-up operations run (allocator trim and registered cache clearers).")
+        cleanupOperations = r.counter(
+            "memory_cleanup_operations", help: "Actions run by the automatic response or POST /health/actions/gc (ok or failed; skipped and dry runs are not counted).")
+        autoResponseActions = r.counter(
+            "memory_auto_response_actions",
+            help: "Automatic-response actions by level (manual for POST /health/actions/gc), action and result (ok, failed, skipped, dry_run).",
+            labels: ["level", "action", "result"])
+        reclaimedBytes = r.counter(
+            "memory_reclaimed_bytes", help: "Resident bytes of the target freed by actions that succeeded, measured before and after each.", unit: "bytes",
+            labels: ["action"])
+        gateLimit = r.gauge("memory_admission_limit", help: "Operations the embedded admission gate admits at once (shrinks at critical and emergency).")
+        gateInFlight = r.gauge("memory_admission_in_flight", help: "Operations admitted by the admission gate and still running.")
+        gateWaiting = r.gauge("memory_admission_waiting", help: "Callers waiting at the admission gate.")
+        gateRejected = r.counter("memory_admission_rejected", help: "Callers the admission gate rejected because admission_gate.max_waiting were waiting.")
+        gateRejected.increment(by: 0)
         leaksDetected = r.counter("memory_leaks_detected", help: "Suspected memory leaks detected.")
 
         growthRate = r.gauge(
@@ -353,6 +374,13 @@ public final class MonitorMetrics: Sendable {
     /// Counts alerts a channel gave up on.
     func recordDrop(channel: AlertChannelID, reason: AlertDropReason, count: Int = 1) {
         alertsDropped.increment(by: Double(count), channel.rawValue, reason.rawValue)
+    }
+
+    /// Records the admission gate's counts.
+    func updateGate(_ status: AdmissionGate.Status) {
+        gateLimit.set(Double(status.limit))
+        gateInFlight.set(Double(status.inFlight))
+        gateWaiting.set(Double(status.waiting))
     }
 
     /// Records the levels from the last evaluation.

@@ -32,7 +32,7 @@ final class HistoryStore: Sendable {
     /// What the file held at start, oldest first.
     let recovered: [SampleHistory.Entry]
 
-    deinit { state.withLock { close($0.fd) } }
+    deinit { _ = state.withLock { close($0.fd) } }
 
     /// Appends one check; compacts when the file has grown to twice the capacity.
     func append(_ entry: SampleHistory.Entry, keeping history: () -> [SampleHistory.Entry]) {

@@ -9,7 +9,6 @@ public final class MemoryMonitor: Sendable {
         var snapshot: MonitorSnapshot?
         var history: SampleHistory
         var evaluator: AlertEvaluator
-        var cleanupCycles: UInt64 = 0
         var targetChanges: UInt64 = 0
         var pressureStatus = PressureWatch.Status.off
     }
@@ -24,6 +23,11 @@ public final class MemoryMonitor: Sendable {
     public let alerts: AlertDispatcher
     /// Unix time the monitor was created.
     public let startTime: Double
+    /// The automatic response (SPEC §8) and its embedding API: cache clearers, the admission
+    /// gate, non-essential tasks, prepare-for-restart hooks.
+    public let autoResponse: AutoResponse
+    /// The `instance` alerts name.
+    public let instance: String
 
     let sampler: Sampler
     let logger: Logger
@@ -35,7 +39,6 @@ public final class MemoryMonitor: Sendable {
     private let checkLock = Mutex<Void>(())
     // The check a stale reader started, which later stale readers await too (single flight).
     private let inFlight = Mutex<Task<MonitorSnapshot, Never>?>(nil)
-    private let cacheClearers = Mutex<[@Sendable () -> Void]>([])
 
     /// A monitor for `configuration`; nothing is sampled until the first check.
     ///
@@ -57,9 +60,14 @@ public final class MemoryMonitor: Sendable {
             return built.channels
         }()
         self.alerts = AlertDispatcher(configuration: configuration.alerting, channels: channels, metrics: metrics, store: stateStore, logger: logger)
+        let instance = configuration.alerting.instance ?? AlertChannels.hostName()
+        self.instance = instance
+        self.autoResponse = AutoResponse(
+            configuration: configuration.autoResponse, thresholds: configuration.thresholds,
+            inProcess: configuration.monitoring.target == .ownProcess, metrics: metrics, logger: logger)
         let evaluator = AlertEvaluator(
             policy: policy, forChecks: configuration.alerting.forChecks, hysteresisPercent: configuration.alerting.hysteresisPercent,
-            instance: configuration.alerting.instance ?? AlertChannels.hostName(), levels: alerts.restoredLevels,
+            instance: instance, levels: alerts.restoredLevels,
             growth: GrowthTracker(configuration: configuration), leakSeverity: configuration.monitoring.leakDetection.severity)
         self.sampler = Sampler(
             target: configuration.monitoring.target,
@@ -106,7 +114,7 @@ public final class MemoryMonitor: Sendable {
                 return (s.snapshot?.sample, outcome, s.evaluator.levels)
             }
             alerts.supersede(outcome.superseded)
-            alerts.dispatch(outcome.alerts)
+            alerts.dispatch(respond(to: outcome.alerts, levels: levels, sample: sample))
             metrics.update(from: sample)
             metrics.update(levels: levels)
             metrics.update(growth: outcome.growth, leakStarted: outcome.leakStarted)
@@ -121,7 +129,7 @@ public final class MemoryMonitor: Sendable {
                 s.history.append(entry)
                 let snapshot = MonitorSnapshot(
                     generation: (s.snapshot?.generation ?? 0) &+ 1, sample: sample, levels: levels, activeAlerts: active,
-                    checkedAt: finished, checkSeconds: seconds, cleanupCycles: s.cleanupCycles, growth: outcome.growth,
+                    checkedAt: finished, checkSeconds: seconds, cleanupCycles: autoResponse.actionsRun, growth: outcome.growth,
                     targetChanges: s.targetChanges, pressureTrigger: s.pressureStatus)
                 s.snapshot = snapshot
                 return snapshot
@@ -135,6 +143,23 @@ public final class MemoryMonitor: Sendable {
             }
             logTargetTransitions(from: previous, to: sample)
             return snapshot
+        }
+    }
+
+    /// Starts the automatic response for the level reached and notes the planned actions in the
+    /// metadata of the alerts that announce that level.
+    private func respond(to newAlerts: [Alert], levels: [Component: Severity], sample: Sample) -> [Alert] {
+        let level = Component.measured.map { levels[$0] ?? .healthy }.max() ?? .healthy
+        func announces(_ a: Alert) -> Bool { a.status == .firing && a.severity == level && Component.measured.contains(a.component) }
+        let alert = newAlerts.first(where: announces) ?? alerts.activeAlerts.first(where: announces)
+        let planned = autoResponse.respond(to: .init(level: level, trigger: .auto, alert: alert, sample: sample), monitor: self)
+        guard !planned.isEmpty else { return newAlerts }
+        let note = AutoResponse.plannedSummary(planned, level: level, dryRun: configuration.autoResponse.dryRun)
+        return newAlerts.map { a in
+            guard announces(a) else { return a }
+            var annotated = a
+            annotated.autoResponse = note
+            return annotated
         }
     }
 
@@ -229,35 +254,19 @@ public final class MemoryMonitor: Sendable {
 
     // MARK: Clean-up
 
-    /// Registers a cache clearer that a clean-up runs (an embedding service's caches).
+    /// Registers a cache clearer of normal priority (`clear_caches`); see `AutoResponse.addCacheClearer(priority:_:)`.
     public func addCacheClearer(_ clearer: @escaping @Sendable () -> Void) {
-        cacheClearers.withLock { $0.append(clearer) }
+        autoResponse.addCacheClearer(priority: .normal, clearer)
     }
 
-    /// Runs the registered cache clearers, then returns free heap to the kernel (`malloc_trim`).
-    /// It acts on the monitor's own process (`scope` "monitor"), whatever the target is. Blocking:
-    /// call it off any event loop.
-    @discardableResult
-    public func cleanUp() -> CleanupResult {
-        let residentBefore = ProcFile.read("/proc/self/status").flatMap(ProcessStatus.parse)?.residentBytes
-        let clearers = cacheClearers.withLock { $0 }
-        for clear in clearers { clear() }
-        let before = AllocatorStatistics.current()
-        AllocatorStatistics.trim()
-        let after = AllocatorStatistics.current()
-        let residentAfter = ProcFile.read("/proc/self/status").flatMap(ProcessStatus.parse)?.residentBytes
-        state.withLock { $0.cleanupCycles += 1 }
-        metrics.cleanupOperations.increment()
-        let result = CleanupResult(
-            success: true, scope: "monitor", freeBytesBefore: before.freeBytes, freeBytesAfter: after.freeBytes,
-            residentBytesBefore: residentBefore, residentBytesAfter: residentAfter, cacheClearersRun: clearers.count, timestamp: WallClock.now())
-        logger.info(
-            "clean-up ran",
-            metadata: [
-                "scope": "monitor", "released_bytes": "\(result.releasedBytes)", "cache_clearers": "\(clearers.count)",
-                "rss_before_bytes": "\(residentBefore.map(String.init) ?? "unknown")", "rss_after_bytes": "\(residentAfter.map(String.init) ?? "unknown")",
-            ])
-        return result
+    /// The admission gate the automatic response throttles: `try await monitor.gate.admit { … }`.
+    public var gate: AdmissionGate { autoResponse.gate }
+
+    /// `POST /health/actions/gc`: the warning level's clean-up against the current target, each
+    /// action measured. Nil when nothing configured reaches the target (a sidecar without
+    /// `warning_actions.signal` or `http_hook`).
+    public func cleanUp() async -> [ActionRecord]? {
+        await autoResponse.runManual(monitor: self)
     }
 }
 
