@@ -73,6 +73,22 @@ struct BundleTests {
         for image in ["prom/prometheus:v", "prom/alertmanager:v", "grafana/grafana:1"] { #expect(text.contains(image), "unpinned \(image)") }
     }
 
+    /// examples/python-service: its compose file parses, and its configuration is valid with no
+    /// unknown keys for the sidecar it describes.
+    @Test func pythonServiceExampleIsValid() throws {
+        let compose = Self.root + "/.venv/bin/docker-compose"
+        let file = Self.root + "/examples/python-service/docker-compose.yml"
+        let (status, output) = try tool(compose, ["-f", file, "config", "-q"])
+        #expect(status == 0, "\(output)")
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(text.contains("pid: \"service:app\""))
+        let (checked, log) = try tool(
+            TestEnvironment.binary,
+            ["--check-config", "--config", Self.root + "/examples/python-service/memory-monitor.json", "--process-match", "python3 /app/app.py"])
+        #expect(checked == 0, "\(log)")
+        #expect(!log.contains("unknown configuration key"), "\(log)")
+    }
+
     @Test func dashboardStructure() throws {
         let dashboard = try Dashboard.load()
         #expect(dashboard.json["id"] is NSNull)

@@ -24,6 +24,14 @@ public final class ChildProcess: @unchecked Sendable {
         if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        // The test runner's threads block most signals, and a spawned child inherits the mask of the
+        // thread that spawns it: a Python peer's SIGUSR1 or SIGTERM handler would never run. Start
+        // children with an empty mask, as a shell or a supervisor does.
+        var empty = sigset_t()
+        var previous = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         try process.run()
     }
 

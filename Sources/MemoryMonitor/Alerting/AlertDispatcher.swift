@@ -122,10 +122,11 @@ public final class AlertDispatcher: Sendable {
         updateActiveGauge()
     }
 
-    /// Records what the automatic response did in the active alerts at `severity`
-    /// (`metadata.auto_response`); Alertmanager's next re-send carries it.
-    public func annotate(severity: Severity, autoResponse: JSONValue) {
-        _ = state.withLock { $0.router.annotate(severity: severity, autoResponse: autoResponse) }
+    /// Records what the automatic response did in the alert that announced the level (or the
+    /// active alerts at `severity`): `metadata.auto_response` in /health/alerts, and in the next
+    /// re-send to Alertmanager while it is active.
+    public func annotate(id: String?, severity: Severity, autoResponse: JSONValue) {
+        state.withLock { $0.router.annotate(id: id, severity: severity, autoResponse: autoResponse) }
     }
 
     /// Queues a re-send of every active alert to the channel (Alertmanager expects them).

@@ -39,16 +39,13 @@ struct AlertRouter: Sendable {
         self.routes = routes
     }
 
-    /// Sets `metadata.auto_response` of the active alerts at `severity`; returns the ones changed.
-    mutating func annotate(severity: Severity, autoResponse: JSONValue) -> [Alert] {
-        var changed: [Alert] = []
-        for (component, alert) in active where alert.severity == severity && Component.measured.contains(component) {
-            var updated = alert
-            updated.autoResponse = autoResponse
-            active[component] = updated
-            changed.append(updated)
+    /// Sets `metadata.auto_response` of the alert `id` (active and in the history), or with no
+    /// id of the active measured alerts at `severity`.
+    mutating func annotate(id: String?, severity: Severity, autoResponse: JSONValue) {
+        for (component, alert) in active where Component.measured.contains(component) && (id.map { alert.id == $0 } ?? (alert.severity == severity)) {
+            active[component]?.autoResponse = autoResponse
         }
-        return changed
+        if let id, let index = history.lastIndex(where: { $0.id == id }) { history[index].autoResponse = autoResponse }
     }
 
     /// Decides what happens to `alert`, given the channels that exist.

@@ -166,7 +166,7 @@ public final class AutoResponse: Sendable {
         }
         let task = Task { [self] in
             let records = await execute(planned, context: context, monitor: monitor)
-            monitor.alerts.annotate(severity: context.level, autoResponse: Self.summary(records, level: context.level))
+            monitor.alerts.annotate(id: context.alert?.id, severity: context.level, autoResponse: Self.summary(records, level: context.level))
             _ = state.withLock { $0.running.removeValue(forKey: id) }
         }
         state.withLock { s in
