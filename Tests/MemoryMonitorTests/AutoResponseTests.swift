@@ -160,6 +160,17 @@ struct EmbeddedResponseTests {
         #expect(monitor.metrics.cleanupOperations.value() == 0)
     }
 
+    @Test func disabledDoesNothing() async {
+        var configuration = MonitorConfiguration()
+        configuration.autoResponseEnabled = false
+        let monitor = MemoryMonitor(configuration: configuration)
+        let planned = monitor.autoResponse.respond(to: .init(level: .emergency, trigger: .auto, alert: nil, sample: sample(rssMB: 60)), monitor: monitor)
+        await monitor.autoResponse.waitForRunning()
+        #expect(planned.isEmpty)
+        #expect(monitor.gate.status.limit == 64)
+        #expect(monitor.autoResponse.records(lastSeconds: 60).isEmpty)
+    }
+
     @Test func theGateAdmitsWaitsRejectsAndCancels() async throws {
         let rejected = Counter()
         let gate = AdmissionGate(limit: 2, maxWaiting: 1) { rejected.bump() }
