@@ -164,14 +164,13 @@ public final class AutoResponse: Sendable {
             s.nextID += 1
             return s.nextID
         }
-        let task = Task { [self] in
-            let records = await execute(planned, context: context, monitor: monitor)
-            monitor.alerts.annotate(id: context.alert?.id, severity: context.level, autoResponse: Self.summary(records, level: context.level))
-            _ = state.withLock { $0.running.removeValue(forKey: id) }
-        }
+        // Registered under the lock that the task's own removal takes, so it is never left behind.
         state.withLock { s in
-            // The task may have finished already: register it only while it runs.
-            if !task.isCancelled { s.running[id] = task }
+            s.running[id] = Task { [self] in
+                let records = await execute(planned, context: context, monitor: monitor)
+                monitor.alerts.annotate(id: context.alert?.id, severity: context.level, autoResponse: Self.summary(records, level: context.level))
+                _ = state.withLock { $0.running.removeValue(forKey: id) }
+            }
         }
     }
 
