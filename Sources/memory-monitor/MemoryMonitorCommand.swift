@@ -114,7 +114,10 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         var store: AlertStateStore?
         if let directory = configuration.alerting.stateDirectory {
             do {
-                store = try AlertStateStore(directory: directory, retentionSeconds: configuration.alerting.historyHours * 3600)
+                let opened = try AlertStateStore(directory: directory, retentionSeconds: configuration.alerting.historyHours * 3600)
+                for warning in opened.warnings.prefix(20) { logger.warning("\(warning)") }
+                if opened.warnings.count > 20 { logger.warning("state journal: \(opened.warnings.count - 20) more warnings not shown") }
+                store = opened
             } catch {
                 logger.critical("cannot use the state directory", metadata: ["directory": "\(directory)", "error": "\(error)"])
                 throw ExitCode(2)

@@ -273,6 +273,79 @@ struct AlertStateStoreTests {
         #expect(again.recovered.pending.count == 1)
         let old = try AlertStateStore(directory: directory, retentionSeconds: -1)
         #expect(old.recovered.history.isEmpty)
+        #expect(reopened.warnings.isEmpty, "a torn last line is not a warning")
+    }
+
+    func alert(_ id: String) -> Alert {
+        Alert(
+            id: id, timestamp: WallClock.now(), severity: .critical, component: .processMemory, status: .firing, memoryUsage: 60, threshold: 50,
+            message: "CRITICAL", instance: "h", targetDescription: "own process", targetPid: nil, targetName: nil, percent: nil, availableMB: nil)
+    }
+
+    /// A journal that cannot be read is moved aside, never overwritten, and the start says so.
+    @Test func anUnreadableJournalIsMovedAsideNotOverwritten() throws {
+        let directory = tempDirectory()
+        // A directory where the journal should be: open succeeds, read fails (EISDIR).
+        FileSystem.makeDirectories(directory + "/alerts.journal")
+        let store = try AlertStateStore(directory: directory, retentionSeconds: 86_400)
+        #expect(store.warnings.count == 1)
+        #expect(store.warnings.first?.contains("moved aside to \(directory)/alerts.journal.unread-") == true, "\(store.warnings)")
+        let entries = try FileManagerLite.entries(directory)
+        #expect(entries.contains { $0.hasPrefix("alerts.journal.unread-") })
+    }
+
+    @Test func anOversizedJournalIsMovedAside() throws {
+        let directory = tempDirectory()
+        let path = directory + "/alerts.journal"
+        FileSystem.makeDirectories(directory)
+        let fd = open(path, O_WRONLY | O_CREAT, 0o600)
+        ftruncate(fd, off_t(AlertStateStore.maximumBytes + 1))
+        close(fd)
+        let store = try AlertStateStore(directory: directory, retentionSeconds: 86_400)
+        #expect(store.warnings.first?.contains("over the 64 MiB") == true, "\(store.warnings)")
+        #expect(try FileManagerLite.entries(directory).contains { $0.hasPrefix("alerts.journal.unread-") })
+    }
+
+    /// Each bad line is named; the others are replayed.
+    @Test func badLinesAreNamedAndTheRestReplayed() throws {
+        let directory = tempDirectory()
+        do {
+            let store = try AlertStateStore(directory: directory, retentionSeconds: 86_400)
+            for i in 0..<6 { store.recordQueued(alert("a\(i)"), channel: "webhook") }
+        }
+        let path = directory + "/alerts.journal"
+        var lines = (ProcFile.read(path) ?? "").split(separator: "\n").map(String.init)
+        lines[2] = String(lines[2].prefix(lines[2].count / 2))
+        lines[4] = "{\"t\":\"mystery\"}"
+        let fd = open(path, O_WRONLY | O_TRUNC)
+        FileSystem.writeAll(fd, lines.joined(separator: "\n") + "\n")
+        close(fd)
+        let store = try AlertStateStore(directory: directory, retentionSeconds: 86_400)
+        #expect(store.recovered.pending.map(\.alert.id) == ["a0", "a1", "a3", "a5"])
+        #expect(store.warnings == ["\(path): line 3 is not a journal entry; skipped", "\(path): line 5 is not a journal entry; skipped"])
+    }
+
+    /// The journal is compacted while running: it stays bounded however many alerts pass.
+    @Test func theJournalIsCompactedWhileRunning() throws {
+        let directory = tempDirectory()
+        let store = try AlertStateStore(directory: directory, retentionSeconds: 86_400)
+        for i in 0..<3000 {
+            store.recordQueued(alert("b\(i)"), channel: "webhook")
+            store.recordDone(id: "b\(i)", channel: "webhook")
+        }
+        store.recordQueued(alert("last"), channel: "webhook")
+        #expect(store.lineCount <= 1001 + 2)
+        let fileLines = (ProcFile.read(directory + "/alerts.journal", limit: 1 << 24) ?? "").split(separator: "\n").count
+        #expect(fileLines == store.lineCount)
+        let reopened = try AlertStateStore(directory: directory, retentionSeconds: 86_400)
+        #expect(reopened.recovered.pending.map(\.alert.id) == ["last"])
+    }
+}
+
+/// Directory listing without Foundation.
+enum FileManagerLite {
+    static func entries(_ directory: String) throws -> [String] {
+        try ProcFile.directoryEntries(directory).get()
     }
 }
 
