@@ -62,7 +62,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MemoryMonitorTests",
-            dependencies: ["MemoryMonitor", "TestSupport"],
+            dependencies: ["MemoryMonitor", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             exclude: ["Fixtures"]
         ),
         .target(

@@ -174,6 +174,11 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         case (.end, .receiving(let head, _)):
             state = .idle
+            // RFC 9112: an HTTP/1.1 request without Host is a 400.
+            if head.version == .http1_1 && !head.headers.contains(name: "host") {
+                write(context: context, head: head, response: .error(.badRequest, "HTTP/1.1 requests need a Host header"), close: true)
+                return
+            }
             switch router.reply(method: head.method, uri: head.uri, headers: head.headers, remote: context.channel.remoteAddress) {
             case .now(let response):
                 write(context: context, head: head, response: response, close: !head.isKeepAlive)

@@ -134,13 +134,21 @@ enum HealthReport {
 
     /// `GET /health/metrics/history?hours=N[&step=S]`: the remembered checks of the last N hours,
     /// or with `step`, one point per S seconds with the min, avg and max of each value.
-    static func history(_ monitor: MemoryMonitor, hours: Double, step: Double? = nil) -> JSONValue {
-        let entries = monitor.history(lastSeconds: hours * 3600)
+    /// Points one history response holds at most (newest kept): bounds its size and its cost.
+    static let maximumPoints = 5000
+
+    static func history(_ monitor: MemoryMonitor, hours: Double, step: Double? = nil, maximumPoints: Int = maximumPoints) -> JSONValue {
+        var entries = monitor.history(lastSeconds: hours * 3600)
         var body: JSONObject = [
             "hours": .number(hours),
             "capacity": .number(Double(monitor.configuration.monitoring.historySize)),
         ]
         guard let step else {
+            if entries.count > maximumPoints {
+                body["truncated"] = .bool(true)
+                body["hint"] = .string("only the newest \(maximumPoints) checks are listed; add step=SECONDS for the whole window")
+                entries.removeFirst(entries.count - maximumPoints)
+            }
             let items: [JSONValue] = entries.map { e in
                 .object([
                     "timestamp": .string(WallClock.rfc3339(e.timestamp)),
@@ -161,6 +169,11 @@ enum HealthReport {
         for e in entries {
             let start = (e.timestamp / step).rounded(.down) * step
             if buckets.last?.start == start { buckets[buckets.count - 1].entries.append(e) } else { buckets.append((start, [e])) }
+        }
+        if buckets.count > maximumPoints {
+            body["truncated"] = .bool(true)
+            body["hint"] = .string("only the newest \(maximumPoints) steps are listed; use a larger step")
+            buckets.removeFirst(buckets.count - maximumPoints)
         }
         let items: [JSONValue] = buckets.map { bucket in
             func summary(_ values: [Double?]) -> JSONValue {

@@ -47,6 +47,7 @@ public struct Router: Sendable {
     let cache: ExpositionCache
     let routes: Routes
     let logger: Logger
+    private let refusalLogLimit = LogRateLimit(burst: 5, windowSeconds: 10)
 
     public init(monitor: MemoryMonitor, cache: ExpositionCache, routes: Routes, logger: Logger = Logger(label: "memory-monitor")) {
         self.monitor = monitor
@@ -65,9 +66,13 @@ public struct Router: Sendable {
             return metrics(headers: headers)
         case "/health/actions/gc" where routes.contains(.health):
             guard method == .POST else { return .now(methodNotAllowed("POST")) }
-            if let refusal = Self.authorize(headers: headers, remote: remote, token: monitor.configuration.security.actionToken) {
-                logger.warning(
-                    "mutating request refused", metadata: ["path": "\(path)", "status": "\(refusal.status.code)", "remote": "\(remote?.ipAddress ?? "unknown")"])
+            if let refusal = Self.crossOrigin(headers) ?? Self.authorize(headers: headers, remote: remote, token: monitor.configuration.security.actionToken) {
+                let (allowed, held) = refusalLogLimit.allow("refused")
+                if allowed {
+                    var metadata: Logger.Metadata = ["path": "\(path)", "status": "\(refusal.status.code)", "remote": "\(remote?.ipAddress ?? "unknown")"]
+                    if held > 0 { metadata["log_lines_held_back"] = "\(held)" }
+                    logger.warning("mutating request refused", metadata: metadata)
+                }
                 return .now(refusal)
             }
             let monitor = monitor
@@ -129,7 +134,8 @@ public struct Router: Sendable {
             }
             return .json(.ok, ["name": "memory-monitor", "version": .string(MonitorMetrics.version), "endpoints": .array(endpoints)])
         default:
-            return .error(.notFound, "no route for \(path)")
+            // A long path is not echoed whole.
+            return .error(.notFound, "no route for \(path.count > 200 ? path.prefix(200) + "…" : path)")
         }
     }
 
@@ -173,6 +179,17 @@ public struct Router: Sendable {
                 .forbidden, "mutating endpoints answer loopback clients only; set security.action_token (MEMORY_ACTION_TOKEN) to allow others with a bearer token")
         }
         return nil
+    }
+
+    /// A refusal when a browser sent the request from another origin: `Origin` present and not
+    /// naming this server's `Host` (a page elsewhere POSTing to a monitor on localhost).
+    static func crossOrigin(_ headers: HTTPHeaders) -> Response? {
+        guard let origin = headers.first(name: "origin") else { return nil }
+        let host = headers.first(name: "host")?.lowercased() ?? ""
+        var authority = origin.lowercased()[...]
+        for scheme in ["http://", "https://"] where authority.hasPrefix(scheme) { authority = authority.dropFirst(scheme.count) }
+        if !host.isEmpty, authority == host[...] { return nil }
+        return .error(.forbidden, "cross-origin request refused: Origin does not match Host")
     }
 
     /// 127.0.0.0/8, ::1 and IPv4-mapped loopback.

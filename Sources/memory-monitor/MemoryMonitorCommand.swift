@@ -36,10 +36,10 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("JSON configuration file (see docs/configuration.md).", valueName: "file"))
     var config: String?
 
-    @Option(name: .long, help: ArgumentHelp("Port of the health API (default 8080; 0 picks a free port and logs it).", valueName: "port"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Port of the health API (default 8080; 0 picks a free port and logs it).", valueName: "port"))
     var healthPort: String?
 
-    @Option(name: .long, help: ArgumentHelp("Port of /metrics (default 9091; may equal --health-port; 0 picks a free port).", valueName: "port"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Port of /metrics (default 9091; may equal --health-port; 0 picks a free port).", valueName: "port"))
     var prometheusPort: String?
 
     @Option(name: .long, help: ArgumentHelp("Address both listeners bind (default 0.0.0.0).", valueName: "address"))
@@ -51,11 +51,13 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Also append log lines to this file, e.g. logs/production.log.", valueName: "path"))
     var logFile: String?
 
-    @Option(name: .long, help: ArgumentHelp("Seconds between checks, fractions allowed (default 30).", valueName: "seconds"))
-    var checkInterval: Double?
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds between checks, 0.1 to 86400, fractions allowed (default 30).", valueName: "seconds"))
+    var checkInterval: String?
 
-    @Option(name: .long, help: ArgumentHelp("Monitor this process instead of the monitor itself (a reused pid is not followed).", valueName: "pid"))
-    var pid: Int32?
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: ArgumentHelp("Monitor this process instead of the monitor itself (a reused pid is not followed).", valueName: "pid"))
+    var pid: String?
 
     @Option(name: .long, help: ArgumentHelp("Monitor the process whose id this file holds (re-read every check; a new process is a new target).", valueName: "path"))
     var pidfile: String?
@@ -95,6 +97,11 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         }
         let configuration = loaded.configuration
         for key in loaded.unknownKeys { printError("memory-monitor: warning: unknown configuration key \(key) is ignored") }
+        let environmentProblems = StartupChecks.problems(configuration)
+        if !environmentProblems.isEmpty {
+            for problem in environmentProblems { printError("memory-monitor: \(problem)") }
+            throw ExitCode(2)
+        }
         if checkConfig {
             print("configuration is valid")
             return
@@ -178,10 +185,7 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
     func loadConfiguration(environment: [String: String]) throws -> (MonitorConfiguration, [String]) {
         var loader = ConfigurationLoader()
         if let config {
-            guard let text = ProcFile.read(config) else {
-                throw ConfigurationError(fileError: "cannot read configuration file \(config): \(String(cString: strerror(errno)))")
-            }
-            try loader.apply(json: text, source: config)
+            try loader.apply(json: try ConfigurationLoader.readFile(config), source: config)
         }
         loader.apply(environment: environment)
         if let healthPort { loader.setPort(healthPort, name: "--health-port", allowsAnyFreePort: true) { $0.monitoring.healthPort = $1 } }
@@ -190,10 +194,24 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         if let listenAddress { loader.configuration.monitoring.listenAddress = listenAddress }
         if let logFile { loader.configuration.logging.file = logFile }
         if let stateDir { loader.configuration.alerting.stateDirectory = stateDir }
-        if let checkInterval { loader.setCheckInterval(checkInterval, source: "--check-interval") }
+        if let checkInterval {
+            if let seconds = Double(checkInterval), seconds.isFinite {
+                loader.setCheckInterval(seconds, source: "--check-interval")
+            } else {
+                loader.report(ConfigurationProblem(keyPath: "--check-interval", value: "\"\(checkInterval.prefix(64))\"", allowed: "a number >= 0.1 and <= 86400"))
+            }
+        }
+        var pidNumber: Int32?
+        if let pid {
+            if let n = Int32(pid), n >= 1 {
+                pidNumber = n
+            } else {
+                loader.report(ConfigurationProblem(keyPath: "--pid", value: "\"\(pid.prefix(64))\"", allowed: "a process id from 1 to \(Int32.max)"))
+            }
+        }
         if let cgroup { loader.setCgroup(cgroup, source: "--cgroup") }
         loader.setTarget(
-            pid: pid, pidfile: pidfile, processName: processName, processMatch: processMatch,
+            pid: pidNumber, pidfile: pidfile, processName: processName, processMatch: processMatch,
             sources: "--pid, --pidfile, --process-name, --process-match")
         return (try loader.validated(), loader.unknownKeys)
     }

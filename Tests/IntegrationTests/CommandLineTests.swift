@@ -30,9 +30,48 @@ struct CommandLineTests {
         let path = try writeConfig(#"{"monitoring": {"check_interval": 0}, "thresholds": {"memory_warning_mb": 5000}}"#)
         let (status, output) = try run(["--config", path, "--health-port", "0", "--prometheus-port", "0"])
         #expect(status == 2)
-        #expect(output.contains("monitoring.check_interval: 0 is not allowed; expected a number > 0 and <= 86400"))
+        #expect(output.contains("monitoring.check_interval: 0 is not allowed; expected a number >= 0.1 and <= 86400"))
         #expect(output.contains("warning < critical < emergency"))
         #expect(!output.contains("listening"))
+    }
+
+    /// Found by probing: each bad input is a clear message and exit 2.
+    @Test(arguments: [
+        (["--health-port", "-1"], "--health-port: \"-1\" is not allowed; expected a port number from 0 to 65535"),
+        (["--check-interval", "0.0000001"], "--check-interval: 1e-07 is not allowed; expected a number >= 0.1 and <= 86400"),
+        (["--check-interval", "soon"], "--check-interval: \"soon\" is not allowed"),
+        (["--pid", "-5"], "--pid: \"-5\" is not allowed"),
+        (["--listen-address", "no-such-host.invalid"], "monitoring.listen_address (--listen-address): \"no-such-host.invalid\" is not an IP address and does not resolve"),
+        (["--state-dir", "/etc/hostname"], "alerting.state_dir (--state-dir): /etc/hostname exists and is not a directory"),
+        (["--log-file", "/tmp"], "logging.file (--log-file): /tmp is a directory"),
+    ])
+    func badFlagsExit2WithAMessage(_ arguments: [String], _ expected: String) throws {
+        let (status, output) = try run(arguments + ["--check-config"])
+        #expect(status == 2, "\(output)")
+        #expect(output.contains(expected), "\(output)")
+    }
+
+    @Test func configFileEncodingAndSize() throws {
+        let huge = try writeConfig("{\"monitoring\": {}, \"pad\": \"" + String(repeating: "x", count: 1_100_000) + "\"}")
+        let (bigStatus, bigOutput) = try run(["--config", huge, "--check-config"])
+        #expect(bigStatus == 2)
+        #expect(bigOutput.contains("is too large: 1100") && bigOutput.contains("the limit is 1 MiB"), "\(bigOutput)")
+
+        let bom = NSTemporaryDirectory() + "mm-bom-\(UUID().uuidString).json"
+        try Data([0xEF, 0xBB, 0xBF] + Array(#"{"monitoring": {"check_interval": 5}}"#.utf8)).write(to: URL(fileURLWithPath: bom))
+        let (bomStatus, bomOutput) = try run(["--config", bom, "--check-config"])
+        #expect(bomStatus == 0, "\(bomOutput)")
+
+        let bad = NSTemporaryDirectory() + "mm-latin1-\(UUID().uuidString).json"
+        try Data(Array(#"{"logging": {"file": "caf"#.utf8) + [0xE9] + Array(#"/x.log"}}"#.utf8)).write(to: URL(fileURLWithPath: bad))
+        let (badStatus, badOutput) = try run(["--config", bad, "--check-config"])
+        #expect(badStatus == 2)
+        #expect(badOutput.contains("invalid UTF-8 at byte offset 25"), "\(badOutput)")
+
+        let overflow = try writeConfig(#"{"thresholds": {"memory_warning_mb": 1e309}}"#)
+        let (overflowStatus, overflowOutput) = try run(["--config", overflow, "--check-config"])
+        #expect(overflowStatus == 2)
+        #expect(overflowOutput.contains("number 1e309 is out of range"), "\(overflowOutput)")
     }
 
     @Test func invalidJSONNamesLineAndColumn() throws {

@@ -129,6 +129,47 @@ struct ServerTests {
         }
     }
 
+    /// Found by probing: a cross-origin POST (a page elsewhere, a browser on this machine) is
+    /// refused; an HTTP/1.1 request without Host is a 400; a long unknown path is not echoed whole.
+    @Test func browserBorneAndMalformedRequests() async throws {
+        try await withServer { s in
+            let forged = try RawHTTP.request(
+                port: s.port, method: "POST", path: "/health/actions/gc", headers: [("Origin", "http://evil.example"), ("Content-Type", "text/plain")],
+                body: "x")
+            #expect(forged.status == 403)
+            #expect(forged.bodyText.contains("cross-origin"))
+            let sameOrigin = try RawHTTP.request(port: s.port, method: "POST", path: "/health/actions/gc", headers: [("Origin", "http://127.0.0.1:\(s.port)")])
+            #expect(sameOrigin.status == 200)
+            let noHost = RawHTTP.parse(try RawHTTP.exchange(port: s.port, request: Array("GET /health HTTP/1.1\r\nConnection: close\r\n\r\n".utf8)))
+            #expect(noHost.first?.status == 400)
+            let http10 = RawHTTP.parse(try RawHTTP.exchange(port: s.port, request: Array("GET /health HTTP/1.0\r\n\r\n".utf8)))
+            #expect(http10.first?.status == 200)
+            let long = try RawHTTP.request(port: s.port, path: "/" + String(repeating: "a", count: 20_000))
+            #expect(long.status == 404)
+            #expect(long.body.count < 400)
+            #expect(try RawHTTP.request(port: s.port, path: "/health").status == 200)
+        }
+    }
+
+    /// A history response holds at most `maximumPoints` (5000) points, the newest, and says so.
+    @Test func historyResponsesAreBounded() async throws {
+        var config = MonitorConfiguration()
+        config.monitoring.historySize = 100
+        let monitor = MemoryMonitor(configuration: config)
+        for _ in 0..<60 { monitor.check() }
+        #expect(HealthReport.maximumPoints == 5000)
+        let body = HealthReport.history(monitor, hours: 1, maximumPoints: 50)
+        guard case .object(let o) = body, case .array(let samples) = o["samples"] else {
+            Issue.record("no samples")
+            return
+        }
+        #expect(samples.count == 50)
+        #expect(o["truncated"] == .bool(true))
+        #expect(o["count"] == .number(50))
+        guard case .object(let full) = HealthReport.history(monitor, hours: 1) else { return }
+        #expect(full["truncated"] == nil && full["count"] == .number(60))
+    }
+
     @Test(arguments: [
         ("GET", "/nope", 404, nil as String?), ("DELETE", "/metrics", 405, "GET, HEAD"), ("GET", "/health/actions/gc", 405, "POST"),
         ("POST", "/health", 405, "GET, HEAD"), ("GET", "/health/metrics/history?hours=-3", 400, nil),

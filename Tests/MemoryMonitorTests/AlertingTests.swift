@@ -352,3 +352,17 @@ enum FileManagerLite {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+import AsyncHTTPClient
+
+@Suite("Secrets in delivery errors")
+struct DeliveryRedactionTests {
+    @Test func errorsNeverCarryTheURLOrAHeaderValue() {
+        let channel = HTTPAlertChannel(
+            id: .webhook, url: "https://hooks.example/T000/B000/XXXXsecret", headers: ["Authorization": "Bearer tok-123"],
+            body: AlertBodies.webhook, client: HTTPClient.shared)
+        let text = channel.redacted("invalid header Bearer tok-123 for https://hooks.example/T000/B000/XXXXsecret (twice: Bearer tok-123)")
+        #expect(!text.contains("tok-123") && !text.contains("XXXXsecret"))
+        #expect(text == "invalid header <redacted> for <redacted> (twice: <redacted>)")
+    }
+}

@@ -214,3 +214,15 @@ struct EmbeddedResponseTests {
         return condition()
     }
 }
+
+@Suite("Log rate limit")
+struct LogRateLimitTests {
+    @Test func aBurstPassesThenLinesAreCountedAndReported() {
+        let limit = LogRateLimit(burst: 3, windowSeconds: 10)
+        #expect((0..<3).allSatisfy { _ in limit.allow("k", now: 0).allowed })
+        #expect((0..<100).allSatisfy { _ in !limit.allow("k", now: 5).allowed })
+        #expect(limit.allow("other", now: 5).allowed)
+        let next = limit.allow("k", now: 10)
+        #expect(next.allowed && next.suppressedBefore == 100)
+    }
+}

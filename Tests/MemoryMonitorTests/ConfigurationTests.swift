@@ -64,10 +64,10 @@ struct ConfigurationTests {
     }
 
     @Test(arguments: [
-        (#"{"monitoring": {"check_interval": -1}}"#, "monitoring.check_interval: -1 is not allowed; expected a number > 0 and <= 86400"),
-        (#"{"monitoring": {"check_interval": "30"}}"#, "monitoring.check_interval: \"30\" is not allowed; expected a number > 0 and <= 86400"),
+        (#"{"monitoring": {"check_interval": -1}}"#, "monitoring.check_interval: -1 is not allowed; expected a number >= 0.1 and <= 86400"),
+        (#"{"monitoring": {"check_interval": "30"}}"#, "monitoring.check_interval: \"30\" is not allowed; expected a number >= 0.1 and <= 86400"),
         (#"{"monitoring": {"prometheus_port": 70000}}"#, "monitoring.prometheus_port: 70000 is not allowed; expected a port number from 1 to 65535"),
-        (#"{"monitoring": {"history_size": 2.5}}"#, "monitoring.history_size: 2.5 is not allowed; expected a whole number from 1 to 1000000"),
+        (#"{"monitoring": {"history_size": 2.5}}"#, "monitoring.history_size: 2.5 is not allowed; expected a whole number from 1 to 100000"),
         (#"{"monitoring": {"target": {"pid": 1, "process_name": "x"}}}"#, "monitoring.target: 2 targets is not allowed; expected at most one of pid, pidfile, process_name, match"),
         (#"{"monitoring": []}"#, "monitoring: an array is not allowed; expected an object"),
         (#"{"thresholds": {"memory_percent_critical": 120}}"#, "thresholds.memory_percent_critical: 120 is not allowed; expected a number > 0 and <= 100"),
@@ -125,6 +125,24 @@ struct ConfigurationTests {
     func badAutoResponseKeysNameThePath(_ json: String, _ expected: String) {
         let found = problems(json)
         #expect(found.contains { $0.contains(expected) }, "\(found)")
+    }
+
+    /// "Bearer T\r\n" is one Swift Character at the end: checked as bytes, it is refused, and the
+    /// value is never echoed.
+    @Test(arguments: ["Bearer T\r\n", "Bearer\u{0}x", " padded", "a\u{7F}b", "line\nbreak"])
+    func headerValuesAreCheckedAsBytes(_ value: String) {
+        var escaped = ""
+        for scalar in value.unicodeScalars {
+            escaped += scalar.value < 0x20 || scalar.value == 0x7F ? "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16) : String(scalar)
+        }
+        let found = problems(#"{"alerting": {"webhook_headers": {"Authorization": ""# + escaped + "\"}}}")
+        #expect(found.contains { $0.hasPrefix("alerting.webhook_headers.Authorization: a string is not allowed") }, "\(found)")
+        #expect(!found.joined().contains("Bearer"))
+    }
+
+    @Test func headerNamesAreTokens() throws {
+        #expect(problems(#"{"alerting": {"webhook_headers": {"X Token": "a"}}}"#).contains { $0.hasPrefix("alerting.webhook_headers.X Token") })
+        #expect(try load(#"{"alerting": {"webhook_headers": {"X-Api-Key": "abc def", "Authorization": "Bearer é"}}}"#).0.alerting.webhookHeaders.count == 2)
     }
 
     @Test func unknownActionKeysAreNamed() throws {

@@ -21,14 +21,38 @@ struct HTTPAlertChannel: AlertChannel {
         let response: HTTPClientResponse
         do {
             response = try await client.execute(request, timeout: .seconds(60))
-        } catch let error as HTTPClientError {
-            // AsyncHTTPClient errors do not carry the URL, which may hold a secret (Slack's path).
-            throw DeliveryError(retryable: true, "\(id): \(error)")
+        } catch {
+            // Errors are logged: never let one carry the URL (Slack's path is a secret) or a header value.
+            throw DeliveryError(retryable: true, "\(id): \(redacted("\(error)"))")
         }
         _ = try? await response.body.collect(upTo: 64 * 1024)
         if let failure = DeliveryError.forHTTPStatus(response.status.code) {
             throw DeliveryError(retryable: failure.retryable, "\(id): \(failure.message)")
         }
+    }
+}
+
+extension HTTPAlertChannel {
+    /// `text` with the URL and every header value replaced by `<redacted>`.
+    func redacted(_ text: String) -> String {
+        var out = text
+        for secret in [url] + Array(headers.values) where secret.count >= 4 { out = out.replacingAll(secret, with: "<redacted>") }
+        return out
+    }
+}
+
+extension String {
+    /// Every occurrence of `target` replaced (no Foundation).
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var result = ""
+        var rest = self[...]
+        while let range = rest.firstRange(of: target) {
+            result += rest[..<range.lowerBound]
+            result += replacement
+            rest = rest[range.upperBound...]
+        }
+        return result + rest
     }
 }
 

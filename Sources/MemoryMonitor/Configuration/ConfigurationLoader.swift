@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Reads the SPEC §3 JSON file and the SPEC's environment variables into a `MonitorConfiguration`,
 /// collecting every problem with its key path, and naming unknown keys as warnings.
 public struct ConfigurationLoader {
@@ -22,6 +28,49 @@ public struct ConfigurationLoader {
     }
 
     // MARK: File
+
+    /// The largest configuration file read.
+    public static let maximumFileBytes = 1 << 20
+
+    /// Reads a configuration file's text: at most 1 MiB, UTF-8 (a byte-order mark is skipped;
+    /// invalid UTF-8 is an error naming its byte offset).
+    public static func readFile(_ path: String) throws(ConfigurationError) -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw ConfigurationError(fileError: "cannot read configuration file \(path): \(String(cString: strerror(errno)))")
+        }
+        guard Int(info.st_size) <= maximumFileBytes else {
+            throw ConfigurationError(fileError: "configuration file \(path) is too large: \(info.st_size) bytes; the limit is 1 MiB")
+        }
+        let bytes: [UInt8]
+        switch FileSystem.readBytes(path, limit: maximumFileBytes + 1) {
+        case .success(let read): bytes = read
+        case .failure(let failure): throw ConfigurationError(fileError: "cannot read configuration file \(path): \(failure)")
+        }
+        guard bytes.count <= maximumFileBytes else {
+            throw ConfigurationError(fileError: "configuration file \(path) is too large: over 1 MiB")
+        }
+        var body = bytes[...]
+        if body.starts(with: [0xEF, 0xBB, 0xBF]) { body = body.dropFirst(3) }
+        if let offset = invalidUTF8Offset(body) {
+            throw ConfigurationError(fileError: "\(path): invalid UTF-8 at byte offset \(offset + (bytes.count - body.count))")
+        }
+        return String(decoding: body, as: UTF8.self)
+    }
+
+    /// The offset of the first byte that is not valid UTF-8, or nil.
+    static func invalidUTF8Offset(_ bytes: ArraySlice<UInt8>) -> Int? {
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        var offset = 0
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let scalar): offset += scalar.count
+            case .emptyInput: return nil
+            case .error: return offset
+            }
+        }
+    }
 
     /// Applies a JSON document (the file's text). Invalid JSON throws with line and column.
     public mutating func apply(json text: String, source: String) throws(ConfigurationError) {
@@ -54,12 +103,12 @@ public struct ConfigurationLoader {
     private mutating func applyMonitoring(_ r0: Reader) {
         var r = r0
         var m = configuration.monitoring
-        if let v = r.number("check_interval", above: 0, atMost: 86_400) { m.checkInterval = v }  // Self.checkIntervalAllowed
+        if let v = r.number("check_interval", atLeast: Self.minimumCheckInterval, atMost: 86_400) { m.checkInterval = v }  // Self.checkIntervalAllowed
         if let v = r.bool("enable_tracemalloc") { m.collectAllocatorStatistics = v }
         if let v = r.port("prometheus_port") { m.prometheusPort = v }
         if let v = r.port("health_port") { m.healthPort = v }
         if let v = r.string("listen_address", nonEmpty: true) { m.listenAddress = v }
-        if let v = r.integer("history_size", in: 1...1_000_000) { m.historySize = v }
+        if let v = r.integer("history_size", in: 1...100_000) { m.historySize = v }
         if let v = r.number("scrape_max_age_seconds", atLeast: 0, atMost: 3600) { m.scrapeMaxAge = v }
         if let v = r.number("pss_refresh_seconds", atLeast: 0, atMost: 86_400) { m.pssRefreshSeconds = v }
         if let v = r.string("cgroup", nonEmpty: true) {
@@ -151,11 +200,16 @@ public struct ConfigurationLoader {
         if let v = r.number("shutdown_grace_seconds", atLeast: 0, atMost: 300) { a.shutdownGraceSeconds = v }
         if var h = r.section("webhook_headers") {
             for key in h.object.keys {
-                // Header values are often tokens: never echoed.
-                if case .string(let value) = h.object[key]!, !value.contains("\n"), !value.contains("\r") {
+                // Header values are often tokens: never echoed. Checked as bytes (RFC 9110): a
+                // Swift Character "\r\n" is one grapheme, so contains("\n") would miss it.
+                if !Self.isHeaderName(key) {
+                    h.problem(key, value: "a header name", allowed: "an HTTP field name (letters, digits and !#$%&'*+-.^_`|~)")
+                } else if case .string(let value) = h.object[key]!, Self.isHeaderValue(value) {
                     a.webhookHeaders[key] = value
                 } else {
-                    h.problem(key, value: h.object[key]!.kindDescription, allowed: "a string without line breaks")
+                    h.problem(
+                        key, value: h.object[key]!.kindDescription,
+                        allowed: "a string of visible characters, spaces and tabs (no line breaks or control characters, no leading or trailing space)")
                 }
             }
             r.merge(h)
@@ -360,11 +414,13 @@ public struct ConfigurationLoader {
     public mutating func report(_ problem: ConfigurationProblem) { problems.append(problem) }
 
     /// Seconds between checks allowed by `monitoring.check_interval` and `--check-interval`.
-    static let checkIntervalAllowed = "a number > 0 and <= 86400"
+    static let checkIntervalAllowed = "a number >= 0.1 and <= 86400"
+    /// Below this a check loop burns a core for nothing: /proc does not change that fast.
+    static let minimumCheckInterval = 0.1
 
     /// Sets the check interval from a flag, with the file's bounds.
     public mutating func setCheckInterval(_ seconds: Double, source: String) {
-        if seconds > 0 && seconds <= 86_400 {
+        if seconds >= Self.minimumCheckInterval && seconds <= 86_400 {
             configuration.monitoring.checkInterval = seconds
         } else {
             report(ConfigurationProblem(keyPath: source, value: JSONValue.format(seconds), allowed: Self.checkIntervalAllowed))
@@ -425,6 +481,21 @@ public struct ConfigurationLoader {
         case "fatal": return "critical"
         default: return MonitorConfiguration.logLevels.contains(lower) ? lower : nil
         }
+    }
+
+    /// An RFC 9110 field name: one or more tchar.
+    static func isHeaderName(_ name: String) -> Bool {
+        !name.utf8.isEmpty && name.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(b)
+        }
+    }
+
+    /// An RFC 9110 field value: visible bytes (and obs-text), spaces and tabs inside, none at the ends.
+    static func isHeaderValue(_ value: String) -> Bool {
+        let bytes = Array(value.utf8)
+        guard let first = bytes.first, let last = bytes.last else { return true }
+        let isBlank = { (b: UInt8) in b == 0x20 || b == 0x09 }
+        return !isBlank(first) && !isBlank(last) && bytes.allSatisfy { b in isBlank(b) || (b >= 0x21 && b != 0x7F) }
     }
 
     static func isHTTPURL(_ text: String) -> Bool {

@@ -56,6 +56,7 @@ public final class AutoResponse: Sendable {
     let thresholds: MonitorConfiguration.Thresholds
     private let state: Mutex<State>
     static let recordCapacity = 2000
+    private let manualLogLimit = LogRateLimit(burst: 5, windowSeconds: 10)
 
     init(
         configuration: MonitorConfiguration.AutoResponse, thresholds: MonitorConfiguration.Thresholds, inProcess: Bool, metrics: MonitorMetrics,
@@ -427,6 +428,12 @@ public final class AutoResponse: Sendable {
         if let before = r.residentBytesBefore { metadata["rss_before_bytes"] = "\(before)" }
         if let after = r.residentBytesAfter { metadata["rss_after_bytes"] = "\(after)" }
         if let reclaimed = r.reclaimedBytes { metadata["reclaimed_bytes"] = "\(reclaimed)" }
+        // Manual clean-ups come from requests: a flood of them must not flood the log.
+        if r.trigger == .manual {
+            let (allowed, held) = manualLogLimit.allow("manual")
+            guard allowed else { return }
+            if held > 0 { metadata["log_lines_held_back"] = "\(held)" }
+        }
         switch r.result {
         case .ok, .dryRun: logger.notice("auto-response action", metadata: metadata)
         case .skipped: logger.warning("auto-response action skipped", metadata: metadata)

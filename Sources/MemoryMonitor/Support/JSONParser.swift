@@ -199,9 +199,9 @@ public enum JSONParser {
                 guard let c = current, c.isDigit else { throw error("expected a digit in exponent") }
                 while let c = current, c.isDigit { index += 1 }
             }
-            guard let value = Double(String(decoding: bytes[start..<index], as: UTF8.self)) else {
-                throw error("invalid number")
-            }
+            let text = String(decoding: bytes[start..<index], as: UTF8.self)
+            guard let value = Double(text) else { throw error("invalid number") }
+            guard value.isFinite else { throw error("number \(text.prefix(40)) is out of range") }
             return .number(value)
         }
     }
