@@ -16,6 +16,27 @@ public struct ListenError: Error, CustomStringConvertible {
     public var description: String { "cannot listen on \(address):\(port) for the \(role) endpoint: \(reason)" }
 }
 
+/// What one connection may send; anything past a limit is answered (431, 414, 413, 408) or
+/// closed, and counted in `memory_http_rejected_total{reason}`.
+public struct HTTPLimits: Sendable, Equatable {
+    /// Bytes of all header names and values of one request (431 beyond).
+    public var maxHeaderBytes = 16 * 1024
+    /// Bytes of the request target (414 beyond).
+    public var maxURIBytes = 8 * 1024
+    /// Bytes of a request body (413 beyond); no route reads one.
+    public var maxBodyBytes = 64 * 1024
+    /// A request must arrive whole within this from its first byte (408 and close otherwise): a
+    /// slowloris cannot hold a connection by dribbling.
+    public var requestTimeout: TimeAmount = .seconds(10)
+    /// A connection that sends nothing for this long is closed.
+    public var idleTimeout: TimeAmount = .seconds(60)
+
+    public init() {}
+
+    /// The reasons `memory_http_rejected_total` counts.
+    public static let reasons = ["connection_limit", "header_too_large", "uri_too_long", "body_too_large", "slow_request", "bad_request"]
+}
+
 /// The health API and /metrics over HTTP/1.1 (SwiftNIO): one listener per distinct port.
 public final class HTTPServer: Service {
     /// What one listener serves.
@@ -63,13 +84,15 @@ public final class HTTPServer: Service {
     /// - Parameters:
     ///   - maxConnections: connections open at once across listeners; more are closed at accept.
     ///     Keep it below the file-descriptor limit so that checks can still open /proc files.
-    ///   - idleTimeout: a connection that sends nothing for this long is closed.
+    ///   - limits: header, URI and body sizes, the request and idle timeouts.
     public static func bind(
         host: String, listeners: [Listener], monitor: MemoryMonitor, cache: ExpositionCache, logger: Logger,
-        maxConnections: Int = 512, idleTimeout: TimeAmount = .seconds(60), group: MultiThreadedEventLoopGroup = .singleton
+        maxConnections: Int = 512, limits: HTTPLimits = HTTPLimits(), group: MultiThreadedEventLoopGroup = .singleton
     ) async throws -> HTTPServer {
         var channels: [Channel] = []
-        let connections = ConnectionLimit(maximum: maxConnections, rejected: monitor.metrics.httpRejected, logger: logger)
+        let rejected = monitor.metrics.httpRejected
+        for reason in HTTPLimits.reasons { rejected.increment(by: 0, reason) }
+        let connections = ConnectionLimit(maximum: maxConnections, rejected: rejected, logger: logger)
         for listener in listeners {
             let router = Router(monitor: monitor, cache: cache, routes: listener.routes, logger: logger)
             let bootstrap = ServerBootstrap(group: group)
@@ -82,9 +105,12 @@ public final class HTTPServer: Service {
                     channel.eventLoop.makeCompletedFuture {
                         // A failed initializer makes NIO close the connection at once.
                         guard connections.admit(channel) else { throw ConnectionLimit.Refused() }
-                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
+                        let deadline = RequestDeadline(timeout: limits.requestTimeout, rejected: rejected)
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: limits.idleTimeout))
+                        try channel.pipeline.syncOperations.addHandler(deadline)
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: false)
-                        try channel.pipeline.syncOperations.addHandler(HTTPRequestHandler(router: router, logger: logger))
+                        try channel.pipeline.syncOperations.addHandler(
+                            HTTPRequestHandler(router: router, logger: logger, limits: limits, rejected: rejected, deadline: deadline))
                     }
                 }
             do {
@@ -141,8 +167,6 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// Request bodies are not used by any route; larger ones are refused.
-    static let maximumBodyBytes = 64 * 1024
 
     private enum State {
         case idle
@@ -152,31 +176,56 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private let router: Router
     private let logger: Logger
+    private let limits: HTTPLimits
+    private let rejected: CounterFamily
+    private let deadline: RequestDeadline
     private var state = State.idle
     private var isActive = true
 
-    init(router: Router, logger: Logger) {
+    init(router: Router, logger: Logger, limits: HTTPLimits, rejected: CounterFamily, deadline: RequestDeadline) {
         self.router = router
         self.logger = logger
+        self.limits = limits
+        self.rejected = rejected
+        self.deadline = deadline
+    }
+
+    private func refuse(context: ChannelHandlerContext, head: HTTPRequestHead, _ status: HTTPResponseStatus, reason: String, _ message: String) {
+        rejected.increment(reason)
+        state = .refused
+        write(context: context, head: head, response: .error(status, message), close: true)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch (unwrapInboundIn(data), state) {
+        case (.head, .refused), (.body, .refused), (.end, .refused):
+            break
         case (.head(let head), _):
+            if head.uri.utf8.count > limits.maxURIBytes {
+                refuse(context: context, head: head, .uriTooLong, reason: "uri_too_long", "request target longer than \(limits.maxURIBytes) bytes")
+                return
+            }
+            let headerBytes = head.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
+            if headerBytes > limits.maxHeaderBytes {
+                refuse(
+                    context: context, head: head, .requestHeaderFieldsTooLarge, reason: "header_too_large",
+                    "request headers larger than \(limits.maxHeaderBytes) bytes")
+                return
+            }
             state = .receiving(head, bodyBytes: 0)
         case (.body(let chunk), .receiving(let head, let bytes)):
             let total = bytes + chunk.readableBytes
-            if total > Self.maximumBodyBytes {
-                state = .refused
-                write(context: context, head: head, response: .error(.payloadTooLarge, "request body larger than 65536 bytes"), close: true)
+            if total > limits.maxBodyBytes {
+                refuse(context: context, head: head, .payloadTooLarge, reason: "body_too_large", "request body larger than \(limits.maxBodyBytes) bytes")
             } else {
                 state = .receiving(head, bodyBytes: total)
             }
         case (.end, .receiving(let head, _)):
             state = .idle
+            deadline.requestReceived()
             // RFC 9112: an HTTP/1.1 request without Host is a 400.
             if head.version == .http1_1 && !head.headers.contains(name: "host") {
-                write(context: context, head: head, response: .error(.badRequest, "HTTP/1.1 requests need a Host header"), close: true)
+                refuse(context: context, head: head, .badRequest, reason: "bad_request", "HTTP/1.1 requests need a Host header")
                 return
             }
             switch router.reply(method: head.method, uri: head.uri, headers: head.headers, remote: context.channel.remoteAddress) {
@@ -229,11 +278,18 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is HTTPParserError {
-            // A malformed request: answer 400 once and close this connection; the server serves on.
+        if let parserError = error as? HTTPParserError {
+            // A malformed request: answer once and close this connection; the server serves on.
             let request = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
-            state = .refused
-            write(context: context, head: request, response: .error(.badRequest, "malformed HTTP request"), close: true)
+            guard case .refused = state else {
+                if parserError == .headerOverflow {
+                    refuse(context: context, head: request, .requestHeaderFieldsTooLarge, reason: "header_too_large", "request headers too large")
+                } else {
+                    refuse(context: context, head: request, .badRequest, reason: "bad_request", "malformed HTTP request")
+                }
+                return
+            }
+            context.close(promise: nil)
         } else {
             logger.debug("connection error", metadata: ["error": "\(error)"])
             context.close(promise: nil)
@@ -251,6 +307,66 @@ extension ChannelHandlerContext {
 
 @available(*, unavailable)
 extension HTTPRequestHandler: Sendable {}
+
+/// Sits before the HTTP decoder and sees raw bytes: the first byte of a request starts a clock,
+/// and a request not received whole by `timeout` gets 408 and the connection is closed. A
+/// slowloris that dribbles headers cannot hold a connection (the idle timeout alone would let it).
+final class RequestDeadline: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let timeout: TimeAmount
+    private let rejected: CounterFamily
+    private var timer: Scheduled<Void>?
+    private var context: ChannelHandlerContext?
+
+    init(timeout: TimeAmount, rejected: CounterFamily) {
+        self.timeout = timeout
+        self.rejected = rejected
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if timer == nil {
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            timer = context.eventLoop.scheduleTask(in: timeout) { loopBound.value.expire() }
+        }
+        context.fireChannelRead(data)
+    }
+
+    /// The decoder produced a whole request: stop the clock until the next byte.
+    func requestReceived() {
+        timer?.cancel()
+        timer = nil
+    }
+
+    private func expire() {
+        timer = nil
+        guard let context else { return }
+        rejected.increment("slow_request")
+        let response = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: response))).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        context.fireChannelInactive()
+    }
+}
+
+@available(*, unavailable)
+extension RequestDeadline: Sendable {}
 
 /// Counts open connections across listeners and refuses those past the maximum, so the monitor
 /// never spends the file descriptors its checks need on idle clients.

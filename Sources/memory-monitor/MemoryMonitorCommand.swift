@@ -135,7 +135,17 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         logger.info(
             "file descriptor limit", metadata: ["soft_before": "\(descriptors.before)", "soft": "\(descriptors.soft)", "hard": "\(descriptors.hard)"])
         // Checks, alert deliveries and the log need descriptors too: connections get the rest.
-        let maxConnections = max(8, Int(min(descriptors.soft, 1 << 20)) - FileDescriptorLimit.reserved)
+        let descriptorCap = max(8, Int(min(descriptors.soft, 1 << 20)) - FileDescriptorLimit.reserved)
+        let maxConnections = min(configuration.server.maxConnections ?? descriptorCap, descriptorCap)
+        if let asked = configuration.server.maxConnections, asked > descriptorCap {
+            logger.warning("server.max_connections is above what the file-descriptor limit allows", metadata: ["asked": "\(asked)", "allowed": "\(descriptorCap)"])
+        }
+        var limits = HTTPLimits()
+        limits.maxHeaderBytes = configuration.server.maxHeaderBytes
+        limits.maxURIBytes = configuration.server.maxURIBytes
+        limits.maxBodyBytes = configuration.server.maxBodyBytes
+        limits.requestTimeout = .milliseconds(Int64(configuration.server.requestTimeoutSeconds * 1000))
+        limits.idleTimeout = .milliseconds(Int64(configuration.server.idleTimeoutSeconds * 1000))
         await FileDescriptorLimit.warmUpTimers()
         for warning in AutoResponse.sidecarWarnings(configuration.autoResponse, inProcess: configuration.monitoring.target == .ownProcess) {
             logger.warning("\(warning)")
@@ -153,7 +163,7 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
             server = try await HTTPServer.bind(
                 host: configuration.monitoring.listenAddress,
                 listeners: HTTPServer.listeners(healthPort: configuration.monitoring.healthPort, metricsPort: configuration.monitoring.prometheusPort),
-                monitor: monitor, cache: cache, logger: logger, maxConnections: maxConnections)
+                monitor: monitor, cache: cache, logger: logger, maxConnections: maxConnections, limits: limits)
         } catch {
             logger.critical("\(error)")
             throw ExitCode(1)

@@ -278,7 +278,7 @@ struct ServerTests {
         let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
         let server = try await HTTPServer.bind(
             host: "127.0.0.1", listeners: [.init(role: "test", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
-            logger: Logger(label: "test"), idleTimeout: .milliseconds(300))
+            logger: Logger(label: "test"), limits: { var l = HTTPLimits(); l.idleTimeout = .milliseconds(300); return l }())
         let port = server.boundPorts[0]
         let idle = connectSocket(port)
         defer { close(idle) }
@@ -293,5 +293,109 @@ struct ServerTests {
         await server.close()
         #expect(recvResult(kept) == 0, "shutdown did not close the keep-alive connection")
         #expect(server.openConnections == 0)
+    }
+
+    func sendAll(_ fd: Int32, _ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return }
+            offset += n
+        }
+    }
+
+    /// The status of the first response on `fd`, or nil when the server closed without one.
+    func status(_ fd: Int32) -> Int? {
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !received.contains(UInt8(ascii: "\n")) {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            received += buffer[..<n]
+        }
+        let line = String(decoding: received.prefix { $0 != UInt8(ascii: "\r") }, as: UTF8.self)
+        return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+    }
+
+    /// 431 for a 1 MiB header, 414 for a long URI, 413 for a 2 MiB body, 408 for a request that
+    /// dribbles past the request timeout; each counted by reason, and the server keeps serving.
+    @Test func limitsAnswerAndCount() async throws {
+        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
+        monitor.check()
+        let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
+        var limits = HTTPLimits()
+        limits.requestTimeout = .milliseconds(500)
+        let server = try await HTTPServer.bind(
+            host: "127.0.0.1", listeners: [.init(role: "test", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
+            logger: Logger(label: "test"), limits: limits)
+        let port = server.boundPorts[0]
+        func exchange(_ head: String, body: [UInt8] = []) -> Int? {
+            let fd = connectSocket(port)
+            defer { close(fd) }
+            sendAll(fd, Array(head.utf8) + body)
+            return status(fd)
+        }
+        let bigHeader = "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 1 << 20) + "\r\n\r\n"
+        #expect(exchange(bigHeader) == 431)
+        let mediumHeader = "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 20_000) + "\r\n\r\n"
+        #expect(exchange(mediumHeader) == 431)
+        #expect(exchange("GET /" + String(repeating: "u", count: 9000) + " HTTP/1.1\r\nHost: x\r\n\r\n") == 414)
+        let body = [UInt8](repeating: 0x41, count: 2 << 20)
+        #expect(exchange("POST /health/actions/gc HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.count)\r\n\r\n", body: body) == 413)
+        // A slowloris: part of a request line, then nothing.
+        let slow = connectSocket(port)
+        defer { close(slow) }
+        sendAll(slow, Array("GET /heal".utf8))
+        let clock = ContinuousClock()
+        let started = clock.now
+        #expect(status(slow) == 408)
+        #expect(clock.now - started < .seconds(3))
+        #expect(exchange("GET /health HTTP/1.1\r\nHost: x\r\n\r\n") == 200)
+        let rejected = monitor.metrics.httpRejected
+        #expect(rejected.value("header_too_large") == 2)
+        #expect(rejected.value("uri_too_long") == 1)
+        #expect(rejected.value("body_too_large") == 1)
+        #expect(rejected.value("slow_request") == 1)
+        await server.close()
+    }
+
+    /// 500 slow clients hold connections; a scrape still answers within a second, and the slow
+    /// ones are closed at the request timeout.
+    @Test func aScrapeSucceedsBeside500SlowClients() async throws {
+        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
+        monitor.check()
+        let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
+        var limits = HTTPLimits()
+        limits.requestTimeout = .seconds(2)
+        let server = try await HTTPServer.bind(
+            host: "127.0.0.1", listeners: [.init(role: "test", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
+            logger: Logger(label: "test"), maxConnections: 1000, limits: limits)
+        let port = server.boundPorts[0]
+        var slow: [Int32] = []
+        defer { for fd in slow { close(fd) } }
+        for _ in 0..<500 {
+            let fd = connectSocket(port)
+            sendAll(fd, Array("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8))
+            slow.append(fd)
+        }
+        #expect(await poll { server.openConnections >= 500 })
+        let clock = ContinuousClock()
+        let started = clock.now
+        let scrape = try RawHTTP.request(port: port, path: "/metrics")
+        let elapsed = clock.now - started
+        #expect(scrape.status == 200)
+        #expect(elapsed < .seconds(1), "scrape took \(elapsed) beside 500 slow clients")
+        #expect(await poll(seconds: 10) { monitor.metrics.httpRejected.value("slow_request") == 500 })
+        #expect(await poll { server.openConnections == 0 })
+        await server.close()
+    }
+
+    func poll(seconds: Double = 5, _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return condition()
     }
 }

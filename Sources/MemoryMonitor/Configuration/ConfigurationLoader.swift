@@ -93,6 +93,7 @@ public struct ConfigurationLoader {
         if let a = r.section("alerting") { applyAlerting(a) }
         if let a = r.section("auto_response") { applyAutoResponse(a) }
         if let s = r.section("security") { applySecurity(s) }
+        if let s = r.section("server") { applyServer(s) }
         if let e = r.section("experimental") { applyExperimental(e) }
         if let p = r.section("performance") { applyPerformance(p) }
         if let l = r.section("logging") { applyLogging(l) }
@@ -319,6 +320,20 @@ public struct ConfigurationLoader {
                 }
             }
         }
+    }
+
+    private mutating func applyServer(_ r0: Reader) {
+        var r = r0
+        var v = configuration.server
+        if let n = r.integer("max_connections", in: 1...1_000_000) { v.maxConnections = n }
+        if let n = r.number("idle_timeout_seconds", atLeast: 1, atMost: 86_400) { v.idleTimeoutSeconds = n }
+        if let n = r.number("request_timeout_seconds", atLeast: 0.1, atMost: 3600) { v.requestTimeoutSeconds = n }
+        if let n = r.integer("max_header_bytes", in: 1024...(1 << 20)) { v.maxHeaderBytes = n }
+        if let n = r.integer("max_uri_bytes", in: 256...(1 << 20)) { v.maxURIBytes = n }
+        if let n = r.integer("max_body_bytes", in: 0...(64 << 20)) { v.maxBodyBytes = n }
+        r.finish()
+        configuration.server = v
+        merge(r)
     }
 
     private mutating func applySecurity(_ r0: Reader) {

@@ -135,6 +135,22 @@ public struct MonitorConfiguration: Sendable, Equatable {
         public var maxMonitoringTimeSeconds: Double = 2
     }
 
+    /// `server.*`: limits of the HTTP listeners.
+    public struct Server: Sendable, Equatable {
+        /// `max_connections`: connections open at once (also capped by the file-descriptor limit).
+        public var maxConnections: Int?
+        /// `idle_timeout_seconds`: a connection that sends nothing for this long is closed.
+        public var idleTimeoutSeconds: Double = 60
+        /// `request_timeout_seconds`: a request must arrive whole within this from its first byte.
+        public var requestTimeoutSeconds: Double = 10
+        /// `max_header_bytes`: 431 beyond.
+        public var maxHeaderBytes = 16 * 1024
+        /// `max_uri_bytes`: 414 beyond.
+        public var maxURIBytes = 8 * 1024
+        /// `max_body_bytes`: 413 beyond.
+        public var maxBodyBytes = 64 * 1024
+    }
+
     /// `security.*`.
     public struct Security: Sendable, Equatable {
         /// `action_token` (env `MEMORY_ACTION_TOKEN`): the bearer token mutating endpoints require.
@@ -160,6 +176,8 @@ public struct MonitorConfiguration: Sendable, Equatable {
     public var autoResponse = AutoResponse()
     /// `security.*`: who may call the mutating endpoints.
     public var security = Security()
+    /// `server.*`: HTTP limits.
+    public var server = Server()
 
     /// `auto_response.enabled`.
     public var autoResponseEnabled: Bool {

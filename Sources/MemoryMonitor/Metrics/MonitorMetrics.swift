@@ -152,7 +152,9 @@ public final class MonitorMetrics: Sendable {
             help: "Alerts a channel gave up on, by reason: queue_full, rejected (4xx or permanent SMTP error), gave_up (retried past alerting.max_delivery_seconds), shutdown.",
             labels: ["channel", "reason"])
         httpRejected = r.counter(
-            "memory_http_rejected", help: "Connections or requests the HTTP server refused, by reason (connection_limit).", labels: ["reason"])
+            "memory_http_rejected",
+            help: "Connections or requests the HTTP server refused, by reason (connection_limit, header_too_large, uri_too_long, body_too_large, slow_request, bad_request).",
+            labels: ["reason"])
         httpRejected.increment(by: 0, "connection_limit")
         checks = r.counter("memory_checks", help: "Checks completed.")
         checkOverruns = r.counter(
