@@ -1,9 +1,9 @@
 # syntax=docker/dockerfile:1
 # memory-monitor: a release build with the Swift runtime linked in, on a slim Debian runtime.
 
-FROM swift:6.1.2-bookworm AS build
+FROM swift:6.2-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends zlib1g-dev \
+ && apt-get install -y --no-install-recommends zlib1g-dev libcrypt-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./

@@ -20,10 +20,13 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2", traits: []),
         // FilePath for Subprocess (already a dependency of swift-subprocess).
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        // The exporter-toolkit web configuration file is YAML.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+        .systemLibrary(name: "CCrypt", path: "Sources/CCrypt", providers: [.apt(["libcrypt-dev"])]),
         .target(
             name: "MemoryMonitor",
             dependencies: [
@@ -43,6 +46,9 @@ let package = Package(
             dependencies: [
                 "MemoryMonitor",
                 "CZlib",
+                "CCrypt",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -9,7 +9,7 @@ sudo_cmd=""
 [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 
 need=()
-for pkg in prometheus prometheus-alertmanager zlib1g-dev python3-venv; do
+for pkg in prometheus prometheus-alertmanager zlib1g-dev libcrypt-dev openssl curl python3-venv; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -3,6 +3,7 @@ import MemoryMonitor
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
@@ -34,7 +35,7 @@ public struct HTTPLimits: Sendable, Equatable {
     public init() {}
 
     /// The reasons `memory_http_rejected_total` counts.
-    public static let reasons = ["connection_limit", "header_too_large", "uri_too_long", "body_too_large", "slow_request", "bad_request"]
+    public static let reasons = ["connection_limit", "header_too_large", "uri_too_long", "body_too_large", "slow_request", "bad_request", "unauthorized"]
 }
 
 /// The health API and /metrics over HTTP/1.1 (SwiftNIO): one listener per distinct port.
@@ -87,7 +88,8 @@ public final class HTTPServer: Service {
     ///   - limits: header, URI and body sizes, the request and idle timeouts.
     public static func bind(
         host: String, listeners: [Listener], monitor: MemoryMonitor, cache: ExpositionCache, logger: Logger,
-        maxConnections: Int = 512, limits: HTTPLimits = HTTPLimits(), group: MultiThreadedEventLoopGroup = .singleton
+        maxConnections: Int = 512, limits: HTTPLimits = HTTPLimits(), security: HTTPSecurity = HTTPSecurity(),
+        group: MultiThreadedEventLoopGroup = .singleton
     ) async throws -> HTTPServer {
         var channels: [Channel] = []
         let rejected = monitor.metrics.httpRejected
@@ -106,11 +108,14 @@ public final class HTTPServer: Service {
                         // A failed initializer makes NIO close the connection at once.
                         guard connections.admit(channel) else { throw ConnectionLimit.Refused() }
                         let deadline = RequestDeadline(timeout: limits.requestTimeout, rejected: rejected)
+                        // TLS first: everything after it sees plain bytes. The context is read per
+                        // connection, so a reloaded certificate applies to the next one.
+                        if let tls = security.tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context)) }
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: limits.idleTimeout))
                         try channel.pipeline.syncOperations.addHandler(deadline)
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: false)
                         try channel.pipeline.syncOperations.addHandler(
-                            HTTPRequestHandler(router: router, logger: logger, limits: limits, rejected: rejected, deadline: deadline))
+                            HTTPRequestHandler(router: router, logger: logger, limits: limits, rejected: rejected, deadline: deadline, security: security))
                     }
                 }
             do {
@@ -118,7 +123,10 @@ public final class HTTPServer: Service {
                 channels.append(channel)
                 logger.info(
                     "listening",
-                    metadata: ["role": "\(listener.role)", "address": "\(host):\(channel.localAddress?.port ?? listener.port)"])
+                    metadata: [
+                        "role": "\(listener.role)", "address": "\(host):\(channel.localAddress?.port ?? listener.port)",
+                        "tls": "\(security.tls != nil)", "basic_auth": "\(security.auth != nil)",
+                    ])
             } catch {
                 for channel in channels { try? await channel.close() }
                 throw ListenError(role: listener.role, address: host, port: listener.port, reason: Self.describe(error))
@@ -179,15 +187,25 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let limits: HTTPLimits
     private let rejected: CounterFamily
     private let deadline: RequestDeadline
+    private let security: HTTPSecurity
     private var state = State.idle
     private var isActive = true
 
-    init(router: Router, logger: Logger, limits: HTTPLimits, rejected: CounterFamily, deadline: RequestDeadline) {
+    init(router: Router, logger: Logger, limits: HTTPLimits, rejected: CounterFamily, deadline: RequestDeadline, security: HTTPSecurity) {
         self.router = router
         self.logger = logger
         self.limits = limits
         self.rejected = rejected
         self.deadline = deadline
+        self.security = security
+    }
+
+    private func unauthorized(context: ChannelHandlerContext, head: HTTPRequestHead) {
+        rejected.increment("unauthorized")
+        write(
+            context: context, head: head,
+            response: .error(.unauthorized, "authentication required", extraHeaders: [("WWW-Authenticate", "Basic realm=\"memory-monitor\"")]),
+            close: !head.isKeepAlive)
     }
 
     private func refuse(context: ChannelHandlerContext, head: HTTPRequestHead, _ status: HTTPResponseStatus, reason: String, _ message: String) {
@@ -228,18 +246,22 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 refuse(context: context, head: head, .badRequest, reason: "bad_request", "HTTP/1.1 requests need a Host header")
                 return
             }
-            switch router.reply(method: head.method, uri: head.uri, headers: head.headers, remote: context.channel.remoteAddress) {
-            case .now(let response):
-                write(context: context, head: head, response: response, close: !head.isKeepAlive)
-            case .later(let work):
-                // Off the event loop; HTTPServerPipelineHandler holds pipelined requests until this response ends.
-                let promise = context.eventLoop.makePromise(of: Response.self)
-                promise.completeWithTask(work)
+            guard let auth = security.auth else {
+                route(context: context, head: head)
+                return
+            }
+            switch auth.decide(head.headers) {
+            case .allowed: route(context: context, head: head)
+            case .denied: unauthorized(context: context, head: head)
+            case .verify(let user, let password):
+                // bcrypt takes tens of milliseconds: off the event loop, then back on it.
+                let promise = context.eventLoop.makePromise(of: Bool.self)
+                promise.completeWithTask { auth.verify(user: user, password: password) }
                 let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                promise.futureResult.whenSuccess { response in
+                promise.futureResult.whenSuccess { ok in
                     let (handler, context) = bound.value
                     guard handler.isActive else { return }
-                    handler.write(context: context, head: head, response: response, close: !head.isKeepAlive)
+                    if ok { handler.route(context: context, head: head) } else { handler.unauthorized(context: context, head: head) }
                 }
             }
         case (.body, _), (.end, _):
@@ -247,8 +269,26 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    private func route(context: ChannelHandlerContext, head: HTTPRequestHead) {
+        switch router.reply(method: head.method, uri: head.uri, headers: head.headers, remote: context.channel.remoteAddress) {
+        case .now(let response):
+            write(context: context, head: head, response: response, close: !head.isKeepAlive)
+        case .later(let work):
+            // Off the event loop; HTTPServerPipelineHandler holds pipelined requests until this response ends.
+            let promise = context.eventLoop.makePromise(of: Response.self)
+            promise.completeWithTask(work)
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            promise.futureResult.whenSuccess { response in
+                let (handler, context) = bound.value
+                guard handler.isActive else { return }
+                handler.write(context: context, head: head, response: response, close: !head.isKeepAlive)
+            }
+        }
+    }
+
     private func write(context: ChannelHandlerContext, head request: HTTPRequestHead, response: Response, close: Bool) {
         var headers = response.headers
+        for (name, value) in security.headers { headers.add(name: name, value: value) }
         headers.add(name: "Content-Length", value: String(response.body.readableBytes))
         if close { headers.add(name: "Connection", value: "close") }
         let head = HTTPResponseHead(version: request.version, status: response.status, headers: headers)

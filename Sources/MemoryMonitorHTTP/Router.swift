@@ -164,13 +164,20 @@ public struct Router: Sendable {
     /// loopback clients may mutate (403 for anyone else).
     static func authorize(headers: HTTPHeaders, remote: SocketAddress?, token: String?) -> Response? {
         if let token {
-            guard let header = headers.first(name: "authorization"), header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+            // Authorization: Bearer, or X-Memory-Action-Token where Authorization carries basic auth.
+            let presented: String?
+            if let header = headers.first(name: "authorization"), header.count > 7, header.prefix(7).lowercased() == "bearer " {
+                presented = String(header.dropFirst(7))
+            } else {
+                presented = headers.first(name: "x-memory-action-token")
+            }
+            guard let presented else {
                 return .error(
-                    .unauthorized, "this endpoint needs Authorization: Bearer <security.action_token>",
+                    .unauthorized, "this endpoint needs Authorization: Bearer <security.action_token> (or X-Memory-Action-Token)",
                     extraHeaders: [("WWW-Authenticate", "Bearer realm=\"memory-monitor\"")])
             }
-            guard constantTimeEqual(Array(header.utf8.dropFirst(7)), Array(token.utf8)) else {
-                return .error(.forbidden, "the bearer token is not the configured security.action_token")
+            guard constantTimeEqual(Array(presented.utf8), Array(token.utf8)) else {
+                return .error(.forbidden, "the action token is not the configured security.action_token")
             }
             return nil
         }

@@ -80,6 +80,11 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Keep undelivered alerts and alert history here across restarts.", valueName: "directory"))
     var stateDir: String?
 
+    @Option(
+        name: .customLong("web.config.file"),
+        help: ArgumentHelp("exporter-toolkit web configuration (YAML): TLS, mTLS, basic auth, headers, for both ports.", valueName: "file"))
+    var webConfigFile: String?
+
     @Flag(name: .long, help: "Validate the configuration, print the result and exit (0 valid, 2 invalid).")
     var checkConfig = false
 
@@ -101,6 +106,15 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         if !environmentProblems.isEmpty {
             for problem in environmentProblems { printError("memory-monitor: \(problem)") }
             throw ExitCode(2)
+        }
+        var security = HTTPSecurity()
+        if let path = configuration.server.webConfigFile {
+            do {
+                security = try HTTPSecurity(try WebConfiguration.load(path: path))
+            } catch {
+                printError("memory-monitor: \(error)")
+                throw ExitCode(2)
+            }
         }
         if checkConfig {
             print("configuration is valid")
@@ -163,7 +177,7 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
             server = try await HTTPServer.bind(
                 host: configuration.monitoring.listenAddress,
                 listeners: HTTPServer.listeners(healthPort: configuration.monitoring.healthPort, metricsPort: configuration.monitoring.prometheusPort),
-                monitor: monitor, cache: cache, logger: logger, maxConnections: maxConnections, limits: limits)
+                monitor: monitor, cache: cache, logger: logger, maxConnections: maxConnections, limits: limits, security: security)
         } catch {
             logger.critical("\(error)")
             throw ExitCode(1)
@@ -178,7 +192,9 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
                     .init(service: CheckLoop(monitor: monitor, logger: logger)),
                     .init(service: PressureWatch(monitor: monitor, logger: logger)),
                     .init(service: server),
-                ],
+                ] + (security.tls.map { tls in
+                    [.init(service: CertificateReloader(holder: tls, interval: .seconds(configuration.server.tlsReloadSeconds), logger: logger))]
+                } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         logger.info(
@@ -204,6 +220,7 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         if let listenAddress { loader.configuration.monitoring.listenAddress = listenAddress }
         if let logFile { loader.configuration.logging.file = logFile }
         if let stateDir { loader.configuration.alerting.stateDirectory = stateDir }
+        if let webConfigFile { loader.configuration.server.webConfigFile = webConfigFile }
         if let checkInterval {
             if let seconds = Double(checkInterval), seconds.isFinite {
                 loader.setCheckInterval(seconds, source: "--check-interval")

@@ -325,6 +325,8 @@ public struct ConfigurationLoader {
     private mutating func applyServer(_ r0: Reader) {
         var r = r0
         var v = configuration.server
+        if let n = r.string("web_config_file", nonEmpty: true) { v.webConfigFile = n }
+        if let n = r.number("tls_reload_seconds", atLeast: 1, atMost: 86_400) { v.tlsReloadSeconds = n }
         if let n = r.integer("max_connections", in: 1...1_000_000) { v.maxConnections = n }
         if let n = r.number("idle_timeout_seconds", atLeast: 1, atMost: 86_400) { v.idleTimeoutSeconds = n }
         if let n = r.number("request_timeout_seconds", atLeast: 0.1, atMost: 3600) { v.requestTimeoutSeconds = n }
@@ -506,7 +508,7 @@ public struct ConfigurationLoader {
     }
 
     /// An RFC 9110 field value: visible bytes (and obs-text), spaces and tabs inside, none at the ends.
-    static func isHeaderValue(_ value: String) -> Bool {
+    package static func isHeaderValue(_ value: String) -> Bool {
         let bytes = Array(value.utf8)
         guard let first = bytes.first, let last = bytes.last else { return true }
         let isBlank = { (b: UInt8) in b == 0x20 || b == 0x09 }

@@ -137,6 +137,10 @@ public struct MonitorConfiguration: Sendable, Equatable {
 
     /// `server.*`: limits of the HTTP listeners.
     public struct Server: Sendable, Equatable {
+        /// `web_config_file` (also `--web.config.file`): exporter-toolkit's YAML for TLS, basic auth, headers.
+        public var webConfigFile: String?
+        /// `tls_reload_seconds`: how often the TLS files are checked for changes.
+        public var tlsReloadSeconds: Double = 10
         /// `max_connections`: connections open at once (also capped by the file-descriptor limit).
         public var maxConnections: Int?
         /// `idle_timeout_seconds`: a connection that sends nothing for this long is closed.

@@ -153,7 +153,7 @@ public final class MonitorMetrics: Sendable {
             labels: ["channel", "reason"])
         httpRejected = r.counter(
             "memory_http_rejected",
-            help: "Connections or requests the HTTP server refused, by reason (connection_limit, header_too_large, uri_too_long, body_too_large, slow_request, bad_request).",
+            help: "Connections or requests the HTTP server refused, by reason (connection_limit, header_too_large, uri_too_long, body_too_large, slow_request, bad_request, unauthorized).",
             labels: ["reason"])
         httpRejected.increment(by: 0, "connection_limit")
         checks = r.counter("memory_checks", help: "Checks completed.")
