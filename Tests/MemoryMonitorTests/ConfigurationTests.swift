@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import MemoryMonitor
 
@@ -143,6 +146,48 @@ struct ConfigurationTests {
     @Test func headerNamesAreTokens() throws {
         #expect(problems(#"{"alerting": {"webhook_headers": {"X Token": "a"}}}"#).contains { $0.hasPrefix("alerting.webhook_headers.X Token") })
         #expect(try load(#"{"alerting": {"webhook_headers": {"X-Api-Key": "abc def", "Authorization": "Bearer é"}}}"#).0.alerting.webhookHeaders.count == 2)
+    }
+
+    func secretFile(_ content: String) -> String {
+        let path = "/tmp/mm-secret-\(AlertEvaluator.newID())"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        FileSystem.writeAll(fd, content)
+        close(fd)
+        return path
+    }
+
+    /// Secrets from files, as Kubernetes and Docker deliver them: a trailing newline is trimmed;
+    /// a problem names the key and the path, never the content.
+    @Test func secretsComeFromFiles() throws {
+        let webhook = secretFile("https://hooks.example/T0/B0/s3cr3tpath\n")
+        let slack = secretFile("https://hooks.slack.com/services/T/B/slacksecret\r\n")
+        let password = secretFile("smtp-pass-123\n")
+        let token = secretFile("tok-456\n\n")
+        let header = secretFile("Bearer hdr-789\n")
+        let (config, unknown) = try load(
+            """
+            {"alerting": {"webhook_url_file": "\(webhook)", "slack_webhook_file": "\(slack)",
+                          "webhook_header_files": {"Authorization": "\(header)"},
+                          "smtp": {"host": "127.0.0.1", "password_file": "\(password)"}},
+             "security": {"action_token_file": "\(token)"}}
+            """)
+        #expect(unknown.isEmpty)
+        #expect(config.alerting.webhookURL == "https://hooks.example/T0/B0/s3cr3tpath")
+        #expect(config.alerting.slackWebhook == "https://hooks.slack.com/services/T/B/slacksecret")
+        #expect(config.alerting.webhookHeaders["Authorization"] == "Bearer hdr-789")
+        #expect(config.alerting.smtp.password == "smtp-pass-123")
+        #expect(config.security.actionToken == "tok-456")
+
+        let notURL = secretFile("hunter2-not-a-url\n")
+        let found = problems(
+            """
+            {"alerting": {"webhook_url_file": "\(notURL)", "slack_webhook": "https://a.example/x", "slack_webhook_file": "\(slack)",
+                          "webhook_header_files": {"X-Key": "/nonexistent/key"}}}
+            """)
+        #expect(found.contains { $0.hasPrefix("alerting.webhook_url_file: \"\(notURL)\" is not allowed; expected a file holding an http") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("alerting.slack_webhook_file: set is not allowed; expected either alerting.slack_webhook or") })
+        #expect(found.contains { $0.hasPrefix("alerting.webhook_header_files.X-Key: \"/nonexistent/key\" is not allowed; expected a readable file") })
+        #expect(!found.joined().contains("hunter2") && !found.joined().contains("slacksecret"))
     }
 
     @Test func unknownActionKeysAreNamed() throws {

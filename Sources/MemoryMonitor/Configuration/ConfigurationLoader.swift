@@ -184,7 +184,13 @@ public struct ConfigurationLoader {
         var r = r0
         var a = configuration.alerting
         if let v = r.url("webhook_url") { a.webhookURL = v }
+        if let v = r.secretFile("webhook_url_file", instead: "webhook_url", check: Self.isHTTPURL, allowed: "a file holding an http:// or https:// URL") {
+            a.webhookURL = v
+        }
         if let v = r.url("slack_webhook") { a.slackWebhook = v }
+        if let v = r.secretFile("slack_webhook_file", instead: "slack_webhook", check: Self.isHTTPURL, allowed: "a file holding an http:// or https:// URL") {
+            a.slackWebhook = v
+        }
         if let v = r.url("alertmanager_url") { a.alertmanagerURL = v }
         if let v = r.string("email", nonEmpty: true) { a.email = v }
         if let v = r.number("rate_limit_seconds", atLeast: 0, atMost: 604_800) { a.rateLimitSeconds = v }
@@ -215,11 +221,25 @@ public struct ConfigurationLoader {
             }
             r.merge(h)
         }
+        if var h = r.section("webhook_header_files") {
+            for key in h.object.keys.sorted() {
+                if !Self.isHeaderName(key) {
+                    h.problem(key, value: "a header name", allowed: "an HTTP field name (letters, digits and !#$%&'*+-.^_`|~)")
+                } else if a.webhookHeaders[key] != nil {
+                    h.problem(key, value: "set", allowed: "either webhook_headers.\(key) or webhook_header_files.\(key), not both")
+                } else if let value = h.secretFile(key, instead: nil, check: Self.isHeaderValue, allowed: "a file holding a header value (no control characters)") {
+                    a.webhookHeaders[key] = value
+                }
+            }
+            h.finish()
+            r.merge(h)
+        }
         if var m = r.section("smtp") {
             if let v = m.string("host", nonEmpty: true) { a.smtp.host = v }
             if let v = m.port("port") { a.smtp.port = v }
             if let v = m.string("username", nonEmpty: true) { a.smtp.username = v }
             if let v = m.secret("password") { a.smtp.password = v }
+            if let v = m.secretFile("password_file", instead: "password", check: { !$0.isEmpty }, allowed: "a file holding the password") { a.smtp.password = v }
             if let v = m.string("from", nonEmpty: true) { a.smtp.from = v }
             if let v = m.bool("starttls") { a.smtp.startTLS = v }
             if let v = m.bool("insecure_skip_verify") { a.smtp.insecureSkipVerify = v }
@@ -341,6 +361,9 @@ public struct ConfigurationLoader {
     private mutating func applySecurity(_ r0: Reader) {
         var r = r0
         if let v = r.secret("action_token") { configuration.security.actionToken = v }
+        if let v = r.secretFile("action_token_file", instead: "action_token", check: { !$0.isEmpty }, allowed: "a file holding the token") {
+            configuration.security.actionToken = v
+        }
         r.finish()
         merge(r)
     }
@@ -671,6 +694,37 @@ extension ConfigurationLoader {
                 return nil
             }
             return s
+        }
+
+        /// A secret read from the file this key names (Kubernetes and Docker secrets): trailing line
+        /// breaks are trimmed, as Alertmanager's `*_file` settings do. Problems name the key and the
+        /// path, never the content. `instead` is the plain key it replaces (both set is a problem).
+        mutating func secretFile(_ key: String, instead: String?, check: (String) -> Bool, allowed: String) -> String? {
+            guard let path = string(key, nonEmpty: true) else { return nil }
+            if let instead, object[instead] != nil {
+                problem(key, value: "set", allowed: "either \(keyPath(instead)) or \(keyPath(key)), not both")
+                return nil
+            }
+            let text: String
+            switch FileSystem.readBytes(path, limit: 64 * 1024) {
+            case .success(let bytes):
+                guard let decoded = String(validating: bytes, as: UTF8.self) else {
+                    problem(key, value: "\"\(path)\"", allowed: allowed + " (it is not UTF-8)")
+                    return nil
+                }
+                text = decoded
+            case .failure(let failure):
+                problem(key, value: "\"\(path)\"", allowed: "a readable file (\(failure))")
+                return nil
+            }
+            var trimmed = Substring(text)
+            while let last = trimmed.last, last == "\n" || last == "\r" || last == "\r\n" { trimmed = trimmed.dropLast() }
+            let value = String(trimmed)
+            guard check(value) else {
+                problem(key, value: "\"\(path)\"", allowed: allowed)
+                return nil
+            }
+            return value
         }
 
         /// A URL; its value is never echoed, as webhook URLs carry secrets.
