@@ -17,6 +17,8 @@ enum EarlySignals {
         let handler: @convention(c) (Int32) -> Void = { _ in EarlySignals.received.store(true, ordering: .relaxed) }
         signal(SIGTERM, handler)
         signal(SIGINT, handler)
+        // SIGHUP's default action ends the process; until the reload service traps it, ignore it.
+        signal(SIGHUP, SIG_IGN)
     }
 
     /// True when a signal arrived before the group took over.

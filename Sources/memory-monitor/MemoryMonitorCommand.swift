@@ -89,10 +89,7 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
     var checkConfig = false
 
     func run() async throws {
-        var environment: [String: String] = [:]
-        for name in ["MEMORY_HEALTH_PORT", "PROMETHEUS_PORT", "MONITORING_LOG_LEVEL", "SLACK_WEBHOOK_URL", "ALERT_EMAIL", "MEMORY_ACTION_TOKEN"] {
-            if let value = getenv(name) { environment[name] = String(cString: value) }
-        }
+        let environment = Self.environment()
         let loaded: (configuration: MonitorConfiguration, unknownKeys: [String])
         do {
             loaded = try loadConfiguration(environment: environment)
@@ -129,7 +126,9 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let level = Logger.Level(rawValue: configuration.logging.level) ?? .info
-        LoggingSystem.bootstrap { label in LineLogHandler(logLevel: level, label: label, sinks: sinks) }
+        LogLevelControl.current = level
+        let format: LogFormat = configuration.logging.format == "json" ? .json : .text
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, sinks: sinks, format: format) }
         let logger = Logger(label: "memory-monitor")
 
         var store: AlertStateStore?
@@ -192,6 +191,10 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
                     .init(service: CheckLoop(monitor: monitor, logger: logger)),
                     .init(service: PressureWatch(monitor: monitor, logger: logger)),
                     .init(service: server),
+                    .init(
+                        service: ReloadOnHangup(
+                            monitor: monitor, sinks: sinks, logger: logger,
+                            load: { [self] in try self.loadConfiguration(environment: Self.environment()).0 })),
                 ] + (security.tls.map { tls in
                     [.init(service: CertificateReloader(holder: tls, interval: .seconds(configuration.server.tlsReloadSeconds), logger: logger))]
                 } ?? []),
@@ -205,6 +208,15 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         // Hooks and commands still running are stopped (a command gets SIGTERM, then SIGKILL).
         monitor.autoResponse.cancelRunning()
         logger.info("memory-monitor stopped")
+    }
+
+    /// The SPEC's environment variables that are set.
+    static func environment() -> [String: String] {
+        var environment: [String: String] = [:]
+        for name in ["MEMORY_HEALTH_PORT", "PROMETHEUS_PORT", "MONITORING_LOG_LEVEL", "SLACK_WEBHOOK_URL", "ALERT_EMAIL", "MEMORY_ACTION_TOKEN"] {
+            if let value = getenv(name) { environment[name] = String(cString: value) }
+        }
+        return environment
     }
 
     /// Defaults < file < environment < flags, with every problem collected.

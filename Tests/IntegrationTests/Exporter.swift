@@ -41,6 +41,13 @@ final class Exporter: @unchecked Sendable {
     /// `listening address=127.0.0.1:PORT role=ROLE` lines.
     static func ports(in log: String) -> [String: Int] {
         var ports: [String: Int] = [:]
+        for line in log.split(separator: "\n") where line.hasPrefix("{") && line.contains("\"msg\":\"listening\"") {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let address = object["address"] as? String, let role = object["role"] as? String,
+                let port = address.split(separator: ":").last.flatMap({ Int($0) })
+            else { continue }
+            ports[role] = port
+        }
         for line in log.split(separator: "\n") where line.contains(" listening ") {
             let fields = line.split(separator: " ")
             guard let address = fields.first(where: { $0.hasPrefix("address=") }), let role = fields.first(where: { $0.hasPrefix("role=") }),

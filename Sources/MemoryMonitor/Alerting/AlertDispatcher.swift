@@ -122,6 +122,11 @@ public final class AlertDispatcher: Sendable {
         updateActiveGauge()
     }
 
+    /// Takes new routes and rate limits (SIGHUP) keeping history, active alerts and queues.
+    func reconfigure(_ configuration: MonitorConfiguration.Alerting) {
+        state.withLock { $0.router.reconfigure(configuration) }
+    }
+
     /// Records what the automatic response did in the alert that announced the level (or the
     /// active alerts at `severity`): `metadata.auto_response` in /health/alerts, and in the next
     /// re-send to Alertmanager while it is active.

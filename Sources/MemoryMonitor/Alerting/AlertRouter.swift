@@ -21,12 +21,26 @@ struct AlertRouter: Sendable {
     /// Ids of firing alerts dropped from the active set by `supersede`.
     private(set) var superseded: Set<String> = []
 
-    let rateLimitSeconds: Double
-    let emergencyBypassesRateLimit: Bool
-    let historySeconds: Double
+    private(set) var rateLimitSeconds: Double
+    private(set) var emergencyBypassesRateLimit: Bool
+    private(set) var historySeconds: Double
     /// Channels per severity (custom handlers get every alert on top).
-    let routes: [Severity: Set<AlertChannelID>]
+    private(set) var routes: [Severity: Set<AlertChannelID>]
     static let maximumHistory = 10_000
+
+    /// New rate limit and routes (SIGHUP); history, the active set and rate-limit clocks stay.
+    mutating func reconfigure(_ configuration: MonitorConfiguration.Alerting) {
+        self = AlertRouter(configuration: configuration, keeping: self)
+    }
+
+    private init(configuration: MonitorConfiguration.Alerting, keeping old: AlertRouter) {
+        self.init(configuration: configuration)
+        history = old.history
+        active = old.active
+        notified = old.notified
+        lastSent = old.lastSent
+        superseded = old.superseded
+    }
 
     init(configuration: MonitorConfiguration.Alerting) {
         rateLimitSeconds = configuration.rateLimitSeconds

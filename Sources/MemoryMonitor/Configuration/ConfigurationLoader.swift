@@ -399,6 +399,9 @@ public struct ConfigurationLoader {
             }
         }
         if let v = r.string("file", nonEmpty: true) { configuration.logging.file = v }
+        if let v = r.string("format", nonEmpty: true) {
+            if v == "text" || v == "json" { configuration.logging.format = v } else { r.problem("format", value: "\"\(v)\"", allowed: "text or json") }
+        }
         r.finish()
         merge(r)
     }

@@ -168,6 +168,8 @@ public struct MonitorConfiguration: Sendable, Equatable {
         public var level = "info"
         /// Also write log lines to this file (created with its directory).
         public var file: String?
+        /// `format`: `text` (one line per event) or `json` (one JSON object per line).
+        public var format = "text"
     }
 
     public var monitoring = Monitoring()

@@ -17,10 +17,10 @@ public struct AlertEvaluator: Sendable {
     private var trackers: [Component: LevelTracker]
     /// True while a `target` alert is firing.
     public private(set) var targetGone = false
-    let policy: ThresholdPolicy
+    private(set) var policy: ThresholdPolicy
     let instance: String
     private var growth: GrowthTracker?
-    let leakSeverity: Severity
+    private(set) var leakSeverity: Severity
     /// Severity of the `target` alert.
     static let targetGoneSeverity = Severity.critical
 
@@ -48,6 +48,23 @@ public struct AlertEvaluator: Sendable {
         var levels = trackers.mapValues(\.level)
         if targetGone { levels[.target] = Self.targetGoneSeverity }
         return levels
+    }
+
+    /// Takes new thresholds and rules and keeps every level, pending count and alert in force
+    /// (SIGHUP). With `history` (growth settings changed), a new growth tracker is filled from
+    /// it, so its window is not lost.
+    public mutating func reconfigure(_ c: MonitorConfiguration, history: [SampleHistory.Entry]?) {
+        policy = ThresholdPolicy(c.thresholds)
+        leakSeverity = c.monitoring.leakDetection.severity
+        for component in Array(trackers.keys) {
+            trackers[component]?.forChecks = c.alerting.forChecks
+            trackers[component]?.hysteresisPercent = c.alerting.hysteresisPercent
+        }
+        if growth != nil, let history {
+            var tracker = GrowthTracker(configuration: c)
+            tracker.restore(history)
+            growth = tracker
+        }
     }
 
     /// Hands history from before a restart to the growth tracker.

@@ -10,9 +10,9 @@ public struct LevelTracker: Sendable, Equatable {
     private var pendingFloor: Severity = .emergency
 
     /// Consecutive checks before a rise takes effect (1 = at once).
-    public let forChecks: Int
+    public var forChecks: Int
     /// Percent below a threshold the value must fall for that level to clear.
-    public let hysteresisPercent: Double
+    public var hysteresisPercent: Double
 
     public init(forChecks: Int = 1, hysteresisPercent: Double = 5, level: Severity = .healthy) {
         self.forChecks = max(1, forChecks)

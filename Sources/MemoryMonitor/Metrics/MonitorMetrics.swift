@@ -254,7 +254,7 @@ public final class MonitorMetrics: Sendable {
         setThresholds(ThresholdPolicy(thresholds))
     }
 
-    private func setThresholds(_ policy: ThresholdPolicy) {
+    func setThresholds(_ policy: ThresholdPolicy) {
         for severity in Severity.alerting {
             thresholdBytes.set(policy.processMB.bound(for: severity)! * 1_048_576, Component.processMemory.rawValue, severity.description)
             thresholdRatio.set(policy.systemPercent.bound(for: severity)! / 100, Component.systemMemory.rawValue, severity.description)

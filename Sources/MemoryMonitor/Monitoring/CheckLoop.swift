@@ -13,7 +13,6 @@ public struct CheckLoop: Service {
     }
 
     public func run() async throws {
-        let interval = Duration.seconds(monitor.configuration.monitoring.checkInterval)
         let clock = ContinuousClock()
         logger.info(
             "check loop started",
@@ -24,6 +23,8 @@ public struct CheckLoop: Service {
         var deadline = clock.now
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             monitor.check()
+            // Read each time: a reload may change it.
+            let interval = Duration.seconds(monitor.configuration.monitoring.checkInterval)
             deadline = Self.nextDeadline(after: deadline, interval: interval, now: clock.now)
             do {
                 let wakeAt = deadline

@@ -43,9 +43,11 @@ public final class AutoResponse: Sendable {
         /// The limit the level asks of the gate (in a dry run it is not applied).
         var decidedLimit: Int
         var actionsRun: UInt64 = 0
+        var thresholds: MonitorConfiguration.Thresholds
     }
 
-    public let configuration: MonitorConfiguration.AutoResponse
+    /// The rules in force (SIGHUP may change them).
+    public var configuration: MonitorConfiguration.AutoResponse { state.withLock { $0.planner.configuration } }
     /// The admission gate an embedding service awaits around its work.
     public let gate: AdmissionGate
     /// The target is the monitor's own process: the in-process actions act.
@@ -53,7 +55,7 @@ public final class AutoResponse: Sendable {
     let metrics: MonitorMetrics
     let logger: Logger
     /// For `MEMORY_THRESHOLD_MB` and a manual hook's `threshold`.
-    let thresholds: MonitorConfiguration.Thresholds
+    var thresholds: MonitorConfiguration.Thresholds { state.withLock { $0.thresholds } }
     private let state: Mutex<State>
     static let recordCapacity = 2000
     private let manualLogLimit = LogRateLimit(burst: 5, windowSeconds: 10)
@@ -62,14 +64,23 @@ public final class AutoResponse: Sendable {
         configuration: MonitorConfiguration.AutoResponse, thresholds: MonitorConfiguration.Thresholds, inProcess: Bool, metrics: MonitorMetrics,
         logger: Logger
     ) {
-        self.configuration = configuration
-        self.thresholds = thresholds
         self.inProcess = inProcess
         self.metrics = metrics
         self.logger = logger
         gate = AdmissionGate(limit: configuration.gate.limit, maxWaiting: configuration.gate.maxWaiting) { metrics.gateRejected.increment() }
-        state = Mutex(State(planner: ResponsePlanner(configuration: configuration, inProcess: inProcess), decidedLimit: configuration.gate.limit))
+        state = Mutex(
+            State(
+                planner: ResponsePlanner(configuration: configuration, inProcess: inProcess), decidedLimit: configuration.gate.limit,
+                thresholds: thresholds))
         metrics.updateGate(gate.status)
+    }
+
+    /// New rules (SIGHUP): cooldown clocks and the restart count stay; the gate follows at the next check.
+    func reconfigure(_ configuration: MonitorConfiguration.AutoResponse, thresholds: MonitorConfiguration.Thresholds) {
+        state.withLock { s in
+            s.planner.configuration = configuration
+            s.thresholds = thresholds
+        }
     }
 
     // MARK: Embedding API

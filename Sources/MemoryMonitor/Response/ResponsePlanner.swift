@@ -18,7 +18,7 @@ struct ResponsePlanner: Sendable {
         var action: ResponseAction
     }
 
-    let configuration: MonitorConfiguration.AutoResponse
+    var configuration: MonitorConfiguration.AutoResponse
     /// The target is the monitor's own process (embedded): in-process actions can act.
     let inProcess: Bool
     private(set) var lastRun: [Key: Double] = [:]
