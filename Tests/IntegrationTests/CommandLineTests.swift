@@ -51,6 +51,21 @@ struct CommandLineTests {
         #expect(output.contains(expected), "\(output)")
     }
 
+    /// --health-probe (the image's HEALTHCHECK): 0 against a running monitor on the port from
+    /// MEMORY_HEALTH_PORT, 1 where nothing listens.
+    @Test func healthProbeFollowsTheConfiguredPort() throws {
+        let port = TestEnvironment.freePort()
+        let exporter = try Exporter(["--health-port", "\(port)"])
+        defer { exporter.stop() }
+        let ok = try TestEnvironment.run(TestEnvironment.binary, ["--health-probe", "--listen-address", "127.0.0.1"], environment: ["MEMORY_HEALTH_PORT": "\(port)"])
+        #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+        #expect(ok.stdout.contains("HTTP/1.1 200"))
+        let closed = TestEnvironment.freePort()
+        let down = try TestEnvironment.run(TestEnvironment.binary, ["--health-probe"], environment: ["MEMORY_HEALTH_PORT": "\(closed)"])
+        #expect(down.status == 1)
+        #expect(down.stdout.contains("nothing listens on 127.0.0.1:\(closed)"))
+    }
+
     @Test func configFileEncodingAndSize() throws {
         let huge = try writeConfig("{\"monitoring\": {}, \"pad\": \"" + String(repeating: "x", count: 1_100_000) + "\"}")
         let (bigStatus, bigOutput) = try run(["--config", huge, "--check-config"])

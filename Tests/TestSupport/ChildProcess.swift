@@ -113,12 +113,13 @@ public enum TestEnvironment {
     }
 
     /// Runs a command to completion with `input` on stdin; returns status, stdout and stderr.
-    public static func run(_ executable: String, _ arguments: [String], input: [UInt8]? = nil, timeout: Double = 60) throws
-        -> (status: Int32, stdout: String, stderr: String)
-    {
+    public static func run(
+        _ executable: String, _ arguments: [String], input: [UInt8]? = nil, environment: [String: String]? = nil, timeout: Double = 60
+    ) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe()
         let err = Pipe()
         let inPipe = Pipe()
