@@ -115,7 +115,8 @@ struct AlertingIntegrationTests {
         #expect(labels["severity"] == "warning")
         #expect(labels["component"] == "process_memory")
         #expect(labels["instance"] == "test-host")
-        #expect(labels["job"] == "memory-monitor")
+        #expect(labels["job"] == "flight-crawler-memory")
+        #expect(labels["monitor"] == "memory-monitor")
         #expect((memoryAlert()?["annotations"] as? [String: String])?["summary"]?.hasPrefix("WARNING: Memory usage") == true)
         #expect((memoryAlert()?["status"] as? [String: Any])?["state"] as? String == "active")
 

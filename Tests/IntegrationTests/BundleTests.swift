@@ -200,6 +200,60 @@ struct BundleTests {
         #expect(FileManager.default.fileExists(atPath: Self.root + "/.dockerignore"))
     }
 
+    /// One alert per problem: the exporter pushing to Alertmanager and the bundled rules in a real
+    /// Prometheus describe the same condition with the same labels (job, instance and the external
+    /// labels included), so Alertmanager holds one alert for it; and an emergency inhibits the
+    /// warning whichever path sent which.
+    @Test func oneAlertPerProblemAcrossBothPaths() throws {
+        let alertmanager = try AlertmanagerServer(configPath: Self.root + "/alertmanager/alertmanager.yml")
+        defer { alertmanager.stop() }
+        let port = TestEnvironment.freePort()
+        let exporter = try Exporter(
+            ["--prometheus-port", "\(port)", "--check-interval", "0.5"],
+            config: """
+                {"thresholds": {"memory_warning_mb": 1, "memory_critical_mb": 2, "memory_emergency_mb": 3},
+                 "alerting": {"alertmanager_url": "http://127.0.0.1:\(alertmanager.port)", "instance": "127.0.0.1:\(port)",
+                              "alert_levels": {"warning": {"channels": ["alertmanager"]}, "critical": {"channels": ["alertmanager"]},
+                                               "emergency": {"channels": ["alertmanager"]}}}}
+                """)
+        defer { exporter.stop() }
+        let read = { (path: String) in try String(contentsOfFile: Self.root + "/prometheus/" + path, encoding: .utf8) }
+        let config = try read("prometheus.yml")
+            .replacingOccurrences(of: "memory-monitor:9091", with: "127.0.0.1:\(exporter.metricsPort)")
+            .replacingOccurrences(of: "alertmanager:9093", with: "127.0.0.1:\(alertmanager.port)")
+            .replacingOccurrences(of: "15s", with: "1s")
+            .replacingOccurrences(of: "scrape_timeout: 5s", with: "scrape_timeout: 1s")
+        let fast = { (text: String) in
+            text.replacingOccurrences(of: #"for: \d+m"#, with: "for: 1s", options: .regularExpression).replacingOccurrences(of: "interval: 30s", with: "interval: 1s")
+        }
+        let prometheus = try PrometheusServer(
+            config: config,
+            files: [
+                "rules/memory-monitor.recording.yml": fast(try read("rules/memory-monitor.recording.yml")),
+                "rules/memory-monitor.alerts.yml": fast(try read("rules/memory-monitor.alerts.yml")),
+            ])
+        defer { prometheus.stop() }
+        // Both paths have sent the emergency: Prometheus fires it, and the exporter did at once.
+        #expect(prometheus.waitForData(#"ALERTS{alertname="MemoryProcessEmergency", alertstate="firing"}"#, seconds: 40))
+        func alerts(_ name: String) -> [[String: Any]] {
+            ((try? alertmanager.alerts()) ?? []).filter { ($0["labels"] as? [String: String])?["alertname"] == name }
+        }
+        #expect(waitFor(30) { alerts("MemoryProcessWarning").count == 1 && alerts("MemoryProcessEmergency").count == 1 },
+            "alertmanager holds: \(((try? alertmanager.alerts()) ?? []).map { $0["labels"] ?? "?" }); exporter: \(exporter.child.stderr.suffix(1500))")
+        let emergency = alerts("MemoryProcessEmergency")
+        #expect(emergency.count == 1, "two alerts for one problem: \(emergency.map { $0["labels"] ?? "?" })")
+        let labels = emergency.first?["labels"] as? [String: String] ?? [:]
+        #expect(labels == [
+            "alertname": "MemoryProcessEmergency", "severity": "emergency", "component": "process_memory", "instance": "127.0.0.1:\(port)",
+            "job": "flight-crawler-memory", "monitor": "memory-monitor",
+        ])
+        // The warning (held by the rules' path) is inhibited by the emergency.
+        #expect(waitFor(30) {
+            let status = alerts("MemoryProcessWarning").first?["status"] as? [String: Any]
+            return status?["state"] as? String == "suppressed" && !((status?["inhibitedBy"] as? [String]) ?? []).isEmpty
+        }, "\(alerts("MemoryProcessWarning"))")
+    }
+
     /// examples/python-service: its compose file parses, and its configuration is valid with no
     /// unknown keys for the sidecar it describes.
     @Test func pythonServiceExampleIsValid() throws {

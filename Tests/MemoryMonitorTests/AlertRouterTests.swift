@@ -31,6 +31,27 @@ struct AlertRouterTests {
         #expect(to == expected)
     }
 
+    /// Several Alertmanagers (alerting.alertmanager_urls): each gets what `alertmanager` is routed.
+    @Test func everyAlertmanagerOfAClusterGetsTheAlert() {
+        var c = MonitorConfiguration.Alerting()
+        c.channels = ["warning": ["log", "alertmanager"]]
+        var r = AlertRouter(configuration: c)
+        let cluster: [AlertChannelID] = [.log, .webhook, .alertmanager, AlertChannelID(rawValue: "alertmanager-2"), AlertChannelID(rawValue: "alertmanager-3")]
+        guard case .deliver(_, let to) = r.receive(alert(.warning, at: 0), channels: cluster) else { Issue.record("held back"); return }
+        #expect(to.map(\.rawValue) == ["alertmanager", "alertmanager-2", "alertmanager-3", "log"])
+        // And the channels are built one per URL, with the job and external labels.
+        var a = MonitorConfiguration.Alerting()
+        a.alertmanagerURL = "http://127.0.0.1:1"
+        a.alertmanagerURLs = ["http://127.0.0.1:2", "http://127.0.0.1:1"]
+        #expect(a.alertmanagers == ["http://127.0.0.1:1", "http://127.0.0.1:2"])
+        let built = AlertChannels.make(a, logger: Logger(label: "t")).channels.map(\.id.rawValue)
+        #expect(built.contains("alertmanager") && built.contains("alertmanager-2") && !built.contains("alertmanager-3"))
+        guard case .array(let entries) = AlertBodies.alertmanager(alert(.warning, at: 0), job: "j", externalLabels: ["monitor": "m", "cluster": "c"]),
+            case .object(let first) = entries.first, case .object(let labels) = first["labels"]
+        else { Issue.record("no labels"); return }
+        #expect(labels["job"] == .string("j") && labels["monitor"] == .string("m") && labels["cluster"] == .string("c"))
+    }
+
     @Test func similarAlertsAreHeldBackButStayActive() {
         var r = router()
         _ = r.receive(alert(.warning, at: 0), channels: channels)

@@ -190,6 +190,19 @@ struct ConfigurationTests {
         #expect(!found.joined().contains("hunter2") && !found.joined().contains("slacksecret"))
     }
 
+    @Test func alertLabelsAndAlertmanagerCluster() throws {
+        let (config, _) = try load(
+            #"{"alerting": {"job": "crawler", "external_labels": {"cluster": "eu-1"}, "alertmanager_urls": ["http://am-1:9093", "http://am-2:9093"]}}"#)
+        #expect(config.alerting.job == "crawler")
+        #expect(config.alerting.externalLabels == ["cluster": "eu-1"])
+        #expect(config.alerting.alertmanagers == ["http://am-1:9093", "http://am-2:9093"])
+        #expect(MonitorConfiguration().alerting.job == "flight-crawler-memory")
+        let found = problems(#"{"alerting": {"external_labels": {"job": "x", "bad-name": "y"}, "alertmanager_urls": ["ftp://x"]}}"#)
+        #expect(found.contains { $0.hasPrefix("alerting.external_labels.job: set is not allowed") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("alerting.external_labels.bad-name: a label name is not allowed") })
+        #expect(found.contains { $0.hasPrefix("alerting.alertmanager_urls: a string is not allowed") })
+    }
+
     @Test func unknownActionKeysAreNamed() throws {
         let (_, unknown) = try load(#"{"auto_response": {"critical_actions": {"force_gcc": true}, "emergency_actions": {"restart": {"sig": "x"}}}}"#)
         #expect(unknown == ["auto_response.critical_actions.force_gcc", "auto_response.emergency_actions.restart.sig"])

@@ -79,12 +79,39 @@ public enum RawHTTP {
             }
             let bodyStart = end + separator.count
             let isHead = results.count < headRequests
+            if !isHead, headers["transfer-encoding"]?.lowercased() == "chunked" {
+                // Go servers (Alertmanager, Prometheus) chunk bodies past a few KiB.
+                let (body, next) = dechunk(rest[bodyStart...])
+                results.append(HTTPResult(status: status, headers: headers, body: body))
+                rest = rest[next...]
+                continue
+            }
             let length = isHead ? 0 : (headers["content-length"].flatMap { Int($0) } ?? (rest.endIndex - bodyStart))
             let bodyEnd = min(bodyStart + length, rest.endIndex)
             results.append(HTTPResult(status: status, headers: headers, body: Array(rest[bodyStart..<bodyEnd])))
             rest = rest[bodyEnd...]
         }
         return results
+    }
+
+    /// A chunked body and the index after it.
+    private static func dechunk(_ bytes: ArraySlice<UInt8>) -> ([UInt8], Int) {
+        var body: [UInt8] = []
+        var index = bytes.startIndex
+        let crlf: [UInt8] = Array("\r\n".utf8)
+        while let lineEnd = find(crlf, in: bytes[index...]) {
+            let sizeText = String(decoding: bytes[index..<lineEnd], as: UTF8.self).split(separator: ";").first ?? ""
+            guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16) else { break }
+            let dataStart = lineEnd + 2
+            if size == 0 {
+                index = min(bytes.endIndex, dataStart + 2)
+                break
+            }
+            let dataEnd = min(bytes.endIndex, dataStart + size)
+            body += bytes[dataStart..<dataEnd]
+            index = min(bytes.endIndex, dataEnd + 2)
+        }
+        return (body, index)
     }
 
     private static func find(_ needle: [UInt8], in haystack: ArraySlice<UInt8>) -> Int? {

@@ -22,6 +22,12 @@ public struct AlertChannelID: RawRepresentable, Hashable, Sendable, Comparable, 
     /// The n-th custom handler (SPEC §7 `add_handler`); handlers receive every alert.
     public static func handler(_ number: Int) -> AlertChannelID { AlertChannelID(rawValue: "handler-\(number)") }
 
+    /// The channel `alerting.alert_levels` names this one by (`alertmanager-2` is routed as `alertmanager`).
+    public var routedAs: AlertChannelID { rawValue.hasPrefix("alertmanager-") ? .alertmanager : self }
+
+    /// True for an Alertmanager's channel.
+    public var isAlertmanager: Bool { routedAs == .alertmanager }
+
     /// True for a custom handler's channel.
     public var isHandler: Bool { rawValue.hasPrefix("handler-") }
 

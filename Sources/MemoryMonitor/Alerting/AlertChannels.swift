@@ -18,13 +18,17 @@ public enum AlertChannels {
         } else {
             missing["slack"] = "alerting.slack_webhook or SLACK_WEBHOOK_URL"
         }
-        if let base = a.alertmanagerURL {
+        // One channel per Alertmanager (an HA cluster gets every alert on each), each with its own
+        // queue, retries and drop accounting: `alertmanager`, `alertmanager-2`, ...
+        for (index, base) in a.alertmanagers.enumerated() {
             let url = (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/api/v2/alerts"
+            let id = index == 0 ? AlertChannelID.alertmanager : AlertChannelID(rawValue: "alertmanager-\(index + 1)")
+            let job = a.job
+            let labels = a.externalLabels
             channels.append(
-                HTTPAlertChannel(id: .alertmanager, url: url, headers: [:], body: { AlertBodies.alertmanager($0, job: "memory-monitor") }, client: client))
-        } else {
-            missing["alertmanager"] = "alerting.alertmanager_url"
+                HTTPAlertChannel(id: id, url: url, headers: [:], body: { AlertBodies.alertmanager($0, job: job, externalLabels: labels) }, client: client))
         }
+        if a.alertmanagers.isEmpty { missing["alertmanager"] = "alerting.alertmanager_url or alertmanager_urls" }
         if let email = a.email, a.smtp.host != nil {
             let recipients = email.split(separator: ",").map { String($0.trimmingTabs) }.filter { !$0.isEmpty }
             channels.append(EmailChannel(client: SMTPClient(settings: a.smtp), from: a.smtp.from, recipients: recipients))

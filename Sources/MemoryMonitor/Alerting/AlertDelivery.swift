@@ -23,13 +23,13 @@ public struct AlertDelivery: Service {
                 await Self.drain(dispatcher, grace: configuration.shutdownGraceSeconds, logger: logger)
                 dispatcher.finishQueues()
             }
-            if configuration.alertmanagerURL != nil {
+            if !configuration.alertmanagers.isEmpty {
                 group.addTask {
                     while !Task.isCancelled && !Task.isShuttingDownGracefully {
                         do {
                             try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(configuration.alertmanagerResendSeconds)) }
                         } catch { return }
-                        dispatcher.resendActive(to: .alertmanager)
+                        dispatcher.resendActiveToAlertmanagers()
                     }
                 }
             }

@@ -141,6 +141,12 @@ public final class AlertDispatcher: Sendable {
         for alert in alerts { queue.enqueue(alert, isRefresh: true) }
     }
 
+    /// Queues a re-send of every active alert to every Alertmanager.
+    func resendActiveToAlertmanagers() {
+        let ids = state.withLock { Array($0.queues.keys) }.filter(\.isAlertmanager)
+        for id in ids { resendActive(to: id) }
+    }
+
     private func updateActiveGauge() {
         let active = state.withLock { $0.router.active }
         for component in Component.allCases where !component.isEvent {

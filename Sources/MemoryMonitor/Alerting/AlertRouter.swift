@@ -89,7 +89,7 @@ struct AlertRouter: Sendable {
         }
         append(alert)
         let wanted = routes[alert.severity] ?? [.log]
-        return .deliver(alert, to: channels.filter { wanted.contains($0) || $0.isHandler }.sorted())
+        return .deliver(alert, to: channels.filter { wanted.contains($0.routedAs) || $0.isHandler }.sorted())
     }
 
     /// Drops these components' firing alerts from the active set without a resolve.

@@ -109,13 +109,17 @@ enum AlertBodies {
 
     /// Alertmanager's /api/v2/alerts: the alert, and for a firing one, ends for the other levels of
     /// the same component (an escalation or de-escalation replaces the previous level's alert).
-    static func alertmanager(_ alert: Alert, job: String) -> JSONValue {
+    static func alertmanager(_ alert: Alert, job: String, externalLabels: [String: String] = [:]) -> JSONValue {
         func entry(_ severity: Severity, ended: Bool) -> JSONValue {
+            var labels: JSONObject = [:]
+            for key in externalLabels.keys.sorted() { labels[key] = .string(externalLabels[key]!) }
+            labels["alertname"] = .string(alertname(alert.component, severity))
+            labels["severity"] = .string(severity.description)
+            labels["component"] = .string(alert.component.rawValue)
+            labels["instance"] = .string(alert.instance)
+            labels["job"] = .string(job)
             var object: JSONObject = [
-                "labels": [
-                    "alertname": .string(alertname(alert.component, severity)), "severity": .string(severity.description),
-                    "component": .string(alert.component.rawValue), "instance": .string(alert.instance), "job": .string(job),
-                ],
+                "labels": .object(labels),
                 "annotations": [
                     "summary": .string(alert.message),
                     "description": .string(

@@ -192,6 +192,25 @@ public struct ConfigurationLoader {
             a.slackWebhook = v
         }
         if let v = r.url("alertmanager_url") { a.alertmanagerURL = v }
+        if let v = r.urlArray("alertmanager_urls") { a.alertmanagerURLs = v }
+        if let v = r.string("job", nonEmpty: true) { a.job = v }
+        if var l = r.section("external_labels") {
+            var labels: [String: String] = [:]
+            for key in l.object.keys.sorted() {
+                guard Self.isLabelName(key) else {
+                    l.problem(key, value: "a label name", allowed: "a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)")
+                    continue
+                }
+                if let value = l.string(key, nonEmpty: true) { labels[key] = value }
+            }
+            for reserved in ["alertname", "severity", "component", "instance", "job"] where labels[reserved] != nil {
+                l.problem(reserved, value: "set", allowed: "a label other than alertname, severity, component, instance and job")
+                labels[reserved] = nil
+            }
+            l.finish()
+            r.merge(l)
+            a.externalLabels = labels
+        }
         if let v = r.string("email", nonEmpty: true) { a.email = v }
         if let v = r.number("rate_limit_seconds", atLeast: 0, atMost: 604_800) { a.rateLimitSeconds = v }
         if let v = r.number("hysteresis_percent", atLeast: 0, atMost: 50) { a.hysteresisPercent = v }
@@ -526,6 +545,13 @@ public struct ConfigurationLoader {
         }
     }
 
+    /// A Prometheus label name.
+    static func isLabelName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, !name.hasPrefix("__") else { return false }
+        let isLetter = { (b: UInt8) in (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F }
+        return isLetter(first) && name.utf8.allSatisfy { isLetter($0) || ($0 >= 0x30 && $0 <= 0x39) }
+    }
+
     /// An RFC 9110 field name: one or more tchar.
     static func isHeaderName(_ name: String) -> Bool {
         !name.utf8.isEmpty && name.utf8.allSatisfy { b in
@@ -771,6 +797,24 @@ extension ConfigurationLoader {
                 return nil
             }
             return argv
+        }
+
+        /// A list of URLs; values are never echoed.
+        mutating func urlArray(_ key: String) -> [String]? {
+            guard let value = take(key) else { return nil }
+            guard case .array(let items) = value else {
+                problem(key, value: describe(value), allowed: "an array of http:// or https:// URLs")
+                return nil
+            }
+            var urls: [String] = []
+            for item in items {
+                guard case .string(let s) = item, ConfigurationLoader.isHTTPURL(s) else {
+                    problem(key, value: item.kindDescription, allowed: "an array of http:// or https:// URLs")
+                    return nil
+                }
+                urls.append(s)
+            }
+            return urls
         }
 
         mutating func stringArray(_ key: String, allowed: [String]) -> [String]? {

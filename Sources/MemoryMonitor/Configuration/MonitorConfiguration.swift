@@ -73,6 +73,18 @@ public struct MonitorConfiguration: Sendable, Equatable {
         public var slackWebhook: String?
         /// Alertmanager base URL (`http://host:9093`); alerts go to its /api/v2/alerts.
         public var alertmanagerURL: String?
+        /// `alertmanager_urls`: more Alertmanagers (an HA cluster); every alert goes to each, as
+        /// Prometheus does.
+        public var alertmanagerURLs: [String] = []
+        /// `job`: the `job` label of alerts sent to Alertmanager; the bundled scrape job's name, so
+        /// the exporter's alerts and the rules' alerts for one condition are one alert.
+        public var job = "flight-crawler-memory"
+        /// `external_labels`: added to alerts sent to Alertmanager, as Prometheus adds its own; the
+        /// bundled prometheus.yml's by default.
+        public var externalLabels: [String: String] = ["monitor": "memory-monitor"]
+
+        /// Every Alertmanager, `alertmanager_url` first.
+        public var alertmanagers: [String] { (alertmanagerURL.map { [$0] } ?? []) + alertmanagerURLs.filter { $0 != alertmanagerURL } }
         /// Email recipients (`ALERT_EMAIL`, comma-separated).
         public var email: String?
         /// SMTP settings for the email channel.
@@ -93,7 +105,8 @@ public struct MonitorConfiguration: Sendable, Equatable {
         public var hysteresisPercent: Double = 5
         /// Consecutive checks a level must hold before it fires.
         public var forChecks = 1
-        /// The `instance` an alert names (default: the host name).
+        /// The `instance` an alert names (default: `<host name>:<prometheus_port>`, what a scrape of
+        /// this host's metrics port calls it).
         public var instance: String?
         /// Seconds one delivery attempt may take.
         public var deliveryTimeoutSeconds: Double = 5

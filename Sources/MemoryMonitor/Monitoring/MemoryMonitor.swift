@@ -61,7 +61,7 @@ public final class MemoryMonitor: Sendable {
             return built.channels
         }()
         self.alerts = AlertDispatcher(configuration: configuration.alerting, channels: channels, metrics: metrics, store: stateStore, logger: logger)
-        let instance = configuration.alerting.instance ?? AlertChannels.hostName()
+        let instance = configuration.alerting.instance ?? AlertChannels.hostName() + ":\(configuration.monitoring.prometheusPort)"
         self.instance = instance
         self.autoResponse = AutoResponse(
             configuration: configuration.autoResponse, thresholds: configuration.thresholds,
