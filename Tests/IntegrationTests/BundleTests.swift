@@ -38,6 +38,13 @@ struct BundleTests {
         for file in try FileManager.default.contentsOfDirectory(atPath: Self.root + "/prometheus/tests") {
             tested += try String(contentsOfFile: Self.root + "/prometheus/tests/" + file, encoding: .utf8)
         }
+        // Every rule links its runbook entry, and the entry exists.
+        let runbook = try String(contentsOfFile: Self.root + "/docs/runbook.md", encoding: .utf8)
+        #expect(rules.components(separatedBy: "runbook_url: ").count - 1 == names.count)
+        for name in names {
+            #expect(rules.contains("runbook_url: \"docs/runbook.md#\(name.lowercased())\""), "\(name) has no runbook_url")
+            #expect(runbook.contains("\n## \(name.lowercased())\n"), "docs/runbook.md has no entry for \(name)")
+        }
         for name in names {
             #expect(tested.contains("alertname: \(name)\n        exp_alerts:\n          - exp_labels"), "\(name) never tested firing")
             #expect(tested.contains("alertname: \(name)\n        exp_alerts: []"), "\(name) never tested quiet")
@@ -274,9 +281,16 @@ struct BundleTests {
         let dashboard = try Dashboard.load()
         #expect(dashboard.json["id"] is NSNull)
         #expect(dashboard.json["uid"] as? String == "memory-monitor")
-        let inputs = dashboard.json["__inputs"] as? [[String: Any]] ?? []
-        #expect(inputs.first?["name"] as? String == "DS_PROMETHEUS")
-        #expect((dashboard.json["__requires"] as? [Any])?.isEmpty == false)
+        // No __inputs: the datasource variable picks the data source (an unused DS_PROMETHEUS input
+        // would show a picker that changes nothing).
+        #expect(dashboard.json["__inputs"] == nil)
+        // __requires names the Grafana that introduced the schemaVersion used (39: Grafana 10.4).
+        let requires = dashboard.json["__requires"] as? [[String: Any]] ?? []
+        #expect(dashboard.json["schemaVersion"] as? Int == 39)
+        #expect(requires.first { $0["id"] as? String == "grafana" }?["version"] as? String == "10.4.0")
+        // MiB values use Grafana's binary unit (mbytes); decmbytes would be SI megabytes.
+        let text = try String(contentsOfFile: Dashboard.path, encoding: .utf8)
+        #expect(!text.contains("decmbytes"))
         #expect(Set(dashboard.variables) == ["datasource", "job", "instance"])
 
         let ids = dashboard.panels.compactMap { $0["id"] as? Int }
@@ -392,9 +406,10 @@ struct BundleTests {
 struct Dashboard {
     let json: [String: Any]
     static let builtIns: Set<String> = ["__rate_interval", "__range", "__interval"]
+    static let path = TestEnvironment.packageRoot + "/grafana/dashboards/memory-monitor.json"
 
     static func load() throws -> Dashboard {
-        let data = try Data(contentsOf: URL(fileURLWithPath: TestEnvironment.packageRoot + "/grafana/dashboards/memory-monitor.json"))
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
         return Dashboard(json: try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:])
     }
 
