@@ -86,11 +86,12 @@ public struct Router: Sendable {
                 return .json(.ok, HealthReport.cleanup(records, monitor: monitor))
             }
         default:
-            return .now(respondNow(method: method, path: path, query: query))
+            return .now(respondNow(method: method, path: path, query: query, headers: headers))
         }
     }
 
-    private func respondNow(method: HTTPMethod, path: Substring, query: Substring) -> Response {
+    private func respondNow(method: HTTPMethod, path: Substring, query: Substring, headers: HTTPHeaders) -> Response {
+        let wantsHTML = headers.first(name: "accept")?.contains("text/html") ?? false
         let isRead = method == .GET || method == .HEAD
         switch path {
         case "/health" where routes.contains(.health):
@@ -125,6 +126,7 @@ public struct Router: Sendable {
             }
         case "/":
             guard isRead else { return methodNotAllowed("GET, HEAD") }
+            if routes.contains(.metrics) && (!routes.contains(.health) || wantsHTML) { return Self.landingPage(routes: routes) }
             var endpoints: [JSONValue] = []
             if routes.contains(.metrics) { endpoints.append("/metrics") }
             if routes.contains(.health) {
@@ -153,6 +155,30 @@ public struct Router: Sendable {
         var responseHeaders = HTTPHeaders([("Content-Type", body.format.contentType), ("Vary", "Accept, Accept-Encoding")])
         if body.gzipped { responseHeaders.add(name: "Content-Encoding", value: "gzip") }
         return Response(status: .ok, headers: responseHeaders, body: body.bytes)
+    }
+
+    /// The small HTML page exporters serve at `/` on the metrics port.
+    static func landingPage(routes: Routes) -> Response {
+        var links = "<li><a href=\"/metrics\">/metrics</a>: the exposition (text 0.0.4, OpenMetrics, gzip)</li>"
+        if routes.contains(.health) {
+            for path in ["/health", "/health/memory", "/health/alerts?hours=24", "/health/metrics/history?hours=1&amp;step=60", "/health/actions?hours=24"] {
+                links += "<li><a href=\"\(path)\">\(path)</a></li>"
+            }
+        } else {
+            links += "<li>The health API (<code>/health</code>, <code>/health/memory</code>, <code>/health/alerts</code>, <code>/health/actions</code>) is on the health port.</li>"
+        }
+        let html = """
+            <!DOCTYPE html>
+            <html lang="en"><head><meta charset="utf-8"><title>memory-monitor</title></head>
+            <body><h1>memory-monitor</h1>
+            <p>Prometheus exporter and health API for process, container and host memory. Version \(MonitorMetrics.versionDescription).</p>
+            <ul>\(links)</ul>
+            </body></html>
+
+            """
+        return Response(
+            status: .ok, headers: HTTPHeaders([("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]),
+            body: ByteBuffer(string: html))
     }
 
     private func methodNotAllowed(_ allow: String) -> Response {

@@ -30,7 +30,7 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
             by default; on the target (signal, http_hook, command, restart) with --pid, --pidfile, \
             --process-name or --process-match.
             """,
-        version: MonitorMetrics.version
+        version: MonitorMetrics.versionDescription
     )
 
     @Option(name: .long, help: ArgumentHelp("JSON configuration file (see docs/configuration.md).", valueName: "file"))
@@ -95,7 +95,7 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = Self.environment()
-        let loaded: (configuration: MonitorConfiguration, unknownKeys: [String])
+        let loaded: (configuration: MonitorConfiguration, unknownKeys: [String], warnings: [String])
         do {
             loaded = try loadConfiguration(environment: environment)
         } catch {
@@ -107,6 +107,7 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
             throw ExitCode(HealthProbe.run(port: configuration.monitoring.healthPort, address: configuration.monitoring.listenAddress))
         }
         for key in loaded.unknownKeys { printError("memory-monitor: warning: unknown configuration key \(key) is ignored") }
+        for warning in loaded.warnings { printError("memory-monitor: warning: \(warning)") }
         let environmentProblems = StartupChecks.problems(configuration)
         if !environmentProblems.isEmpty {
             for problem in environmentProblems { printError("memory-monitor: \(problem)") }
@@ -228,7 +229,7 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
     }
 
     /// Defaults < file < environment < flags, with every problem collected.
-    func loadConfiguration(environment: [String: String]) throws -> (MonitorConfiguration, [String]) {
+    func loadConfiguration(environment: [String: String]) throws -> (configuration: MonitorConfiguration, unknownKeys: [String], warnings: [String]) {
         var loader = ConfigurationLoader()
         if let config {
             try loader.apply(json: try ConfigurationLoader.readFile(config), source: config)
@@ -260,7 +261,13 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         loader.setTarget(
             pid: pidNumber, pidfile: pidfile, processName: processName, processMatch: processMatch,
             sources: "--pid, --pidfile, --process-name, --process-match")
-        return (try loader.validated(), loader.unknownKeys)
+        do {
+            return (try loader.validated(), loader.unknownKeys, loader.warnings)
+        } catch {
+            // Unknown keys are often the cause of the errors (a misspelt key left a default): say both.
+            for key in loader.unknownKeys { printError("memory-monitor: warning: unknown configuration key \(key) is ignored") }
+            throw error
+        }
     }
 
     private func printError(_ message: String) {

@@ -66,6 +66,21 @@ struct CommandLineTests {
         #expect(down.stdout.contains("nothing listens on 127.0.0.1:\(closed)"))
     }
 
+    /// --check-config warns about placeholder destinations, and names unknown keys even when
+    /// there are errors (a misspelt key is often why a value is wrong).
+    @Test func placeholdersAndUnknownKeysAreWarnedAbout() throws {
+        let placeholder = try writeConfig(#"{"alerting": {"webhook_url": "https://your-webhook.com/alerts/SECRETPART"}}"#)
+        let (status, output) = try run(["--config", placeholder, "--check-config"])
+        #expect(status == 0)
+        #expect(output.contains("warning: alerting.webhook_url looks like a placeholder"), "\(output)")
+        #expect(!output.contains("SECRETPART"))
+        let broken = try writeConfig(#"{"thresholds": {"memory_criticl_mb": 10, "memory_warning_mb": 9000}}"#)
+        let (brokenStatus, brokenOutput) = try run(["--config", broken, "--check-config"])
+        #expect(brokenStatus == 2)
+        #expect(brokenOutput.contains("unknown configuration key thresholds.memory_criticl_mb is ignored"), "\(brokenOutput)")
+        #expect(brokenOutput.contains("warning < critical < emergency"))
+    }
+
     @Test func configFileEncodingAndSize() throws {
         let huge = try writeConfig("{\"monitoring\": {}, \"pad\": \"" + String(repeating: "x", count: 1_100_000) + "\"}")
         let (bigStatus, bigOutput) = try run(["--config", huge, "--check-config"])

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Logging
+import NIOCore
 import MemoryMonitor
 import TestSupport
 import Testing
@@ -205,10 +206,23 @@ struct ServerTests {
         try await withServer { s in
             let r = try RawHTTP.request(port: s.port, path: "/")
             #expect(r.status == 200)
-            for endpoint in ["/metrics", "/health", "/health/memory", "/health/alerts?hours=24", "POST /health/actions/gc"] {
+            for endpoint in ["/metrics", "/health", "/health/memory", "/health/alerts?hours=24", "/health/actions?hours=24", "POST /health/actions/gc"] {
                 #expect(r.bodyText.contains("\"\(endpoint)\""), "missing \(endpoint)")
             }
+            // A browser gets the HTML page exporters serve, linking /metrics and the health API.
+            let page = try RawHTTP.request(port: s.port, path: "/", headers: [("Accept", "text/html,application/xhtml+xml")])
+            #expect(page.headers["content-type"] == "text/html; charset=utf-8")
+            #expect(page.bodyText.contains("<a href=\"/metrics\">/metrics</a>") && page.bodyText.contains("<a href=\"/health\">"))
         }
+    }
+
+    /// On a metrics-only listener, / is the HTML page whatever the client accepts.
+    @Test func theMetricsPortServesALandingPage() {
+        let page = Router.landingPage(routes: [.metrics])
+        #expect(page.headers.first(name: "content-type") == "text/html; charset=utf-8")
+        let text = String(buffer: page.body)
+        #expect(text.contains("<title>memory-monitor</title>") && text.contains("/metrics") && text.contains("on the health port"))
+        #expect(text.contains(MonitorMetrics.versionDescription))
     }
 
     @Test func oversizedBodyGets413() async throws {

@@ -84,6 +84,6 @@ struct ExpositionTests {
         #expect(body.contains("memory_leaks_detected_total 0"))
         #expect(body.contains("memory_threshold_bytes{component=\"process_memory\",severity=\"critical\"} 2147483648"))
         #expect(body.contains("memory_threshold_ratio{component=\"system_memory\",severity=\"warning\"} 0.7"))
-        #expect(body.contains("memory_monitor_build_info{version=\"\(MonitorMetrics.version)\"} 1"))
+        #expect(body.contains("memory_monitor_build_info{version=\"\(MonitorMetrics.version)\",swift_version=\"6.3\",os=\"linux\",arch=\"\(MonitorMetrics.platform.arch)\"} 1"))
     }
 }

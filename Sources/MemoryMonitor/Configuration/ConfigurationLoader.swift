@@ -11,6 +11,26 @@ public struct ConfigurationLoader {
     public private(set) var problems: [ConfigurationProblem] = []
     /// Unknown keys, as `key path` strings; they are ignored.
     public private(set) var unknownKeys: [String] = []
+
+    /// Things that load but look wrong: placeholder destinations copied from an example.
+    public var warnings: [String] {
+        var found: [String] = []
+        let a = configuration.alerting
+        let destinations: [(String, String?)] =
+            [("alerting.webhook_url", a.webhookURL), ("alerting.slack_webhook", a.slackWebhook), ("alerting.alertmanager_url", a.alertmanagerURL)]
+            + a.alertmanagerURLs.map { ("alerting.alertmanager_urls", $0) } + [("alerting.smtp.host", a.smtp.host), ("alerting.email", a.email)]
+        for (key, value) in destinations {
+            guard let value, Self.isPlaceholder(value) else { continue }
+            // The key only: a webhook URL may hold a secret even when it is a placeholder.
+            found.append("\(key) looks like a placeholder (example.com, your-webhook.com, REPLACE_ME): alerts sent there go nowhere")
+        }
+        return found
+    }
+
+    static func isPlaceholder(_ value: String) -> Bool {
+        let v = value.lowercased()
+        return ["example.com", "example.org", "example.net", "your-webhook", "yourcompany.com", "replace_me", ".invalid"].contains { v.contains($0) }
+    }
     /// The configuration built so far.
     public var configuration: MonitorConfiguration
 

@@ -97,6 +97,41 @@ public final class MonitorMetrics: Sendable {
     /// The `version` label of `memory_monitor_build_info`.
     public static let version = "0.1.0"
 
+    /// The Swift compiler that built this binary (major.minor).
+    public static let swiftVersion: String = {
+        #if compiler(>=6.4)
+        "6.4+"
+        #elseif compiler(>=6.3)
+        "6.3"
+        #elseif compiler(>=6.2)
+        "6.2"
+        #else
+        "6.1"
+        #endif
+    }()
+
+    /// `linux/x86_64`, as exporters report GOOS/GOARCH.
+    public static let platform: (os: String, arch: String) = {
+        #if os(Linux)
+        let os = "linux"
+        #elseif os(macOS)
+        let os = "darwin"
+        #else
+        let os = "unknown"
+        #endif
+        #if arch(x86_64)
+        let arch = "x86_64"
+        #elseif arch(arm64)
+        let arch = "arm64"
+        #else
+        let arch = "unknown"
+        #endif
+        return (os, arch)
+    }()
+
+    /// What `--version` prints.
+    public static var versionDescription: String { "\(version) (swift \(swiftVersion), \(platform.os)/\(platform.arch))" }
+
     /// Registers every family in a new registry and sets the values known before the first sample.
     public init(thresholds: MonitorConfiguration.Thresholds) {
         let r = MetricRegistry()
@@ -236,8 +271,10 @@ public final class MonitorMetrics: Sendable {
         ownFds = r.gauge("process_open_fds", help: "Number of open file descriptors.")
         ownMaxFds = r.gauge("process_max_fds", help: "Maximum number of open file descriptors.")
         ownStart = r.gauge("process_start_time_seconds", help: "Start time of the process since unix epoch in seconds.", unit: "seconds")
-        let build = r.gauge("memory_monitor_build_info", help: "Build information; the value is always 1.", labels: ["version"])
-        build.set(1, Self.version)
+        let build = r.gauge(
+            "memory_monitor_build_info", help: "Build information: version, Swift version, OS and architecture; the value is always 1.",
+            labels: ["version", "swift_version", "os", "arch"])
+        build.set(1, Self.version, Self.swiftVersion, Self.platform.os, Self.platform.arch)
 
         for severity in Severity.alerting {
             alertsSent.increment(by: 0, severity.description)
