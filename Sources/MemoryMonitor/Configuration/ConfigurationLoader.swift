@@ -132,6 +132,7 @@ public struct ConfigurationLoader {
         if let v = r.integer("history_size", in: 1...100_000) { m.historySize = v }
         if let v = r.number("scrape_max_age_seconds", atLeast: 0, atMost: 3600) { m.scrapeMaxAge = v }
         if let v = r.number("pss_refresh_seconds", atLeast: 0, atMost: 86_400) { m.pssRefreshSeconds = v }
+        if let v = r.number("pss_budget_seconds", atLeast: 0, atMost: 60) { m.pssBudgetSeconds = v }
         if let v = r.string("cgroup", nonEmpty: true) {
             if let allowed = Self.cgroupProblem(v) { r.problem("cgroup", value: "\"\(v)\"", allowed: allowed) } else { m.cgroup = v }
         }

@@ -19,6 +19,8 @@ public struct MonitorConfiguration: Sendable, Equatable {
         public var scrapeMaxAge: Double = 1
         /// `pss_refresh_seconds`: how long a Pss reading (smaps_rollup, costly) is reused; 0 = every sample.
         public var pssRefreshSeconds: Double = 30
+        /// `pss_budget_seconds`: time one check may spend reading smaps_rollup; the rest of a group waits for later checks.
+        public var pssBudgetSeconds: Double = 0.1
         /// `target`: which process to watch.
         public var target: MonitoredTarget = .ownProcess
         /// `cgroup`: a cgroup directory to read instead of resolving the target's (a sidecar that knows it).

@@ -20,6 +20,8 @@ public final class MonitorMetrics: Sendable {
     let gateInFlight: GaugeFamily
     let gateWaiting: GaugeFamily
     let gateRejected: CounterFamily
+    /// `memory_pss_skipped_total`.
+    let pssSkipped: CounterFamily
     /// `memory_leaks_detected_total`.
     public let leaksDetected: CounterFamily
 
@@ -158,6 +160,10 @@ public final class MonitorMetrics: Sendable {
         gateWaiting = r.gauge("memory_admission_waiting", help: "Callers waiting at the admission gate.")
         gateRejected = r.counter("memory_admission_rejected", help: "Callers the admission gate rejected because admission_gate.max_waiting were waiting.")
         gateRejected.increment(by: 0)
+        pssSkipped = r.counter(
+            "memory_pss_skipped",
+            help: "smaps_rollup (Pss) reads a check left for a later one because monitoring.pss_budget_seconds was spent (the last reading stands in, or Pss is unknown until read).")
+        pssSkipped.increment(by: 0)
         leaksDetected = r.counter("memory_leaks_detected", help: "Suspected memory leaks detected.")
 
         growthRate = r.gauge(
@@ -301,6 +307,7 @@ public final class MonitorMetrics: Sendable {
 
     /// Sets every sampled gauge from `sample`. Values that were not read are removed, not zeroed.
     public func update(from sample: Sample) {
+        if sample.pssDeferred > 0 { pssSkipped.increment(by: Double(sample.pssDeferred)) }
         let mib = 1_048_576.0
         switch sample.targetState {
         case .up: targetUp.set(1)

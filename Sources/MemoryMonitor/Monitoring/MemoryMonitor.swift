@@ -74,7 +74,10 @@ public final class MemoryMonitor: Sendable {
             target: configuration.monitoring.target,
             cgroup: configuration.monitoring.cgroup,
             collectsAllocatorStatistics: configuration.monitoring.collectAllocatorStatistics,
-            proportionalRefresh: .milliseconds(Int64(configuration.monitoring.pssRefreshSeconds * 1000)))
+            proportionalRefresh: .milliseconds(Int64(configuration.monitoring.pssRefreshSeconds * 1000)),
+            // Never more than half of the check's own time limit.
+            proportionalBudget: .milliseconds(
+                Int64(min(configuration.monitoring.pssBudgetSeconds, configuration.performance.maxMonitoringTimeSeconds / 2) * 1000)))
         self.logger = logger
         self.startTime = WallClock.now()
         var history = SampleHistory(capacity: configuration.monitoring.historySize)

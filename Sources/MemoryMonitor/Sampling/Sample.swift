@@ -105,6 +105,8 @@ public struct Sample: Sendable {
     public var limit: EffectiveLimit?
     /// Why a part of the sample is missing, by part: `host`, `cgroup`, `limit`, `target`.
     public var unavailable: [String: String]
+    /// Pss reads this check left for later because of `monitoring.pss_budget_seconds`.
+    public var pssDeferred = 0
 
     public init(
         timestamp: Double, targetDescription: String, process: TargetProcess?, targetState: TargetState? = nil, targetChanged: Bool = false,

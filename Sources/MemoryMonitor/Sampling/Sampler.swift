@@ -21,6 +21,8 @@ public final class Sampler: Sendable {
         var pinnedStart: UInt64??
         var lastNamedPid: Int32?
         var proportional: [Identity: (bytes: UInt64?, reason: String?, at: ContinuousClock.Instant)] = [:]
+        /// Pss reads left for a later check in this sample because the time budget was spent.
+        var pssDeferred = 0
         /// The target's memory cgroup directory and, on hybrid hosts, its unified one for PSI.
         var directories: (identity: Identity, memory: CgroupMembership.Directory, unifiedForPressure: String?, at: ContinuousClock.Instant)?
         /// The target's last resolved cgroup: after the target dies its OOM counters are read once more.
@@ -37,6 +39,9 @@ public final class Sampler: Sendable {
     /// How long a Pss reading is reused. smaps_rollup walks every mapping of the process: it
     /// costs more than the rest of a sample together, and Pss moves slowly.
     public let proportionalRefresh: Duration
+    /// Time one check may spend reading smaps_rollup (it takes the target's mmap lock and grows
+    /// with its mappings); past it, the remaining processes of a group are read at later checks.
+    public let proportionalBudget: Duration
 
     private let ownPid: Int32
     private let ownStartTicks: UInt64?
@@ -52,8 +57,9 @@ public final class Sampler: Sendable {
     /// `processMatch` pattern that does not compile matches nothing (configuration loading rejects it first).
     public init(
         target: MonitoredTarget = .ownProcess, cgroup: String? = nil, collectsAllocatorStatistics: Bool = true,
-        proportionalRefresh: Duration = .seconds(30)
+        proportionalRefresh: Duration = .seconds(30), proportionalBudget: Duration = .milliseconds(100)
     ) {
+        self.proportionalBudget = proportionalBudget
         self.target = target
         self.cgroupOverride = cgroup
         self.collectsAllocatorStatistics = collectsAllocatorStatistics
@@ -72,6 +78,7 @@ public final class Sampler: Sendable {
     public func sample() -> Sample {
         var s = state.withLock { $0 }
         defer { state.withLock { $0 = s } }
+        s.pssDeferred = 0
         let timestamp = WallClock.now()
         let now = ContinuousClock.now
         var unavailable: [String: String] = [:]
@@ -182,6 +189,7 @@ public final class Sampler: Sendable {
             newEvents: newEvents, hostPressure: pressure,
             allocator: collectsAllocatorStatistics ? AllocatorStatistics.current() : nil, exporter: exporter, unavailable: unavailable)
         if case .processMatch = target { sample.targetIsGroup = true }
+        sample.pssDeferred = s.pssDeferred
         return sample
     }
 
@@ -315,6 +323,10 @@ public final class Sampler: Sendable {
         var unavailable: [String: String] = [:]
         var proportional: UInt64? = 0
         var fds: Int? = 0
+        let clock = ContinuousClock()
+        var spent = Duration.zero
+        var pending = 0
+        var readsThisCheck = 0
         for (index, (member, status)) in read.enumerated() {
             if index > 0 {
                 total.residentBytes = sum(total.residentBytes, status.residentBytes)
@@ -324,10 +336,28 @@ public final class Sampler: Sendable {
                 total.peakResidentBytes = sum(total.peakResidentBytes, status.peakResidentBytes)
                 total.threads = sum(total.threads, status.threads)
             }
-            let pss = proportionalBytes(member, state: &s, now: now)
+            let pss: (bytes: UInt64?, reason: String?)
+            let cached = s.proportional[member]
+            if let cached, now - cached.at < proportionalRefresh {
+                pss = (cached.bytes, cached.reason)
+            } else if readsThisCheck > 0 && spent >= proportionalBudget {
+                // Over budget: the last reading stands in (it is at most a few checks older), or
+                // this process waits for a later check.
+                s.pssDeferred += 1
+                if let cached { pss = (cached.bytes, cached.reason) } else {
+                    pending += 1
+                    pss = (nil, nil)
+                }
+            } else {
+                // At least one read per check, so a group is always read in full eventually.
+                let started = clock.now
+                pss = proportionalBytes(member, state: &s, now: now)
+                spent += clock.now - started
+                readsThisCheck += 1
+            }
             if let bytes = pss.bytes { proportional = proportional.map { $0 + bytes } } else {
                 proportional = nil
-                unavailable["pss_mb"] = "/proc/\(member.pid)/smaps_rollup: \(pss.reason ?? "unreadable")"
+                if let reason = pss.reason { unavailable["pss_mb"] = "/proc/\(member.pid)/smaps_rollup: \(reason)" }
             }
             let path = member.pid == ownPid ? "/proc/self/fd" : "/proc/\(member.pid)/fd"
             switch ProcFile.countEntries(path) {
@@ -336,6 +366,10 @@ public final class Sampler: Sendable {
                 fds = nil
                 unavailable["open_fds"] = "\(path): \(failure)"
             }
+        }
+        if pending > 0 && unavailable["pss_mb"] == nil {
+            unavailable["pss_mb"] =
+                "Pss of \(pending) of \(read.count) processes not read yet: reading smaps_rollup may take \(Int(proportionalBudget.seconds * 1000)) ms per check (monitoring.pss_budget_seconds), the rest follow at the next checks"
         }
         let pids = read.map(\.0.pid)
         return .found(

@@ -1,0 +1,42 @@
+import TestSupport
+import Testing
+@testable import MemoryMonitor
+
+/// The Pss time budget: a check reads smaps_rollup until the budget is spent (at least one
+/// process), and the rest of a group follows at later checks; until every member is read, Pss is
+/// unknown with the reason, never a partial sum.
+@Suite("Pss budget", .serialized, .offCooperativePool)
+struct PssBudgetTests {
+    @Test func aGroupIsReadAcrossChecksWithinTheBudget() throws {
+        let marker = "31.\(Int.random(in: 1000...9999))"
+        let sleepers = try (0..<4).map { _ in try ChildProcess("/bin/sleep", [marker]) }
+        defer { for s in sleepers { s.stop() } }
+        let sampler = Sampler(target: .processMatch("^/bin/sleep \(marker.replacingOccurrences(of: ".", with: "\\."))$"), proportionalBudget: .zero)
+        var deferred: [Int] = []
+        var known: [Bool] = []
+        for _ in 0..<4 {
+            let sample = sampler.sample()
+            #expect(sample.process?.pids.count == 4)
+            deferred.append(sample.pssDeferred)
+            known.append(sample.process?.proportionalBytes != nil)
+            if sample.process?.proportionalBytes == nil {
+                #expect(sample.process?.unavailable["pss_mb"]?.contains("not read yet") == true, "\(sample.process?.unavailable ?? [:])")
+            }
+        }
+        // A zero budget reads one process per check: 3, 2, 1, 0 left over; known once all are read.
+        #expect(deferred == [3, 2, 1, 0])
+        #expect(known == [false, false, false, true])
+        // With a budget, the whole group is read in one check.
+        let generous = Sampler(target: .processMatch("^/bin/sleep \(marker.replacingOccurrences(of: ".", with: "\\."))$"), proportionalBudget: .seconds(1))
+        let sample = generous.sample()
+        #expect(sample.pssDeferred == 0 && sample.process?.proportionalBytes != nil)
+    }
+
+    @Test func theMetricCountsDeferredReads() {
+        let metrics = MonitorMetrics(thresholds: .init())
+        var sample = Sample(timestamp: 0, targetDescription: "t", process: nil, host: nil, cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
+        sample.pssDeferred = 7
+        metrics.update(from: sample)
+        #expect(metrics.pssSkipped.value() == 7)
+    }
+}
