@@ -30,27 +30,59 @@ public enum ContentNegotiation {
         }
     }
 
-    /// OpenMetrics when the client asks for it at least as strongly as for anything else we
-    /// could send; Prometheus text 0.0.4 otherwise, including when there is no Accept header.
-    public static func format(accept: String?) -> ExpositionFormat {
-        guard let accept else { return .prometheusText }
-        var openMetrics = 0.0
-        var text = 0.0
+    /// What a scrape gets: the body's format and the exact Content-Type to answer with.
+    public struct Negotiated: Sendable, Equatable {
+        public var format: ExpositionFormat
+        public var contentType: String
+    }
+
+    /// The escaping schemes Prometheus 3 names (`allow-utf8` is a spelling seen in the wild).
+    static let escapingSchemes = ["allow-utf-8", "underscores", "dots", "values"]
+
+    /// Picks among what this exporter can send, by q-value: OpenMetrics 1.0.0 and 0.0.1,
+    /// Prometheus text 1.0.0 and 0.0.4. On a tie the earlier of that list wins; protobuf, which is
+    /// not served, never wins. No usable Accept means text 0.0.4.
+    ///
+    /// Every name this exporter writes is a legacy-valid Prometheus name, so every escaping scheme
+    /// leaves the body unchanged: text 1.0.0 is byte for byte the 0.0.4 body, and the escaping a
+    /// client asks for is named in the answer (`underscores` when it named none or an unknown one).
+    public static func negotiate(accept: String?) -> Negotiated {
+        let text004 = Negotiated(format: .prometheusText, contentType: ExpositionFormat.prometheusText.contentType)
+        guard let accept else { return text004 }
+        var best: (quality: Double, rank: Int, result: Negotiated)?
+        func offer(_ quality: Double, _ rank: Int, _ result: Negotiated) {
+            guard quality > 0 else { return }
+            if let current = best, current.quality > quality || (current.quality == quality && current.rank <= rank) { return }
+            best = (quality, rank, result)
+        }
         for element in elements(accept[...]) {
             let type = element.token.lowercased()
             let version = element.parameters.first { $0.name.lowercased() == "version" }?.value
+            let escapingParameter = element.parameters.first { $0.name.lowercased() == "escaping" }?.value.lowercased()
+            let escaping = escapingParameter.map { $0 == "allow-utf8" ? "allow-utf-8" : String($0) }.flatMap { escapingSchemes.contains($0) ? $0 : nil }
             switch type {
             case "application/openmetrics-text":
-                if version == nil || version == "1.0.0" || version == "0.0.1" { openMetrics = max(openMetrics, element.quality) }
+                let v = version.map(String.init) ?? "1.0.0"
+                guard v == "1.0.0" || v == "0.0.1" else { continue }
+                var contentType = "application/openmetrics-text; version=\(v); charset=utf-8"
+                if escapingParameter != nil { contentType += "; escaping=\(escaping ?? "underscores")" }
+                offer(element.quality, v == "1.0.0" ? 0 : 1, Negotiated(format: .openMetrics, contentType: contentType))
             case "text/plain":
-                if version == nil || version == "0.0.4" { text = max(text, element.quality) }
+                if version == "1.0.0" {
+                    offer(element.quality, 2, Negotiated(format: .prometheusText, contentType: "text/plain; version=1.0.0; charset=utf-8; escaping=\(escaping ?? "underscores")"))
+                } else if version == nil || version == "0.0.4" {
+                    offer(element.quality, 3, text004)
+                }
             case "*/*", "text/*":
-                text = max(text, element.quality)
+                offer(element.quality, 4, text004)
             default: break
             }
         }
-        return openMetrics > 0 && openMetrics >= text ? .openMetrics : .prometheusText
+        return best?.result ?? text004
     }
+
+    /// The body format `negotiate` picks.
+    public static func format(accept: String?) -> ExpositionFormat { negotiate(accept: accept).format }
 
     /// Whether gzip is acceptable (RFC 9110 §12.5.3): listed with q > 0, or covered by `*`
     /// with q > 0 and not refused by name. `x-gzip` is the same coding.

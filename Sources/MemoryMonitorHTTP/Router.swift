@@ -142,17 +142,18 @@ public struct Router: Sendable {
     }
 
     private func metrics(headers: HTTPHeaders) -> Reply {
-        let format = ContentNegotiation.format(accept: headers.first(name: "accept"))
+        let negotiated = ContentNegotiation.negotiate(accept: headers.first(name: "accept"))
+        let format = negotiated.format
         let gzip = ContentNegotiation.acceptsGzip(acceptEncoding: headers.first(name: "accept-encoding"))
-        logger.debug("scrape", metadata: ["format": "\(format == .openMetrics ? "openmetrics" : "text")", "gzip": "\(gzip)"])
+        logger.debug("scrape", metadata: ["content_type": "\(negotiated.contentType)", "gzip": "\(gzip)"])
         // The hot path: a fresh snapshot's body is served from the cache, on the event loop.
-        if let body = cache.freshBody(format: format, acceptsGzip: gzip) { return .now(Self.metricsResponse(body)) }
+        if let body = cache.freshBody(format: format, acceptsGzip: gzip) { return .now(Self.metricsResponse(body, contentType: negotiated.contentType)) }
         let cache = cache
-        return .later { Self.metricsResponse(await cache.body(format: format, acceptsGzip: gzip)) }
+        return .later { Self.metricsResponse(await cache.body(format: format, acceptsGzip: gzip), contentType: negotiated.contentType) }
     }
 
-    private static func metricsResponse(_ body: ExpositionCache.Body) -> Response {
-        var responseHeaders = HTTPHeaders([("Content-Type", body.format.contentType), ("Vary", "Accept, Accept-Encoding")])
+    private static func metricsResponse(_ body: ExpositionCache.Body, contentType: String) -> Response {
+        var responseHeaders = HTTPHeaders([("Content-Type", contentType), ("Vary", "Accept, Accept-Encoding")])
         if body.gzipped { responseHeaders.add(name: "Content-Encoding", value: "gzip") }
         return Response(status: .ok, headers: responseHeaders, body: body.bytes)
     }

@@ -27,6 +27,44 @@ struct NegotiationTests {
         #expect(ContentNegotiation.format(accept: header) == expected)
     }
 
+    /// The Accept headers Prometheus sends, and the Content-Type each gets (docs/metrics.md has
+    /// this table).
+    static let prometheusHeaders: [(String, String, String)] = [
+        ("2.42 default",
+         "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+         "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        ("2.42 --enable-feature=native-histograms",
+         "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+         "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        ("2.49+ default scrape_protocols",
+         "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+         "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        ("3.x default",
+         "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+         "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8"),
+        ("3.x scrape_protocols: [PrometheusText1.0.0]",
+         "text/plain;version=1.0.0;escaping=allow-utf-8,*/*;q=0.1",
+         "text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8"),
+        ("3.x with metric_name_escaping_scheme: underscores",
+         "text/plain;version=1.0.0;escaping=underscores;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1",
+         "text/plain; version=1.0.0; charset=utf-8; escaping=underscores"),
+        ("the allow-utf8 spelling",
+         "text/plain;version=1.0.0;escaping=allow-utf8",
+         "text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8"),
+        ("3.x native histograms (protobuf first; not served here)",
+         "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
+         "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8"),
+        ("text 0.0.4 preferred", "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.5", "text/plain; version=0.0.4; charset=utf-8"),
+        ("an unknown escaping", "text/plain;version=1.0.0;escaping=bogus", "text/plain; version=1.0.0; charset=utf-8; escaping=underscores"),
+        ("OpenMetrics 0.0.1 only", "application/openmetrics-text;version=0.0.1", "application/openmetrics-text; version=0.0.1; charset=utf-8"),
+        ("protobuf only", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited", "text/plain; version=0.0.4; charset=utf-8"),
+    ]
+
+    @Test(arguments: prometheusHeaders)
+    func contentTypeForPrometheusAccept(_ who: String, _ accept: String, _ contentType: String) {
+        #expect(ContentNegotiation.negotiate(accept: accept).contentType == contentType, "\(who)")
+    }
+
     @Test func noAcceptHeaderMeansText() {
         #expect(ContentNegotiation.format(accept: nil) == .prometheusText)
     }

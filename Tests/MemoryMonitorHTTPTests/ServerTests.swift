@@ -64,6 +64,19 @@ struct ServerTests {
         }
     }
 
+    /// Our names are legacy-valid: text 1.0.0 with any escaping is byte for byte the 0.0.4 body,
+    /// and the answer names the version and the escaping.
+    @Test func textOneIsTheSameBytesWithItsOwnContentType() async throws {
+        try await withServer { s in
+            let old = try RawHTTP.request(port: s.port, path: "/metrics", headers: [("Accept", "text/plain;version=0.0.4")])
+            for escaping in ["allow-utf-8", "underscores", "dots", "values"] {
+                let new = try RawHTTP.request(port: s.port, path: "/metrics", headers: [("Accept", "text/plain;version=1.0.0;escaping=\(escaping)")])
+                #expect(new.headers["content-type"] == "text/plain; version=1.0.0; charset=utf-8; escaping=\(escaping)")
+                #expect(new.body == old.body)
+            }
+        }
+    }
+
     @Test func staleCacheTakesAFreshSample() async throws {
         try await withServer(maxAge: .zero) { s in
             let before = try #require(s.monitor.snapshot?.generation)
