@@ -42,7 +42,7 @@ struct PrometheusScrapeTests {
         }
 
         // The exporter logged which format each scrape negotiated.
-        #expect(exporter.child.stderr.contains("scrape format=openmetrics gzip=true"))
+        #expect(exporter.child.stderr.contains("scrape content_type=application/openmetrics-text; version=1.0.0; charset=utf-8 gzip=true"))
         let targets = try prometheus.api("/api/v1/targets")
         let active = ((targets["data"] as? [String: Any])?["activeTargets"] as? [[String: Any]]) ?? []
         #expect(active.first?["health"] as? String == "up")

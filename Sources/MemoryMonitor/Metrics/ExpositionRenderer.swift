@@ -5,7 +5,8 @@ public enum ExpositionRenderer {
         var out: [UInt8] = []
         out.reserveCapacity(8192)
         let om = format == .openMetrics
-        for family in families where !family.series.isEmpty || om {
+        // A family without samples is left out in both formats (OpenMetrics would show an empty family).
+        for family in families where !family.series.isEmpty {
             // Text 0.0.4 names a counter family with its _total; OpenMetrics names it without.
             let familyName = (family.type == .counter && !om) ? family.name + "_total" : family.name
             out.append(contentsOf: "# HELP \(familyName) ".utf8)
@@ -18,6 +19,9 @@ public enum ExpositionRenderer {
                     appendSample(family.name, family.labelNames, series.labelValues, nil, series.value, to: &out)
                 case .counter:
                     appendSample(family.name + "_total", family.labelNames, series.labelValues, nil, series.value, to: &out)
+                    if om, let created = series.created {
+                        appendSample(family.name + "_created", family.labelNames, series.labelValues, nil, created, to: &out)
+                    }
                 case .histogram:
                     for (i, count) in series.cumulativeCounts.enumerated() {
                         let le = i < family.buckets.count ? formatBound(family.buckets[i]) : "+Inf"
@@ -26,6 +30,9 @@ public enum ExpositionRenderer {
                     appendSample(family.name + "_sum", family.labelNames, series.labelValues, nil, series.value, to: &out)
                     appendSample(
                         family.name + "_count", family.labelNames, series.labelValues, nil, Double(series.cumulativeCounts.last ?? 0), to: &out)
+                    if om, let created = series.created {
+                        appendSample(family.name + "_created", family.labelNames, series.labelValues, nil, created, to: &out)
+                    }
                 }
             }
         }

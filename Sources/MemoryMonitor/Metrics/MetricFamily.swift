@@ -14,6 +14,9 @@ public struct MetricFamilySnapshot: Sendable {
         public var value: Double
         /// Histogram only: cumulative counts per bucket bound, then the total count.
         public var cumulativeCounts: [UInt64]
+        /// Counters and histograms: Unix time the series started counting (OpenMetrics `_created`);
+        /// nil where the start is not known (a counter that mirrors the kernel's).
+        public var created: Double? = nil
     }
 
     public var name: String
@@ -36,17 +39,23 @@ public protocol MetricFamilyProtocol: AnyObject, Sendable {
 struct SeriesTable<Value: Sendable>: Sendable {
     var order: [[String]] = []
     var values: [[String]: Value] = [:]
+    /// When each series was created (Unix time).
+    var created: [[String]: Double] = [:]
 
     mutating func update(_ labels: [String], initial: @autoclosure () -> Value, _ body: (inout Value) -> Void) {
         if values[labels] == nil {
             order.append(labels)
             values[labels] = initial()
+            created[labels] = WallClock.now()
         }
         body(&values[labels]!)
     }
 
     mutating func remove(_ labels: [String]) {
-        if values.removeValue(forKey: labels) != nil { order.removeAll { $0 == labels } }
+        if values.removeValue(forKey: labels) != nil {
+            order.removeAll { $0 == labels }
+            created[labels] = nil
+        }
     }
 }
 
@@ -58,6 +67,8 @@ final class ScalarSeries: Sendable {
     let labelNames: [String]
     let type: MetricType
     private let table = Mutex(SeriesTable<Double>())
+    /// Set once a counter is mirrored (`set`): its start is the kernel's, not known here.
+    let mirrored = Atomic<Bool>(false)
 
     init(name: String, help: String, unit: String?, labelNames: [String], type: MetricType) {
         self.name = name
@@ -77,7 +88,12 @@ final class ScalarSeries: Sendable {
     func value(_ labels: [String]) -> Double? { table.withLock { $0.values[labels] } }
 
     func snapshot() -> MetricFamilySnapshot {
-        let series = table.withLock { t in t.order.map { MetricFamilySnapshot.Series(labelValues: $0, value: t.values[$0]!, cumulativeCounts: []) } }
+        let knowsStart = type == .counter && !mirrored.load(ordering: .relaxed)
+        let series = table.withLock { t in
+            t.order.map {
+                MetricFamilySnapshot.Series(labelValues: $0, value: t.values[$0]!, cumulativeCounts: [], created: knowsStart ? t.created[$0] : nil)
+            }
+        }
         return MetricFamilySnapshot(name: name, help: help, type: type, unit: unit, labelNames: labelNames, buckets: [], series: series)
     }
 }
@@ -130,7 +146,10 @@ public final class CounterFamily: MetricFamilyProtocol {
     }
 
     /// Mirrors a counter kept elsewhere (the kernel's OOM-kill count, CPU seconds): sets it outright.
-    public func set(_ value: Double, _ labelValues: String...) { series.update(labelValues, initial: value) { $0 = value } }
+    public func set(_ value: Double, _ labelValues: String...) {
+        series.mirrored.store(true, ordering: .relaxed)
+        series.update(labelValues, initial: value) { $0 = value }
+    }
 
     /// The current value of a series, if it exists.
     public func value(_ labelValues: String...) -> Double? { series.value(labelValues) }
@@ -205,7 +224,7 @@ public final class HistogramFamily: MetricFamilyProtocol {
                     running += c
                     return running
                 }
-                return MetricFamilySnapshot.Series(labelValues: labels, value: state.sum, cumulativeCounts: cumulative)
+                return MetricFamilySnapshot.Series(labelValues: labels, value: state.sum, cumulativeCounts: cumulative, created: t.created[labels])
             }
         }
         return MetricFamilySnapshot(name: name, help: help, type: .histogram, unit: unit, labelNames: labelNames, buckets: buckets, series: series)
