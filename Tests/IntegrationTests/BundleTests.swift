@@ -7,6 +7,26 @@ import Testing
 struct BundleTests {
     static let root = TestEnvironment.packageRoot
 
+    /// A real Prometheus loaded with prometheus/ (targets pointed at this test's ports, intervals
+    /// and `for` shortened to a second).
+    static func bundledPrometheus(exporterPort: Int, alertmanagerPort: Int) throws -> PrometheusServer {
+        let read = { (path: String) in try String(contentsOfFile: root + "/prometheus/" + path, encoding: .utf8) }
+        let config = try read("prometheus.yml")
+            .replacingOccurrences(of: "memory-monitor:9091", with: "127.0.0.1:\(exporterPort)")
+            .replacingOccurrences(of: "alertmanager:9093", with: "127.0.0.1:\(alertmanagerPort)")
+            .replacingOccurrences(of: "15s", with: "1s")
+            .replacingOccurrences(of: "scrape_timeout: 5s", with: "scrape_timeout: 1s")
+        let fast = { (text: String) in
+            text.replacingOccurrences(of: #"for: \d+m"#, with: "for: 1s", options: .regularExpression).replacingOccurrences(of: "interval: 30s", with: "interval: 1s")
+        }
+        return try PrometheusServer(
+            config: config,
+            files: [
+                "rules/memory-monitor.recording.yml": fast(try read("rules/memory-monitor.recording.yml")),
+                "rules/memory-monitor.alerts.yml": fast(try read("rules/memory-monitor.alerts.yml")),
+            ])
+    }
+
     func tool(_ path: String, _ arguments: [String]) throws -> (Int32, String) {
         let r = try TestEnvironment.run(path, arguments)
         return (r.status, r.stdout + r.stderr)
@@ -224,21 +244,7 @@ struct BundleTests {
                                                "emergency": {"channels": ["alertmanager"]}}}}
                 """)
         defer { exporter.stop() }
-        let read = { (path: String) in try String(contentsOfFile: Self.root + "/prometheus/" + path, encoding: .utf8) }
-        let config = try read("prometheus.yml")
-            .replacingOccurrences(of: "memory-monitor:9091", with: "127.0.0.1:\(exporter.metricsPort)")
-            .replacingOccurrences(of: "alertmanager:9093", with: "127.0.0.1:\(alertmanager.port)")
-            .replacingOccurrences(of: "15s", with: "1s")
-            .replacingOccurrences(of: "scrape_timeout: 5s", with: "scrape_timeout: 1s")
-        let fast = { (text: String) in
-            text.replacingOccurrences(of: #"for: \d+m"#, with: "for: 1s", options: .regularExpression).replacingOccurrences(of: "interval: 30s", with: "interval: 1s")
-        }
-        let prometheus = try PrometheusServer(
-            config: config,
-            files: [
-                "rules/memory-monitor.recording.yml": fast(try read("rules/memory-monitor.recording.yml")),
-                "rules/memory-monitor.alerts.yml": fast(try read("rules/memory-monitor.alerts.yml")),
-            ])
+        let prometheus = try Self.bundledPrometheus(exporterPort: exporter.metricsPort, alertmanagerPort: alertmanager.port)
         defer { prometheus.stop() }
         // Both paths have sent the emergency: Prometheus fires it, and the exporter did at once.
         #expect(prometheus.waitForData(#"ALERTS{alertname="MemoryProcessEmergency", alertstate="firing"}"#, seconds: 40))
@@ -342,21 +348,7 @@ struct BundleTests {
             exporter.stop()
         }
         let read = { (path: String) in try String(contentsOfFile: Self.root + "/prometheus/" + path, encoding: .utf8) }
-        let config = try read("prometheus.yml")
-            .replacingOccurrences(of: "memory-monitor:9091", with: "127.0.0.1:\(exporter.metricsPort)")
-            .replacingOccurrences(of: "alertmanager:9093", with: "127.0.0.1:\(alertmanager.port)")
-            .replacingOccurrences(of: "15s", with: "1s")
-            .replacingOccurrences(of: "scrape_timeout: 5s", with: "scrape_timeout: 1s")
-        let fast = { (text: String) in
-            text.replacingOccurrences(of: #"for: \d+m"#, with: "for: 1s", options: .regularExpression)
-                .replacingOccurrences(of: "interval: 30s", with: "interval: 1s")
-        }
-        let prometheus = try PrometheusServer(
-            config: config,
-            files: [
-                "rules/memory-monitor.recording.yml": fast(try read("rules/memory-monitor.recording.yml")),
-                "rules/memory-monitor.alerts.yml": fast(try read("rules/memory-monitor.alerts.yml")),
-            ])
+        let prometheus = try Self.bundledPrometheus(exporterPort: exporter.metricsPort, alertmanagerPort: alertmanager.port)
         defer { prometheus.stop() }
 
         #expect(prometheus.waitForData(#"count_over_time(memory_checks_total{job="flight-crawler-memory"}[1m]) >= 5"#))

@@ -276,19 +276,7 @@ struct ServerTests {
     }
 
     /// A connected socket with a 5 s receive timeout.
-    func connectSocket(_ port: Int) -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        return fd
-    }
+    func connectSocket(_ port: Int) -> Int32 { RawHTTP.connectSocket(port: port, timeoutSeconds: 5) }
 
     /// What the next recv sees: 0 when the server closed the connection, -1 on the 5 s timeout.
     func recvResult(_ fd: Int32) -> Int {

@@ -17,12 +17,11 @@ public struct RawHTTPError: Error, CustomStringConvertible {
 /// A deliberately small HTTP/1.1 client over a plain socket to 127.0.0.1, so tests can send
 /// exactly the bytes they mean (malformed requests included) and see exactly what comes back.
 public enum RawHTTP {
-    /// Sends `request` as is and reads until the server closes (or 10 s pass).
-    public static func exchange(port: Int, request: [UInt8]) throws -> [UInt8] {
+    /// A socket connected to 127.0.0.1:`port` with a receive timeout, or -1 (the caller closes it).
+    public static func connectSocket(port: Int, timeoutSeconds: Int = 10) -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw RawHTTPError(description: "socket failed") }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        guard fd >= 0 else { return -1 }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -31,7 +30,18 @@ public enum RawHTTP {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw RawHTTPError(description: "connect to 127.0.0.1:\(port) failed: errno \(errno)") }
+        guard connected == 0 else {
+            close(fd)
+            return -1
+        }
+        return fd
+    }
+
+    /// Sends `request` as is and reads until the server closes (or 10 s pass).
+    public static func exchange(port: Int, request: [UInt8]) throws -> [UInt8] {
+        let fd = connectSocket(port: port)
+        guard fd >= 0 else { throw RawHTTPError(description: "connect to 127.0.0.1:\(port) failed: errno \(errno)") }
+        defer { close(fd) }
         var sent = 0
         while sent < request.count {
             let n = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
