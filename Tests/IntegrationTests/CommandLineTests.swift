@@ -215,3 +215,82 @@ struct CommandLineTests {
         #expect(exporter.stop() == 0)
     }
 }
+
+/// The README's commands, as a newcomer would type them. Every `memory-monitor …` line is run
+/// with `--check-config` added (the flags, files and values it names must be valid), and the
+/// `curl … | grep` line against a running exporter. Not run here, and why: `swift run -c release`
+/// (a release build; CI runs the debug binary), `scripts/test.sh` (it is the test command),
+/// `docker compose up` (no Docker engine; `composeFileIsValidAndSafeByDefault` validates the file
+/// with `.env.example`), `scripts/compare-exporters.py` and the benchmark package (minutes of
+/// measurement, run by hand).
+@Suite("README commands", .serialized, .offCooperativePool)
+struct ReadmeCommandTests {
+    static func shellLines() throws -> [String] {
+        let readme = try String(contentsOfFile: TestEnvironment.packageRoot + "/README.md", encoding: .utf8)
+        var lines: [String] = []
+        var inShell = false
+        for line in readme.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("```") {
+                inShell = line == "```sh"
+                continue
+            }
+            if inShell { lines.append(String(line)) }
+        }
+        return lines
+    }
+
+    /// Splits a README line into arguments: single quotes group, a `#` comment ends it.
+    static func arguments(_ line: String) -> [String] {
+        var args: [String] = []
+        var current = ""
+        var quoted = false
+        var started = false
+        for c in line {
+            if c == "'" { quoted.toggle(); started = true; continue }
+            if !quoted && c == "#" { break }
+            if !quoted && c == " " {
+                if started { args.append(current) }
+                current = ""
+                started = false
+                continue
+            }
+            current.append(c)
+            started = true
+        }
+        if started { args.append(current) }
+        return args
+    }
+
+    @Test func everyMemoryMonitorLineIsValid() throws {
+        let lines = try Self.shellLines().filter { $0.hasPrefix("memory-monitor ") }
+        #expect(lines.count >= 7)
+        let directory = NSTemporaryDirectory() + "mm-readme-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // The files the examples name that a newcomer would have written: the example configuration.
+        let example = TestEnvironment.packageRoot + "/docs/monitoring_config.example.json"
+        for name in ["my.json", "alerts.json"] { try FileManager.default.copyItem(atPath: example, toPath: directory + "/" + name) }
+        for line in lines {
+            var args = Array(Self.arguments(line).dropFirst())
+            // Paths relative to the repository (or to the newcomer's directory for their own files).
+            args = args.map { arg in
+                if arg.hasPrefix("docs/") { return TestEnvironment.packageRoot + "/" + arg }
+                if arg == "my.json" || arg == "alerts.json" { return directory + "/" + arg }
+                if arg == "/var/lib/memory-monitor" { return directory + "/state" }
+                return arg
+            }
+            if !args.contains("--check-config") { args.append("--check-config") }
+            let r = try TestEnvironment.run(TestEnvironment.binary, args)
+            #expect(r.status == 0, "README: \(line)\n\(r.stderr)")
+        }
+    }
+
+    @Test func theCurlLineFindsTheSPECFamily() throws {
+        let line = try #require(try Self.shellLines().first { $0.hasPrefix("curl ") })
+        let exporter = try Exporter()
+        defer { exporter.stop() }
+        let command = line.replacingOccurrences(of: "localhost:9091", with: "127.0.0.1:\(exporter.metricsPort)")
+        #expect(command != line, "the README's curl line no longer names localhost:9091")
+        let r = try TestEnvironment.run("/bin/sh", ["-c", command])
+        #expect(r.status == 0 && r.stdout.contains("memory_usage_bytes{component=\"rss_mb\"}"), "\(r.stdout)\(r.stderr)")
+    }
+}
