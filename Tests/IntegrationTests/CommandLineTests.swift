@@ -221,7 +221,7 @@ struct CommandLineTests {
 /// `curl … | grep` line against a running exporter. Not run here, and why: `swift run -c release`
 /// (a release build; CI runs the debug binary), `scripts/test.sh` (it is the test command),
 /// `docker compose up` (no Docker engine; `composeFileIsValidAndSafeByDefault` validates the file
-/// with `.env.example`), `scripts/compare-exporters.py` and the benchmark package (minutes of
+/// with `.env.example`), `scripts/compare-exporters.py`, `scripts/group-cost.py` and the benchmark package (minutes of
 /// measurement, run by hand).
 @Suite("README commands", .serialized, .offCooperativePool)
 struct ReadmeCommandTests {
