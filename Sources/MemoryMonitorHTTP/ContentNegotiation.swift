@@ -64,7 +64,8 @@ public enum ContentNegotiation {
             case "application/openmetrics-text":
                 let v = version.map(String.init) ?? "1.0.0"
                 guard v == "1.0.0" || v == "0.0.1" else { continue }
-                var contentType = "application/openmetrics-text; version=\(v); charset=utf-8"
+                // The common answer is a constant: no string is built on the scrape path.
+                var contentType = v == "1.0.0" ? ExpositionFormat.openMetrics.contentType : "application/openmetrics-text; version=0.0.1; charset=utf-8"
                 if escapingParameter != nil { contentType += "; escaping=\(escaping ?? "underscores")" }
                 offer(element.quality, v == "1.0.0" ? 0 : 1, Negotiated(format: .openMetrics, contentType: contentType))
             case "text/plain":

@@ -26,6 +26,23 @@ struct HistoryStoreTests {
             host: MemInfo(totalBytes: 1 << 40, availableBytes: 1 << 39), cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
     }
 
+    /// Like the alert journal: a history file that cannot be read is moved aside, not overwritten,
+    /// and bad lines are counted in a warning.
+    @Test func anUnreadableHistoryIsMovedAsideAndBadLinesAreNamed() throws {
+        let directory = NSTemporaryDirectory() + "mm-history-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory + "/history.jsonl", withIntermediateDirectories: true)
+        let store = try HistoryStore(directory: directory, capacity: 20)
+        #expect(store.recovered.isEmpty)
+        #expect(store.warnings.first?.contains("moved aside to \(directory)/history.jsonl.unread-") == true, "\(store.warnings)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).contains { $0.hasPrefix("history.jsonl.unread-") })
+        store.append(leakingEntries(pid: 7, start: 100)[0]) { [] }
+        try (try String(contentsOfFile: directory + "/history.jsonl", encoding: .utf8) + "not json\n").write(
+            toFile: directory + "/history.jsonl", atomically: true, encoding: .utf8)
+        let reopened = try HistoryStore(directory: directory, capacity: 20)
+        #expect(reopened.recovered.count == 1)
+        #expect(reopened.warnings == ["\(directory)/history.jsonl: 1 line(s) were not history entries and were skipped"])
+    }
+
     @Test func roundTripAndCompaction() throws {
         let directory = NSTemporaryDirectory() + "mm-history-\(UUID().uuidString)"
         let entries = leakingEntries(pid: 7, start: 100)

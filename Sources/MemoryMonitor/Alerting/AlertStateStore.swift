@@ -47,27 +47,8 @@ public final class AlertStateStore: Sendable {
         self.retentionSeconds = retentionSeconds
         FileSystem.makeDirectories(directory)
         var warnings: [String] = []
-        var text = ""
-        var info = stat()
-        if stat(path, &info) == 0 {
-            var unreadable: String?
-            if Int(info.st_size) > Self.maximumBytes {
-                unreadable = "it is \(info.st_size) bytes, over the \(Self.maximumBytes >> 20) MiB this monitor replays"
-            } else {
-                switch ProcFile.readOrFail(path, limit: Self.maximumBytes + 1) {
-                case .success(let read): text = read
-                case .failure(let failure): unreadable = "\(failure)"
-                }
-            }
-            if let unreadable {
-                let aside = path + ".unread-\(Int(WallClock.now()))"
-                guard rename(path, aside) == 0 else {
-                    throw StateDirectoryError(
-                        message: "\(path) cannot be read (\(unreadable)) and cannot be moved aside (\(String(cString: strerror(errno)))); refusing to overwrite it")
-                }
-                warnings.append("\(path) could not be read (\(unreadable)); moved aside to \(aside): its undelivered alerts and history are not replayed")
-            }
-        }
+        let (text, unreadable) = try FileSystem.readJournal(path, limit: Self.maximumBytes)
+        if let unreadable { warnings.append(unreadable + " (undelivered alerts and history)") }
         let replayed = Self.replay(text)
         let journal = path
         warnings += replayed.skipped.map { "\(journal): line \($0) is not a journal entry; skipped" }
@@ -80,23 +61,14 @@ public final class AlertStateStore: Sendable {
         self.warnings = warnings
     }
 
-    /// Writes `live` to a new file, fsyncs it, renames it over `path`, and opens it for appending.
+    /// Writes `live` to a new file and returns it opened for appending.
     private static func rewrite(_ path: String, _ live: Recovered) throws -> Int32 {
         var lines = ""
         for alert in live.history { lines += line(["t": "alert", "alert": alert.storedPayload]) }
         for (channel, alert) in live.pending {
             lines += line(["t": "queued", "channel": .string(channel), "alert": alert.storedPayload])
         }
-        let temporary = path + ".tmp"
-        let out = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard out >= 0 else { throw StateDirectoryError(message: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        FileSystem.writeAll(out, lines)
-        fsync(out)
-        close(out)
-        guard rename(temporary, path) == 0 else { throw StateDirectoryError(message: "cannot replace \(path): \(String(cString: strerror(errno)))") }
-        let appendFD = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
-        guard appendFD >= 0 else { throw StateDirectoryError(message: "cannot open \(path): \(String(cString: strerror(errno)))") }
-        return appendFD
+        return try FileSystem.replaceJournal(path, with: lines)
     }
 
     /// Records a sent alert (history).

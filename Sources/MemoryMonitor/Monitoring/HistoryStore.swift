@@ -18,11 +18,16 @@ final class HistoryStore: Sendable {
         path = directory + "/history.jsonl"
         self.capacity = capacity
         FileSystem.makeDirectories(directory)
-        let text = ProcFile.read(path, limit: 256 << 20) ?? ""
+        // An unreadable history is moved aside, never overwritten (as the alert journal).
+        let (text, unreadable) = try FileSystem.readJournal(path, limit: 256 << 20)
+        var warnings = unreadable.map { [$0] } ?? []
         var entries: [SampleHistory.Entry] = []
+        var skipped = 0
         for line in text.split(separator: "\n") {
-            if let value = try? JSONParser.parse(String(line)), let entry = Self.entry(value) { entries.append(entry) }
+            if let value = try? JSONParser.parse(String(line)), let entry = Self.entry(value) { entries.append(entry) } else { skipped += 1 }
         }
+        if skipped > 0 { warnings.append("\(path): \(skipped) line(s) were not history entries and were skipped") }
+        self.warnings = warnings
         if entries.count > capacity { entries.removeFirst(entries.count - capacity) }
         recovered = entries
         let fd = try Self.rewrite(path, entries)
@@ -31,6 +36,8 @@ final class HistoryStore: Sendable {
 
     /// What the file held at start, oldest first.
     let recovered: [SampleHistory.Entry]
+    /// What went wrong reading it (a file moved aside, skipped lines); the monitor logs each.
+    let warnings: [String]
 
     deinit { _ = state.withLock { close($0.fd) } }
 
@@ -46,18 +53,9 @@ final class HistoryStore: Sendable {
         }
     }
 
-    /// Writes `entries` to a new file, renames it over `path`, and opens it for appending.
+    /// Writes `entries` to a new file and returns it opened for appending.
     private static func rewrite(_ path: String, _ entries: [SampleHistory.Entry]) throws -> Int32 {
-        let temporary = path + ".tmp"
-        let out = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard out >= 0 else { throw StateDirectoryError(message: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        FileSystem.writeAll(out, entries.map { json($0).serialized + "\n" }.joined())
-        fsync(out)
-        close(out)
-        guard rename(temporary, path) == 0 else { throw StateDirectoryError(message: "cannot replace \(path): \(String(cString: strerror(errno)))") }
-        let fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
-        guard fd >= 0 else { throw StateDirectoryError(message: "cannot open \(path): \(String(cString: strerror(errno)))") }
-        return fd
+        try FileSystem.replaceJournal(path, with: entries.map { json($0).serialized + "\n" }.joined())
     }
 
     static func json(_ e: SampleHistory.Entry) -> JSONValue {

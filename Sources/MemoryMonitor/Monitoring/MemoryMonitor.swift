@@ -85,6 +85,7 @@ public final class MemoryMonitor: Sendable {
         if let directory = configuration.alerting.stateDirectory, stateStore != nil {
             do {
                 let store = try HistoryStore(directory: directory, capacity: configuration.monitoring.historySize)
+                for warning in store.warnings { logger.warning("\(warning)") }
                 for entry in store.recovered { history.append(entry) }
                 evaluatorWithHistory.restoreGrowth(store.recovered)
                 if !store.recovered.isEmpty {
@@ -155,7 +156,8 @@ public final class MemoryMonitor: Sendable {
     private func respond(to newAlerts: [Alert], levels: [Component: Severity], sample: Sample) -> [Alert] {
         let level = Component.measured.map { levels[$0] ?? .healthy }.max() ?? .healthy
         func announces(_ a: Alert) -> Bool { a.status == .firing && a.severity == level && Component.measured.contains(a.component) }
-        let alert = newAlerts.first(where: announces) ?? alerts.activeAlerts.first(where: announces)
+        // Healthy (nearly every check): no alert to look up, only the gate to follow.
+        let alert = level == .healthy ? nil : newAlerts.first(where: announces) ?? alerts.activeAlerts.first(where: announces)
         let planned = autoResponse.respond(to: .init(level: level, trigger: .auto, alert: alert, sample: sample), monitor: self)
         guard !planned.isEmpty else { return newAlerts }
         let note = AutoResponse.plannedSummary(planned, level: level, dryRun: configuration.autoResponse.dryRun)

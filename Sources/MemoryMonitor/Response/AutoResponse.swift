@@ -172,12 +172,10 @@ public final class AutoResponse: Sendable {
     }
 
     private func start(_ planned: [ResponsePlanner.Planned], context: Context, monitor: MemoryMonitor) {
-        let id = state.withLock { s -> UInt64 in
-            s.nextID += 1
-            return s.nextID
-        }
         // Registered under the lock that the task's own removal takes, so it is never left behind.
         state.withLock { s in
+            s.nextID += 1
+            let id = s.nextID
             s.running[id] = Task { [self] in
                 let records = await execute(planned, context: context, monitor: monitor)
                 monitor.alerts.annotate(id: context.alert?.id, severity: context.level, autoResponse: Self.summary(records, level: context.level))
@@ -198,22 +196,23 @@ public final class AutoResponse: Sendable {
 
     private func updateGate(level: Severity) {
         guard inProcess else { return }
-        let (limit, action) = state.withLock { $0.planner.gateLimit(level: level) }
-        let previous = state.withLock { s -> Int in
+        // One lock: the level's limit, the previous decision, and whether this is a dry run.
+        let (limit, action, previous, dryRun) = state.withLock { s in
+            let (limit, action) = s.planner.gateLimit(level: level)
             defer { s.decidedLimit = limit }
-            return s.decidedLimit
+            return (limit, action, s.decidedLimit, s.planner.configuration.dryRun)
         }
         if limit != previous {
-            if !configuration.dryRun { gate.setLimit(limit) }
+            if !dryRun { gate.setLimit(limit) }
             if limit < previous, let action {
-                let result: ActionResult = configuration.dryRun ? .dryRun : .ok
+                let result: ActionResult = dryRun ? .dryRun : .ok
                 record(
                     ActionRecord(
                         timestamp: WallClock.now(), level: level, trigger: .auto, action: action, result: result,
                         detail: "admission limit \(previous) → \(limit)", durationSeconds: 0))
             } else {
                 logger.notice(
-                    "admission gate limit changed", metadata: ["level": "\(level)", "limit": "\(limit)", "previous": "\(previous)", "dry_run": "\(configuration.dryRun)"])
+                    "admission gate limit changed", metadata: ["level": "\(level)", "limit": "\(limit)", "previous": "\(previous)", "dry_run": "\(dryRun)"])
             }
         }
         metrics.updateGate(gate.status)

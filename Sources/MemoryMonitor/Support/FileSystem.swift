@@ -15,6 +15,44 @@ package enum FileSystem {
         }
     }
 
+    /// A journal's text for replay; "" when it does not exist. A journal that exists but cannot be
+    /// read, or is over `limit` bytes, is never overwritten: it is renamed to `<path>.unread-<time>`
+    /// and the returned warning says so. Throws when it can be neither read nor moved aside.
+    package static func readJournal(_ path: String, limit: Int) throws(StateDirectoryError) -> (text: String, warning: String?) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return ("", nil) }
+        var unreadable: String?
+        if Int(info.st_size) > limit {
+            unreadable = "it is \(info.st_size) bytes, over the \(limit >> 20) MiB this monitor replays"
+        } else {
+            switch ProcFile.readOrFail(path, limit: limit + 1) {
+            case .success(let text): return (text, nil)
+            case .failure(let failure): unreadable = "\(failure)"
+            }
+        }
+        let aside = path + ".unread-\(Int(WallClock.now()))"
+        guard rename(path, aside) == 0 else {
+            throw StateDirectoryError(
+                message: "\(path) cannot be read (\(unreadable ?? "?")) and cannot be moved aside (\(String(cString: strerror(errno)))); refusing to overwrite it")
+        }
+        return ("", "\(path) could not be read (\(unreadable ?? "?")); moved aside to \(aside): what it held is not replayed")
+    }
+
+    /// Writes `text` to `path` atomically (a temporary file, fsync, rename) and returns the file
+    /// opened for appending.
+    package static func replaceJournal(_ path: String, with text: String) throws(StateDirectoryError) -> Int32 {
+        let temporary = path + ".tmp"
+        let out = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard out >= 0 else { throw StateDirectoryError(message: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        writeAll(out, text)
+        fsync(out)
+        close(out)
+        guard rename(temporary, path) == 0 else { throw StateDirectoryError(message: "cannot replace \(path): \(String(cString: strerror(errno)))") }
+        let fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard fd >= 0 else { throw StateDirectoryError(message: "cannot open \(path): \(String(cString: strerror(errno)))") }
+        return fd
+    }
+
     /// The file's bytes (at most `limit`), or why it could not be read.
     package static func readBytes(_ path: String, limit: Int) -> Result<[UInt8], ReadFailure> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
