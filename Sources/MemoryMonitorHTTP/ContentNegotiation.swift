@@ -39,9 +39,10 @@ public enum ContentNegotiation {
     /// The escaping schemes Prometheus 3 names (`allow-utf8` is a spelling seen in the wild).
     static let escapingSchemes = ["allow-utf-8", "underscores", "dots", "values"]
 
-    /// Picks among what this exporter can send, by q-value: OpenMetrics 1.0.0 and 0.0.1,
-    /// Prometheus text 1.0.0 and 0.0.4. On a tie the earlier of that list wins; protobuf, which is
-    /// not served, never wins. No usable Accept means text 0.0.4.
+    /// Picks among what this exporter can send, by q-value: delimited protobuf
+    /// (`application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily;
+    /// encoding=delimited`), OpenMetrics 1.0.0 and 0.0.1, Prometheus text 1.0.0 and 0.0.4. On a
+    /// tie the earlier of that list wins. No usable Accept means text 0.0.4.
     ///
     /// Every name this exporter writes is a legacy-valid Prometheus name, so every escaping scheme
     /// leaves the body unchanged: text 1.0.0 is byte for byte the 0.0.4 body, and the escaping a
@@ -61,6 +62,14 @@ public enum ContentNegotiation {
             let escapingParameter = element.parameters.first { $0.name.lowercased() == "escaping" }?.value.lowercased()
             let escaping = escapingParameter.map { $0 == "allow-utf8" ? "allow-utf-8" : String($0) }.flatMap { escapingSchemes.contains($0) ? $0 : nil }
             switch type {
+            case "application/vnd.google.protobuf":
+                // Only the delimited MetricFamily stream; text and compact-text protobuf are not served.
+                let proto = element.parameters.first { $0.name.lowercased() == "proto" }?.value
+                let encoding = element.parameters.first { $0.name.lowercased() == "encoding" }?.value.lowercased()
+                guard proto == "io.prometheus.client.MetricFamily", encoding == "delimited" else { continue }
+                var contentType = ExpositionFormat.protobuf.contentType
+                if escapingParameter != nil { contentType += "; escaping=\(escaping ?? "underscores")" }
+                offer(element.quality, -1, Negotiated(format: .protobuf, contentType: contentType))
             case "application/openmetrics-text":
                 let v = version.map(String.init) ?? "1.0.0"
                 guard v == "1.0.0" || v == "0.0.1" else { continue }

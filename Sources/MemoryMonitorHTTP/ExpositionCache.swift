@@ -17,8 +17,8 @@ public final class ExpositionCache: Sendable {
 
     private struct Entry {
         var generation: UInt64 = .max
-        var plain: [ByteBuffer?] = [nil, nil]
-        var gzip: [ByteBuffer?] = [nil, nil]
+        var plain: [ByteBuffer?] = [nil, nil, nil]
+        var gzip: [ByteBuffer?] = [nil, nil, nil]
         var builds = 0
     }
 
@@ -49,7 +49,7 @@ public final class ExpositionCache: Sendable {
     }
 
     private func body(generation: UInt64, format: ExpositionFormat, acceptsGzip: Bool) -> Body {
-        let slot = format == .openMetrics ? 1 : 0
+        let slot = format.slot
         return entry.withLock { e in
             if e.generation != generation { e = Entry(generation: generation, builds: e.builds) }
             let plain: ByteBuffer
@@ -60,6 +60,7 @@ public final class ExpositionCache: Sendable {
                 plain = ByteBuffer(bytes: bytes)
                 e.plain[slot] = plain
                 e.builds += 1
+                monitor.metrics.expositionRenders.increment(labels: [format.label])
             }
             guard acceptsGzip, plain.readableBytes >= Self.minimumGzipBytes else {
                 return Body(bytes: plain, format: format, gzipped: false)

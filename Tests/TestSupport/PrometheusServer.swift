@@ -6,8 +6,9 @@ public final class PrometheusServer: @unchecked Sendable {
     public let port: Int
     public let directory: String
 
-    /// Starts Prometheus with `config` (YAML text) and `files` written beside it; waits until ready.
-    public init(config: String, files: [String: String] = [:]) throws {
+    /// Starts Prometheus with `config` (YAML text) and `files` written beside it, plus any
+    /// `arguments` (such as `--enable-feature=native-histograms`); waits until ready.
+    public init(config: String, files: [String: String] = [:], arguments: [String] = []) throws {
         directory = NSTemporaryDirectory() + "mm-prom-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
         try config.write(toFile: directory + "/prometheus.yml", atomically: true, encoding: .utf8)
@@ -23,7 +24,7 @@ public final class PrometheusServer: @unchecked Sendable {
             [
                 "--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/data",
                 "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn",
-            ])
+            ] + arguments)
         let ready = child.wait(seconds: 60) { (try? RawHTTP.request(port: self.port, path: "/-/ready").status) == 200 }
         guard ready else {
             child.stop()

@@ -1,7 +1,8 @@
-/// Renders family snapshots as Prometheus text 0.0.4 or OpenMetrics 1.0.0.
+/// Renders family snapshots as Prometheus text 0.0.4, OpenMetrics 1.0.0 or delimited protobuf.
 public enum ExpositionRenderer {
-    /// The body for `families` in `format`, as UTF-8 bytes.
+    /// The body for `families` in `format` (UTF-8 text, or protobuf bytes).
     public static func render(_ families: [MetricFamilySnapshot], format: ExpositionFormat) -> [UInt8] {
+        if format == .protobuf { return ProtobufExposition.render(families) }
         var out: [UInt8] = []
         out.reserveCapacity(8192)
         let om = format == .openMetrics

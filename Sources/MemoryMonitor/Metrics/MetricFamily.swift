@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// The type of a metric family, as both exposition formats name it.
@@ -17,6 +20,8 @@ public struct MetricFamilySnapshot: Sendable {
         /// Counters and histograms: Unix time the series started counting (OpenMetrics `_created`);
         /// nil where the start is not known (a counter that mirrors the kernel's).
         public var created: Double? = nil
+        /// Histogram only, when the family is also native: its exponential buckets.
+        public var native: NativeBuckets? = nil
     }
 
     public var name: String
@@ -27,6 +32,122 @@ public struct MetricFamilySnapshot: Sendable {
     /// Histogram only: the upper bounds, without +Inf.
     public var buckets: [Double]
     public var series: [Series]
+}
+
+/// The buckets of a native (exponential) histogram, in the form the protobuf exposition carries:
+/// bucket `i` holds observations in (2^((i-1)/2^schema), 2^(i/2^schema)]; spans name runs of
+/// consecutive bucket indexes, deltas give each bucket's count as a change from the previous one.
+public struct NativeBuckets: Sendable, Equatable {
+    /// A run of `length` consecutive buckets, `offset` after the previous run (the first run's
+    /// offset is its first index).
+    public struct Span: Sendable, Equatable {
+        public var offset: Int32
+        public var length: UInt32
+    }
+
+    public var schema: Int32
+    public var zeroThreshold: Double
+    public var zeroCount: UInt64
+    public var positiveSpans: [Span]
+    public var positiveDeltas: [Int64]
+    public var negativeSpans: [Span]
+    public var negativeDeltas: [Int64]
+
+    /// Spans and deltas for sparse counts keyed by bucket index.
+    static func encode(_ counts: [Int32: UInt64]) -> ([Span], [Int64]) {
+        var spans: [Span] = []
+        var deltas: [Int64] = []
+        var previousIndex: Int32 = 0
+        var previousCount: Int64 = 0
+        for index in counts.keys.sorted() {
+            let count = Int64(counts[index]!)
+            if spans.isEmpty {
+                spans.append(Span(offset: index, length: 1))
+            } else if index == previousIndex + 1 {
+                spans[spans.count - 1].length += 1
+            } else {
+                spans.append(Span(offset: index - previousIndex - 1, length: 1))
+            }
+            deltas.append(count - previousCount)
+            previousIndex = index
+            previousCount = count
+        }
+        return (spans, deltas)
+    }
+
+    /// The bucket counts again, keyed by index (for tests and for quantiles).
+    public func counts(positive: Bool = true) -> [Int32: UInt64] {
+        var out: [Int32: UInt64] = [:]
+        var index: Int32 = 0
+        var count: Int64 = 0
+        var deltaIndex = 0
+        let (spans, deltas) = positive ? (positiveSpans, positiveDeltas) : (negativeSpans, negativeDeltas)
+        for (n, span) in spans.enumerated() {
+            index = n == 0 ? span.offset : index + span.offset
+            for _ in 0..<span.length {
+                count += deltas[deltaIndex]
+                deltaIndex += 1
+                out[index] = UInt64(count)
+                index += 1
+            }
+        }
+        return out
+    }
+
+    /// The upper bound of bucket `index` at `schema`: 2^(index / 2^schema).
+    public static func upperBound(index: Int32, schema: Int32) -> Double {
+        exp2(Double(index) * exp2(Double(-schema)))
+    }
+}
+
+/// How a histogram family keeps its native buckets.
+public struct NativeHistogramOptions: Sendable {
+    /// Starting resolution: each power of two is cut into 2^schema buckets (3: a bucket is 9%
+    /// wide, as client_golang's default factor 1.1 gives).
+    public var schema: Int32 = 3
+    /// Above this many buckets the resolution halves (schema - 1) until they fit.
+    public var maxBuckets: Int = 160
+    /// Observations with |v| at or below this go to the zero bucket.
+    public var zeroThreshold: Double = 0x1p-128
+
+    public init(schema: Int32 = 3, maxBuckets: Int = 160, zeroThreshold: Double = 0x1p-128) {
+        precondition((-4...8).contains(schema), "native histogram schema must be -4...8")
+        self.schema = schema
+        self.maxBuckets = maxBuckets
+        self.zeroThreshold = zeroThreshold
+    }
+
+    /// The bucket index of |value| (> zeroThreshold, finite) at `schema`: the smallest i with
+    /// |value| <= 2^(i/2^schema). Exact at bucket boundaries (computed from the binary exponent,
+    /// as client_golang does).
+    static func index(of value: Double, schema: Int32) -> Int32 {
+        let v = abs(value)
+        guard v.isFinite else { return Int32.max / 2 }
+        // v = frac * 2^exp with frac in [0.5, 1).
+        let frac = v.significand / 2
+        let exp = Int(v.exponent) + 1
+        if schema > 0 {
+            let bounds = Self.bounds[Int(schema)]
+            // First bound >= frac.
+            var lo = 0
+            var hi = bounds.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if bounds[mid] < frac { lo = mid + 1 } else { hi = mid }
+            }
+            return Int32(lo + (exp - 1) * bounds.count)
+        }
+        var key = exp
+        if frac == 0.5 { key -= 1 }
+        let shift = Int(-schema)
+        let offset = (1 << shift) - 1
+        return Int32((key + offset) >> shift)
+    }
+
+    /// For schema s > 0: 2^(i/2^s) / 2 for i in 0..<2^s (the fractions where buckets start).
+    static let bounds: [[Double]] = (0...8).map { s in
+        s == 0 ? [] : (0..<(1 << s)).map { i in exp2(Double(i) / Double(1 << s)) / 2 }
+    }
 }
 
 /// Anything the registry can render.
@@ -162,6 +283,24 @@ public final class HistogramFamily: MetricFamilyProtocol {
     struct State: Sendable {
         var counts: [UInt64]  // per bucket (not cumulative), last one is +Inf
         var sum: Double = 0
+        // Native buckets (when the family has them).
+        var schema: Int32 = 0
+        var zeroCount: UInt64 = 0
+        var positive: [Int32: UInt64] = [:]
+        var negative: [Int32: UInt64] = [:]
+
+        /// Halves the resolution: bucket k at schema s is bucket ceil(k/2) at s - 1.
+        mutating func reduceResolution() {
+            func merge(_ buckets: [Int32: UInt64]) -> [Int32: UInt64] {
+                var out: [Int32: UInt64] = [:]
+                out.reserveCapacity(buckets.count / 2 + 1)
+                for (k, c) in buckets { out[k > 0 ? (k + 1) / 2 : k / 2, default: 0] += c }
+                return out
+            }
+            positive = merge(positive)
+            negative = merge(negative)
+            schema -= 1
+        }
     }
 
     public let name: String
@@ -170,25 +309,39 @@ public final class HistogramFamily: MetricFamilyProtocol {
     public let labelNames: [String]
     /// Upper bounds in increasing order, without +Inf.
     public let buckets: [Double]
+    /// Set when the family also keeps native (exponential) buckets.
+    public let native: NativeHistogramOptions?
     private let table = Mutex(SeriesTable<State>())
 
-    init(name: String, help: String, unit: String?, labelNames: [String], buckets: [Double]) {
+    init(name: String, help: String, unit: String?, labelNames: [String], buckets: [Double], native: NativeHistogramOptions? = nil) {
         precondition(zip(buckets, buckets.dropFirst()).allSatisfy { $0 < $1 }, "\(name): buckets must increase")
         self.name = name
         self.help = help
         self.unit = unit
         self.labelNames = labelNames
         self.buckets = buckets
+        self.native = native
     }
 
     /// Records one observation.
     public func observe(_ value: Double, _ labelValues: String...) {
         let index = buckets.firstIndex { value <= $0 } ?? buckets.count
         let bucketCount = buckets.count + 1
+        let native = native
         table.withLock {
-            $0.update(labelValues, initial: State(counts: Array(repeating: 0, count: bucketCount))) { state in
+            $0.update(labelValues, initial: State(counts: Array(repeating: 0, count: bucketCount), schema: native?.schema ?? 0)) { state in
                 state.counts[index] += 1
                 state.sum += value
+                guard let native, !value.isNaN else { return }
+                if abs(value) <= native.zeroThreshold {
+                    state.zeroCount += 1
+                    return
+                }
+                let key = NativeHistogramOptions.index(of: value, schema: state.schema)
+                if value > 0 { state.positive[key, default: 0] += 1 } else { state.negative[key, default: 0] += 1 }
+                while state.positive.count + state.negative.count > native.maxBuckets && state.schema > -4 {
+                    state.reduceResolution()
+                }
             }
         }
     }
@@ -224,7 +377,15 @@ public final class HistogramFamily: MetricFamilyProtocol {
                     running += c
                     return running
                 }
-                return MetricFamilySnapshot.Series(labelValues: labels, value: state.sum, cumulativeCounts: cumulative, created: t.created[labels])
+                var series = MetricFamilySnapshot.Series(labelValues: labels, value: state.sum, cumulativeCounts: cumulative, created: t.created[labels])
+                if let native {
+                    let (positiveSpans, positiveDeltas) = NativeBuckets.encode(state.positive)
+                    let (negativeSpans, negativeDeltas) = NativeBuckets.encode(state.negative)
+                    series.native = NativeBuckets(
+                        schema: state.schema, zeroThreshold: native.zeroThreshold, zeroCount: state.zeroCount,
+                        positiveSpans: positiveSpans, positiveDeltas: positiveDeltas, negativeSpans: negativeSpans, negativeDeltas: negativeDeltas)
+                }
+                return series
             }
         }
         return MetricFamilySnapshot(name: name, help: help, type: .histogram, unit: unit, labelNames: labelNames, buckets: buckets, series: series)

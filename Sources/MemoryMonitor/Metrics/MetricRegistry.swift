@@ -19,9 +19,13 @@ public final class MetricRegistry: Sendable {
         return add(CounterFamily(name: name, help: help, unit: unit, labelNames: labels), name: name, unit: unit)
     }
 
-    /// Registers a histogram family with fixed bucket upper bounds (without +Inf).
-    public func histogram(_ name: String, help: String, unit: String? = nil, labels: [String] = [], buckets: [Double]) -> HistogramFamily {
-        add(HistogramFamily(name: name, help: help, unit: unit, labelNames: labels, buckets: buckets), name: name, unit: unit)
+    /// Registers a histogram family with fixed bucket upper bounds (without +Inf), and with native
+    /// (exponential) buckets too when `native` is given; the text formats carry only the classic
+    /// buckets, the protobuf exposition carries both.
+    public func histogram(
+        _ name: String, help: String, unit: String? = nil, labels: [String] = [], buckets: [Double], native: NativeHistogramOptions? = nil
+    ) -> HistogramFamily {
+        add(HistogramFamily(name: name, help: help, unit: unit, labelNames: labels, buckets: buckets, native: native), name: name, unit: unit)
     }
 
     /// Snapshots of every family, in registration order.

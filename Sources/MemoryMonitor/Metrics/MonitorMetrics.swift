@@ -41,6 +41,9 @@ public final class MonitorMetrics: Sendable {
 
     /// `memory_http_rejected_total{reason}`: connections or requests the HTTP server refused.
     public let httpRejected: CounterFamily
+    /// `memory_exposition_renders_total{format}`: /metrics bodies rendered (one per snapshot and
+    /// format at most; scrapes served from the cache render nothing).
+    public let expositionRenders: CounterFamily
 
     // The check loop.
     let checks: CounterFamily
@@ -145,7 +148,7 @@ public final class MonitorMetrics: Sendable {
         alertsSent = r.counter("memory_alerts_sent", help: "Alerts sent, by severity.", labels: ["severity"])
         checkDuration = r.histogram(
             "memory_check_duration_seconds", help: "Time one check took: sampling, evaluation and metric update.", unit: "seconds",
-            buckets: Self.checkDurationBuckets)
+            buckets: Self.checkDurationBuckets, native: NativeHistogramOptions())
         cleanupOperations = r.counter(
             "memory_cleanup_operations", help: "Actions run by the automatic response or POST /health/actions/gc (ok or failed; skipped and dry runs are not counted).")
         autoResponseActions = r.counter(
@@ -197,6 +200,11 @@ public final class MonitorMetrics: Sendable {
             help: "Connections or requests the HTTP server refused, by reason (connection_limit, header_too_large, uri_too_long, body_too_large, slow_request, bad_request, unauthorized).",
             labels: ["reason"])
         httpRejected.increment(by: 0, "connection_limit")
+        expositionRenders = r.counter(
+            "memory_exposition_renders",
+            help: "Bodies rendered for GET /metrics, by format (text, openmetrics, protobuf). A body is rendered at most once per snapshot; every other scrape of that snapshot is served from the cache.",
+            labels: ["format"])
+        for format in ExpositionFormat.allCases { expositionRenders.increment(by: 0, format.label) }
         checks = r.counter("memory_checks", help: "Checks completed.")
         checkOverruns = r.counter(
             "memory_check_overruns", help: "Checks that took longer than performance.max_monitoring_time_seconds.")
