@@ -81,9 +81,19 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    Benchmark("render protobuf") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(ExpositionRenderer.render(monitor.registry.snapshot(), format: .protobuf))
+        }
+    }
+
     let body = ExpositionRenderer.render(monitor.registry.snapshot(), format: .prometheusText)
     Benchmark("gzip the text body") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(Gzip.compress(body)) }
+    }
+    let protobufBody = ExpositionRenderer.render(monitor.registry.snapshot(), format: .protobuf)
+    Benchmark("gzip the protobuf body") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(Gzip.compress(protobufBody)) }
     }
 
     Benchmark("one full check") { benchmark in
@@ -95,5 +105,9 @@ let benchmarks: @Sendable () -> Void = {
     _ = cache.freshBody(format: .openMetrics, acceptsGzip: true)
     Benchmark("scrape served from cache (OpenMetrics, gzip)") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(cache.freshBody(format: .openMetrics, acceptsGzip: true)) }
+    }
+    _ = cache.freshBody(format: .protobuf, acceptsGzip: true)
+    Benchmark("scrape served from cache (protobuf, gzip)") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(cache.freshBody(format: .protobuf, acceptsGzip: true)) }
     }
 }

@@ -20,17 +20,17 @@ public struct CheckLoop: Service {
                 "interval_seconds": "\(monitor.configuration.monitoring.checkInterval)",
                 "target": "\(monitor.configuration.monitoring.target)",
             ])
-        var deadline = clock.now
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            monitor.check()
-            // Read each time: a reload may change it.
-            let interval = Duration.seconds(monitor.configuration.monitoring.checkInterval)
-            deadline = Self.nextDeadline(after: deadline, interval: interval, now: clock.now)
-            do {
-                let wakeAt = deadline
-                try await cancelWhenGracefulShutdown { try await clock.sleep(until: wakeAt) }
-            } catch {
-                break
+        // One shutdown handler around the whole loop, not one per sleep: each would cost a task
+        // group and a few allocations every second. A check is synchronous, so a shutdown that
+        // arrives during one ends the loop at the sleep after it.
+        try? await cancelWhenGracefulShutdown {
+            var deadline = clock.now
+            while !Task.isCancelled {
+                monitor.check()
+                // Read each time: a reload may change it.
+                let interval = Duration.seconds(monitor.configuration.monitoring.checkInterval)
+                deadline = Self.nextDeadline(after: deadline, interval: interval, now: clock.now)
+                try await clock.sleep(until: deadline)
             }
         }
         logger.info("check loop stopped")

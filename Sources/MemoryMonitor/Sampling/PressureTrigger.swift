@@ -11,6 +11,8 @@ final class PressureTrigger: Sendable {
     /// What one poll saw.
     enum Poll: Equatable {
         case fired, quiet, gone
+        /// `wait` returned because its wake descriptor was signalled (shutdown).
+        case woken
     }
 
     /// The file armed.
@@ -35,6 +37,17 @@ final class PressureTrigger: Sendable {
             return .failure(ReadFailure(code: code))
         }
         return .success(PressureTrigger(path: path, fd: fd))
+    }
+
+    /// Blocks (on a thread of its own, never the cooperative pool) until the trigger fires, `wake`
+    /// becomes readable, or `milliseconds` pass.
+    func wait(milliseconds: Int32, wake: Int32) -> Poll {
+        var entries = [pollfd(fd: fd, events: Int16(POLLPRI), revents: 0), pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
+        let ready = Glibc.poll(&entries, 2, milliseconds)
+        if ready < 0 { return errno == EINTR ? .quiet : .gone }
+        if entries[1].revents != 0 { return .woken }
+        if entries[0].revents & Int16(POLLERR | POLLNVAL) != 0 { return .gone }
+        return entries[0].revents & Int16(POLLPRI) != 0 ? .fired : .quiet
     }
 
     /// Whether the trigger fired since the last poll; never blocks.

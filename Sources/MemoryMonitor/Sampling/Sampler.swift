@@ -52,6 +52,8 @@ public final class Sampler: Sendable {
     private let ownStartTime: Double
     private nonisolated(unsafe) let matchPattern: Regex<AnyRegexOutput>?
     private let state = Mutex(State())
+    /// The pseudo-files read at every check, kept open (pread at offset 0).
+    private let files = KeptOpenFiles()
 
     /// A sampler for `target`. Mount points, boot time and clock rate are read once here. A
     /// `processMatch` pattern that does not compile matches nothing (configuration loading rejects it first).
@@ -84,14 +86,15 @@ public final class Sampler: Sendable {
         var unavailable: [String: String] = [:]
 
         var host: MemInfo?
-        switch ProcFile.readOrFail("/proc/meminfo") {
+        defer { files.endSweep() }
+        switch files.read("/proc/meminfo") {
         case .success(let text):
             host = MemInfo.parse(text)
             if host == nil { unavailable["host"] = "/proc/meminfo has no MemTotal" }
         case .failure(let failure):
             unavailable["host"] = "/proc/meminfo: \(failure)"
         }
-        let ownStatusRead = ProcFile.readOrFail("/proc/self/status")
+        let ownStatusRead = files.read("/proc/self/status")
         let ownStatus = try? ownStatusRead.get()
         let ownParsed = ownStatus.flatMap(ProcessStatus.parse)
 
@@ -181,8 +184,10 @@ public final class Sampler: Sendable {
             s.eventBaseline = (directory, counted.events.filled(from: sameCgroup ? s.eventBaseline?.events : nil))
         }
 
-        let exporter = readExporter(status: ownParsed)
-        let pressure: PressureStall? = cgroup?.pressure == nil ? ProcFile.read("/proc/pressure/memory").flatMap(PressureStall.parse) : nil
+        // The monitor watching itself has counted its descriptors already.
+        let ownDescriptors = process?.pids == [ownPid] ? process?.openFileDescriptors : nil
+        let exporter = readExporter(status: ownParsed, openFileDescriptors: ownDescriptors)
+        let pressure: PressureStall? = cgroup?.pressure == nil ? (try? files.read("/proc/pressure/memory").get()).flatMap(PressureStall.parse) : nil
         var sample = Sample(
             timestamp: timestamp, targetDescription: target.description, process: process, targetState: targetState,
             targetChanged: targetChanged, host: host, cgroup: cgroup, cgroupDirectory: cgroupDirectory, cgroupUnresolved: cgroupUnresolved,
@@ -434,7 +439,7 @@ public final class Sampler: Sendable {
     private func readCgroup(directory: String, unifiedForPressure: String?) -> Result<CgroupMemory?, ReadFailure> {
         var failure: ReadFailure?
         let read: (String) -> String? = { path in
-            switch ProcFile.readOrFail(path) {
+            switch self.files.read(path) {
             case .success(let text): return text
             case .failure(let f):
                 if !f.isMissing && failure == nil { failure = f }
@@ -444,14 +449,14 @@ public final class Sampler: Sendable {
         var memory = CgroupMemory.readV2(directory: directory, read: read) ?? CgroupMemory.readV1(directory: directory, read: read)
         if let failure { return .failure(failure) }
         if memory?.version == .v1, let unifiedForPressure {
-            memory?.pressure = ProcFile.read(unifiedForPressure + "/memory.pressure").flatMap(PressureStall.parse)
+            memory?.pressure = (try? files.read(unifiedForPressure + "/memory.pressure").get()).flatMap(PressureStall.parse)
         }
         return .success(memory)
     }
 
     // MARK: The monitor itself
 
-    private func readExporter(status: ProcessStatus?) -> Sample.ExporterProcess {
+    private func readExporter(status: ProcessStatus?, openFileDescriptors: Int?) -> Sample.ExporterProcess {
         var exporter = Sample.ExporterProcess()
         exporter.residentBytes = status?.residentBytes
         exporter.virtualBytes = status?.virtualBytes
@@ -462,7 +467,7 @@ public final class Sampler: Sendable {
         }
         exporter.startTimeSeconds = ownStartTime
         // Less the directory's own descriptor.
-        exporter.openFileDescriptors = try? ProcFile.countEntries("/proc/self/fd").get() - 1
+        exporter.openFileDescriptors = openFileDescriptors ?? (try? ProcFile.countEntries("/proc/self/fd").get() - 1)
         var limit = rlimit()
         if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 { exporter.maxFileDescriptors = UInt64(limit.rlim_cur) }
         return exporter

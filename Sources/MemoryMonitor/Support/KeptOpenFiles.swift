@@ -1,0 +1,95 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Synchronization
+
+/// The pseudo-files a check reads every time (/proc/meminfo, /proc/self/status, PSI, the cgroup's
+/// memory files), kept open and re-read with `pread` at offset 0: the kernel regenerates a
+/// seq_file when it is read from the start, so this is the same content without an `open` (path
+/// walk, file allocation) and a `close` per file per check.
+///
+/// Only files under /proc and /sys are kept open; any other file (a test fixture, a cgroup
+/// directory given elsewhere, a file replaced by rename) is opened for every read, never read stale. A file not read during
+/// a sweep is closed at the end of it (`endSweep`), so a cgroup the target left is not held open.
+package final class KeptOpenFiles: Sendable {
+    private struct Entry {
+        var fd: Int32
+        var used: Bool
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+    /// At most this many files stay open.
+    package let capacity: Int
+
+    package init(capacity: Int = 16) {
+        self.capacity = capacity
+    }
+
+    deinit {
+        entries.withLock { for entry in $0.values { _ = Glibc.close(entry.fd) } }
+    }
+
+    /// Files open now (for tests).
+    package var openCount: Int { entries.withLock { $0.count } }
+
+    /// The whole file as text, or why it could not be read.
+    package func read(_ path: String) -> Result<String, ReadFailure> {
+        let cached = entries.withLock { e -> Int32? in
+            guard var entry = e[path] else { return nil }
+            entry.used = true
+            e[path] = entry
+            return entry.fd
+        }
+        if let fd = cached {
+            switch ProcFile.readAll(fd: fd, positional: true) {
+            case .success(let text): return .success(text)
+            case .failure:
+                // The file went away under us (a removed cgroup, an exited process): forget it and
+                // answer as a fresh open would.
+                forget(path, fd: fd)
+            }
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .failure(ReadFailure(code: errno)) }
+        let result = ProcFile.readAll(fd: fd, positional: true)
+        let kept: Bool
+        if case .success = result, Self.isPseudoFile(path) {
+            kept = entries.withLock { e in
+                guard e.count < capacity, e[path] == nil else { return false }
+                e[path] = Entry(fd: fd, used: true)
+                return true
+            }
+        } else {
+            kept = false
+        }
+        if !kept { _ = Glibc.close(fd) }
+        return result
+    }
+
+    /// Closes the files not read since the last sweep began, and starts a new one.
+    package func endSweep() {
+        entries.withLock { e in
+            for (path, entry) in e where !entry.used {
+                _ = Glibc.close(entry.fd)
+                e[path] = nil
+            }
+            for path in e.keys { e[path]?.used = false }
+        }
+    }
+
+    private func forget(_ path: String, fd: Int32) {
+        let removed = entries.withLock { e -> Bool in
+            guard e[path]?.fd == fd else { return false }
+            e[path] = nil
+            return true
+        }
+        if removed { _ = Glibc.close(fd) }
+    }
+
+    /// Files under /proc and /sys (procfs, sysfs, cgroupfs): the kernel generates them at each read.
+    static func isPseudoFile(_ path: String) -> Bool {
+        path.hasPrefix("/proc/") || path.hasPrefix("/sys/")
+    }
+}
