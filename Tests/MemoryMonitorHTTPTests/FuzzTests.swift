@@ -11,17 +11,7 @@ import Testing
 /// 500; after each batch /health still answers, and no request gets a 5xx.
 @Suite("HTTP fuzzing", .serialized, .offCooperativePool)
 struct FuzzTests {
-    /// SplitMix64: a fixed seed gives the same 10 000 requests on every run.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    // TestSupport's SeededGenerator: a fixed seed gives the same 10 000 requests on every run.
 
     static let corpus = [
         "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text;version=1.0.0\r\nAccept-Encoding: gzip\r\n\r\n",

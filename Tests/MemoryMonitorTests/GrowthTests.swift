@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import TestSupport
 import Testing
 @testable import MemoryMonitor
 
@@ -118,3 +119,27 @@ struct GrowthTests {
         #expect(text.contains("growing 120.0 MB/min, crosses warning (1.0 GB) in about"))
     }
 }
+
+@Suite("Median by selection")
+struct MedianSelectionTests {
+    /// The selection median equals the sorted one, for odd and even counts, duplicates, sorted,
+    /// reversed and constant inputs (seeded, so a failure repeats).
+    @Test func selectionMedianEqualsSortedMedian() {
+        var generator = SeededGenerator(state: 20261127)
+        var inputs: [[Double]] = [[1], [2, 1], [3, 3, 3, 3], Array(0..<2016).map(Double.init), Array((0..<2015).reversed()).map(Double.init)]
+        for _ in 0..<300 {
+            let n = Int.random(in: 1...300, using: &generator)
+            let distinct = Int.random(in: 1...50, using: &generator)
+            inputs.append((0..<n).map { _ in Double(Int.random(in: 0..<distinct, using: &generator)) * 0.5 - 3 })
+        }
+        for input in inputs {
+            let sorted = input.sorted()
+            let n = sorted.count
+            let expected = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+            var copy = input
+            #expect(GrowthFit.median(&copy) == expected, "\(input)")
+            #expect(copy.sorted() == sorted)
+        }
+    }
+}
+

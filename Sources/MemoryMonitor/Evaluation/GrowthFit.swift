@@ -72,9 +72,52 @@ public struct GrowthFit: Sendable, Equatable {
         return (0..<maximumPoints).map { points[Int((Double($0) * step).rounded())] }
     }
 
+    /// The median, by selection (Hoare's quickselect, expected linear) rather than a full sort:
+    /// a fit takes the median of up to 2016 slopes, three fits a check. Reorders `values`.
     static func median(_ values: inout [Double]) -> Double {
-        values.sort()
         let n = values.count
-        return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2
+        precondition(n > 0, "median of nothing")
+        return values.withUnsafeMutableBufferPointer { a in
+            let upper = select(a, n / 2)
+            if n % 2 == 1 { return upper }
+            // After the selection every element before n/2 is at most `upper`: the other middle
+            // element is the largest of them.
+            var lower = a[0]
+            for i in 1..<(n / 2) where a[i] > lower { lower = a[i] }
+            return (lower + upper) / 2
+        }
+    }
+
+    /// The k-th smallest element (0-based); afterwards a[..<k] <= a[k] <= a[(k+1)...].
+    static func select(_ a: UnsafeMutableBufferPointer<Double>, _ k: Int) -> Double {
+        var lo = 0
+        var hi = a.count - 1
+        while lo < hi {
+            // Median of three as the pivot: sorted or reversed input stays linear.
+            let mid = lo + (hi - lo) / 2
+            if a[mid] < a[lo] { a.swapAt(mid, lo) }
+            if a[hi] < a[lo] { a.swapAt(hi, lo) }
+            if a[hi] < a[mid] { a.swapAt(hi, mid) }
+            let pivot = a[mid]
+            var i = lo
+            var j = hi
+            while i <= j {
+                while a[i] < pivot { i += 1 }
+                while a[j] > pivot { j -= 1 }
+                if i <= j {
+                    a.swapAt(i, j)
+                    i += 1
+                    j -= 1
+                }
+            }
+            if k <= j {
+                hi = j
+            } else if k >= i {
+                lo = i
+            } else {
+                return a[k]
+            }
+        }
+        return a[k]
     }
 }

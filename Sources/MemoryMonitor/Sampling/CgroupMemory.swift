@@ -78,8 +78,8 @@ public struct CgroupMemory: Sendable, Equatable {
     package static func readV2(directory: String, read: (String) -> String? = { ProcFile.read($0) }) -> CgroupMemory? {
         let current = read(directory + "/memory.current").flatMap(parseCounter)
         let limit = read(directory + "/memory.max").flatMap(parseLimit)
-        let pressure = read(directory + "/memory.pressure").flatMap(PressureStall.parse)
         guard current != nil || limit != nil else { return nil }
+        let pressure = read(directory + "/memory.pressure").flatMap(PressureStall.parse)
         var memory = CgroupMemory(version: .v2, usageBytes: current, limitBytes: limit ?? nil, pressure: pressure)
         if let stat = read(directory + "/memory.stat") { memory.inactiveFileBytes = parseField("inactive_file", in: stat) }
         if let events = read(directory + "/memory.events") { memory.events = MemoryEvents.parse(events) }

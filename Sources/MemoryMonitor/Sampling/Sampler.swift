@@ -54,6 +54,8 @@ public final class Sampler: Sendable {
     private let state = Mutex(State())
     /// The pseudo-files read at every check, kept open (pread at offset 0).
     private let files = KeptOpenFiles()
+    /// The cgroup version each directory read as.
+    private let cgroupVersions = Mutex<[String: CgroupMemory.Version]>([:])
 
     /// A sampler for `target`. Mount points, boot time and clock rate are read once here. A
     /// `processMatch` pattern that does not compile matches nothing (configuration loading rejects it first).
@@ -446,7 +448,16 @@ public final class Sampler: Sendable {
                 return nil
             }
         }
-        var memory = CgroupMemory.readV2(directory: directory, read: read) ?? CgroupMemory.readV1(directory: directory, read: read)
+        // A directory's kind does not change: once it read as v1, the v2 files are not probed
+        // again (each probe is a failed path lookup per check).
+        let known = cgroupVersions.withLock { $0[directory] }
+        var memory = known == .v1 ? nil : CgroupMemory.readV2(directory: directory, read: read)
+        if memory == nil { memory = CgroupMemory.readV1(directory: directory, read: read) }
+        if memory == nil && known == .v1 { memory = CgroupMemory.readV2(directory: directory, read: read) }
+        cgroupVersions.withLock { versions in
+            if versions.count >= 8 { versions.removeAll() }
+            versions[directory] = memory?.version
+        }
         if let failure { return .failure(failure) }
         if memory?.version == .v1, let unifiedForPressure {
             memory?.pressure = (try? files.read(unifiedForPressure + "/memory.pressure").get()).flatMap(PressureStall.parse)
