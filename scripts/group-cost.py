@@ -69,29 +69,22 @@ def measure(pid, url, scrapes):
     return (cpu_seconds(pid) - before) / scrapes, (time.time() - started) / scrapes
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1,10,100,200,500")
-    parser.add_argument("--scrapes", type=int, default=200)
-    default = max((p for p in [f"{ROOT}/.build/release/memory-monitor", f"{ROOT}/.build/debug/memory-monitor"] if os.path.exists(p)),
-                  key=os.path.getmtime)
-    parser.add_argument("--binary", default=default)
-    args = parser.parse_args()
+def run_groups(binary, sizes, scrapes):
+    """Measures each group size; returns rows (size, mm µs, pe µs, ratio, mm wall ms, RssAnon KiB, Pss deferred)."""
     tag = f"{os.getpid()}"
     name = f"crawler-worker-{tag}"
     rows = []
     sleepers = []
     try:
-        for size in [int(s) for s in args.sizes.split(",")]:
+        for size in sizes:
             while len(sleepers) < size:
                 sleepers.append(subprocess.Popen(["bash", "-c", f"exec -a {name} sleep 900"]))
             time.sleep(0.5)
-            pids = [p.pid for p in sleepers[:size]]
             # memory-monitor: every scrape a full check of the group.
             mm_port = free_port()
             config = f"/tmp/group-cost-{tag}.json"
             open(config, "w").write('{"monitoring": {"scrape_max_age_seconds": 0, "check_interval": 3600}}')
-            mm = subprocess.Popen([args.binary, "--config", config, "--process-match", f"^{name}", "--health-port", "0",
+            mm = subprocess.Popen([binary, "--config", config, "--process-match", f"^{name}", "--health-port", "0",
                                    "--prometheus-port", str(mm_port), "--listen-address", "127.0.0.1", "--log-level", "warning"])
             pe_port = free_port()
             pe_config = f"/tmp/group-cost-{tag}.yml"
@@ -108,8 +101,8 @@ def main():
                 pe_seen = re.search(r'^namedprocess_namegroup_num_procs\{groupname="crawler"\} (\d+)', pe_text, re.M)
                 if not pe_seen or int(pe_seen.group(1)) != size:
                     sys.exit(f"process-exporter sees {pe_seen and pe_seen.group(1)} processes, expected {size}")
-                mm_cpu, mm_wall = measure(mm.pid, f"http://127.0.0.1:{mm_port}/metrics", args.scrapes)
-                pe_cpu, pe_wall = measure(pe.pid, f"http://127.0.0.1:{pe_port}/metrics", args.scrapes)
+                mm_cpu, mm_wall = measure(mm.pid, f"http://127.0.0.1:{mm_port}/metrics", scrapes)
+                pe_cpu, pe_wall = measure(pe.pid, f"http://127.0.0.1:{pe_port}/metrics", scrapes)
                 text = get(f"http://127.0.0.1:{mm_port}/metrics").decode()
                 skipped = re.search(r"^memory_pss_skipped_total (\S+)", text, re.M).group(1)
                 rows.append((size, mm_cpu * 1e6, pe_cpu * 1e6, mm_cpu / pe_cpu if pe_cpu else float("nan"), mm_wall * 1e3,
@@ -122,12 +115,29 @@ def main():
         for p in sleepers:
             p.kill()
             p.wait()
+    return rows
+
+
+def table(rows):
+    lines = ["| processes | memory-monitor CPU per scrape (µs) | process-exporter CPU per scrape (µs) | ratio | memory-monitor scrape wall (ms) | memory-monitor RssAnon (KiB) | Pss reads deferred |",
+             "|---|---|---|---|---|---|---|"]
+    for size, mm, pe, ratio, wall, anon, skipped in rows:
+        lines.append(f"| {size} | {mm:.0f} | {pe:.0f} | {ratio:.2f} | {wall:.2f} | {anon} | {skipped} |")
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1,10,100,200,500")
+    parser.add_argument("--scrapes", type=int, default=200)
+    default = max((p for p in [f"{ROOT}/.build/release/memory-monitor", f"{ROOT}/.build/debug/memory-monitor"] if os.path.exists(p)),
+                  key=os.path.getmtime)
+    parser.add_argument("--binary", default=default)
+    args = parser.parse_args()
+    rows = run_groups(args.binary, [int(s) for s in args.sizes.split(",")], args.scrapes)
     print(f"binary: {args.binary}; {args.scrapes} scrapes per exporter and size; CPU per scrape from /proc/PID/stat (10 ms ticks)")
     print()
-    print("| processes | memory-monitor CPU per scrape (µs) | process-exporter CPU per scrape (µs) | ratio | memory-monitor scrape wall (ms) | memory-monitor RssAnon (KiB) | Pss reads deferred |")
-    print("|---|---|---|---|---|---|---|")
-    for size, mm, pe, ratio, wall, anon, skipped in rows:
-        print(f"| {size} | {mm:.0f} | {pe:.0f} | {ratio:.2f} | {wall:.2f} | {anon} | {skipped} |")
+    print("\n".join(table(rows)))
 
 
 if __name__ == "__main__":

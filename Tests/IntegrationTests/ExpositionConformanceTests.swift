@@ -44,7 +44,7 @@ struct ExpositionConformanceTests {
 
     @Test func gzipBodiesDecompressToThePlainBodies() throws {
         let exporter = try Exporter(config: Self.config)
-        for accept in [nil, "application/openmetrics-text"] {
+        for accept in [nil, "application/openmetrics-text", ProtobufIntegrationTests.protobufAccept] {
             let plain = try exporter.metrics(accept: accept)
             let gz = try exporter.metrics(accept: accept, gzip: true)
             #expect(gz.headers["content-encoding"] == "gzip")

@@ -54,6 +54,9 @@ struct ManyScrapersTests {
         }
         let scraped = try scrapes(first) + scrapes(second) + scrapes(slow)
         let cadence = checks / elapsed
+        for (name, p) in [("first", first), ("second", second)] {
+            print("many scrapers: \(name) scrape_duration_seconds p50 and max over the run: \(try p.query("quantile_over_time(0.5, scrape_duration_seconds[1m])").body) \(try p.query("max_over_time(scrape_duration_seconds[1m])").body)")
+        }
         print(
             "many scrapers: \(Int(scraped)) scrapes over \(String(format: "%.1f", elapsed)) s, \(Int(checks)) checks (\(String(format: "%.2f", cadence))/s), \(Int(renders)) OpenMetrics renders"
         )

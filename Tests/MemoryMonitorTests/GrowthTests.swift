@@ -100,6 +100,30 @@ struct GrowthTests {
         #expect(ended == 1)
     }
 
+    /// Checks every 0.1 s for ten minutes: the tracker keeps about 130 points per window, not
+    /// 3000, and still sees the leak and its rate.
+    @Test func frequentChecksKeepABoundedNumberOfPoints() throws {
+        var config = MonitorConfiguration()
+        config.experimental.predictiveAlerting = false
+        var tracker = GrowthTracker(configuration: config)
+        var started = false
+        var rate: Double?
+        for i in 0...6000 {
+            let t = Double(i) / 10
+            let rss = Self.base * (1 + 0.2 * t / 300) + Self.noise(t) * Self.mib
+            let sample = Sample(
+                timestamp: t, targetDescription: "t", process: .init(pid: 1, status: ProcessStatus(name: "x", residentBytes: UInt64(rss))),
+                host: MemInfo(totalBytes: 1 << 40, availableBytes: 1 << 39), cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
+            let (analysis, events) = tracker.observe(sample, level: .healthy)
+            rate = analysis.rateBytesPerSecond
+            if events.contains(where: { if case .leakStarted = $0 { true } else { false } }) { started = true }
+            #expect(tracker.pointCount <= 132)
+        }
+        #expect(started)
+        let expected = Self.base * 0.2 / 300
+        #expect(abs(try #require(rate) - expected) / expected < 0.05)
+    }
+
     @Test func trendAlertSaysWhen() throws {
         var config = MonitorConfiguration()
         config.monitoring.leakDetection.enabled = false

@@ -2,6 +2,49 @@ import Benchmark
 import Glibc
 import MemoryMonitor
 import MemoryMonitorHTTP
+import Synchronization
+
+/// A group of cheap sleepers renamed `bench-worker-<pid>-<tag>` (argv[0]), started for a
+/// benchmark's setup and stopped by pid in its teardown.
+final class SleeperGroup: Sendable {
+    let tag: String
+    let count: Int
+    /// Sleepers by tag, for the whole process: setup may run more than once, and the benchmark
+    /// definitions may be evaluated more than once, but each group is started once.
+    private static let running = Mutex<[String: [pid_t]]>([:])
+
+    init(tag: String, count: Int) {
+        self.tag = tag
+        self.count = count
+    }
+
+    /// The process's own pid is part of the name: sleepers another benchmark process started (and
+    /// left running until their 60 s sleep ends) never match.
+    var name: String { "bench-worker-\(getpid())-\(tag)" }
+    var pattern: String { "^\(name) " }
+
+    /// Starts the sleepers once.
+    func start() {
+        guard Self.running.withLock({ $0[tag] == nil }) else { return }
+        var started: [pid_t] = []
+        for _ in 0..<count {
+            var pid: pid_t = 0
+            let words: [String] = [name, "60"]
+            let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+            defer { argv.forEach { free($0) } }
+            if posix_spawn(&pid, "/bin/sleep", nil, nil, argv, environ) == 0 { started.append(pid) }
+        }
+        Self.running.withLock { $0[tag] = started }
+    }
+
+    func stop() {
+        for pid in Self.running.withLock({ $0.removeValue(forKey: tag) ?? [] }) {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+    }
+}
 
 /// A whole small file with plain system calls (the library's own reader is internal).
 func readText(_ path: String) -> String? {
@@ -94,6 +137,28 @@ let benchmarks: @Sendable () -> Void = {
     let protobufBody = ExpositionRenderer.render(monitor.registry.snapshot(), format: .protobuf)
     Benchmark("gzip the protobuf body") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(Gzip.compress(protobufBody)) }
+    }
+
+    // A check of a group (`--process-match`): every command line on the host is matched, and
+    // each member's status, descriptors and (every 30 s, within its budget) Pss are read.
+    for size in [10, 100] {
+        let group = SleeperGroup(tag: "\(size)", count: size)
+        let sampler = Sampler(target: .processMatch(group.pattern), collectsAllocatorStatistics: false)
+        Benchmark(
+            "sample a group of \(size) processes",
+            configuration: .init(metrics: [.wallClock, .mallocCountTotal, .instructions], maxDuration: .seconds(3), maxIterations: 2000),
+            closure: { benchmark in
+                for _ in benchmark.scaledIterations {
+                    let sample = sampler.sample()
+                    if sample.process?.pids.count != size {
+                        group.stop()
+                        fatalError("the group has \(sample.process?.pids.count ?? 0) members, not \(size): \(sample.unavailable)")
+                    }
+                    blackHole(sample)
+                }
+            },
+            setup: { group.start() },
+            teardown: { group.stop() })
     }
 
     Benchmark("one full check") { benchmark in

@@ -45,6 +45,9 @@ public struct GrowthTracker: Sendable {
     private(set) var trend: String?
     static let maximumPoints = 4096
 
+    /// Points kept now (for tests).
+    var pointCount: Int { points.count }
+
     public init(configuration: MonitorConfiguration) {
         let l = configuration.monitoring.leakDetection
         rule = LeakRule(thresholdGrowthRate: l.thresholdGrowthRate, window: l.monitoringWindow)
@@ -90,10 +93,18 @@ public struct GrowthTracker: Sendable {
         }
         let anonymous = process.status.anonymousBytes
         if !restored.isEmpty { takeUpRestored(process, now: sample.timestamp) }
-        points.append(
-            Point(
-                t: sample.timestamp, basis: Double(anonymous ?? resident), resident: Double(resident), used: sample.limit.map { Double($0.usedBytes) },
-                limit: sample.limit.map { Double($0.limitBytes) }))
+        let point = Point(
+            t: sample.timestamp, basis: Double(anonymous ?? resident), resident: Double(resident), used: sample.limit.map { Double($0.usedBytes) },
+            limit: sample.limit.map { Double($0.limitBytes) })
+        // The fit uses at most 64 evenly spaced points of the window, so points closer together
+        // than window/128 are not all kept: the newest replaces a last point that came too soon
+        // after its predecessor. At most about 130 points per window, whatever the check
+        // interval, so a check costs the same after an hour as after a minute.
+        if points.count >= 2, points[points.count - 1].t - points[points.count - 2].t < rule.window / 128 {
+            points[points.count - 1] = point
+        } else {
+            points.append(point)
+        }
         let cutoff = sample.timestamp - rule.window
         if let firstKept = points.firstIndex(where: { $0.t >= cutoff }), firstKept > 0 { points.removeFirst(firstKept) }
         if points.count > Self.maximumPoints { points.removeFirst(points.count - Self.maximumPoints) }
