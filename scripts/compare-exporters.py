@@ -105,7 +105,12 @@ def stripped_size(path):
     return size
 
 
-PROTOBUF = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
+# What Prometheus 2.42 sends with native histograms on (protobuf first), and without.
+PROTOBUF = ("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,"
+            "application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,"
+            "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+OPENMETRICS = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+               "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
 
 
 def fetch(url, gzip_ok, accept=None):
@@ -260,9 +265,12 @@ def main():
         sleeper = subprocess.Popen(["sleep", "3600"])
         started.append(type("S", (), {"stop": lambda self: (sleeper.kill(), sleeper.wait())})())
         pb_port, pb_health = free_port(), free_port()
+        om_port, om_health = free_port(), free_port()
         exporters = [
             ("memory-monitor", [binary, "--listen-address", "127.0.0.1", "--prometheus-port", str(mm_port), "--health-port", str(mm_health),
                                 "--check-interval", "1", "--log-level", "warning"], mm_port),
+            ("memory-monitor, OpenMetrics", [binary, "--listen-address", "127.0.0.1", "--prometheus-port", str(om_port), "--health-port",
+                                             str(om_health), "--check-interval", "1", "--log-level", "warning"], om_port),
             ("memory-monitor, protobuf", [binary, "--listen-address", "127.0.0.1", "--prometheus-port", str(pb_port), "--health-port",
                                           str(pb_health), "--check-interval", "1", "--log-level", "warning"], pb_port),
             ("node_exporter (memory collectors)", ["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{ne_port}",
@@ -273,7 +281,7 @@ def main():
         ]
         for name, cmd, port in ([] if args.live_only else exporters):
             url = f"http://127.0.0.1:{port}/metrics"
-            accept = PROTOBUF if name.endswith("protobuf") else None
+            accept = PROTOBUF if name.endswith("protobuf") else (OPENMETRICS if name.endswith("OpenMetrics") else None)
             s = Started(name, cmd, url)
             started.append(s)
             row = {}
@@ -406,10 +414,13 @@ def main():
                      f"{r['rss_after'] / mm['rss_after']:.2f}× smaller |")
     lines.append("")
     pb = results.get("memory-monitor, protobuf")
-    if pb:
-        lines.append(f"Protobuf against text, memory-monitor: {pb['plain']['rps'] / mm['plain']['rps']:.2f}× the plain throughput, "
-                     f"{pb['gzip']['rps'] / mm['gzip']['rps']:.2f}× the gzip throughput; body {pb['size_plain']} bytes "
-                     f"({pb['size_gzip']} gzip) against {mm['size_plain']} ({mm['size_gzip']}).\n")
+    om = results.get("memory-monitor, OpenMetrics")
+    if pb and om:
+        lines.append("The two extra memory-monitor rows send the `Accept` header Prometheus 2.42 sends: with native histograms "
+                     "(protobuf first) and without (OpenMetrics first); the first row sends none (text 0.0.4). "
+                     f"Protobuf against OpenMetrics: {pb['plain']['rps'] / om['plain']['rps']:.2f}× the plain throughput, "
+                     f"{pb['gzip']['rps'] / om['gzip']['rps']:.2f}× the gzip throughput; body {pb['size_plain']} bytes "
+                     f"({pb['size_gzip']} gzip) against {om['size_plain']} ({om['size_gzip']}).\n")
     lines.append("Memory after the load, from `/proc/PID/smaps_rollup`. Anonymous memory (heap, stacks) is what a process really adds; "
                  "Rss also counts the binary's file-backed code pages, which are page cache the kernel can reclaim and share.\n")
     lines.append("| exporter | Rss (MiB) | Pss (MiB) | Anonymous (MiB) | binary, stripped (MiB) |")

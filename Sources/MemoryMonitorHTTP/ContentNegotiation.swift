@@ -1,4 +1,5 @@
 import MemoryMonitor
+import Synchronization
 
 /// Chooses the exposition format from Accept and the content coding from Accept-Encoding.
 public enum ContentNegotiation {
@@ -48,8 +49,22 @@ public enum ContentNegotiation {
     /// leaves the body unchanged: text 1.0.0 is byte for byte the 0.0.4 body, and the escaping a
     /// client asks for is named in the answer (`underscores` when it named none or an unknown one).
     public static func negotiate(accept: String?) -> Negotiated {
+        guard let accept else { return Negotiated(format: .prometheusText, contentType: ExpositionFormat.prometheusText.contentType) }
+        // A scraper sends the same Accept at every scrape: the answer is remembered (for a few
+        // dozen distinct headers), so a scrape served from cache parses nothing.
+        if let known = remembered.withLock({ $0[accept] }) { return known }
+        let negotiated = parse(accept: accept)
+        remembered.withLock { memo in
+            if memo.count >= 32 { memo.removeAll(keepingCapacity: true) }
+            memo[accept] = negotiated
+        }
+        return negotiated
+    }
+
+    private static let remembered = Mutex<[String: Negotiated]>([:])
+
+    static func parse(accept: String) -> Negotiated {
         let text004 = Negotiated(format: .prometheusText, contentType: ExpositionFormat.prometheusText.contentType)
-        guard let accept else { return text004 }
         var best: (quality: Double, rank: Int, result: Negotiated)?
         func offer(_ quality: Double, _ rank: Int, _ result: Negotiated) {
             guard quality > 0 else { return }
