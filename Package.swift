@@ -20,8 +20,6 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2", traits: []),
         // FilePath for Subprocess (already a dependency of swift-subprocess).
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
-        // The exporter-toolkit web configuration file is YAML.
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         // Protobuf exposition. Without its default traits (Foundation stream helpers); the code
         // generated from Sources/MemoryMonitor/Metrics/Protobuf/metrics.proto is committed.
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
@@ -52,7 +50,6 @@ let package = Package(
                 "MemoryMonitor",
                 "CZlib",
                 "CCrypt",
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -4,7 +4,6 @@ import Glibc
 import Musl
 #endif
 import MemoryMonitor
-import Yams
 
 /// The exporter-toolkit web configuration file (`--web.config.file`), the same YAML every
 /// Prometheus exporter reads: TLS (and mTLS), bcrypt basic auth, response headers. It applies to
@@ -49,9 +48,10 @@ public struct WebConfiguration: Sendable, Equatable {
 
     /// Parses the YAML, collecting every problem with its key path.
     public static func parse(yaml text: String, source: String, baseDirectory: String) throws(ConfigurationError) -> WebConfiguration {
+        typealias Node = WebConfigurationYAML.Node
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try WebConfigurationYAML.parse(text)
         } catch {
             throw ConfigurationError(fileError: "\(source): invalid YAML: \(error)")
         }
@@ -60,28 +60,31 @@ public struct WebConfiguration: Sendable, Equatable {
             problems.append(ConfigurationProblem(keyPath: "\(source): \(path)", value: value, allowed: allowed))
         }
         var config = WebConfiguration()
-        guard let root, case .mapping(let top) = root else {
-            if root == nil { return config }  // an empty file: no TLS, no auth
+        guard let root, root != .null, case .mapping(let top) = root else {
+            if root == nil || root == .null { return config }  // an empty file: no TLS, no auth
             throw ConfigurationError(fileError: "\(source): the top level must be a mapping")
         }
         func resolve(_ file: String) -> String { file.hasPrefix("/") ? file : baseDirectory + "/" + file }
         func describe(_ node: Node) -> String {
-            if let s = node.scalar?.string { return "\"\(s)\"" }
-            if node.mapping != nil { return "a mapping" }
-            return "a list"
+            switch node {
+            case .scalar(let s): "\"\(s)\""
+            case .mapping: "a mapping"
+            case .sequence: "a list"
+            case .null: "empty"
+            }
         }
-        for (keyNode, value) in top {
-            let key = keyNode.string ?? "?"
+        for pair in top {
+            let (key, value) = (pair.key, pair.value)
             switch key {
             case "tls_server_config":
                 guard case .mapping(let tlsMap) = value else { problem(key, describe(value), "a mapping"); continue }
                 var cert: String?
                 var keyFile: String?
                 var tls = TLS(certFile: "", keyFile: "")
-                for (k, v) in tlsMap {
-                    let name = k.string ?? "?"
+                for entry in tlsMap {
+                    let (name, v) = (entry.key, entry.value)
                     let path = "tls_server_config.\(name)"
-                    let string = v.scalar?.string
+                    let string = v.string
                     switch name {
                     case "cert_file": cert = string.map(resolve)
                     case "key_file": keyFile = string.map(resolve)
@@ -118,20 +121,20 @@ public struct WebConfiguration: Sendable, Equatable {
                 }
             case "http_server_config":
                 guard case .mapping(let httpMap) = value else { problem(key, describe(value), "a mapping"); continue }
-                for (k, v) in httpMap {
-                    let name = k.string ?? "?"
+                for entry in httpMap {
+                    let (name, v) = (entry.key, entry.value)
                     switch name {
                     case "http2":
                         if v.bool == true { problem("http_server_config.http2", "true", "false: this exporter serves HTTP/1.1 only") }
                     case "headers":
                         guard case .mapping(let headerMap) = v else { problem("http_server_config.headers", describe(v), "a mapping"); continue }
-                        for (hk, hv) in headerMap {
-                            let header = hk.string ?? "?"
+                        for headerEntry in headerMap {
+                            let (header, hv) = (headerEntry.key, headerEntry.value)
                             guard let canonical = allowedHeaders.first(where: { $0.lowercased() == header.lowercased() }) else {
                                 problem("http_server_config.headers.\(header)", "set", "one of " + allowedHeaders.joined(separator: ", "))
                                 continue
                             }
-                            guard let s = hv.scalar?.string, ConfigurationLoader.isHeaderValue(s) else {
+                            guard let s = hv.string, ConfigurationLoader.isHeaderValue(s) else {
                                 problem("http_server_config.headers.\(header)", "a value", "visible characters, spaces and tabs")
                                 continue
                             }
@@ -143,10 +146,10 @@ public struct WebConfiguration: Sendable, Equatable {
                 }
             case "basic_auth_users":
                 guard case .mapping(let users) = value else { problem(key, describe(value), "a mapping of user to bcrypt hash"); continue }
-                for (u, h) in users {
-                    let user = u.string ?? "?"
+                for entry in users {
+                    let (user, h) = (entry.key, entry.value)
                     // Hashes are not secrets in the toolkit's model, but they are never echoed either.
-                    guard let hash = h.scalar?.string, BasicAuthenticator.isBcrypt(hash) else {
+                    guard let hash = h.string, BasicAuthenticator.isBcrypt(hash) else {
                         problem("basic_auth_users.\(user)", "a value", "a bcrypt hash ($2a$, $2b$ or $2y$, as htpasswd -B makes)")
                         continue
                     }
