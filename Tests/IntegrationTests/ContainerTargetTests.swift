@@ -58,6 +58,9 @@ struct ContainerTargetTests {
         let events = try String(contentsOfFile: cgroup + "/memory.oom_control", encoding: .utf8)
         #expect(events.contains("oom_kill 1"))
         #expect(waitFor { !hog.child.process.isRunning })
+        // The exporter sees the target gone before the pid file names another process (on a busy
+        // machine the rewrite could otherwise land between two checks).
+        #expect(waitFor { ((try? exporter.health("/health/memory"))?["target_state"] as? String) == "gone" })
 
         // A new target in another cgroup: the counter must not go back to that cgroup's count.
         let next = try MemoryHog(stepMiB: 1)
