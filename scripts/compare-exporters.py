@@ -32,7 +32,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,8 +39,14 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
+
+# The process-group measurement, and the helpers both scripts use (free ports, waiting for an
+# endpoint, CPU time from /proc/PID/stat), live in scripts/group-cost.py.
+_spec = importlib.util.spec_from_file_location("group_cost", os.path.join(ROOT, "scripts", "group-cost.py"))
+group_cost = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(group_cost)
+free_port, wait_http, cpu_seconds = group_cost.free_port, group_cost.wait_http, group_cost.cpu_seconds
 
 PYTHON_EXPORTER = """
 import sys, time
@@ -51,30 +56,6 @@ print("ready", flush=True)
 while True:
     time.sleep(3600)
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url, seconds=30):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                r.read()
-                return True
-        except Exception:
-            time.sleep(0.1)
-    return False
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def rss_bytes(pid):
@@ -366,9 +347,6 @@ def main():
         return
     groups = []
     if args.group_sizes:
-        spec = importlib.util.spec_from_file_location("group_cost", os.path.join(ROOT, "scripts", "group-cost.py"))
-        group_cost = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(group_cost)
         group_rows = group_cost.run_groups(binary, [int(s) for s in args.group_sizes.split(",")], args.group_scrapes)
         groups = [
             "## A group of processes against process-exporter\n",

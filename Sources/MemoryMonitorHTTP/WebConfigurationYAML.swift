@@ -259,6 +259,22 @@ enum WebConfigurationYAML {
             while index < text.endIndex, text[index] == " " { index = text.index(after: index) }
         }
 
+        /// Skips spaces, then takes `c` if it is next.
+        mutating func consume(_ c: Character) -> Bool {
+            skipSpaces()
+            guard index < text.endIndex, text[index] == c else { return false }
+            index = text.index(after: index)
+            return true
+        }
+
+        /// After an element: true at `,` (another follows), false at `closing`, an error otherwise.
+        mutating func more(closing: Character, kind: String) throws(SyntaxError) -> Bool {
+            if consume(",") { return true }
+            if consume(closing) { return false }
+            let message = index < text.endIndex ? "expected , or \(closing) in a flow \(kind)" : "a flow \(kind) is not closed on its line"
+            throw SyntaxError(line: line, message: message)
+        }
+
         mutating func node() throws(SyntaxError) -> Node {
             skipSpaces()
             guard index < text.endIndex else { throw SyntaxError(line: line, message: "a flow collection is not closed on its line") }
@@ -266,43 +282,23 @@ enum WebConfigurationYAML {
             case "[":
                 index = text.index(after: index)
                 var items: [Node] = []
-                skipSpaces()
-                if index < text.endIndex, text[index] == "]" {
-                    index = text.index(after: index)
-                    return .sequence(items)
-                }
-                while true {
+                if consume("]") { return .sequence(items) }
+                repeat {
                     items.append(try node())
-                    skipSpaces()
-                    guard index < text.endIndex else { throw SyntaxError(line: line, message: "a flow sequence is not closed on its line") }
-                    let c = text[index]
-                    index = text.index(after: index)
-                    if c == "]" { return .sequence(items) }
-                    if c != "," { throw SyntaxError(line: line, message: "expected , or ] in a flow sequence") }
-                }
+                } while try more(closing: "]", kind: "sequence")
+                return .sequence(items)
             case "{":
                 index = text.index(after: index)
                 var pairs: [Node.Pair] = []
-                skipSpaces()
-                if index < text.endIndex, text[index] == "}" {
-                    index = text.index(after: index)
-                    return .mapping(pairs)
-                }
-                while true {
+                if consume("}") { return .mapping(pairs) }
+                repeat {
                     skipSpaces()
                     let key = try plainOrQuoted(stopAtColon: true)
-                    skipSpaces()
-                    guard index < text.endIndex, text[index] == ":" else { throw SyntaxError(line: line, message: "expected : after \"\(key)\"") }
-                    index = text.index(after: index)
+                    guard consume(":") else { throw SyntaxError(line: line, message: "expected : after \"\(key)\"") }
                     if pairs.contains(where: { $0.key == key }) { throw SyntaxError(line: line, message: "the key \"\(key)\" appears twice") }
                     pairs.append(Node.Pair(key: key, value: try node()))
-                    skipSpaces()
-                    guard index < text.endIndex else { throw SyntaxError(line: line, message: "a flow mapping is not closed on its line") }
-                    let c = text[index]
-                    index = text.index(after: index)
-                    if c == "}" { return .mapping(pairs) }
-                    if c != "," { throw SyntaxError(line: line, message: "expected , or } in a flow mapping") }
-                }
+                } while try more(closing: "}", kind: "mapping")
+                return .mapping(pairs)
             default:
                 let value = try plainOrQuoted(stopAtColon: false)
                 return value == "~" || value == "null" ? .null : .scalar(value)

@@ -45,12 +45,11 @@ public struct PressureStall: Sendable, Equatable {
                 var avg60: Double?
                 var avg300: Double?
                 var total: Double?
-                var j = i
                 var kindEnd = i
                 while kindEnd < lineEnd && bytes[kindEnd] != UInt8(ascii: " ") { kindEnd += 1 }
                 let isSome = kindEnd - i == 4 && bytes[i] == UInt8(ascii: "s")
                 let isFull = kindEnd - i == 4 && bytes[i] == UInt8(ascii: "f")
-                j = kindEnd
+                var j = kindEnd
                 while j < lineEnd {
                     while j < lineEnd && bytes[j] == UInt8(ascii: " ") { j += 1 }
                     let keyStart = j

@@ -187,7 +187,7 @@ public final class Sampler: Sendable {
         }
 
         // The monitor watching itself has counted its descriptors already.
-        let ownDescriptors = process?.pids == [ownPid] ? process?.openFileDescriptors : nil
+        let ownDescriptors = process.flatMap { $0.pids.count == 1 && $0.pid == ownPid ? $0.openFileDescriptors : nil }
         let exporter = readExporter(status: ownParsed, openFileDescriptors: ownDescriptors)
         let pressure: PressureStall? = cgroup?.pressure == nil ? (try? files.read("/proc/pressure/memory").get()).flatMap(PressureStall.parse) : nil
         var sample = Sample(
