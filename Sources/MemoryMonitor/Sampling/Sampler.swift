@@ -261,7 +261,7 @@ public final class Sampler: Sendable {
             var members: [Identity] = []
             for pid in pids where pid != ownPid {
                 // Kernel threads have an empty command line; a process that exited mid-scan is skipped.
-                guard let raw = ProcFile.read("/proc/\(pid)/cmdline"), !raw.isEmpty,
+                guard let raw = ProcFile.read("/proc/\(pid)/cmdline", singleRecord: true), !raw.isEmpty,
                     MonitoredTarget.commandLineMatches(regex, commandLine: MonitoredTarget.commandLine(raw))
                 else { continue }
                 if let identity = identity(pid) { members.append(identity) }
@@ -273,7 +273,7 @@ public final class Sampler: Sendable {
     /// The start time of a live process; a zombie counts as missing (it has exited, its parent
     /// has not reaped it yet).
     private func startTicks(of pid: Int32) -> Result<UInt64?, ReadFailure> {
-        switch ProcFile.readOrFail("/proc/\(pid)/stat") {
+        switch ProcFile.readOrFail("/proc/\(pid)/stat", singleRecord: true) {
         case .failure(let failure): return .failure(failure)
         case .success(let text):
             let stat = ProcessStat.parse(text)
@@ -290,9 +290,9 @@ public final class Sampler: Sendable {
     }
 
     private func matches(pid: Int32, name: String) -> Bool {
-        guard let comm = ProcFile.read("/proc/\(pid)/comm") else { return false }
+        guard let comm = ProcFile.read("/proc/\(pid)/comm", singleRecord: true) else { return false }
         let trimmed = comm.hasSuffix("\n") ? String(comm.dropLast()) : comm
-        let cmdline = name.utf8.count > 15 ? ProcFile.read("/proc/\(pid)/cmdline") : nil
+        let cmdline = name.utf8.count > 15 ? ProcFile.read("/proc/\(pid)/cmdline", singleRecord: true) : nil
         return MonitoredTarget.nameMatches(name, comm: trimmed, cmdline: cmdline)
     }
 
@@ -316,7 +316,7 @@ public final class Sampler: Sendable {
                 if case .failure(let failure) = ownStatusFailure { return .unknown("/proc/self/status: \(failure)") }
                 return .unknown("/proc/self/status could not be parsed")
             }
-            switch ProcFile.readOrFail("/proc/\(member.pid)/status") {
+            switch ProcFile.readOrFail("/proc/\(member.pid)/status", singleRecord: true) {
             case .failure(let failure) where failure.isMissing: continue
             case .failure(let failure): return .unknown("/proc/\(member.pid)/status: \(failure)")
             case .success(let text):
@@ -367,8 +367,8 @@ public final class Sampler: Sendable {
                 if let reason = pss.reason { unavailable["pss_mb"] = "/proc/\(member.pid)/smaps_rollup: \(reason)" }
             }
             let path = member.pid == ownPid ? "/proc/self/fd" : "/proc/\(member.pid)/fd"
-            switch ProcFile.countEntries(path) {
-            case .success(let count): fds = fds.map { $0 + count - (member.pid == ownPid ? 1 : 0) }
+            switch ProcFile.openDescriptors(path, ownProcess: member.pid == ownPid) {
+            case .success(let count): fds = fds.map { $0 + count }
             case .failure(let failure):
                 fds = nil
                 unavailable["open_fds"] = "\(path): \(failure)"
@@ -395,7 +395,7 @@ public final class Sampler: Sendable {
         if let cached = s.proportional[identity], now - cached.at < proportionalRefresh { return (cached.bytes, cached.reason) }
         let path = identity.pid == ownPid ? "/proc/self/smaps_rollup" : "/proc/\(identity.pid)/smaps_rollup"
         let result: (bytes: UInt64?, reason: String?)
-        switch ProcFile.readOrFail(path) {
+        switch ProcFile.readOrFail(path, singleRecord: true) {
         case .success(let text):
             let bytes = SmapsRollup.parse(text)?.proportionalBytes
             result = (bytes, bytes == nil ? "no Pss line (kernel before 4.14?)" : nil)
@@ -420,7 +420,7 @@ public final class Sampler: Sendable {
             return .success((cached.memory, cached.unifiedForPressure))
         }
         let path = identity.pid == ownPid ? "/proc/self/cgroup" : "/proc/\(identity.pid)/cgroup"
-        return ProcFile.readOrFail(path).map { text in
+        return ProcFile.readOrFail(path, singleRecord: true).map { text in
             let dirs = CgroupMembership.parse(text).directories(in: mounts) { access($0, F_OK) == 0 }
             let chosen: (memory: CgroupMembership.Directory, unifiedForPressure: String?)
             // Hybrid hosts: the memory controller is on v1, while PSI may be on the unified tree.
@@ -477,8 +477,7 @@ public final class Sampler: Sendable {
             exporter.cpuSeconds = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
         }
         exporter.startTimeSeconds = ownStartTime
-        // Less the directory's own descriptor.
-        exporter.openFileDescriptors = openFileDescriptors ?? (try? ProcFile.countEntries("/proc/self/fd").get() - 1)
+        exporter.openFileDescriptors = openFileDescriptors ?? (try? ProcFile.openDescriptors("/proc/self/fd", ownProcess: true).get())
         var limit = rlimit()
         if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 { exporter.maxFileDescriptors = UInt64(limit.rlim_cur) }
         return exporter

@@ -10,6 +10,9 @@ import Synchronization
 /// seq_file when it is read from the start, so this is the same content without an `open` (path
 /// walk, file allocation) and a `close` per file per check.
 ///
+/// Only for files the kernel writes as one record (see `ProcFile.readAll(fd:positional:limit:singleRecord:)`):
+/// a read shorter than the buffer is taken as the whole file.
+///
 /// Only files under /proc and /sys are kept open; any other file (a test fixture, a cgroup
 /// directory given elsewhere, a file replaced by rename) is opened for every read, never read stale. A file not read during
 /// a sweep is closed at the end of it (`endSweep`), so a cgroup the target left is not held open.
@@ -43,7 +46,7 @@ package final class KeptOpenFiles: Sendable {
             return entry.fd
         }
         if let fd = cached {
-            switch ProcFile.readAll(fd: fd, positional: true) {
+            switch ProcFile.readAll(fd: fd, positional: true, singleRecord: true) {
             case .success(let text): return .success(text)
             case .failure:
                 // The file went away under us (a removed cgroup, an exited process): forget it and
@@ -53,7 +56,7 @@ package final class KeptOpenFiles: Sendable {
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return .failure(ReadFailure(code: errno)) }
-        let result = ProcFile.readAll(fd: fd, positional: true)
+        let result = ProcFile.readAll(fd: fd, positional: true, singleRecord: true)
         let kept: Bool
         if case .success = result, Self.isPseudoFile(path) {
             kept = entries.withLock { e in
