@@ -20,7 +20,7 @@ node_exporter's memory collectors are scraped each second, in the same window), 
 group of 1 to 500 processes against process-exporter (scripts/group-cost.py).
 
 Usage: scripts/compare-exporters.py [--duration 10] [--connections 4] [--idle-seconds 60] [--group-sizes 1,10,100,200,500]
-                                    [--size-levers] [--no-write] [--live-only]
+                                    [--live-warmup 300] [--size-levers] [--no-write] [--live-only]
 """
 import argparse
 import datetime
@@ -232,6 +232,9 @@ def main():
     parser.add_argument("--group-sizes", default="1,10,100,200,500",
                         help="process-group sizes measured against process-exporter (scripts/group-cost.py); empty to skip")
     parser.add_argument("--group-scrapes", type=int, default=200, help="scrapes per exporter and group size")
+    parser.add_argument("--live-warmup", type=int, default=300,
+                        help="seconds memory-monitor checks before the live window opens (default 300, the default "
+                             "leak-detection window: the growth tracker then holds a full window, as in steady state)")
     parser.add_argument("--live-only", action="store_true",
                         help="only the idle run and the live-check comparison with node_exporter; prints, writes nothing")
     args = parser.parse_args()
@@ -288,6 +291,11 @@ def main():
                                                "--health-port", str(idle_health), "--check-interval", "1", "--log-level", "warning"],
                        f"http://127.0.0.1:{idle_health}/health")
         started.append(idle)
+        # Steady state: a check in the first minutes fits fewer points than one after the leak
+        # window (300 s by default) has filled, so the window opens after it.
+        if args.live_warmup > 0:
+            print(f"live check: {args.live_warmup} s warm-up (the leak window fills)", flush=True)
+            time.sleep(args.live_warmup)
         # The live-check comparison, in the same window: node_exporter (memory collectors) scraped
         # once a second while memory-monitor checks itself once a second, unscraped.
         live_port = free_port()
@@ -327,7 +335,9 @@ def main():
     ne_p50 = quantile(ne_scrapes, 0.5)
     live = [
         "## The live check against node_exporter\n",
-        f"In the same {args.idle_seconds} s window: memory-monitor checks itself once a second (no scrapes), while "
+        f"In the same {args.idle_seconds} s window, opened after memory-monitor has checked itself once a second for "
+        f"{args.live_warmup} s (so its leak tracker holds a full default window, as in steady state): memory-monitor checks "
+        f"itself once a second (no scrapes), while "
         f"node_exporter with only its memory collectors (`--collector.disable-defaults --collector.meminfo "
         f"--collector.pressure --collector.vmstat`) is scraped once a second. node_exporter's cost is the CPU its threads "
         f"used during each scrape (`/proc/PID/task/*/schedstat`, ns); memory-monitor's is the duration of each check "
@@ -422,7 +432,7 @@ def main():
         for label, size, mem in levers:
             lines.append(f"| {label} | {size / 1048576:.1f} | {mem['rss'] / 1048576:.1f} | {mem['anonymous'] / 1048576:.1f} |")
         lines.append("")
-    lines.append(f"memory-monitor alone, {args.idle_seconds} s idle at a 1 s check interval, no scrapes: CPU {idle_cpu:.3f} % of one core; "
+    lines.append(f"memory-monitor alone, {args.idle_seconds} s idle at a 1 s check interval after {args.live_warmup} s of checks, no scrapes: CPU {idle_cpu:.3f} % of one core; "
                  f"RSS {idle_rss / 1048576:.1f} MiB; check duration over {len(durations)} checks (its own per-check history): "
                  f"p50 {quantile(durations, 0.5):.0f} µs, p99 {quantile(durations, 0.99):.0f} µs.\n")
     lines.extend(live)

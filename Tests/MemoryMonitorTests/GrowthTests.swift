@@ -151,6 +151,15 @@ struct MedianSelectionTests {
     @Test func selectionMedianEqualsSortedMedian() {
         var generator = SeededGenerator(state: 20261127)
         var inputs: [[Double]] = [[1], [2, 1], [3, 3, 3, 3], Array(0..<2016).map(Double.init), Array((0..<2015).reversed()).map(Double.init)]
+        // Large ones too, with many duplicates and a few outliers far from the rest.
+        for _ in 0..<60 {
+            let n = Int.random(in: 512...5000, using: &generator)
+            let distinct = [3, 40, 100_000][Int.random(in: 0..<3, using: &generator)]
+            var values = (0..<n).map { _ in Double(Int.random(in: 0..<distinct, using: &generator)) * 0.25 - 7 }
+            for _ in 0..<Int.random(in: 0..<20, using: &generator) { values[Int.random(in: 0..<n, using: &generator)] = 1e12 }
+            inputs.append(values)
+            inputs.append(values.sorted())
+        }
         for _ in 0..<300 {
             let n = Int.random(in: 1...300, using: &generator)
             let distinct = Int.random(in: 1...50, using: &generator)
@@ -161,9 +170,79 @@ struct MedianSelectionTests {
             let n = sorted.count
             let expected = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
             var copy = input
-            #expect(GrowthFit.median(&copy) == expected, "\(input)")
+            #expect(GrowthFit.median(&copy) == expected, "\(input.count) values")
             #expect(copy.sorted() == sorted)
         }
     }
 }
 
+
+@Suite("Theil–Sen fit against a plain reference")
+struct GrowthFitReferenceTests {
+    /// The estimator written the plain way: every slope in an array, medians by sorting.
+    static func reference(_ points: [(t: Double, v: Double)]) -> GrowthFit? {
+        func median(_ values: [Double]) -> Double {
+            let s = values.sorted()
+            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        }
+        let p = GrowthFit.thin(points)
+        guard p.count >= 3, let first = p.first, let last = p.last, last.t > first.t else { return nil }
+        var slopes: [Double] = []
+        for i in 0..<p.count {
+            for j in (i + 1)..<p.count where p[j].t > p[i].t { slopes.append((p[j].v - p[i].v) / (p[j].t - p[i].t)) }
+        }
+        guard !slopes.isEmpty else { return nil }
+        let slope = median(slopes)
+        let intercept = median(p.map { $0.v - slope * $0.t })
+        let mean = p.reduce(0) { $0 + $1.v } / Double(p.count)
+        var residual = 0.0
+        var total = 0.0
+        for q in p {
+            let r = q.v - (intercept + slope * q.t)
+            residual += r * r
+            total += (q.v - mean) * (q.v - mean)
+        }
+        let span = last.t - first.t
+        let quarters = (0..<4).map { q -> Double in
+            let lo = first.t + span * Double(q) / 4
+            let hi = first.t + span * Double(q + 1) / 4
+            let values = p.filter { $0.t >= lo && (q == 3 ? $0.t <= hi : $0.t < hi) }.map(\.v)
+            return values.isEmpty ? .nan : median(values)
+        }
+        return GrowthFit(
+            slope: slope, valueAtEnd: intercept + slope * last.t, valueAtStart: intercept + slope * first.t, start: first.t, end: last.t,
+            explained: total == 0 ? 0 : max(0, 1 - residual / total), count: p.count, quarterMedians: quarters)
+    }
+
+    /// Seeded series of every shape a tracker sees (growing, flat, noisy, stepped, repeated
+    /// times, 3 to 200 points): the fit equals the reference exactly, field by field.
+    @Test func fitEqualsTheReference() {
+        var generator = SeededGenerator(state: 20261127_2)
+        var compared = 0
+        for round in 0..<400 {
+            let n = Int.random(in: 1...200, using: &generator)
+            let slope = Double.random(in: -2000...5000, using: &generator)
+            let noise = [0.0, 10, 100_000][round % 3]
+            var t = 0.0
+            var points: [(t: Double, v: Double)] = []
+            for i in 0..<n {
+                // Now and then two points share a time (no slope between them).
+                if i == 0 || Int.random(in: 0..<10, using: &generator) > 0 { t += Double.random(in: 0.5...5, using: &generator) }
+                let step = round % 7 == 0 && i > n / 2 ? 50_000_000.0 : 0
+                points.append((t, 100_000_000 + slope * t + step + Double.random(in: -noise...noise + 0.0001, using: &generator)))
+            }
+            let fit = GrowthFit.fit(points)
+            let expected = Self.reference(points)
+            #expect((fit == nil) == (expected == nil), "round \(round)")
+            guard let fit, let expected else { continue }
+            compared += 1
+            #expect(fit.slope == expected.slope, "round \(round)")
+            #expect(fit.valueAtEnd == expected.valueAtEnd && fit.valueAtStart == expected.valueAtStart, "round \(round)")
+            #expect(fit.explained == expected.explained && fit.count == expected.count, "round \(round)")
+            #expect(fit.start == expected.start && fit.end == expected.end, "round \(round)")
+            let same = zip(fit.quarterMedians, expected.quarterMedians).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
+            #expect(same && fit.quarterMedians.count == 4, "round \(round): \(fit.quarterMedians) vs \(expected.quarterMedians)")
+        }
+        #expect(compared > 300)
+    }
+}

@@ -25,38 +25,62 @@ public struct GrowthFit: Sendable, Equatable {
     /// points or no time span.
     public static func fit(_ points: [(t: Double, v: Double)]) -> GrowthFit? {
         let thinned = thin(points)
-        guard thinned.count >= 3, let first = thinned.first, let last = thinned.last, last.t > first.t else { return nil }
-        var slopes: [Double] = []
-        slopes.reserveCapacity(thinned.count * (thinned.count - 1) / 2)
-        for i in 0..<thinned.count {
-            for j in (i + 1)..<thinned.count where thinned[j].t > thinned[i].t {
-                slopes.append((thinned[j].v - thinned[i].v) / (thinned[j].t - thinned[i].t))
+        return thinned.withUnsafeBufferPointer { p in
+            // One scratch buffer for the slopes, then the intercepts and each quarter's values:
+            // a fit runs three times a check, and building arrays for each step cost more than
+            // the arithmetic.
+            let n = p.count
+            guard n >= 3, let first = p.first, let last = p.last, last.t > first.t else { return nil }
+            return withUnsafeTemporaryAllocation(of: Double.self, capacity: n * (n - 1) / 2) { scratch in
+                fit(p, scratch: scratch, first: first, last: last)
             }
         }
-        guard !slopes.isEmpty else { return nil }
-        let slope = median(&slopes)
-        var intercepts = thinned.map { $0.v - slope * $0.t }
-        let intercept = median(&intercepts)
-        let mean = thinned.reduce(0) { $0 + $1.v } / Double(thinned.count)
+    }
+
+    private static func fit(
+        _ p: UnsafeBufferPointer<(t: Double, v: Double)>, scratch: UnsafeMutableBufferPointer<Double>, first: (t: Double, v: Double),
+        last: (t: Double, v: Double)
+    ) -> GrowthFit? {
+        let n = p.count
+        var count = 0
+        for i in 0..<(n - 1) {
+            let (ti, vi) = p[i]
+            for j in (i + 1)..<n where p[j].t > ti {
+                scratch[count] = (p[j].v - vi) / (p[j].t - ti)
+                count += 1
+            }
+        }
+        guard count > 0 else { return nil }
+        let slope = median(UnsafeMutableBufferPointer(rebasing: scratch[..<count]))
+        for i in 0..<n { scratch[i] = p[i].v - slope * p[i].t }
+        let intercept = median(UnsafeMutableBufferPointer(rebasing: scratch[..<n]))
+        var sum = 0.0
+        for i in 0..<n { sum += p[i].v }
+        let mean = sum / Double(n)
         var residual = 0.0
         var total = 0.0
-        for p in thinned {
-            let r = p.v - (intercept + slope * p.t)
+        for i in 0..<n {
+            let r = p[i].v - (intercept + slope * p[i].t)
             residual += r * r
-            total += (p.v - mean) * (p.v - mean)
+            total += (p[i].v - mean) * (p[i].v - mean)
         }
         let explained = total == 0 ? 0 : max(0, 1 - residual / total)
         let span = last.t - first.t
         var quarters: [Double] = []
+        quarters.reserveCapacity(4)
         for q in 0..<4 {
             let lo = first.t + span * Double(q) / 4
             let hi = first.t + span * Double(q + 1) / 4
-            var values = thinned.filter { $0.t >= lo && (q == 3 ? $0.t <= hi : $0.t < hi) }.map(\.v)
-            quarters.append(values.isEmpty ? .nan : median(&values))
+            var m = 0
+            for i in 0..<n where p[i].t >= lo && (q == 3 ? p[i].t <= hi : p[i].t < hi) {
+                scratch[m] = p[i].v
+                m += 1
+            }
+            quarters.append(m == 0 ? .nan : median(UnsafeMutableBufferPointer(rebasing: scratch[..<m])))
         }
         return GrowthFit(
             slope: slope, valueAtEnd: intercept + slope * last.t, valueAtStart: intercept + slope * first.t, start: first.t, end: last.t,
-            explained: explained, count: thinned.count, quarterMedians: quarters)
+            explained: explained, count: n, quarterMedians: quarters)
     }
 
     /// Seconds until the fitted line reaches `target`: 0 when already there, nil when not growing.
@@ -75,17 +99,20 @@ public struct GrowthFit: Sendable, Equatable {
     /// The median, by selection (Hoare's quickselect, expected linear) rather than a full sort:
     /// a fit takes the median of up to 2016 slopes, three fits a check. Reorders `values`.
     static func median(_ values: inout [Double]) -> Double {
-        let n = values.count
-        precondition(n > 0, "median of nothing")
-        return values.withUnsafeMutableBufferPointer { a in
-            let upper = select(a, n / 2)
-            if n % 2 == 1 { return upper }
-            // After the selection every element before n/2 is at most `upper`: the other middle
-            // element is the largest of them.
-            var lower = a[0]
-            for i in 1..<(n / 2) where a[i] > lower { lower = a[i] }
-            return (lower + upper) / 2
-        }
+        precondition(!values.isEmpty, "median of nothing")
+        return values.withUnsafeMutableBufferPointer { median($0) }
+    }
+
+    /// The median of a non-empty buffer, which it reorders.
+    static func median(_ a: UnsafeMutableBufferPointer<Double>) -> Double {
+        let n = a.count
+        let upper = select(a, n / 2)
+        if n % 2 == 1 { return upper }
+        // After the selection every element before n/2 is at most `upper`: the other middle
+        // element is the largest of them.
+        var lower = a[0]
+        for i in 1..<(n / 2) where a[i] > lower { lower = a[i] }
+        return (lower + upper) / 2
     }
 
     /// The k-th smallest element (0-based); afterwards a[..<k] <= a[k] <= a[(k+1)...].

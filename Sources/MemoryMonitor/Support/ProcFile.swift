@@ -122,6 +122,7 @@ package enum ProcFile {
     /// does is learnt once (`statReportsDescriptors`); otherwise, and whenever the size is 0 (a
     /// process with no descriptors, or one exiting), the directory is listed.
     package static func openDescriptors(_ directory: String, ownProcess: Bool) -> Result<Int, ReadFailure> {
+        if ownProcess && directory == "/proc/self/fd", let count = ownDescriptors() { return .success(count) }
         if statReportsDescriptors {
             var info = stat()
             guard stat(directory, &info) == 0 else { return .failure(ReadFailure(code: errno)) }
@@ -129,6 +130,24 @@ package enum ProcFile {
         }
         return countEntries(directory).map { ownProcess ? max($0 - 1, 0) : $0 }
     }
+
+    /// The caller's own descriptors from `fstat` of a kept `O_PATH` descriptor of
+    /// `/proc/self/fd` (no path walk through /proc at each check); that descriptor is open for
+    /// as long as the process runs and is counted like any other. Nil where the kernel does not
+    /// report counts or the directory could not be opened.
+    static func ownDescriptors() -> Int? {
+        guard ownDescriptorDirectory >= 0 else { return nil }
+        var info = stat()
+        guard fstat(ownDescriptorDirectory, &info) == 0, info.st_size > 0 else { return nil }
+        return Int(info.st_size)
+    }
+
+    /// `/proc/self/fd` opened once with `O_PATH` (it holds no file open for reading), or -1.
+    private static let ownDescriptorDirectory: Int32 =
+        statReportsDescriptors ? open("/proc/self/fd", pathOnly | O_DIRECTORY | O_CLOEXEC) : -1
+
+    /// `O_PATH` (the same value on every Linux architecture), which the Glibc module does not export.
+    private static let pathOnly: Int32 = 0o10000000
 
     /// Whether `stat` of `/proc/self/fd` gives the number of open descriptors (Linux 6.2 and
     /// later; older kernels report 0, and other /proc implementations may report anything):
