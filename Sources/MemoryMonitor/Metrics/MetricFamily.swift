@@ -164,12 +164,16 @@ struct SeriesTable<Value: Sendable>: Sendable {
     var created: [[String]: Double] = [:]
 
     mutating func update(_ labels: [String], initial: @autoclosure () -> Value, _ body: (inout Value) -> Void) {
-        if values[labels] == nil {
-            order.append(labels)
-            values[labels] = initial()
-            created[labels] = WallClock.now()
+        // One hash of the labels for a series that exists (nearly every update), not two.
+        if let index = values.index(forKey: labels) {
+            body(&values.values[index])
+            return
         }
-        body(&values[labels]!)
+        order.append(labels)
+        var value = initial()
+        body(&value)
+        values[labels] = value
+        created[labels] = WallClock.now()
     }
 
     mutating func remove(_ labels: [String]) {
