@@ -146,7 +146,8 @@ package enum ProcFile {
     private static let ownDescriptorDirectory: Int32 =
         statReportsDescriptors ? open("/proc/self/fd", pathOnly | O_DIRECTORY | O_CLOEXEC) : -1
 
-    /// `O_PATH` (the same value on every Linux architecture), which the Glibc module does not export.
+    /// `O_PATH` (010000000 on x86_64, aarch64 and the other architectures Swift runs on), which the
+    /// Glibc module does not export.
     private static let pathOnly: Int32 = 0o10000000
 
     /// Whether `stat` of `/proc/self/fd` gives the number of open descriptors (Linux 6.2 and
