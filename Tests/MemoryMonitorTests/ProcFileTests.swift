@@ -8,13 +8,13 @@ import Testing
 @Suite("ProcFile and KeptOpenFiles", .serialized, .offCooperativePool)
 struct ProcFileTests {
     @Test func ownDescriptorCountFollowsWhatIsOpened() throws {
-        let before = try ProcFile.openDescriptors("/proc/self/fd", ownProcess: true).get()
+        let before = try ProcFile.openDescriptors(ofProcess: nil).get()
         // The listing holds one descriptor of its own, which the count leaves out.
         #expect(try ProcFile.countEntries("/proc/self/fd").get() - 1 == before)
         let opened = (0..<7).map { _ in open("/dev/null", O_RDONLY | O_CLOEXEC) }
         defer { opened.forEach { close($0) } }
         #expect(opened.allSatisfy { $0 >= 0 })
-        #expect(try ProcFile.openDescriptors("/proc/self/fd", ownProcess: true).get() == before + 7)
+        #expect(try ProcFile.openDescriptors(ofProcess: nil).get() == before + 7)
     }
 
     @Test func anotherProcessCountEqualsItsListing() throws {
@@ -23,11 +23,11 @@ struct ProcFileTests {
         let directory = "/proc/\(child.pid)/fd"
         let listed = try ProcFile.countEntries(directory).get()
         #expect(listed >= 3)
-        #expect(try ProcFile.openDescriptors(directory, ownProcess: false).get() == listed)
+        #expect(try ProcFile.openDescriptors(ofProcess: child.pid).get() == listed)
         // A process that is gone is missing, not zero.
         child.stop()
         var failure: ReadFailure?
-        if case .failure(let f) = ProcFile.openDescriptors(directory, ownProcess: false) { failure = f }
+        if case .failure(let f) = ProcFile.openDescriptors(ofProcess: child.pid) { failure = f }
         #expect(failure?.isMissing == true)
     }
 

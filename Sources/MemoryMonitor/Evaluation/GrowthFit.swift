@@ -31,17 +31,14 @@ public struct GrowthFit: Sendable, Equatable {
             // the arithmetic.
             let n = p.count
             guard n >= 3, let first = p.first, let last = p.last, last.t > first.t else { return nil }
-            return withUnsafeTemporaryAllocation(of: Double.self, capacity: n * (n - 1) / 2) { scratch in
-                fit(p, scratch: scratch, first: first, last: last)
-            }
+            return withUnsafeTemporaryAllocation(of: Double.self, capacity: n * (n - 1) / 2) { fit(p, scratch: $0) }
         }
     }
 
-    private static func fit(
-        _ p: UnsafeBufferPointer<(t: Double, v: Double)>, scratch: UnsafeMutableBufferPointer<Double>, first: (t: Double, v: Double),
-        last: (t: Double, v: Double)
-    ) -> GrowthFit? {
+    /// The fit of at least three points spanning some time; `scratch` holds n(n-1)/2 values.
+    private static func fit(_ p: UnsafeBufferPointer<(t: Double, v: Double)>, scratch: UnsafeMutableBufferPointer<Double>) -> GrowthFit? {
         let n = p.count
+        let (first, last) = (p[0], p[n - 1])
         var count = 0
         for i in 0..<(n - 1) {
             let (ti, vi) = p[i]

@@ -25,7 +25,7 @@ enum KeyValueLines {
     }
 
     /// Each line's bytes, without the newline, read in place from the string's UTF-8 storage.
-    private static func forEachByteLine(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+    static func forEachByteLine(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
         var text = text
         text.withUTF8 { bytes in
             var start = 0
@@ -107,6 +107,34 @@ struct ByteSlice {
         if index == bytes.count { return value }
         let rest = ByteSlice(bytes, from: index, to: bytes.count).trimmed
         return allowKiB && "kB" ~= rest ? value &* 1024 : nil
+    }
+
+    /// A plain decimal ("12", "0.25"), or nil for anything else.
+    var decimal: Double? {
+        guard !bytes.isEmpty else { return nil }
+        var whole: UInt64 = 0
+        var fraction: UInt64 = 0
+        var scale: Double = 1
+        var seenPoint = false
+        for byte in bytes {
+            if byte == UInt8(ascii: ".") {
+                if seenPoint { return nil }
+                seenPoint = true
+                continue
+            }
+            guard byte >= 0x30 && byte <= 0x39 else { return nil }
+            let digit = UInt64(byte - 0x30)
+            if seenPoint {
+                guard scale < 1e15 else { continue }
+                fraction = fraction * 10 + digit
+                scale *= 10
+            } else {
+                let (product, overflow) = whole.multipliedReportingOverflow(by: 10)
+                guard !overflow else { return nil }
+                whole = product + digit
+            }
+        }
+        return Double(whole) + Double(fraction) / scale
     }
 
     /// Matches a string literal byte for byte: `case "MemTotal":` in a switch over a key.

@@ -366,12 +366,12 @@ public final class Sampler: Sendable {
                 proportional = nil
                 if let reason = pss.reason { unavailable["pss_mb"] = "/proc/\(member.pid)/smaps_rollup: \(reason)" }
             }
-            let path = member.pid == ownPid ? "/proc/self/fd" : "/proc/\(member.pid)/fd"
-            switch ProcFile.openDescriptors(path, ownProcess: member.pid == ownPid) {
+            let process = member.pid == ownPid ? nil : member.pid
+            switch ProcFile.openDescriptors(ofProcess: process) {
             case .success(let count): fds = fds.map { $0 + count }
             case .failure(let failure):
                 fds = nil
-                unavailable["open_fds"] = "\(path): \(failure)"
+                unavailable["open_fds"] = "\(ProcFile.descriptorDirectory(ofProcess: process)): \(failure)"
             }
         }
         if pending > 0 && unavailable["pss_mb"] == nil {
@@ -477,7 +477,7 @@ public final class Sampler: Sendable {
             exporter.cpuSeconds = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
         }
         exporter.startTimeSeconds = ownStartTime
-        exporter.openFileDescriptors = openFileDescriptors ?? (try? ProcFile.openDescriptors("/proc/self/fd", ownProcess: true).get())
+        exporter.openFileDescriptors = openFileDescriptors ?? (try? ProcFile.openDescriptors(ofProcess: nil).get())
         var limit = rlimit()
         if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 { exporter.maxFileDescriptors = UInt64(limit.rlim_cur) }
         return exporter

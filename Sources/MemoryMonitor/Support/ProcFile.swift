@@ -113,22 +113,27 @@ package enum ProcFile {
         return .success(count)
     }
 
-    /// The open file descriptors of a process, from its `/proc/PID/fd` (or `/proc/self/fd`)
-    /// directory; `ownProcess` when that is the caller's own, whose listing holds one descriptor
-    /// of its own.
+    /// The open file descriptors of process `pid`, or of the caller's own process when nil.
     ///
-    /// Since Linux 6.2, `stat` of that directory reports the count as its size: one system call,
+    /// Since Linux 6.2, `stat` of `/proc/PID/fd` reports the count as its size: one system call,
     /// where listing opens the directory and reads an entry per descriptor. Whether this kernel
     /// does is learnt once (`statReportsDescriptors`); otherwise, and whenever the size is 0 (a
     /// process with no descriptors, or one exiting), the directory is listed.
-    package static func openDescriptors(_ directory: String, ownProcess: Bool) -> Result<Int, ReadFailure> {
-        if ownProcess && directory == "/proc/self/fd", let count = ownDescriptors() { return .success(count) }
+    package static func openDescriptors(ofProcess pid: Int32?) -> Result<Int, ReadFailure> {
+        if pid == nil, let count = ownDescriptors() { return .success(count) }
+        let directory = descriptorDirectory(ofProcess: pid)
         if statReportsDescriptors {
             var info = stat()
             guard stat(directory, &info) == 0 else { return .failure(ReadFailure(code: errno)) }
             if info.st_size > 0 { return .success(Int(info.st_size)) }
         }
-        return countEntries(directory).map { ownProcess ? max($0 - 1, 0) : $0 }
+        // The caller's own listing holds one descriptor of its own.
+        return countEntries(directory).map { pid == nil ? max($0 - 1, 0) : $0 }
+    }
+
+    /// `/proc/PID/fd`, or `/proc/self/fd` for the caller's own process.
+    package static func descriptorDirectory(ofProcess pid: Int32?) -> String {
+        pid.map { "/proc/\($0)/fd" } ?? "/proc/self/fd"
     }
 
     /// The caller's own descriptors from `fstat` of a kept `O_PATH` descriptor of
