@@ -198,7 +198,6 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
                     .init(service: EarlySignalReplay { await groupBox.withLock { $0 }?.triggerGracefulShutdown() }),
                     .init(service: AlertDelivery(dispatcher: monitor.alerts, logger: logger)),
                     .init(service: CheckLoop(monitor: monitor, logger: logger)),
-                    .init(service: PressureWatch(monitor: monitor, logger: logger)),
                     .init(service: server),
                     .init(
                         service: ReloadOnHangup(

@@ -6,6 +6,10 @@ import Testing
 /// interval where the kernel refuses the trigger.
 @Suite("Memory pressure trigger", .serialized, .offCooperativePool)
 struct PressureTriggerTests {
+    func counter(_ text: String, _ name: String) -> Double? {
+        text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+    }
+
     func triggerState(_ exporter: Exporter) -> [String: Any] {
         ((try? exporter.health("/health/memory"))?["pressure_trigger"] as? [String: Any]) ?? [:]
     }
@@ -26,9 +30,60 @@ struct PressureTriggerTests {
         #expect(state["path"] as? String == "/proc/pressure/memory")
         #expect(exporter.child.stderr.contains("memory pressure trigger armed"))
         #expect(try exporter.metrics().bodyText.contains("memory_pressure_triggers_total 0"))
-        // Firing needs a real memory stall, which this machine kind cannot produce on demand (no
-        // swap, a v1 memory controller): see the issue note. The refusal path is tested below.
-        print("NOTE defaultTriggerArms: firing is not exercised: this machine cannot be made to stall on memory on demand")
+    }
+
+    /// A real memory stall fires the trigger and runs checks between ticks. The stall: a process
+    /// in a 40 MiB memory cgroup reads pages of a 56 MiB file it wrote, at random, so its page
+    /// cache is reclaimed and read back all the time (refaults of the working set count as memory
+    /// stall in PSI; no swap needed). The check interval is 60 s and scrapes never force a check
+    /// (`scrape_max_age_seconds` 3600), so every check after the first is the trigger's; there is
+    /// at most one such check a second.
+    @Test func memoryStallRunsACheckAtOnce() throws {
+        let cgroup = "/sys/fs/cgroup/memory/mm-psi-\(UUID().uuidString.prefix(8))"
+        do {
+            try FileManager.default.createDirectory(atPath: cgroup, withIntermediateDirectories: false)
+        } catch {
+            // Printed, not silent: this machine kind has a v1 memory controller and runs tests as root.
+            print("SKIP memoryStallRunsACheckAtOnce: cannot create \(cgroup): \(error)")
+            Issue.record("cannot create a memory cgroup here: \(error)")
+            return
+        }
+        defer { rmdir(cgroup) }
+        try "\(40 << 20)".write(toFile: cgroup + "/memory.limit_in_bytes", atomically: false, encoding: .utf8)
+        let file = "/var/tmp/mm-psi-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+
+        let exporter = try Exporter(["--check-interval", "60"], config: #"{"monitoring": {"scrape_max_age_seconds": 3600}}"#)
+        defer { exporter.stop() }
+        #expect(waitFor(10) { triggerState(exporter)["state"] as? String == "armed" })
+        let checksBefore = (try exporter.health("/health/metrics/history?hours=1")["count"] as? Int) ?? 0
+        #expect(checksBefore == 1)
+
+        let thrash = """
+            import mmap, random, sys, time
+            with open(sys.argv[1], "wb") as f:
+                for _ in range(56): f.write(random.randbytes(1 << 20))
+            with open(sys.argv[1], "rb") as f:
+                m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+                pages, end, total = len(m) // 4096, time.time() + float(sys.argv[2]), 0
+                while time.time() < end:
+                    for _ in range(2000): total += m[random.randrange(pages) * 4096]
+            """
+        let started = Date()
+        let stall = try ChildProcess("/bin/sh", ["-c", "echo $$ > \(cgroup)/cgroup.procs && exec python3 -c '\(thrash)' \(file) 8"])
+        defer { _ = stall.stop() }
+        var metrics = ""
+        #expect(waitFor(15) {
+            metrics = (try? exporter.metrics().bodyText) ?? ""
+            return (counter(metrics, "memory_pressure_triggers_total") ?? 0) >= 1
+        }, "no trigger; /proc/pressure/memory: \((try? String(contentsOfFile: "/proc/pressure/memory", encoding: .utf8)) ?? "?"); log: \(stall.stderr)")
+        #expect(waitFor(10) { ((try? exporter.health("/health/metrics/history?hours=1"))?["count"] as? Int ?? 0) > checksBefore })
+        _ = stall.waitForExit(seconds: 15)
+        let checks = (try exporter.health("/health/metrics/history?hours=1")["count"] as? Int) ?? 0
+        let seconds = Date().timeIntervalSince(started)
+        #expect(checks - checksBefore <= Int(seconds.rounded(.up)) + 1, "\(checks - checksBefore) checks in \(seconds) s")
+        let triggers = counter(try exporter.metrics().bodyText, "memory_pressure_triggers_total") ?? 0
+        print("NOTE memoryStallRunsACheckAtOnce: \(Int(triggers)) trigger(s), \(checks - checksBefore) check(s) in \(Int(seconds)) s")
     }
 
     /// A trigger the monitor may not arm (an unprivileged monitor and a root-owned cgroup v2

@@ -42,13 +42,6 @@ struct MonitorTests {
         #expect(history.entries(since: 3.5).map(\.timestamp) == [4])
     }
 
-    @Test func missedTicksAreSkippedNotQueued() {
-        let start = ContinuousClock.now
-        let interval = Duration.seconds(1)
-        #expect(CheckLoop.nextDeadline(after: start, interval: interval, now: start + .milliseconds(200)) == start + .seconds(1))
-        #expect(CheckLoop.nextDeadline(after: start, interval: interval, now: start + .milliseconds(3500)) == start + .seconds(4))
-    }
-
     @Test func checkPublishesOneSnapshot() throws {
         var config = MonitorConfiguration()
         config.monitoring.checkInterval = 60

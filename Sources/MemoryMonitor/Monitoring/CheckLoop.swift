@@ -1,8 +1,20 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Logging
+import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
-/// Runs `MemoryMonitor.check()` every `monitoring.check_interval` seconds until graceful shutdown.
-/// Ticks never pile up: a check that runs past the next tick skips it.
+/// Runs `MemoryMonitor.check()` every `monitoring.check_interval` seconds until graceful shutdown,
+/// and at once when the PSI trigger (`monitoring.pressure_trigger`) fires, at most one such check
+/// a second. Ticks never pile up: a check that runs past the next tick skips it.
+///
+/// The loop has a thread of its own that sleeps in poll(2) on the trigger and a wake-up pipe
+/// until the next tick: one wake-up per check, and a check (which reads files, and for a large
+/// group may take many milliseconds) never occupies a thread of the cooperative pool.
 public struct CheckLoop: Service {
     let monitor: MemoryMonitor
     let logger: Logger
@@ -12,28 +24,83 @@ public struct CheckLoop: Service {
         self.logger = logger
     }
 
+    /// Why the loop could not start.
+    struct StartFailure: Error, CustomStringConvertible {
+        var description: String
+    }
+
     public func run() async throws {
-        let clock = ContinuousClock()
+        guard let waker = LoopWaker() else {
+            let reason = "the check loop needs two descriptors for its wake-up pipe: \(ReadFailure(code: errno))"
+            logger.critical("\(reason)")
+            throw StartFailure(description: reason)
+        }
         logger.info(
             "check loop started",
             metadata: [
                 "interval_seconds": "\(monitor.configuration.monitoring.checkInterval)",
                 "target": "\(monitor.configuration.monitoring.target)",
             ])
-        // One shutdown handler around the whole loop, not one per sleep: each would cost a task
-        // group and a few allocations every second. A check is synchronous, so a shutdown that
-        // arrives during one ends the loop at the sleep after it.
-        try? await cancelWhenGracefulShutdown {
-            var deadline = clock.now
-            while !Task.isCancelled {
-                monitor.check()
-                // Read each time: a reload may change it.
-                let interval = Duration.seconds(monitor.configuration.monitoring.checkInterval)
-                deadline = Self.nextDeadline(after: deadline, interval: interval, now: clock.now)
-                try await clock.sleep(until: deadline)
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        monitor.setCgroupChangeObserver { waker.wake() }
+        let (monitor, logger) = (monitor, logger)
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                _ = try? await pool.runIfActive { Self.loop(monitor: monitor, logger: logger, waker: waker) }
+            } onGracefulShutdown: {
+                waker.stop()
+            }
+        } onCancel: {
+            waker.stop()
+        }
+        monitor.setCgroupChangeObserver(nil)
+        try? await pool.shutdownGracefully()
+        logger.info("check loop stopped")
+    }
+
+    /// The loop, on its own thread, until `waker` is stopped.
+    static func loop(monitor: MemoryMonitor, logger: Logger, waker: LoopWaker) {
+        let clock = ContinuousClock()
+        var watch = PressureWatch(monitor: monitor, logger: logger)
+        var deadline = clock.now
+        // The last check the trigger ran, and one held back by the one-a-second limit.
+        var lastPressureCheck: ContinuousClock.Instant?
+        var pressureCheckDue: ContinuousClock.Instant?
+        while !waker.isStopped {
+            watch.follow(monitor.check())
+            // Read each time: a reload may change it.
+            let interval = Duration.seconds(monitor.configuration.monitoring.checkInterval)
+            deadline = nextDeadline(after: deadline, interval: interval, now: clock.now)
+            pressureCheckDue = nil
+            waiting: while true {
+                switch waker.wait(until: min(deadline, pressureCheckDue ?? deadline), trigger: watch.trigger?.fd) {
+                case .stopped:
+                    return
+                case .due:
+                    if clock.now >= deadline { break waiting }
+                    // A held-back pressure check is due before the tick.
+                    pressureCheckDue = nil
+                    lastPressureCheck = clock.now
+                    watch.follow(monitor.check())
+                case .fired:
+                    monitor.metrics.pressureTriggers.increment()
+                    let now = clock.now
+                    if let last = lastPressureCheck, now - last < .seconds(1) {
+                        pressureCheckDue = last + .seconds(1)
+                        continue waiting
+                    }
+                    lastPressureCheck = now
+                    logger.debug("memory pressure trigger fired: checking now", metadata: ["path": "\(watch.trigger?.path ?? "")"])
+                    watch.follow(monitor.check())
+                case .triggerGone:
+                    watch.lost()
+                case .woken:
+                    // A check elsewhere (a scrape's) found the target in another cgroup.
+                    if let snapshot = monitor.snapshot { watch.follow(snapshot) }
+                }
             }
         }
-        logger.info("check loop stopped")
     }
 
     /// The first tick after `previous` that is still in the future: missed ticks are skipped.
@@ -44,5 +111,94 @@ public struct CheckLoop: Service {
             next = previous + interval * Int(behind.rounded(.down) + 1)
         }
         return next
+    }
+}
+
+/// What the check loop's thread sleeps on: a pipe that other threads write to wake it (a stop,
+/// or a target that moved to another cgroup), and the PSI trigger, with a deadline.
+final class LoopWaker: Sendable {
+    enum Outcome: Equatable {
+        /// The deadline passed.
+        case due
+        /// The trigger fired.
+        case fired
+        /// The trigger's file is gone (its cgroup was removed), or its descriptor reports an error.
+        case triggerGone
+        /// `wake()` was called.
+        case woken
+        /// `stop()` was called.
+        case stopped
+    }
+
+    private let fd: Int32
+    private let writer: Int32
+    private let stopped = Atomic<Bool>(false)
+
+    /// Nil when no descriptors are left for the pipe (errno says why).
+    init?() {
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else { return nil }
+        for end in ends {
+            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(end, F_SETFL, O_NONBLOCK)
+        }
+        (fd, writer) = (ends[0], ends[1])
+    }
+
+    deinit {
+        close(fd)
+        close(writer)
+    }
+
+    var isStopped: Bool { stopped.load(ordering: .acquiring) }
+
+    /// Wakes the waiting thread; from any thread.
+    func wake() {
+        // A full pipe (EAGAIN) has a wake-up pending already.
+        var one: UInt8 = 1
+        _ = write(writer, &one, 1)
+    }
+
+    /// Wakes the waiting thread for good: every later `wait` returns `.stopped` at once.
+    func stop() {
+        stopped.store(true, ordering: .releasing)
+        wake()
+    }
+
+    /// Blocks until `deadline`, a `wake()`, or the trigger on `trigger` fires.
+    func wait(until deadline: ContinuousClock.Instant, trigger: Int32?) -> Outcome {
+        let clock = ContinuousClock()
+        while true {
+            if isStopped { return .stopped }
+            let left = deadline - clock.now
+            if left <= .zero { return .due }
+            // poll(2) takes milliseconds: round up, so the wait never ends before the deadline.
+            let (seconds, attoseconds) = left.components
+            let milliseconds = Int32(clamping: seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
+            var entries = (
+                pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: trigger ?? -1, events: Int16(POLLPRI), revents: 0)
+            )
+            let ready = withUnsafeMutablePointer(to: &entries) { pair in
+                pair.withMemoryRebound(to: pollfd.self, capacity: 2) { poll($0, trigger == nil ? 1 : 2, milliseconds) }
+            }
+            if ready < 0 {
+                // EINTR: look at the clock again. Anything else (ENOMEM) would repeat at once: pause.
+                if errno != EINTR {
+                    var pause = timespec(tv_sec: 0, tv_nsec: 100_000_000)
+                    _ = nanosleep(&pause, nil)
+                }
+                continue
+            }
+            if ready == 0 { continue }
+            if entries.0.revents != 0 {
+                var drained = (UInt64(0), UInt64(0))
+                _ = read(fd, &drained, 16)
+                return isStopped ? .stopped : .woken
+            }
+            // A PSI trigger reports POLLPRI when it fires and POLLERR once its cgroup is removed;
+            // anything else but POLLPRI alone would only repeat, so it counts as gone too.
+            if entries.1.revents == Int16(POLLPRI) { return .fired }
+            if entries.1.revents != 0 { return .triggerGone }
+        }
     }
 }

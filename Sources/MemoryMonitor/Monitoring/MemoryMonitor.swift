@@ -38,6 +38,7 @@ public final class MemoryMonitor: Sendable {
     private let current: Mutex<MonitorConfiguration>
     // Held for a whole check: checks never overlap.
     private let checkLock = Mutex<Void>(())
+    private let cgroupChangeObserver = Mutex<(@Sendable () -> Void)?>(nil)
     // The check a stale reader started, which later stale readers await too (single flight).
     private let inFlight = Mutex<Task<MonitorSnapshot, Never>?>(nil)
 
@@ -147,6 +148,9 @@ public final class MemoryMonitor: Sendable {
                     metadata: ["seconds": "\(seconds)", "limit": "\(configuration.performance.maxMonitoringTimeSeconds)"])
             }
             logTargetTransitions(from: previous, to: sample)
+            if sample.cgroupDirectory != previous?.cgroupDirectory || sample.cgroup?.version != previous?.cgroup?.version {
+                cgroupChangeObserver.withLock { $0 }?()
+            }
             return snapshot
         }
     }
@@ -332,9 +336,19 @@ public final class MemoryMonitor: Sendable {
         return state.withLock { $0.history.entries(since: since) }
     }
 
-    /// Records what the pressure watch is doing; the next snapshot carries it.
+    /// Called after a check that found the target in another cgroup than the check before (the
+    /// check loop re-arms its pressure trigger).
+    func setCgroupChangeObserver(_ observer: (@Sendable () -> Void)?) {
+        cgroupChangeObserver.withLock { $0 = observer }
+    }
+
+    /// Records what the pressure watch is doing: the current snapshot shows it at once (the watch
+    /// arms after a check, and the next check may be an interval away), and every later one.
     func setPressureStatus(_ status: PressureWatch.Status) {
-        state.withLock { $0.pressureStatus = status }
+        state.withLock { s in
+            s.pressureStatus = status
+            s.snapshot?.pressureTrigger = status
+        }
     }
 
     // MARK: Clean-up

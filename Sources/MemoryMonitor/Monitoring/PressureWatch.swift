@@ -1,15 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
-import NIOPosix
-import ServiceLifecycle
 
-/// Runs a check as soon as the kernel reports a memory-pressure spike, instead of waiting for
-/// the next interval: a PSI trigger on the target cgroup's `memory.pressure` (cgroup v2) or the
-/// host's `/proc/pressure/memory`, waited on by a thread of its own blocked in poll(2). Where the
-/// kernel or permissions refuse the trigger, checks stay on the interval and `/health/memory` says why.
-public struct PressureWatch: Service {
+/// Which PSI trigger the check loop waits on: the target cgroup's `memory.pressure` (cgroup v2)
+/// or the host's `/proc/pressure/memory`, armed with `monitoring.pressure_trigger`. The check
+/// loop follows it after every check it runs, so a target whose cgroup changes is followed; where
+/// the kernel or permissions refuse the trigger, checks stay on the interval and `/health/memory`
+/// says why. Owned by the check loop's thread.
+public struct PressureWatch {
     /// What the watch is doing, for `/health/memory`.
     public enum Status: Sendable, Equatable {
         case off
@@ -17,101 +13,46 @@ public struct PressureWatch: Service {
         case unavailable(reason: String)
     }
 
+    let spec: String?
     let monitor: MemoryMonitor
     let logger: Logger
+    /// The trigger armed now, if any.
+    private(set) var trigger: PressureTrigger?
+    /// The last refused path and when: a refusal is retried every 10 s, a new path at once.
+    private var refused: (path: String, at: ContinuousClock.Instant)?
 
-    public init(monitor: MemoryMonitor, logger: Logger) {
+    init(monitor: MemoryMonitor, logger: Logger) {
+        self.spec = monitor.configuration.monitoring.pressureTrigger
         self.monitor = monitor
         self.logger = logger
+        monitor.setPressureStatus(.off)
     }
 
-    public func run() async throws {
-        guard let spec = monitor.configuration.monitoring.pressureTrigger else {
-            monitor.setPressureStatus(.off)
-            try? await gracefulShutdown()
-            return
+    /// Arms the trigger on the file `snapshot` points to, unless it is armed there already.
+    mutating func follow(_ snapshot: MonitorSnapshot) {
+        guard let spec else { return }
+        let path = Self.path(for: snapshot)
+        if trigger?.path == path { return }
+        if let refused, refused.path == path, ContinuousClock.now - refused.at < .seconds(10) { return }
+        switch PressureTrigger.arm(path: path, spec: spec) {
+        case .success(let armed):
+            trigger = armed
+            refused = nil
+            monitor.setPressureStatus(.armed(path: path))
+            logger.info("memory pressure trigger armed", metadata: ["path": "\(path)", "trigger": "\(spec)"])
+        case .failure(let failure):
+            trigger = nil
+            refused = (path, .now)
+            let reason = "\(path): the kernel refused the trigger \"\(spec)\": \(failure)"
+            monitor.setPressureStatus(.unavailable(reason: reason))
+            logger.warning("memory pressure trigger unavailable; checks stay on the interval", metadata: ["reason": "\(reason)"])
         }
-        // The trigger is waited on by a thread of its own, blocked in poll(2): no periodic wake-ups
-        // of the cooperative pool, and a spike is seen at once. A pipe wakes it at shutdown.
-        let pool = NIOThreadPool(numberOfThreads: 1)
-        pool.start()
-        var pipeEnds: [Int32] = [-1, -1]
-        guard pipe(&pipeEnds) == 0 else {
-            monitor.setPressureStatus(.unavailable(reason: "pipe(2) failed: \(ReadFailure(code: errno))"))
-            try? await pool.shutdownGracefully()
-            try? await gracefulShutdown()
-            return
-        }
-        for end in pipeEnds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
-        let (wake, wakeWriter) = (pipeEnds[0], pipeEnds[1])
-        let signalWake: @Sendable () -> Void = {
-            var one: UInt8 = 1
-            _ = Glibc.write(wakeWriter, &one, 1)
-        }
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                await watch(spec: spec, pool: pool, wake: wake)
-            } onGracefulShutdown: {
-                signalWake()
-            }
-        } onCancel: {
-            signalWake()
-        }
-        try? await pool.shutdownGracefully()
-        close(wake)
-        close(wakeWriter)
     }
 
-    private func watch(spec: String, pool: NIOThreadPool, wake: Int32) async {
-        var trigger: PressureTrigger?
-        // The last refused path and when: a refusal is retried every 10 s, a new path at once.
-        var refused: (path: String, at: ContinuousClock.Instant)?
-        var lastCheck = ContinuousClock.now - .seconds(1)
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            // The target's cgroup is known after the first check; it is looked at again whenever
-            // the wait returns (at least every 2 s), so a target that moves is followed.
-            let path = monitor.snapshot.map { Self.path(for: $0) }
-            if let path, trigger?.path != path, refused.map({ $0.path != path || ContinuousClock.now - $0.at >= .seconds(10) }) ?? true {
-                switch PressureTrigger.arm(path: path, spec: spec) {
-                case .success(let armed):
-                    trigger = armed
-                    refused = nil
-                    monitor.setPressureStatus(.armed(path: path))
-                    logger.info("memory pressure trigger armed", metadata: ["path": "\(path)", "trigger": "\(spec)"])
-                case .failure(let failure):
-                    trigger = nil
-                    refused = (path, .now)
-                    let reason = "\(path): the kernel refused the trigger \"\(spec)\": \(failure)"
-                    monitor.setPressureStatus(.unavailable(reason: reason))
-                    logger.warning("memory pressure trigger unavailable; checks stay on the interval", metadata: ["reason": "\(reason)"])
-                }
-            }
-            guard let armed = trigger else {
-                // Nothing armed (no check yet, or the kernel refused): look again in a second.
-                do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) } } catch { return }
-                continue
-            }
-            let outcome = (try? await pool.runIfActive { armed.wait(milliseconds: 2000, wake: wake) }) ?? .woken
-            switch outcome {
-            case .fired:
-                monitor.metrics.pressureTriggers.increment()
-                // At most one extra check a second, however often the kernel signals.
-                if ContinuousClock.now - lastCheck >= .seconds(1) {
-                    lastCheck = .now
-                    logger.debug("memory pressure trigger fired: checking now", metadata: ["path": "\(armed.path)"])
-                    _ = await monitor.snapshot(maxAge: .zero)
-                } else {
-                    // The kernel signals at most once per window; do not spin until the second is up.
-                    do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(250)) } } catch { return }
-                }
-            case .gone:
-                trigger = nil
-            case .woken:
-                return
-            case .quiet:
-                break
-            }
-        }
+    /// The armed file went away (its cgroup was removed): the next `follow` arms the new one.
+    mutating func lost() {
+        if let trigger { logger.notice("memory pressure trigger lost: its file is gone", metadata: ["path": "\(trigger.path)"]) }
+        trigger = nil
     }
 
     /// The target cgroup's `memory.pressure` when cgroup v2 controls its memory, else the host's.

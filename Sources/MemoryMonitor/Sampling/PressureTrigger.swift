@@ -8,16 +8,10 @@ import Musl
 /// kernel then signals POLLPRI on that descriptor whenever tasks stalled on memory for more than
 /// the threshold within the window.
 final class PressureTrigger: Sendable {
-    /// What one poll saw.
-    enum Poll: Equatable {
-        case fired, quiet, gone
-        /// `wait` returned because its wake descriptor was signalled (shutdown).
-        case woken
-    }
-
     /// The file armed.
     let path: String
-    private let fd: Int32
+    /// The armed descriptor: POLLPRI when the trigger fires, POLLERR when the file is gone.
+    let fd: Int32
 
     private init(path: String, fd: Int32) {
         self.path = path
@@ -37,26 +31,6 @@ final class PressureTrigger: Sendable {
             return .failure(ReadFailure(code: code))
         }
         return .success(PressureTrigger(path: path, fd: fd))
-    }
-
-    /// Blocks (on a thread of its own, never the cooperative pool) until the trigger fires, `wake`
-    /// becomes readable, or `milliseconds` pass.
-    func wait(milliseconds: Int32, wake: Int32) -> Poll {
-        var entries = [pollfd(fd: fd, events: Int16(POLLPRI), revents: 0), pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
-        let ready = Glibc.poll(&entries, 2, milliseconds)
-        if ready < 0 { return errno == EINTR ? .quiet : .gone }
-        if entries[1].revents != 0 { return .woken }
-        if entries[0].revents & Int16(POLLERR | POLLNVAL) != 0 { return .gone }
-        return entries[0].revents & Int16(POLLPRI) != 0 ? .fired : .quiet
-    }
-
-    /// Whether the trigger fired since the last poll; never blocks.
-    func poll() -> Poll {
-        var entry = pollfd(fd: fd, events: Int16(POLLPRI), revents: 0)
-        let ready = Glibc.poll(&entry, 1, 0)
-        if ready < 0 { return errno == EINTR ? .quiet : .gone }
-        if entry.revents & Int16(POLLERR | POLLNVAL) != 0 { return .gone }
-        return entry.revents & Int16(POLLPRI) != 0 ? .fired : .quiet
     }
 
     /// Why a trigger spec is malformed, or nil: `some|full STALL_US WINDOW_US`, the window from

@@ -1,0 +1,75 @@
+import Foundation
+import Logging
+import Synchronization
+import TestSupport
+import Testing
+@testable import MemoryMonitor
+
+/// The check loop's own thread: what wakes it, and that it checks on the interval and stops.
+@Suite("Check loop", .serialized, .offCooperativePool)
+struct CheckLoopTests {
+    @Test func missedTicksAreSkippedNotQueued() {
+        let start = ContinuousClock.now
+        let interval = Duration.seconds(1)
+        #expect(CheckLoop.nextDeadline(after: start, interval: interval, now: start + .milliseconds(200)) == start + .seconds(1))
+        #expect(CheckLoop.nextDeadline(after: start, interval: interval, now: start + .milliseconds(3500)) == start + .seconds(4))
+    }
+
+    /// The wait ends at its deadline, never before (poll(2) takes milliseconds: rounded up).
+    @Test func waitEndsAtTheDeadline() throws {
+        let waker = try #require(LoopWaker())
+        let clock = ContinuousClock()
+        for microseconds in [0, 300, 2_500, 20_000] {
+            let deadline = clock.now + .microseconds(microseconds)
+            #expect(waker.wait(until: deadline, trigger: nil) == .due)
+            #expect(clock.now >= deadline)
+        }
+    }
+
+    /// A wake-up from another thread ends the wait early; a stop ends this and every later wait.
+    @Test func wakeAndStop() throws {
+        let waker = try #require(LoopWaker())
+        let far = ContinuousClock.now + .seconds(60)
+        waker.wake()
+        waker.wake()
+        #expect(waker.wait(until: far, trigger: nil) == .woken)
+        // Both wake-ups were drained by one wait: the next one waits for its deadline.
+        #expect(waker.wait(until: .now + .milliseconds(5), trigger: nil) == .due)
+        let thread = Thread { usleep(20_000); waker.stop() }
+        thread.start()
+        #expect(waker.wait(until: far, trigger: nil) == .stopped)
+        #expect(waker.wait(until: far, trigger: nil) == .stopped)
+        #expect(waker.isStopped)
+    }
+
+    /// A trigger descriptor that reports anything but POLLPRI ends the wait instead of spinning:
+    /// here a pipe whose write end is closed (POLLHUP), then a closed descriptor (POLLNVAL).
+    @Test func triggerErrorEndsTheWait() throws {
+        let waker = try #require(LoopWaker())
+        var ends: [Int32] = [-1, -1]
+        #expect(pipe(&ends) == 0)
+        close(ends[1])
+        #expect(waker.wait(until: .now + .seconds(60), trigger: ends[0]) == .triggerGone)
+        close(ends[0])
+        #expect(waker.wait(until: .now + .seconds(60), trigger: ends[0]) == .triggerGone)
+    }
+
+    /// The loop checks on the interval on its own thread, and returns once stopped.
+    @Test func loopChecksAndStops() throws {
+        var configuration = MonitorConfiguration()
+        configuration.monitoring.checkInterval = 0.05
+        configuration.monitoring.pressureTrigger = nil
+        let monitor = MemoryMonitor(configuration: configuration)
+        let waker = try #require(LoopWaker())
+        let done = Mutex(false)
+        let thread = Thread {
+            CheckLoop.loop(monitor: monitor, logger: Logger(label: "test"), waker: waker)
+            done.withLock { $0 = true }
+        }
+        thread.start()
+        #expect(waitFor(10) { monitor.history(lastSeconds: 60).count >= 5 })
+        waker.stop()
+        #expect(waitFor(10) { done.withLock { $0 } })
+        #expect(monitor.snapshot?.pressureTrigger == .off)
+    }
+}
