@@ -185,7 +185,9 @@ struct GrowthFitReferenceTests {
             let s = values.sorted()
             return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
         }
-        let p = GrowthFit.thin(points)
+        // Evenly spaced points, the first and the last always, when there are too many.
+        let m = GrowthFit.maximumPoints
+        let p = points.count <= m ? points : (0..<m).map { points[Int((Double($0) * Double(points.count - 1) / Double(m - 1)).rounded())] }
         guard p.count >= 3, let first = p.first, let last = p.last, last.t > first.t else { return nil }
         var slopes: [Double] = []
         for i in 0..<p.count {

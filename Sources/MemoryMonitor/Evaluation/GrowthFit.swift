@@ -24,13 +24,24 @@ public struct GrowthFit: Sendable, Equatable {
     /// Fits `points` (time in seconds, value in bytes), oldest first. Nil with fewer than 3
     /// points or no time span.
     public static func fit(_ points: [(t: Double, v: Double)]) -> GrowthFit? {
-        let thinned = thin(points)
-        return thinned.withUnsafeBufferPointer { p in
-            // One scratch buffer for the slopes, then the intercepts and each quarter's values:
-            // a fit runs three times a check, and building arrays for each step cost more than
-            // the arithmetic.
-            let n = p.count
+        fit(count: points.count) { buffer in
+            for (i, point) in points.enumerated() { buffer[i] = point }
+            return points.count
+        }
+    }
+
+    /// Fits the points `fill` writes into a buffer of `count` (time, value) pairs, oldest first;
+    /// `fill` returns how many it wrote. The points live on the stack: a fit runs three times a
+    /// check, and building arrays for the points, the thinned points and each step cost more
+    /// than the arithmetic.
+    static func fit(count: Int, _ fill: (UnsafeMutableBufferPointer<(t: Double, v: Double)>) -> Int) -> GrowthFit? {
+        guard count >= 3 else { return nil }
+        return withUnsafeTemporaryAllocation(of: (t: Double, v: Double).self, capacity: count) { buffer in
+            let written = fill(buffer)
+            let n = thin(buffer, count: written)
+            let p = UnsafeBufferPointer(rebasing: buffer[..<n])
             guard n >= 3, let first = p.first, let last = p.last, last.t > first.t else { return nil }
+            // One scratch buffer for the slopes, then the intercepts and each quarter's values.
             return withUnsafeTemporaryAllocation(of: Double.self, capacity: n * (n - 1) / 2) { fit(p, scratch: $0) }
         }
     }
@@ -87,10 +98,14 @@ public struct GrowthFit: Sendable, Equatable {
         return (target - valueAtEnd) / slope
     }
 
-    static func thin(_ points: [(t: Double, v: Double)]) -> [(t: Double, v: Double)] {
-        guard points.count > maximumPoints else { return points }
-        let step = Double(points.count - 1) / Double(maximumPoints - 1)
-        return (0..<maximumPoints).map { points[Int((Double($0) * step).rounded())] }
+    /// Keeps `maximumPoints` evenly spaced points of the first `count` in `buffer`, in place
+    /// (the first and the last always), and returns how many are left.
+    static func thin(_ buffer: UnsafeMutableBufferPointer<(t: Double, v: Double)>, count: Int) -> Int {
+        guard count > maximumPoints else { return count }
+        let step = Double(count - 1) / Double(maximumPoints - 1)
+        // Each kept index is at least its new position: copying forward overwrites nothing unread.
+        for k in 0..<maximumPoints { buffer[k] = buffer[Int((Double(k) * step).rounded())] }
+        return maximumPoints
     }
 
     /// The median, by selection (Hoare's quickselect, expected linear) rather than a full sort:

@@ -110,7 +110,7 @@ public struct GrowthTracker: Sendable {
         if points.count > Self.maximumPoints { points.removeFirst(points.count - Self.maximumPoints) }
 
         var events: [Event] = []
-        let basisFit = GrowthFit.fit(points.map { ($0.t, $0.basis) })
+        let basisFit = fitBasis()
         if leakDetection, let fit = basisFit {
             if !leaking && rule.isLeak(fit) {
                 leaking = true
@@ -122,15 +122,15 @@ public struct GrowthTracker: Sendable {
         }
 
         // Where the kernel gives no RssAnon the basis is RSS itself: one fit serves both.
-        let residentFit = points.allSatisfy({ $0.resident == $0.basis }) ? basisFit : GrowthFit.fit(points.compactMap { p in p.resident.map { (p.t, $0) } })
-        var toThreshold: [Severity: Double] = [:]
+        let residentFit = points.allSatisfy({ $0.resident == $0.basis }) ? basisFit : fit { $0.resident }
+        var toThreshold: [Severity: Double] = .init(minimumCapacity: Severity.alerting.count)
         if let fit = residentFit, fit.slope > 0 {
             for severity in Severity.alerting {
                 if let bound = thresholds.bound(for: severity), let seconds = fit.secondsUntil(bound * 1_048_576) { toThreshold[severity] = seconds }
             }
         }
         var toLimit: Double?
-        let usedFit = GrowthFit.fit(points.compactMap { p in p.used.map { (p.t, $0) } })
+        let usedFit = fit { $0.used }
         if let fit = usedFit, fit.slope > 0, let limit = points.last?.limit { toLimit = fit.secondsUntil(limit) }
 
         if predictive {
@@ -147,6 +147,27 @@ public struct GrowthTracker: Sendable {
             basis: anonymous == nil ? "resident" : "anonymous", rateBytesPerSecond: basisFit?.slope, leaking: leaking,
             secondsToThreshold: toThreshold, secondsToLimit: toLimit)
         return (analysis, events)
+    }
+
+    /// The fit of one value of the points, over the points that have it.
+    private func fit(_ value: (Point) -> Double?) -> GrowthFit? {
+        GrowthFit.fit(count: points.count) { buffer in
+            var n = 0
+            for p in points {
+                guard let v = value(p) else { continue }
+                buffer[n] = (p.t, v)
+                n += 1
+            }
+            return n
+        }
+    }
+
+    /// The fit of the leak rule's basis, which every point has.
+    private func fitBasis() -> GrowthFit? {
+        GrowthFit.fit(count: points.count) { buffer in
+            for (i, p) in points.enumerated() { buffer[i] = (p.t, p.basis) }
+            return points.count
+        }
     }
 
     /// The earliest crossing within the prediction window with a trend above `trend_threshold`,

@@ -243,6 +243,9 @@ public final class GaugeFamily: MetricFamilyProtocol {
     /// Removes a series (a value that is no longer known).
     public func remove(_ labelValues: String...) { series.remove(labelValues) }
 
+    /// Removes the series with these label values.
+    public func remove(labels: [String]) { series.remove(labels) }
+
     /// The current value of a series, if it exists.
     public func value(_ labelValues: String...) -> Double? { series.value(labelValues) }
 
@@ -271,9 +274,12 @@ public final class CounterFamily: MetricFamilyProtocol {
     }
 
     /// Mirrors a counter kept elsewhere (the kernel's OOM-kill count, CPU seconds): sets it outright.
-    public func set(_ value: Double, _ labelValues: String...) {
+    public func set(_ value: Double, _ labelValues: String...) { set(value, labels: labelValues) }
+
+    /// Mirrors a counter kept elsewhere, for the series with these label values.
+    public func set(_ value: Double, labels: [String]) {
         series.mirrored.store(true, ordering: .relaxed)
-        series.update(labelValues, initial: value) { $0 = value }
+        series.update(labels, initial: value) { $0 = value }
     }
 
     /// The current value of a series, if it exists.

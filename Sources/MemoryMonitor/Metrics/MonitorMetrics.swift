@@ -322,7 +322,7 @@ public final class MonitorMetrics: Sendable {
         case .gone: targetUp.set(0)
         case .unknown: targetUp.remove()
         }
-        for part in ["host", "cgroup", "limit", "target"] { unavailable.set(sample.unavailable[part] == nil ? 0 : 1, part) }
+        for (part, labels) in L.parts { unavailable.set(sample.unavailable[part] == nil ? 0 : 1, labels: labels) }
         if let p = sample.process {
             targetPid.set(Double(p.pid))
             targetProcesses.set(Double(p.pids.count))
@@ -333,25 +333,33 @@ public final class MonitorMetrics: Sendable {
             setOrRemove(processProportional, p.proportionalBytes)
             setOrRemove(processThreads, p.status.threads)
             setOrRemove(processFds, p.openFileDescriptors.map { UInt64($0) })
-            setOrRemove(usage, p.status.residentBytes.map { Double($0) / mib }, "rss_mb")
-            setOrRemove(usage, p.status.virtualBytes.map { Double($0) / mib }, "vms_mb")
+            setOrRemove(usage, p.status.residentBytes.map { Double($0) / mib }, L.rss)
+            setOrRemove(usage, p.status.virtualBytes.map { Double($0) / mib }, L.vms)
         } else {
             for family in [targetPid, targetProcesses, processResident, processVirtual, processSwap, processPeak, processProportional, processThreads, processFds] {
                 family.remove()
             }
-            usage.remove("rss_mb")
-            usage.remove("vms_mb")
+            usage.remove(labels: L.rss)
+            usage.remove(labels: L.vms)
         }
-        setOrRemove(usage, sample.memoryPercent, "percent")
-        setOrRemove(usage, sample.availableMB, "available_mb")
-        setOrRemove(usage, sample.swapPercent, "swap_percent")
+        setOrRemove(usage, sample.memoryPercent, L.percent)
+        setOrRemove(usage, sample.availableMB, L.available)
+        setOrRemove(usage, sample.swapPercent, L.swapPercent)
 
-        let fields: [(String, UInt64?)] = [
-            ("total", sample.host?.totalBytes), ("available", sample.host?.availableBytes), ("free", sample.host?.freeBytes),
-            ("buffers", sample.host?.buffersBytes), ("cached", sample.host?.cachedBytes), ("swap_total", sample.host?.swapTotalBytes),
-            ("swap_free", sample.host?.swapFreeBytes),
-        ]
-        for (field, value) in fields { setOrRemove(host, value.map { Double($0) }, field) }
+        let h = sample.host
+        for (field, labels) in L.host.enumerated() {
+            let value: UInt64? =
+                switch field {
+                case 0: h?.totalBytes
+                case 1: h?.availableBytes
+                case 2: h?.freeBytes
+                case 3: h?.buffersBytes
+                case 4: h?.cachedBytes
+                case 5: h?.swapTotalBytes
+                default: h?.swapFreeBytes
+                }
+            setOrRemove(host, value.map { Double($0) }, labels)
+        }
 
         let cg = sample.cgroup
         targetCgroupResolved.set(sample.unavailable["cgroup"] == nil ? 1 : 0)
@@ -367,9 +375,9 @@ public final class MonitorMetrics: Sendable {
         setOrRemove(cgroupPeak, cg?.peakBytes)
 
         if let limit = sample.limit {
-            let source = limit.source.rawValue
-            limitBytes.remove(source == "cgroup" ? "host" : "cgroup")
-            limitBytes.set(Double(limit.limitBytes), source)
+            let fromCgroup = limit.source.rawValue == "cgroup"
+            limitBytes.remove(labels: fromCgroup ? L.host_ : L.cgroup)
+            limitBytes.set(Double(limit.limitBytes), labels: fromCgroup ? L.cgroup : L.host_)
             usedBytes.set(Double(limit.usedBytes))
             usedRatio.set(limit.usedRatio)
         } else {
@@ -381,17 +389,18 @@ public final class MonitorMetrics: Sendable {
         setOrRemove(swapRatio, sample.swapPercent.map { $0 / 100 })
 
         if let psi = sample.pressure {
-            for (kind, line) in [("some", Optional(psi.some)), ("full", psi.full)] {
-                guard let line else { continue }
-                pressureStalled.set(line.totalSeconds, kind)
-                pressureRatio.set(line.avg10Ratio, kind, "10s")
-                pressureRatio.set(line.avg60Ratio, kind, "60s")
-                pressureRatio.set(line.avg300Ratio, kind, "300s")
+            func record(_ line: PressureStall.Line, _ labels: (stalled: [String], avg10: [String], avg60: [String], avg300: [String])) {
+                pressureStalled.set(line.totalSeconds, labels: labels.stalled)
+                pressureRatio.set(line.avg10Ratio, labels: labels.avg10)
+                pressureRatio.set(line.avg60Ratio, labels: labels.avg60)
+                pressureRatio.set(line.avg300Ratio, labels: labels.avg300)
             }
+            record(psi.some, L.some)
+            if let full = psi.full { record(full, L.full) }
         }
         if let a = sample.allocator {
-            allocator.set(Double(a.inUseBytes), "in_use")
-            allocator.set(Double(a.freeBytes), "free")
+            allocator.set(Double(a.inUseBytes), labels: L.inUse)
+            allocator.set(Double(a.freeBytes), labels: L.free)
         }
 
         let e = sample.exporter
@@ -413,9 +422,10 @@ public final class MonitorMetrics: Sendable {
             secondsToLimit.remove()
             return
         }
-        growthRate.remove(growth.basis == "anonymous" ? "resident" : "anonymous")
-        setOrRemove(growthRate, growth.rateBytesPerSecond, growth.basis)
-        for severity in Severity.alerting { setOrRemove(secondsToThreshold, growth.secondsToThreshold[severity], severity.description) }
+        let anonymous = growth.basis == "anonymous"
+        growthRate.remove(labels: anonymous ? L.resident : L.anonymous)
+        setOrRemove(growthRate, growth.rateBytesPerSecond, anonymous ? L.anonymous : L.resident)
+        for (severity, labels) in L.severities { setOrRemove(secondsToThreshold, growth.secondsToThreshold[severity], labels) }
         setOrRemove(secondsToLimit, growth.secondsToLimit)
         leaking.set(growth.leaking ? 1 : 0)
     }
@@ -439,8 +449,8 @@ public final class MonitorMetrics: Sendable {
 
     /// Records the levels from the last evaluation.
     public func update(levels: [Component: Severity]) {
-        for component in Component.allCases where !component.isEvent {
-            level.set(Double((levels[component] ?? .healthy).rawValue), component.rawValue)
+        for (component, labels) in L.components {
+            level.set(Double((levels[component] ?? .healthy).rawValue), labels: labels)
         }
     }
 
@@ -460,7 +470,30 @@ public final class MonitorMetrics: Sendable {
         if let value { family.set(value) } else { family.remove() }
     }
 
-    private func setOrRemove(_ family: GaugeFamily, _ value: Double?, _ label: String) {
-        if let value { family.set(value, label) } else { family.remove(label) }
+    private func setOrRemove(_ family: GaugeFamily, _ value: Double?, _ labels: [String]) {
+        if let value { family.set(value, labels: labels) } else { family.remove(labels: labels) }
     }
+}
+
+/// Label values of the series every check updates, built once: a variadic call builds an array
+/// (an allocation) per call, about forty a check.
+private enum L {
+    static let parts = ["host", "cgroup", "limit", "target"].map { ($0, [$0]) }
+    static let rss = ["rss_mb"]
+    static let vms = ["vms_mb"]
+    static let percent = ["percent"]
+    static let available = ["available_mb"]
+    static let swapPercent = ["swap_percent"]
+    /// `memory_host_bytes` fields, in the order `update(from:)` reads them.
+    static let host = ["total", "available", "free", "buffers", "cached", "swap_total", "swap_free"].map { [$0] }
+    static let cgroup = ["cgroup"]
+    static let host_ = ["host"]
+    static let some = (stalled: ["some"], avg10: ["some", "10s"], avg60: ["some", "60s"], avg300: ["some", "300s"])
+    static let full = (stalled: ["full"], avg10: ["full", "10s"], avg60: ["full", "60s"], avg300: ["full", "300s"])
+    static let inUse = ["in_use"]
+    static let free = ["free"]
+    static let anonymous = ["anonymous"]
+    static let resident = ["resident"]
+    static let severities = Severity.alerting.map { ($0, [$0.description]) }
+    static let components = Component.allCases.filter { !$0.isEvent }.map { ($0, [$0.rawValue]) }
 }

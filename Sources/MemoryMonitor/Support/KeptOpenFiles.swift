@@ -19,10 +19,16 @@ import Synchronization
 package final class KeptOpenFiles: Sendable {
     private struct Entry {
         var fd: Int32
-        var used: Bool
+        /// The sweep that last read it.
+        var sweep: UInt64
     }
 
-    private let entries = Mutex<[String: Entry]>([:])
+    private struct State {
+        var entries: [String: Entry] = [:]
+        var sweep: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
     /// At most this many files stay open.
     package let capacity: Int
 
@@ -31,19 +37,19 @@ package final class KeptOpenFiles: Sendable {
     }
 
     deinit {
-        entries.withLock { for entry in $0.values { _ = Glibc.close(entry.fd) } }
+        state.withLock { for entry in $0.entries.values { _ = Glibc.close(entry.fd) } }
     }
 
     /// Files open now (for tests).
-    package var openCount: Int { entries.withLock { $0.count } }
+    package var openCount: Int { state.withLock { $0.entries.count } }
 
     /// The whole file as text, or why it could not be read.
     package func read(_ path: String) -> Result<String, ReadFailure> {
-        let cached = entries.withLock { e -> Int32? in
-            guard var entry = e[path] else { return nil }
-            entry.used = true
-            e[path] = entry
-            return entry.fd
+        let cached = state.withLock { s -> Int32? in
+            // One hash of the path, and the entry updated in place.
+            guard let index = s.entries.index(forKey: path) else { return nil }
+            s.entries.values[index].sweep = s.sweep
+            return s.entries.values[index].fd
         }
         if let fd = cached {
             switch ProcFile.readAll(fd: fd, positional: true, singleRecord: true) {
@@ -59,9 +65,9 @@ package final class KeptOpenFiles: Sendable {
         let result = ProcFile.readAll(fd: fd, positional: true, singleRecord: true)
         let kept: Bool
         if case .success = result, Self.isPseudoFile(path) {
-            kept = entries.withLock { e in
-                guard e.count < capacity, e[path] == nil else { return false }
-                e[path] = Entry(fd: fd, used: true)
+            kept = state.withLock { s in
+                guard s.entries.count < capacity, s.entries[path] == nil else { return false }
+                s.entries[path] = Entry(fd: fd, sweep: s.sweep)
                 return true
             }
         } else {
@@ -73,19 +79,22 @@ package final class KeptOpenFiles: Sendable {
 
     /// Closes the files not read since the last sweep began, and starts a new one.
     package func endSweep() {
-        entries.withLock { e in
-            for (path, entry) in e where !entry.used {
-                _ = Glibc.close(entry.fd)
-                e[path] = nil
+        state.withLock { s in
+            // Entries carry the sweep that read them, so starting a new sweep touches none of
+            // them; the dictionary is only changed when a file goes (no copy of it per check).
+            var stale: [String] = []
+            for (path, entry) in s.entries where entry.sweep != s.sweep { stale.append(path) }
+            for path in stale {
+                if let entry = s.entries.removeValue(forKey: path) { _ = Glibc.close(entry.fd) }
             }
-            for path in e.keys { e[path]?.used = false }
+            s.sweep &+= 1
         }
     }
 
     private func forget(_ path: String, fd: Int32) {
-        let removed = entries.withLock { e -> Bool in
-            guard e[path]?.fd == fd else { return false }
-            e[path] = nil
+        let removed = state.withLock { s -> Bool in
+            guard s.entries[path]?.fd == fd else { return false }
+            s.entries[path] = nil
             return true
         }
         if removed { _ = Glibc.close(fd) }
