@@ -336,7 +336,10 @@ def main():
     live = [
         "## The live check against node_exporter\n",
         f"In the same {args.idle_seconds} s window, opened after memory-monitor has checked itself once a second for "
-        f"{args.live_warmup} s (so its leak tracker holds a full default window, as in steady state): memory-monitor checks "
+        f"{args.live_warmup} s"
+        + (" (so its leak tracker holds a full default window, as in steady state)" if args.live_warmup >= 300
+           else " (its leak tracker holds less than the default 300 s window: cheaper than the steady state)")
+        + ": memory-monitor checks "
         f"itself once a second (no scrapes), while "
         f"node_exporter with only its memory collectors (`--collector.disable-defaults --collector.meminfo "
         f"--collector.pressure --collector.vmstat`) is scraped once a second. node_exporter's cost is the CPU its threads "
