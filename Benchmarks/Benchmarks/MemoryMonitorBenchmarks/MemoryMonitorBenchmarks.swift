@@ -19,7 +19,7 @@ final class SleeperGroup: Sendable {
     }
 
     /// The process's own pid is part of the name: sleepers another benchmark process started (and
-    /// left running until their 60 s sleep ends) never match.
+    /// left running until their 600 s sleep ends) never match.
     var name: String { "bench-worker-\(getpid())-\(tag)" }
     var pattern: String { "^\(name) " }
 
@@ -29,13 +29,26 @@ final class SleeperGroup: Sendable {
         var started: [pid_t] = []
         for _ in 0..<count {
             var pid: pid_t = 0
-            let words: [String] = [name, "60"]
+            let words: [String] = [name, "600"]
             let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
             defer { argv.forEach { free($0) } }
             if posix_spawn(&pid, "/bin/sleep", nil, nil, argv, environ) == 0 { started.append(pid) }
         }
+        // posix_spawn returns once the child has its new memory map, before the kernel has set up
+        // its arguments: for a moment /proc/PID/cmdline is empty, and a sample would rightly leave
+        // the sleeper out. Wait (at most 5 s) until every sleeper shows its name.
+        let deadline = ContinuousClock.now + .seconds(5)
+        for pid in started {
+            while readText("/proc/\(pid)/cmdline")?.hasPrefix(name) != true && ContinuousClock.now < deadline {
+                var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+                nanosleep(&pause, nil)
+            }
+        }
         Self.running.withLock { $0[tag] = started }
     }
+
+    /// The sleepers started and not stopped, for diagnostics.
+    var pids: [pid_t] { Self.running.withLock { $0[tag] ?? [] } }
 
     func stop() {
         for pid in Self.running.withLock({ $0.removeValue(forKey: tag) ?? [] }) {
@@ -151,8 +164,11 @@ let benchmarks: @Sendable () -> Void = {
                 for _ in benchmark.scaledIterations {
                     let sample = sampler.sample()
                     if sample.process?.pids.count != size {
+                        // Which sleepers the sample left out, and what /proc says of them now.
+                        let missing = Set(group.pids).subtracting(sample.process?.pids ?? []).sorted()
+                        let states = missing.map { "\($0): \(readText("/proc/\($0)/stat")?.prefix(80) ?? "no /proc entry")" }
                         group.stop()
-                        fatalError("the group has \(sample.process?.pids.count ?? 0) members, not \(size): \(sample.unavailable)")
+                        fatalError("the group has \(sample.process?.pids.count ?? 0) members, not \(size): \(sample.unavailable); missing \(states)")
                     }
                     blackHole(sample)
                 }
