@@ -54,6 +54,38 @@ struct CheckLoopTests {
         #expect(waker.wait(until: .now + .seconds(60), trigger: ends[0]) == .triggerGone)
     }
 
+    /// A reader asking for a fresh snapshot gets it from a check on the loop's thread while the
+    /// loop runs (the interval here is a minute), and from a check of its own once it stopped.
+    @Test func readersAskTheLoopForChecks() async throws {
+        var configuration = MonitorConfiguration()
+        configuration.monitoring.checkInterval = 60
+        configuration.monitoring.pressureTrigger = nil
+        let monitor = MemoryMonitor(configuration: configuration)
+        let waker = try #require(LoopWaker())
+        monitor.acceptCheckRequests { waker.wake() }
+        let done = Mutex(false)
+        let thread = Thread {
+            CheckLoop.loop(monitor: monitor, logger: Logger(label: "test"), waker: waker)
+            done.withLock { $0 = true }
+        }
+        thread.start()
+        for _ in 0..<200 where monitor.snapshot == nil { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(monitor.snapshot?.generation == 1)
+        // Several readers at once: each gets a snapshot newer than the one it found too old.
+        let generations = await withTaskGroup(of: UInt64.self) { group in
+            for _ in 0..<4 { group.addTask { await monitor.snapshot(maxAge: .zero).generation } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(generations.allSatisfy { $0 >= 2 }, "\(generations)")
+        #expect(monitor.history(lastSeconds: 60).count <= 5)
+        waker.stop()
+        monitor.stopAcceptingCheckRequests()
+        for _ in 0..<500 where !done.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(done.withLock { $0 })
+        let before = monitor.snapshot?.generation ?? 0
+        #expect(await monitor.snapshot(maxAge: .zero).generation == before + 1)
+    }
+
     /// The loop checks on the interval on its own thread, and returns once stopped.
     @Test func loopChecksAndStops() throws {
         var configuration = MonitorConfiguration()

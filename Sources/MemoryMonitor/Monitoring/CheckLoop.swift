@@ -14,7 +14,9 @@ import Synchronization
 ///
 /// The loop has a thread of its own that sleeps in poll(2) on the trigger and a wake-up pipe
 /// until the next tick: one wake-up per check, and a check (which reads files, and for a large
-/// group may take many milliseconds) never occupies a thread of the cooperative pool.
+/// group may take many milliseconds) never occupies a thread of the cooperative pool. Checks a
+/// reader asks for (`MemoryMonitor.snapshot(maxAge:)`, a scrape finding the snapshot too old) run
+/// on this thread too while the loop runs.
 public struct CheckLoop: Service {
     let monitor: MemoryMonitor
     let logger: Logger
@@ -44,6 +46,7 @@ public struct CheckLoop: Service {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         monitor.setCgroupChangeObserver { waker.wake() }
+        monitor.acceptCheckRequests { waker.wake() }
         let (monitor, logger) = (monitor, logger)
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
@@ -55,6 +58,7 @@ public struct CheckLoop: Service {
             waker.stop()
         }
         monitor.setCgroupChangeObserver(nil)
+        monitor.stopAcceptingCheckRequests()
         try? await pool.shutdownGracefully()
         logger.info("check loop stopped")
     }
@@ -67,8 +71,15 @@ public struct CheckLoop: Service {
         // The last check the trigger ran, and one held back by the one-a-second limit.
         var lastPressureCheck: ContinuousClock.Instant?
         var pressureCheckDue: ContinuousClock.Instant?
+        // A check, which also answers the readers that asked for one before it began.
+        func check() {
+            let waiting = monitor.takeCheckRequests()
+            let snapshot = monitor.check()
+            for reader in waiting { reader.resume(returning: snapshot) }
+            watch.follow(snapshot)
+        }
         while !waker.isStopped {
-            watch.follow(monitor.check())
+            check()
             // Read each time: a reload may change it.
             let interval = Duration.seconds(monitor.configuration.monitoring.checkInterval)
             deadline = nextDeadline(after: deadline, interval: interval, now: clock.now)
@@ -82,7 +93,7 @@ public struct CheckLoop: Service {
                     // A held-back pressure check is due before the tick.
                     pressureCheckDue = nil
                     lastPressureCheck = clock.now
-                    watch.follow(monitor.check())
+                    check()
                 case .fired:
                     monitor.metrics.pressureTriggers.increment()
                     let now = clock.now
@@ -92,12 +103,17 @@ public struct CheckLoop: Service {
                     }
                     lastPressureCheck = now
                     logger.debug("memory pressure trigger fired: checking now", metadata: ["path": "\(watch.trigger?.path ?? "")"])
-                    watch.follow(monitor.check())
+                    check()
                 case .triggerGone:
                     watch.lost()
                 case .woken:
-                    // A check elsewhere (a scrape's) found the target in another cgroup.
-                    if let snapshot = monitor.snapshot { watch.follow(snapshot) }
+                    // A reader (a scrape finding the snapshot too old) asked for a check, or a
+                    // check found the target in another cgroup.
+                    if monitor.hasCheckRequests {
+                        check()
+                    } else if let snapshot = monitor.snapshot {
+                        watch.follow(snapshot)
+                    }
                 }
             }
         }

@@ -41,6 +41,14 @@ public final class MemoryMonitor: Sendable {
     private let cgroupChangeObserver = Mutex<(@Sendable () -> Void)?>(nil)
     // The check a stale reader started, which later stale readers await too (single flight).
     private let inFlight = Mutex<Task<MonitorSnapshot, Never>?>(nil)
+    /// Checks readers asked for, waiting for the check loop's thread to run one.
+    private let checkRequests = Mutex(CheckRequests())
+
+    struct CheckRequests {
+        /// Set while a check loop runs checks for readers: it wakes the loop.
+        var wake: (@Sendable () -> Void)?
+        var waiting: [CheckedContinuation<MonitorSnapshot?, Never>] = []
+    }
 
     /// A monitor for `configuration`; nothing is sampled until the first check.
     ///
@@ -210,6 +218,18 @@ public final class MemoryMonitor: Sendable {
     /// one another reader started) and returns its snapshot. Never samples outside a check.
     public func snapshot(maxAge: Duration) async -> MonitorSnapshot {
         if let current = snapshot, ContinuousClock.now - current.checkedAt <= maxAge { return current }
+        // With a check loop running, its thread runs the check (and one check serves every reader
+        // waiting by then): a check reads files, and for a large group takes many milliseconds,
+        // which a thread of the cooperative pool should not spend blocked.
+        let fromLoop = await withCheckedContinuation { (continuation: CheckedContinuation<MonitorSnapshot?, Never>) in
+            let wake = checkRequests.withLock { r -> (@Sendable () -> Void)? in
+                guard let wake = r.wake else { return nil }
+                r.waiting.append(continuation)
+                return wake
+            }
+            if let wake { wake() } else { continuation.resume(returning: nil) }
+        }
+        if let fromLoop { return fromLoop }
         let task = inFlight.withLock { inFlight -> Task<MonitorSnapshot, Never> in
             if let running = inFlight { return running }
             let started = Task { [self] in
@@ -221,6 +241,33 @@ public final class MemoryMonitor: Sendable {
             return started
         }
         return await task.value
+    }
+
+    /// Lets the check loop run the checks readers ask for: `wake` wakes its thread, which then
+    /// calls `takeCheckRequests()`.
+    func acceptCheckRequests(wake: @escaping @Sendable () -> Void) {
+        checkRequests.withLock { $0.wake = wake }
+    }
+
+    /// Whether a reader waits for a check.
+    var hasCheckRequests: Bool { checkRequests.withLock { !$0.waiting.isEmpty } }
+
+    /// The readers waiting for a check; the caller runs one and resumes each with its snapshot.
+    func takeCheckRequests() -> [CheckedContinuation<MonitorSnapshot?, Never>] {
+        checkRequests.withLock { r in
+            defer { r.waiting = [] }
+            return r.waiting
+        }
+    }
+
+    /// The check loop stops: readers still waiting (given nil) and later ones run their own check.
+    func stopAcceptingCheckRequests() {
+        let waiting = checkRequests.withLock { r in
+            r.wake = nil
+            defer { r.waiting = [] }
+            return r.waiting
+        }
+        for continuation in waiting { continuation.resume(returning: nil) }
     }
 
     /// The latest published snapshot, if any check has completed.
