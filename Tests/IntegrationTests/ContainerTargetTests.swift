@@ -15,18 +15,9 @@ struct ContainerTargetTests {
     /// usage"; `memory_cgroup_oom_kills_total` never decreases, also when a new target in another
     /// cgroup takes over.
     @Test func oomKilledTargetInARealCgroup() throws {
-        let root = "/sys/fs/cgroup/memory"
-        let cgroup = root + "/mm-oom-\(UUID().uuidString.prefix(8))"
-        do {
-            try FileManager.default.createDirectory(atPath: cgroup, withIntermediateDirectories: false)
-        } catch {
-            // Printed, not silent: this machine kind has a v1 memory controller and runs tests as root.
-            print("SKIP oomKilledTargetInARealCgroup: cannot create \(cgroup): \(error)")
-            Issue.record("cannot create a memory cgroup here: \(error)")
-            return
-        }
-        defer { rmdir(cgroup) }
-        try "157286400".write(toFile: cgroup + "/memory.limit_in_bytes", atomically: false, encoding: .utf8)
+        guard let memoryCgroup = try MemoryCgroup(prefix: "mm-oom", limitBytes: 150 << 20) else { return }
+        defer { memoryCgroup.remove() }
+        let cgroup = memoryCgroup.path
         let receiver = try HTTPReceiver()
         let hog = try MemoryHog(stepMiB: 40)
         try "\(hog.pid)".write(toFile: cgroup + "/cgroup.procs", atomically: false, encoding: .utf8)

@@ -39,17 +39,9 @@ struct PressureTriggerTests {
     /// (`scrape_max_age_seconds` 3600), so every check after the first is the trigger's; there is
     /// at most one such check a second.
     @Test func memoryStallRunsACheckAtOnce() throws {
-        let cgroup = "/sys/fs/cgroup/memory/mm-psi-\(UUID().uuidString.prefix(8))"
-        do {
-            try FileManager.default.createDirectory(atPath: cgroup, withIntermediateDirectories: false)
-        } catch {
-            // Printed, not silent: this machine kind has a v1 memory controller and runs tests as root.
-            print("SKIP memoryStallRunsACheckAtOnce: cannot create \(cgroup): \(error)")
-            Issue.record("cannot create a memory cgroup here: \(error)")
-            return
-        }
-        defer { rmdir(cgroup) }
-        try "\(40 << 20)".write(toFile: cgroup + "/memory.limit_in_bytes", atomically: false, encoding: .utf8)
+        guard let memoryCgroup = try MemoryCgroup(prefix: "mm-psi", limitBytes: 40 << 20) else { return }
+        defer { memoryCgroup.remove() }
+        let cgroup = memoryCgroup.path
         let file = "/var/tmp/mm-psi-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: file) }
 
