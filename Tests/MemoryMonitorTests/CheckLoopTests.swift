@@ -86,6 +86,32 @@ struct CheckLoopTests {
         #expect(await monitor.snapshot(maxAge: .zero).generation == before + 1)
     }
 
+    /// A reload that shortens the interval takes effect at once, not after the old interval.
+    @Test func shorterIntervalAppliesAtOnce() async throws {
+        var configuration = MonitorConfiguration()
+        configuration.monitoring.checkInterval = 3600
+        configuration.monitoring.pressureTrigger = nil
+        let monitor = MemoryMonitor(configuration: configuration)
+        let waker = try #require(LoopWaker())
+        monitor.acceptCheckRequests { waker.wake() }
+        let done = Mutex(false)
+        let thread = Thread {
+            CheckLoop.loop(monitor: monitor, logger: Logger(label: "test"), waker: waker)
+            done.withLock { $0 = true }
+        }
+        thread.start()
+        for _ in 0..<200 where monitor.snapshot == nil { try await Task.sleep(for: .milliseconds(10)) }
+        var faster = configuration
+        faster.monitoring.checkInterval = 0.05
+        #expect(monitor.reload(faster).applied.contains("monitoring.check_interval"))
+        for _ in 0..<500 where monitor.history(lastSeconds: 3600).count < 5 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(monitor.history(lastSeconds: 3600).count >= 5)
+        waker.stop()
+        monitor.stopAcceptingCheckRequests()
+        for _ in 0..<500 where !done.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(done.withLock { $0 })
+    }
+
     /// The loop checks on the interval on its own thread, and returns once stopped.
     @Test func loopChecksAndStops() throws {
         var configuration = MonitorConfiguration()

@@ -82,7 +82,8 @@ public struct CheckLoop: Service {
             check()
             // Read each time: a reload may change it.
             let interval = Duration.seconds(monitor.configuration.monitoring.checkInterval)
-            deadline = nextDeadline(after: deadline, interval: interval, now: clock.now)
+            let tick = deadline
+            deadline = nextDeadline(after: tick, interval: interval, now: clock.now)
             pressureCheckDue = nil
             waiting: while true {
                 switch waker.wait(until: min(deadline, pressureCheckDue ?? deadline), trigger: watch.trigger?.fd) {
@@ -107,13 +108,17 @@ public struct CheckLoop: Service {
                 case .triggerGone:
                     watch.lost()
                 case .woken:
-                    // A reader (a scrape finding the snapshot too old) asked for a check, or a
-                    // check found the target in another cgroup.
+                    // A reader (a scrape finding the snapshot too old) asked for a check, a check
+                    // found the target in another cgroup, or a reload changed the interval.
                     if monitor.hasCheckRequests {
                         check()
                     } else if let snapshot = monitor.snapshot {
                         watch.follow(snapshot)
                     }
+                    // A reload may have shortened the interval: the next tick is then one new
+                    // interval after the last, if that is sooner.
+                    let interval = Duration.seconds(monitor.configuration.monitoring.checkInterval)
+                    deadline = min(deadline, nextDeadline(after: tick, interval: interval, now: clock.now))
                 }
             }
         }

@@ -45,7 +45,8 @@ public final class MemoryMonitor: Sendable {
     private let checkRequests = Mutex(CheckRequests())
 
     struct CheckRequests {
-        /// Set while a check loop runs checks for readers: it wakes the loop.
+        /// Set while a check loop runs checks for readers: it wakes the loop (also when a reload
+        /// changes the interval).
         var wake: (@Sendable () -> Void)?
         var waiting: [CheckedContinuation<MonitorSnapshot?, Never>] = []
     }
@@ -359,6 +360,8 @@ public final class MemoryMonitor: Sendable {
             alerts.reconfigure(applied.alerting)
             autoResponse.reconfigure(applied.autoResponse, thresholds: applied.thresholds)
             metrics.setThresholds(ThresholdPolicy(applied.thresholds))
+            // A shorter interval takes effect now, not at the tick the loop sleeps until.
+            if old.monitoring.checkInterval != new.monitoring.checkInterval { checkRequests.withLock { $0.wake }?() }
             return report
         }
     }
