@@ -146,6 +146,19 @@ struct GrowthTests {
 
 @Suite("Median by selection")
 struct MedianSelectionTests {
+    /// A sample that misses the median (every sampled position holds a value far above the
+    /// rest): the band gives up and the median comes from the selection over everything.
+    @Test func bandMedianFallsBackWhenTheSampleMisses() {
+        let n = 1000
+        var values = (0..<n).map { Double($0 % 97) }
+        for i in 0..<128 { values[(i &* 40503 &+ 12345) % n] = 1e9 }
+        let sorted = values.sorted()
+        var copy = values
+        #expect(copy.withUnsafeMutableBufferPointer { GrowthFit.bandMedian($0) } == nil)
+        copy = values
+        #expect(GrowthFit.median(&copy) == (sorted[n / 2 - 1] + sorted[n / 2]) / 2)
+    }
+
     /// The selection median equals the sorted one, for odd and even counts, duplicates, sorted,
     /// reversed and constant inputs (seeded, so a failure repeats).
     @Test func selectionMedianEqualsSortedMedian() {

@@ -118,12 +118,65 @@ public struct GrowthFit: Sendable, Equatable {
     /// The median of a non-empty buffer, which it reorders.
     static func median(_ a: UnsafeMutableBufferPointer<Double>) -> Double {
         let n = a.count
+        if n >= 256, let median = bandMedian(a) { return median }
         let upper = select(a, n / 2)
         if n % 2 == 1 { return upper }
         // After the selection every element before n/2 is at most `upper`: the other middle
         // element is the largest of them.
         var lower = a[0]
         for i in 1..<(n / 2) where a[i] > lower { lower = a[i] }
+        return (lower + upper) / 2
+    }
+
+    /// The median of a large buffer from a band around it (after Floyd and Rivest): the order
+    /// statistics of a sample of 128 bound the median; one pass counts the values below the
+    /// band, moves those inside it to the front and keeps the smallest above it; the median is
+    /// then selected among the band alone, about a sixth of the values. The slopes of a fit are
+    /// new values at every check, so each comparison of a quickselect's partition is a coin toss
+    /// for the branch predictor; the pass here has no branch on the data. Nil when the median
+    /// lies outside the band (an unlucky sample, about 1 in 1000): the caller selects over all.
+    /// Reorders `a` (every value stays in it).
+    static func bandMedian(_ a: UnsafeMutableBufferPointer<Double>) -> Double? {
+        let n = a.count
+        let sampleSize = 128
+        // Sample ranks 46 and 81 of 128: three standard deviations of the median's rank either side.
+        let (lowRank, highRank) = (sampleSize / 2 - 18, sampleSize / 2 + 17)
+        let bounds = withUnsafeTemporaryAllocation(of: Double.self, capacity: sampleSize) { sample -> (low: Double, high: Double) in
+            // Positions spread by a multiplicative hash of the index: the slopes come in pair
+            // order, which a plain stride would follow.
+            for i in 0..<sampleSize { sample[i] = a[(i &* 40503 &+ 12345) % n] }
+            let low = select(sample, lowRank)
+            // After that selection everything past lowRank is at least `low`.
+            let high = select(UnsafeMutableBufferPointer(rebasing: sample[(lowRank + 1)...]), highRank - lowRank - 1)
+            return (low, high)
+        }
+        var below = 0
+        var band = 0
+        var aboveMin = Double.infinity
+        for i in 0..<n {
+            let x = a[i]
+            // Comparisons as 0 or 1 (a Bool's byte), so the compiler emits no branch on them.
+            let isBelow = Int(unsafeBitCast(x < bounds.low, to: UInt8.self))
+            let isAbove = Int(unsafeBitCast(x > bounds.high, to: UInt8.self))
+            below &+= isBelow
+            let aboveMask = UInt64(0) &- UInt64(isAbove)
+            let candidate = Double(bitPattern: (x.bitPattern & aboveMask) | (Double.infinity.bitPattern & ~aboveMask))
+            aboveMin = candidate < aboveMin ? candidate : aboveMin
+            // Swapped, not overwritten (band <= i; a[band..<i] holds values outside the band), so
+            // the buffer keeps every value for the caller's fallback.
+            a[i] = a[band]
+            a[band] = x
+            band &+= 1 &- (isBelow | isAbove)
+        }
+        // The lower middle (and for an odd count the median) is rank (n - 1) / 2.
+        let k = (n - 1) / 2 - below
+        guard k >= 0, k < band else { return nil }
+        let inBand = UnsafeMutableBufferPointer(rebasing: a[..<band])
+        let lower = select(inBand, k)
+        if n % 2 == 1 { return lower }
+        // The upper middle is the next value: the smallest after k in the band, or above it.
+        var upper = aboveMin
+        for i in (k + 1)..<band { upper = min(upper, inBand[i]) }
         return (lower + upper) / 2
     }
 
