@@ -54,22 +54,45 @@ struct CheckLoopTests {
         #expect(waker.wait(until: .now + .seconds(60), trigger: ends[0]) == .triggerGone)
     }
 
+    /// A check loop on a thread of its own, as `CheckLoop.run()` starts it, without a service group.
+    final class RunningLoop: Sendable {
+        let monitor: MemoryMonitor
+        let waker: LoopWaker
+        private let done = Mutex(false)
+
+        init(interval: Double) throws {
+            var configuration = MonitorConfiguration()
+            configuration.monitoring.checkInterval = interval
+            configuration.monitoring.pressureTrigger = nil
+            monitor = MemoryMonitor(configuration: configuration)
+            waker = try #require(LoopWaker())
+            monitor.acceptCheckRequests { [waker] in waker.wake() }
+            Thread { [self] in
+                CheckLoop.loop(monitor: monitor, logger: Logger(label: "test"), waker: waker)
+                done.withLock { $0 = true }
+            }.start()
+        }
+
+        /// Waits (at most 2 s) for the first check.
+        func started() async throws {
+            for _ in 0..<200 where monitor.snapshot == nil { try await Task.sleep(for: .milliseconds(10)) }
+        }
+
+        /// Stops the loop; true once its thread has returned (within 5 s).
+        func stop() async throws -> Bool {
+            waker.stop()
+            monitor.stopAcceptingCheckRequests()
+            for _ in 0..<500 where !done.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+            return done.withLock { $0 }
+        }
+    }
+
     /// A reader asking for a fresh snapshot gets it from a check on the loop's thread while the
     /// loop runs (the interval here is a minute), and from a check of its own once it stopped.
     @Test func readersAskTheLoopForChecks() async throws {
-        var configuration = MonitorConfiguration()
-        configuration.monitoring.checkInterval = 60
-        configuration.monitoring.pressureTrigger = nil
-        let monitor = MemoryMonitor(configuration: configuration)
-        let waker = try #require(LoopWaker())
-        monitor.acceptCheckRequests { waker.wake() }
-        let done = Mutex(false)
-        let thread = Thread {
-            CheckLoop.loop(monitor: monitor, logger: Logger(label: "test"), waker: waker)
-            done.withLock { $0 = true }
-        }
-        thread.start()
-        for _ in 0..<200 where monitor.snapshot == nil { try await Task.sleep(for: .milliseconds(10)) }
+        let loop = try RunningLoop(interval: 60)
+        let monitor = loop.monitor
+        try await loop.started()
         #expect(monitor.snapshot?.generation == 1)
         // Several readers at once: each gets a snapshot newer than the one it found too old.
         let generations = await withTaskGroup(of: UInt64.self) { group in
@@ -78,56 +101,29 @@ struct CheckLoopTests {
         }
         #expect(generations.allSatisfy { $0 >= 2 }, "\(generations)")
         #expect(monitor.history(lastSeconds: 60).count <= 5)
-        waker.stop()
-        monitor.stopAcceptingCheckRequests()
-        for _ in 0..<500 where !done.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(done.withLock { $0 })
+        #expect(try await loop.stop())
         let before = monitor.snapshot?.generation ?? 0
         #expect(await monitor.snapshot(maxAge: .zero).generation == before + 1)
     }
 
     /// A reload that shortens the interval takes effect at once, not after the old interval.
     @Test func shorterIntervalAppliesAtOnce() async throws {
-        var configuration = MonitorConfiguration()
-        configuration.monitoring.checkInterval = 3600
-        configuration.monitoring.pressureTrigger = nil
-        let monitor = MemoryMonitor(configuration: configuration)
-        let waker = try #require(LoopWaker())
-        monitor.acceptCheckRequests { waker.wake() }
-        let done = Mutex(false)
-        let thread = Thread {
-            CheckLoop.loop(monitor: monitor, logger: Logger(label: "test"), waker: waker)
-            done.withLock { $0 = true }
-        }
-        thread.start()
-        for _ in 0..<200 where monitor.snapshot == nil { try await Task.sleep(for: .milliseconds(10)) }
-        var faster = configuration
+        let loop = try RunningLoop(interval: 3600)
+        try await loop.started()
+        var faster = loop.monitor.configuration
         faster.monitoring.checkInterval = 0.05
-        #expect(monitor.reload(faster).applied.contains("monitoring.check_interval"))
-        for _ in 0..<500 where monitor.history(lastSeconds: 3600).count < 5 { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(monitor.history(lastSeconds: 3600).count >= 5)
-        waker.stop()
-        monitor.stopAcceptingCheckRequests()
-        for _ in 0..<500 where !done.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(done.withLock { $0 })
+        #expect(loop.monitor.reload(faster).applied.contains("monitoring.check_interval"))
+        for _ in 0..<500 where loop.monitor.history(lastSeconds: 3600).count < 5 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(loop.monitor.history(lastSeconds: 3600).count >= 5)
+        #expect(try await loop.stop())
     }
 
     /// The loop checks on the interval on its own thread, and returns once stopped.
-    @Test func loopChecksAndStops() throws {
-        var configuration = MonitorConfiguration()
-        configuration.monitoring.checkInterval = 0.05
-        configuration.monitoring.pressureTrigger = nil
-        let monitor = MemoryMonitor(configuration: configuration)
-        let waker = try #require(LoopWaker())
-        let done = Mutex(false)
-        let thread = Thread {
-            CheckLoop.loop(monitor: monitor, logger: Logger(label: "test"), waker: waker)
-            done.withLock { $0 = true }
-        }
-        thread.start()
-        #expect(waitFor(10) { monitor.history(lastSeconds: 60).count >= 5 })
-        waker.stop()
-        #expect(waitFor(10) { done.withLock { $0 } })
-        #expect(monitor.snapshot?.pressureTrigger == .off)
+    @Test func loopChecksAndStops() async throws {
+        let loop = try RunningLoop(interval: 0.05)
+        for _ in 0..<1000 where loop.monitor.history(lastSeconds: 60).count < 5 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(loop.monitor.history(lastSeconds: 60).count >= 5)
+        #expect(try await loop.stop())
+        #expect(loop.monitor.snapshot?.pressureTrigger == .off)
     }
 }
