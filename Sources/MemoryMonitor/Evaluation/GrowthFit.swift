@@ -131,10 +131,12 @@ public struct GrowthFit: Sendable, Equatable {
     /// The median of a large buffer from a band around it (after Floyd and Rivest): the order
     /// statistics of a sample of 128 bound the median; one pass counts the values below the
     /// band, moves those inside it to the front and keeps the smallest above it; the median is
-    /// then selected among the band alone, about a sixth of the values. The slopes of a fit are
+    /// then selected among the band alone, about a quarter of the values. The slopes of a fit are
     /// new values at every check, so each comparison of a quickselect's partition is a coin toss
     /// for the branch predictor; the pass here has no branch on the data. Nil when the median
-    /// lies outside the band (an unlucky sample, about 1 in 1000): the caller selects over all.
+    /// lies outside the band (an unlucky sample: about 2 in 1000 for values in random order, the
+    /// bounds being three standard deviations of the median's rank in the sample either side):
+    /// the caller selects over all.
     /// Reorders `a` (every value stays in it).
     static func bandMedian(_ a: UnsafeMutableBufferPointer<Double>) -> Double? {
         let n = a.count
