@@ -110,7 +110,7 @@ public struct GrowthTracker: Sendable {
         if points.count > Self.maximumPoints { points.removeFirst(points.count - Self.maximumPoints) }
 
         var events: [Event] = []
-        let basisFit = fitBasis()
+        let basisFit = fit { $0.basis }
         if leakDetection, let fit = basisFit {
             if !leaking && rule.isLeak(fit) {
                 leaking = true
@@ -159,14 +159,6 @@ public struct GrowthTracker: Sendable {
                 n += 1
             }
             return n
-        }
-    }
-
-    /// The fit of the leak rule's basis, which every point has.
-    private func fitBasis() -> GrowthFit? {
-        GrowthFit.fit(count: points.count) { buffer in
-            for (i, p) in points.enumerated() { buffer[i] = (p.t, p.basis) }
-            return points.count
         }
     }
 

@@ -376,8 +376,8 @@ public final class MonitorMetrics: Sendable {
 
         if let limit = sample.limit {
             let fromCgroup = limit.source.rawValue == "cgroup"
-            limitBytes.remove(labels: fromCgroup ? L.host_ : L.cgroup)
-            limitBytes.set(Double(limit.limitBytes), labels: fromCgroup ? L.cgroup : L.host_)
+            limitBytes.remove(labels: fromCgroup ? L.hostSource : L.cgroupSource)
+            limitBytes.set(Double(limit.limitBytes), labels: fromCgroup ? L.cgroupSource : L.hostSource)
             usedBytes.set(Double(limit.usedBytes))
             usedRatio.set(limit.usedRatio)
         } else {
@@ -486,8 +486,9 @@ private enum L {
     static let swapPercent = ["swap_percent"]
     /// `memory_host_bytes` fields, in the order `update(from:)` reads them.
     static let host = ["total", "available", "free", "buffers", "cached", "swap_total", "swap_free"].map { [$0] }
-    static let cgroup = ["cgroup"]
-    static let host_ = ["host"]
+    /// `memory_effective_limit_bytes{source}`.
+    static let cgroupSource = ["cgroup"]
+    static let hostSource = ["host"]
     static let some = (stalled: ["some"], avg10: ["some", "10s"], avg60: ["some", "60s"], avg300: ["some", "300s"])
     static let full = (stalled: ["full"], avg10: ["full", "10s"], avg60: ["full", "60s"], avg300: ["full", "300s"])
     static let inUse = ["in_use"]

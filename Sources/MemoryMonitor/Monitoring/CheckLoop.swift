@@ -45,7 +45,6 @@ public struct CheckLoop: Service {
             ])
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
-        monitor.setCgroupChangeObserver { waker.wake() }
         monitor.acceptCheckRequests { waker.wake() }
         let (monitor, logger) = (monitor, logger)
         await withTaskCancellationHandler {
@@ -57,7 +56,6 @@ public struct CheckLoop: Service {
         } onCancel: {
             waker.stop()
         }
-        monitor.setCgroupChangeObserver(nil)
         monitor.stopAcceptingCheckRequests()
         try? await pool.shutdownGracefully()
         logger.info("check loop stopped")
@@ -135,8 +133,9 @@ public struct CheckLoop: Service {
     }
 }
 
-/// What the check loop's thread sleeps on: a pipe that other threads write to wake it (a stop,
-/// or a target that moved to another cgroup), and the PSI trigger, with a deadline.
+/// What the check loop's thread sleeps on: a pipe that other threads write to wake it (a stop, a
+/// reader's check, a reload, a target that moved to another cgroup), and the PSI trigger, with a
+/// deadline.
 final class LoopWaker: Sendable {
     enum Outcome: Equatable {
         /// The deadline passed.

@@ -38,15 +38,14 @@ public final class MemoryMonitor: Sendable {
     private let current: Mutex<MonitorConfiguration>
     // Held for a whole check: checks never overlap.
     private let checkLock = Mutex<Void>(())
-    private let cgroupChangeObserver = Mutex<(@Sendable () -> Void)?>(nil)
     // The check a stale reader started, which later stale readers await too (single flight).
     private let inFlight = Mutex<Task<MonitorSnapshot, Never>?>(nil)
     /// Checks readers asked for, waiting for the check loop's thread to run one.
     private let checkRequests = Mutex(CheckRequests())
 
     struct CheckRequests {
-        /// Set while a check loop runs checks for readers: it wakes the loop (also when a reload
-        /// changes the interval).
+        /// Set while a check loop runs: wakes its thread for a reader's check, a reload that
+        /// changes the interval, or a check that found the target in another cgroup.
         var wake: (@Sendable () -> Void)?
         var waiting: [CheckedContinuation<MonitorSnapshot?, Never>] = []
     }
@@ -158,7 +157,7 @@ public final class MemoryMonitor: Sendable {
             }
             logTargetTransitions(from: previous, to: sample)
             if sample.cgroupDirectory != previous?.cgroupDirectory || sample.cgroup?.version != previous?.cgroup?.version {
-                cgroupChangeObserver.withLock { $0 }?()
+                wakeLoop()
             }
             return snapshot
         }
@@ -245,7 +244,8 @@ public final class MemoryMonitor: Sendable {
     }
 
     /// Lets the check loop run the checks readers ask for: `wake` wakes its thread, which then
-    /// calls `takeCheckRequests()`.
+    /// calls `takeCheckRequests()`. The monitor also wakes it when a check finds the target in
+    /// another cgroup (to re-arm the pressure trigger) and when a reload changes the interval.
     func acceptCheckRequests(wake: @escaping @Sendable () -> Void) {
         checkRequests.withLock { $0.wake = wake }
     }
@@ -361,7 +361,7 @@ public final class MemoryMonitor: Sendable {
             autoResponse.reconfigure(applied.autoResponse, thresholds: applied.thresholds)
             metrics.setThresholds(ThresholdPolicy(applied.thresholds))
             // A shorter interval takes effect now, not at the tick the loop sleeps until.
-            if old.monitoring.checkInterval != new.monitoring.checkInterval { checkRequests.withLock { $0.wake }?() }
+            if old.monitoring.checkInterval != new.monitoring.checkInterval { wakeLoop() }
             return report
         }
     }
@@ -386,10 +386,9 @@ public final class MemoryMonitor: Sendable {
         return state.withLock { $0.history.entries(since: since) }
     }
 
-    /// Called after a check that found the target in another cgroup than the check before (the
-    /// check loop re-arms its pressure trigger).
-    func setCgroupChangeObserver(_ observer: (@Sendable () -> Void)?) {
-        cgroupChangeObserver.withLock { $0 = observer }
+    /// Wakes the check loop's thread, if a loop runs.
+    private func wakeLoop() {
+        checkRequests.withLock { $0.wake }?()
     }
 
     /// Records what the pressure watch is doing: the current snapshot shows it at once (the watch
