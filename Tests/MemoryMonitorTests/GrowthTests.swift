@@ -100,8 +100,8 @@ struct GrowthTests {
         #expect(ended == 1)
     }
 
-    /// Checks every 0.1 s for ten minutes: the tracker keeps about 130 points per window, not
-    /// 3000, and still sees the leak and its rate.
+    /// Checks every 0.1 s for ten minutes: the tracker keeps at most 64 points per window (63
+    /// slots and the newest check), not 3000, and still sees the leak and its rate.
     @Test func frequentChecksKeepABoundedNumberOfPoints() throws {
         var config = MonitorConfiguration()
         config.experimental.predictiveAlerting = false
@@ -117,7 +117,7 @@ struct GrowthTests {
             let (analysis, events) = tracker.observe(sample, level: .healthy)
             rate = analysis.rateBytesPerSecond
             if events.contains(where: { if case .leakStarted = $0 { true } else { false } }) { started = true }
-            #expect(tracker.pointCount <= 132)
+            #expect(tracker.pointCount <= GrowthFit.maximumPoints)
         }
         #expect(started)
         let expected = Self.base * 0.2 / 300
@@ -146,19 +146,6 @@ struct GrowthTests {
 
 @Suite("Median by selection")
 struct MedianSelectionTests {
-    /// A sample that misses the median (every sampled position holds a value far above the
-    /// rest): the band gives up and the median comes from the selection over everything.
-    @Test func bandMedianFallsBackWhenTheSampleMisses() {
-        let n = 1000
-        var values = (0..<n).map { Double($0 % 97) }
-        for i in 0..<128 { values[(i &* 40503 &+ 12345) % n] = 1e9 }
-        let sorted = values.sorted()
-        var copy = values
-        #expect(copy.withUnsafeMutableBufferPointer { GrowthFit.bandMedian($0) } == nil)
-        copy = values
-        #expect(GrowthFit.median(&copy) == (sorted[n / 2 - 1] + sorted[n / 2]) / 2)
-    }
-
     /// The selection median equals the sorted one, for odd and even counts, duplicates, sorted,
     /// reversed and constant inputs (seeded, so a failure repeats).
     @Test func selectionMedianEqualsSortedMedian() {
@@ -259,5 +246,120 @@ struct GrowthFitReferenceTests {
             #expect(same && fit.quarterMedians.count == 4, "round \(round): \(fit.quarterMedians) vs \(expected.quarterMedians)")
         }
         #expect(compared > 300)
+    }
+}
+
+
+@Suite("Sliding Theil–Sen fit")
+struct SlidingGrowthFitTests {
+    static func same(_ a: GrowthFit?, _ b: GrowthFit?) -> Bool {
+        guard let a, let b else { return a == nil && b == nil }
+        let quarters = a.quarterMedians.count == b.quarterMedians.count
+            && zip(a.quarterMedians, b.quarterMedians).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
+        return a.slope == b.slope && a.valueAtEnd == b.valueAtEnd && a.valueAtStart == b.valueAtStart && a.start == b.start
+            && a.end == b.end && a.explained == b.explained && a.count == b.count && quarters
+    }
+
+    /// Seeded runs of points settling, leaving at either end and a newest point changing, on
+    /// lines, noise, steps and constant values (many equal slopes): after every change the
+    /// sliding fit equals the batch fit of the same points, to the bit.
+    @Test func equalsTheBatchFitAfterEveryChange() {
+        var generator = SeededGenerator(state: 20261127_3)
+        var compared = 0
+        for round in 0..<60 {
+            var sliding = SlidingGrowthFit()
+            var points: [(t: Double, v: Double)] = []
+            var t = 0.0
+            let slope = Double.random(in: -3000...8000, using: &generator)
+            let noise = [0.0, 50, 1_000_000][round % 3]
+            func value(_ t: Double) -> Double {
+                // Every fifth run is constant, or steps between two levels: many slopes are equal.
+                if round % 5 == 0 { return 100_000_000 }
+                if round % 5 == 1 { return t.truncatingRemainder(dividingBy: 40) < 20 ? 100_000_000 : 120_000_000 }
+                return 100_000_000 + slope * t + Double.random(in: -noise...noise + 0.001, using: &generator)
+            }
+            for step in 0..<300 {
+                t += Double.random(in: 0.2...6, using: &generator)
+                let newest = (t: t, v: value(t))
+                #expect(Self.same(sliding.fit(newest: newest), GrowthFit.fit(points + [newest])), "round \(round), \(points.count) points")
+                #expect(Self.same(sliding.fit(newest: nil), GrowthFit.fit(points)), "round \(round), \(points.count) points")
+                compared += 2
+                switch Int.random(in: 0..<10, using: &generator) {
+                case 0..<5 where points.count < GrowthFit.maximumPoints - 1:
+                    sliding.append(newest)
+                    points.append(newest)
+                case 5..<8 where !points.isEmpty:
+                    sliding.removeFirst()
+                    points.removeFirst()
+                case 8 where !points.isEmpty:
+                    sliding.removeLast()
+                    points.removeLast()
+                    t = points.last?.t ?? t
+                default:
+                    sliding.append(newest)
+                    points.append(newest)
+                    if points.count > GrowthFit.maximumPoints - 1 {
+                        sliding.removeFirst()
+                        points.removeFirst()
+                    }
+                }
+                #expect(sliding.count == points.count)
+                // The kept slopes themselves, now and then (quadratic to recompute).
+                guard step % 20 == 0 else { continue }
+                var all: [Double] = []
+                for i in 0..<points.count { for j in (i + 1)..<points.count { all.append((points[j].v - points[i].v) / (points[j].t - points[i].t)) } }
+                #expect(sliding.slopes == all.sorted(), "round \(round) slopes")
+            }
+        }
+        #expect(compared == 36_000)
+    }
+
+    /// Points that do not come later than the newest settled one, or are not finite, are not taken.
+    @Test func refusesPointsOutOfOrder() {
+        var sliding = SlidingGrowthFit()
+        sliding.append((10, 1))
+        sliding.append((10, 2))
+        sliding.append((5, 3))
+        sliding.append((.nan, 3))
+        sliding.append((20, .infinity))
+        #expect(sliding.count == 1)
+        #expect(sliding.fit(newest: (10, 5)) == nil)
+        sliding.append((20, 2))
+        #expect(Self.same(sliding.fit(newest: (30, 3)), GrowthFit.fit([(10, 1), (20, 2), (30, 3)])))
+        #expect(Self.same(sliding.fit(newest: (20, 3)), nil))
+    }
+
+    /// The tracker fits the last check of each slot of window/63 seconds (anchored at multiples
+    /// of it) that has ended within the window, and the newest check: checked against a batch
+    /// fit of those points, chosen here from the whole series, at every check of irregular checks.
+    @Test func trackerFitsTheLastCheckOfEachSlot() throws {
+        var config = MonitorConfiguration()
+        config.experimental.predictiveAlerting = false
+        config.monitoring.leakDetection.monitoringWindow = 60
+        var tracker = GrowthTracker(configuration: config)
+        var generator = SeededGenerator(state: 20261127_4)
+        var all: [(t: Double, v: Double)] = []
+        var t = 1_800_000_000.0
+        let width = 60.0 / 63
+        for _ in 0..<1500 {
+            t += Double.random(in: 0.05...2.5, using: &generator)
+            let rss = UInt64(200_000_000 + 30_000 * (t - 1_800_000_000) + Double.random(in: 0...2_000_000, using: &generator))
+            all.append((t, Double(rss)))
+            let sample = Sample(
+                timestamp: t, targetDescription: "t", process: .init(pid: 1, status: ProcessStatus(name: "x", residentBytes: rss)),
+                host: MemInfo(totalBytes: 1 << 40, availableBytes: 1 << 39), cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
+            let rate = tracker.observe(sample, level: .healthy).0.rateBytesPerSecond
+            // The expected points: per ended slot within the window, its last check; then this one.
+            var expected: [(t: Double, v: Double)] = []
+            for (i, p) in all.enumerated().dropLast() where p.t >= t - 60 {
+                let slot = (p.t / width).rounded(.down)
+                let next = all[i + 1]
+                if (next.t / width).rounded(.down) != slot { expected.append(p) }
+            }
+            if expected.count > 63 { expected.removeFirst(expected.count - 63) }
+            expected.append((t, Double(rss)))
+            #expect(rate == GrowthFit.fit(expected)?.slope, "at \(t): \(expected.count) points")
+            #expect(tracker.pointCount == expected.count)
+        }
     }
 }

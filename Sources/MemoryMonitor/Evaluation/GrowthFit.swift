@@ -18,27 +18,19 @@ public struct GrowthFit: Sendable, Equatable {
     /// every one of them; a single step raises one.
     public var quarterMedians: [Double]
 
-    /// At most this many points enter the fit (evenly thinned): Theil–Sen is quadratic in them.
+    /// At most this many points enter a fit: Theil–Sen is quadratic in them. The leak tracker
+    /// keeps one point per slot of window/63 and the newest check (`GrowthTracker`); a list with
+    /// more is thinned evenly here.
     public static let maximumPoints = 64
 
-    /// Fits `points` (time in seconds, value in bytes), oldest first. Nil with fewer than 3
-    /// points or no time span.
+    /// Fits `points` (time in seconds, value in bytes), oldest first, computing every pair's
+    /// slope. Nil with fewer than 3 points or no time span. The tracker's checks use
+    /// `SlidingGrowthFit`, which gives the same fit from the slopes it keeps.
     public static func fit(_ points: [(t: Double, v: Double)]) -> GrowthFit? {
-        fit(count: points.count) { buffer in
+        guard points.count >= 3 else { return nil }
+        return withUnsafeTemporaryAllocation(of: (t: Double, v: Double).self, capacity: points.count) { buffer in
             for (i, point) in points.enumerated() { buffer[i] = point }
-            return points.count
-        }
-    }
-
-    /// Fits the points `fill` writes into a buffer of `count` (time, value) pairs, oldest first;
-    /// `fill` returns how many it wrote. The points live on the stack: a fit runs three times a
-    /// check, and building arrays for the points, the thinned points and each step cost more
-    /// than the arithmetic.
-    static func fit(count: Int, _ fill: (UnsafeMutableBufferPointer<(t: Double, v: Double)>) -> Int) -> GrowthFit? {
-        guard count >= 3 else { return nil }
-        return withUnsafeTemporaryAllocation(of: (t: Double, v: Double).self, capacity: count) { buffer in
-            let written = fill(buffer)
-            let n = thin(buffer, count: written)
+            let n = thin(buffer, count: points.count)
             let p = UnsafeBufferPointer(rebasing: buffer[..<n])
             guard n >= 3, let first = p.first, let last = p.last, last.t > first.t else { return nil }
             // One scratch buffer for the slopes, then the intercepts and each quarter's values.
@@ -49,7 +41,6 @@ public struct GrowthFit: Sendable, Equatable {
     /// The fit of at least three points spanning some time; `scratch` holds n(n-1)/2 values.
     private static func fit(_ p: UnsafeBufferPointer<(t: Double, v: Double)>, scratch: UnsafeMutableBufferPointer<Double>) -> GrowthFit? {
         let n = p.count
-        let (first, last) = (p[0], p[n - 1])
         var count = 0
         for i in 0..<(n - 1) {
             let (ti, vi) = p[i]
@@ -60,6 +51,17 @@ public struct GrowthFit: Sendable, Equatable {
         }
         guard count > 0 else { return nil }
         let slope = median(UnsafeMutableBufferPointer(rebasing: scratch[..<count]))
+        return completing(p, slope: slope, scratch: scratch)
+    }
+
+    /// The rest of a fit once the slope is known: the intercept (the median of the points'
+    /// offsets from the slope), the share of variance explained and the quarter medians.
+    /// `p` holds at least two points, oldest first, spanning some time; `scratch` at least n values.
+    static func completing(_ p: UnsafeBufferPointer<(t: Double, v: Double)>, slope: Double, scratch: UnsafeMutableBufferPointer<Double>)
+        -> GrowthFit
+    {
+        let n = p.count
+        let (first, last) = (p[0], p[n - 1])
         for i in 0..<n { scratch[i] = p[i].v - slope * p[i].t }
         let intercept = median(UnsafeMutableBufferPointer(rebasing: scratch[..<n]))
         var sum = 0.0
@@ -109,7 +111,7 @@ public struct GrowthFit: Sendable, Equatable {
     }
 
     /// The median, by selection (Hoare's quickselect, expected linear) rather than a full sort:
-    /// a fit takes the median of up to 2016 slopes, three fits a check. Reorders `values`.
+    /// a batch fit takes the median of up to 2016 slopes. Reorders `values`.
     static func median(_ values: inout [Double]) -> Double {
         precondition(!values.isEmpty, "median of nothing")
         return values.withUnsafeMutableBufferPointer { median($0) }
@@ -118,67 +120,12 @@ public struct GrowthFit: Sendable, Equatable {
     /// The median of a non-empty buffer, which it reorders.
     static func median(_ a: UnsafeMutableBufferPointer<Double>) -> Double {
         let n = a.count
-        if n >= 256, let median = bandMedian(a) { return median }
         let upper = select(a, n / 2)
         if n % 2 == 1 { return upper }
         // After the selection every element before n/2 is at most `upper`: the other middle
         // element is the largest of them.
         var lower = a[0]
         for i in 1..<(n / 2) where a[i] > lower { lower = a[i] }
-        return (lower + upper) / 2
-    }
-
-    /// The median of a large buffer from a band around it (after Floyd and Rivest): the order
-    /// statistics of a sample of 128 bound the median; one pass counts the values below the
-    /// band, moves those inside it to the front and keeps the smallest above it; the median is
-    /// then selected among the band alone, about a quarter of the values. The slopes of a fit are
-    /// new values at every check, so each comparison of a quickselect's partition is a coin toss
-    /// for the branch predictor; the pass here has no branch on the data. Nil when the median
-    /// lies outside the band (an unlucky sample: about 2 in 1000 for values in random order, the
-    /// bounds being three standard deviations of the median's rank in the sample either side):
-    /// the caller selects over all.
-    /// Reorders `a` (every value stays in it).
-    static func bandMedian(_ a: UnsafeMutableBufferPointer<Double>) -> Double? {
-        let n = a.count
-        let sampleSize = 128
-        // Sample ranks 46 and 81 of 128: three standard deviations of the median's rank either side.
-        let (lowRank, highRank) = (sampleSize / 2 - 18, sampleSize / 2 + 17)
-        let bounds = withUnsafeTemporaryAllocation(of: Double.self, capacity: sampleSize) { sample -> (low: Double, high: Double) in
-            // Positions spread by a multiplicative hash of the index: the slopes come in pair
-            // order, which a plain stride would follow.
-            for i in 0..<sampleSize { sample[i] = a[(i &* 40503 &+ 12345) % n] }
-            let low = select(sample, lowRank)
-            // After that selection everything past lowRank is at least `low`.
-            let high = select(UnsafeMutableBufferPointer(rebasing: sample[(lowRank + 1)...]), highRank - lowRank - 1)
-            return (low, high)
-        }
-        var below = 0
-        var band = 0
-        var aboveMin = Double.infinity
-        for i in 0..<n {
-            let x = a[i]
-            // Comparisons as 0 or 1 (a Bool's byte), so the compiler emits no branch on them.
-            let isBelow = Int(unsafeBitCast(x < bounds.low, to: UInt8.self))
-            let isAbove = Int(unsafeBitCast(x > bounds.high, to: UInt8.self))
-            below &+= isBelow
-            let aboveMask = UInt64(0) &- UInt64(isAbove)
-            let candidate = Double(bitPattern: (x.bitPattern & aboveMask) | (Double.infinity.bitPattern & ~aboveMask))
-            aboveMin = candidate < aboveMin ? candidate : aboveMin
-            // Swapped, not overwritten (band <= i; a[band..<i] holds values outside the band), so
-            // the buffer keeps every value for the caller's fallback.
-            a[i] = a[band]
-            a[band] = x
-            band &+= 1 &- (isBelow | isAbove)
-        }
-        // The lower middle (and for an odd count the median) is rank (n - 1) / 2.
-        let k = (n - 1) / 2 - below
-        guard k >= 0, k < band else { return nil }
-        let inBand = UnsafeMutableBufferPointer(rebasing: a[..<band])
-        let lower = select(inBand, k)
-        if n % 2 == 1 { return lower }
-        // The upper middle is the next value: the smallest after k in the band, or above it.
-        var upper = aboveMin
-        for i in (k + 1)..<band { upper = min(upper, inBand[i]) }
         return (lower + upper) / 2
     }
 

@@ -38,15 +38,26 @@ public struct GrowthTracker: Sendable {
     let predictionWindow: Double
     let trendThreshold: Double
     let thresholds: ThresholdPolicy.Bounds
-    private var points: [Point] = []
+    /// One point per slot of `slotWidth` seconds, anchored at multiples of it, oldest first: the
+    /// last check of each slot that has ended, within the window.
+    private var settled: [Point] = []
+    /// The newest check: replaced at every check until its slot ends, then settled.
+    private var newest: Point?
+    /// The fits of each value over the settled points, kept up to date as points settle and
+    /// leave the window.
+    private var basisSeries = SlidingGrowthFit()
+    private var residentSeries = SlidingGrowthFit()
+    private var usedSeries = SlidingGrowthFit()
     /// Checks from before a restart, taken up at the first check if the target is the same process.
     private var restored: [SampleHistory.Entry] = []
     private(set) var leaking = false
     private(set) var trend: String?
-    static let maximumPoints = 4096
+    /// Slots per window: with the newest check, a fit has at most `GrowthFit.maximumPoints` points.
+    static let slotsPerWindow = Double(GrowthFit.maximumPoints - 1)
+    var slotWidth: Double { rule.window / Self.slotsPerWindow }
 
     /// Points kept now (for tests).
-    var pointCount: Int { points.count }
+    var pointCount: Int { settled.count + (newest == nil ? 0 : 1) }
 
     public init(configuration: MonitorConfiguration) {
         let l = configuration.monitoring.leakDetection
@@ -70,7 +81,7 @@ public struct GrowthTracker: Sendable {
         let mib = 1_048_576.0
         for e in restored where e.timestamp >= now - rule.window && e.pid == process.pid && e.startTicks == process.startTicks {
             guard let rss = e.rssMB else { continue }
-            points.append(Point(t: e.timestamp, basis: (e.anonymousMB ?? rss) * mib, resident: rss * mib, used: e.usedBytes, limit: e.limitBytes))
+            add(Point(t: e.timestamp, basis: (e.anonymousMB ?? rss) * mib, resident: rss * mib, used: e.usedBytes, limit: e.limitBytes))
         }
     }
 
@@ -79,7 +90,11 @@ public struct GrowthTracker: Sendable {
         var events: [Event] = []
         if leaking { events.append(.leakEnded) }
         if let trend { events.append(.trendEnded(message: "RESOLVED: \(trend) (the target changed)")) }
-        points = []
+        settled = []
+        newest = nil
+        basisSeries.removeAll()
+        residentSeries.removeAll()
+        usedSeries.removeAll()
         leaking = false
         trend = nil
         return events
@@ -96,21 +111,10 @@ public struct GrowthTracker: Sendable {
         let point = Point(
             t: sample.timestamp, basis: Double(anonymous ?? resident), resident: Double(resident), used: sample.limit.map { Double($0.usedBytes) },
             limit: sample.limit.map { Double($0.limitBytes) })
-        // The fit uses at most 64 evenly spaced points of the window, so points closer together
-        // than window/128 are not all kept: the newest replaces a last point that came too soon
-        // after its predecessor. At most about 130 points per window, whatever the check
-        // interval, so a check costs the same after an hour as after a minute.
-        if points.count >= 2, points[points.count - 1].t - points[points.count - 2].t < rule.window / 128 {
-            points[points.count - 1] = point
-        } else {
-            points.append(point)
-        }
-        let cutoff = sample.timestamp - rule.window
-        if let firstKept = points.firstIndex(where: { $0.t >= cutoff }), firstKept > 0 { points.removeFirst(firstKept) }
-        if points.count > Self.maximumPoints { points.removeFirst(points.count - Self.maximumPoints) }
+        add(point)
 
         var events: [Event] = []
-        let basisFit = fit { $0.basis }
+        let basisFit = basisSeries.fit(newest: (point.t, point.basis))
         if leakDetection, let fit = basisFit {
             if !leaking && rule.isLeak(fit) {
                 leaking = true
@@ -122,7 +126,8 @@ public struct GrowthTracker: Sendable {
         }
 
         // Where the kernel gives no RssAnon the basis is RSS itself: one fit serves both.
-        let residentFit = points.allSatisfy({ $0.resident == $0.basis }) ? basisFit : fit { $0.resident }
+        let residentFit = point.resident == point.basis && settled.allSatisfy({ $0.resident == $0.basis })
+            ? basisFit : residentSeries.fit(newest: point.resident.map { (point.t, $0) })
         var toThreshold: [Severity: Double] = .init(minimumCapacity: Severity.alerting.count)
         if let fit = residentFit, fit.slope > 0 {
             for severity in Severity.alerting {
@@ -130,8 +135,8 @@ public struct GrowthTracker: Sendable {
             }
         }
         var toLimit: Double?
-        let usedFit = fit { $0.used }
-        if let fit = usedFit, fit.slope > 0, let limit = points.last?.limit { toLimit = fit.secondsUntil(limit) }
+        let usedFit = usedSeries.fit(newest: point.used.map { (point.t, $0) })
+        if let fit = usedFit, fit.slope > 0, let limit = point.limit { toLimit = fit.secondsUntil(limit) }
 
         if predictive {
             let predicted = prediction(level: level, residentFit: residentFit, toThreshold: toThreshold, usedFit: usedFit, toLimit: toLimit)
@@ -149,18 +154,38 @@ public struct GrowthTracker: Sendable {
         return (analysis, events)
     }
 
-    /// The fit of one value of the points, over the points that have it.
-    private func fit(_ value: (Point) -> Double?) -> GrowthFit? {
-        GrowthFit.fit(count: points.count) { buffer in
-            var n = 0
-            for p in points {
-                guard let v = value(p) else { continue }
-                buffer[n] = (p.t, v)
-                n += 1
-            }
-            return n
+    /// Takes a check as the newest point. The one it replaces settles if its slot has ended;
+    /// settled points older than the window leave it. A clock that stepped back drops the points
+    /// after the new time.
+    private mutating func add(_ point: Point) {
+        while let last = settled.last, last.t >= point.t {
+            settled.removeLast()
+            drop(last, oldest: false)
+        }
+        if let previous = newest, previous.t < point.t, slot(previous.t) != slot(point.t) {
+            settled.append(previous)
+            basisSeries.append((previous.t, previous.basis))
+            if let v = previous.resident { residentSeries.append((previous.t, v)) }
+            if let v = previous.used { usedSeries.append((previous.t, v)) }
+        }
+        newest = point
+        let cutoff = point.t - rule.window
+        // The count bound guards against rounding at a slot's edge: never more than the slots of a window.
+        while let first = settled.first, first.t < cutoff || settled.count > Int(Self.slotsPerWindow) {
+            settled.removeFirst()
+            drop(first, oldest: true)
         }
     }
+
+    /// Removes `point` from each series that holds it, at its old or its new end.
+    private mutating func drop(_ point: Point, oldest: Bool) {
+        for path in [\Self.basisSeries, \Self.residentSeries, \Self.usedSeries] {
+            if oldest, self[keyPath: path].firstTime == point.t { self[keyPath: path].removeFirst() }
+            if !oldest, self[keyPath: path].lastTime == point.t { self[keyPath: path].removeLast() }
+        }
+    }
+
+    private func slot(_ t: Double) -> Double { (t / slotWidth).rounded(.down) }
 
     /// The earliest crossing within the prediction window with a trend above `trend_threshold`,
     /// as a sentence, or nil.
@@ -175,7 +200,7 @@ public struct GrowthTracker: Sendable {
             best = (seconds, "RSS \(Self.bytes(fit.valueAtEnd)) growing \(Self.bytes(fit.slope * 60))/min, crosses \(next) (\(Self.bytes(bound * 1_048_576))) in about \(Self.duration(seconds))")
         }
         if let fit = usedFit, Self.trustworthy(fit), fit.valueAtEnd > 0, fit.slope * predictionWindow / fit.valueAtEnd >= trendThreshold,
-            let seconds = toLimit, seconds > 0, seconds <= predictionWindow, seconds < (best?.seconds ?? .infinity), let limit = points.last?.limit
+            let seconds = toLimit, seconds > 0, seconds <= predictionWindow, seconds < (best?.seconds ?? .infinity), let limit = newest?.limit
         {
             best = (seconds, "memory in use \(Self.bytes(fit.valueAtEnd)) growing \(Self.bytes(fit.slope * 60))/min, reaches the limit (\(Self.bytes(limit))) in about \(Self.duration(seconds))")
         }
