@@ -48,54 +48,82 @@ public struct CgroupMemory: Sendable, Equatable {
     }
 
     /// Parses a limit file: "max" (v2) or a v1 value of 2^63 rounded down to a page means no limit.
-    public static func parseLimit(_ text: String) -> UInt64?? {
-        let trimmed = firstLine(text)
-        if trimmed == "max" { return .some(nil) }
-        guard let value = KeyValueLines.number(trimmed, allowKiB: false) else { return nil }
+    public static func parseLimit(_ text: String) -> UInt64?? { text.withProcBytes(parseLimit) }
+
+    static func parseLimit(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64?? {
+        let line = KeyValueLines.firstLine(bytes)
+        if "max" ~= line { return .some(nil) }
+        guard let value = line.number(allowKiB: false) else { return nil }
         return .some(value >= 0x7FFF_FFFF_FFFF_F000 ? nil : value)
     }
 
     /// Parses a single-number file such as memory.current.
-    public static func parseCounter(_ text: String) -> UInt64? {
-        KeyValueLines.number(firstLine(text), allowKiB: false)
-    }
+    public static func parseCounter(_ text: String) -> UInt64? { text.withProcBytes(parseCounter) }
 
-    private static func firstLine(_ text: String) -> Substring {
-        let end = text.utf8.firstIndex(of: UInt8(ascii: "\n")) ?? text.endIndex
-        return text[..<end].trimmingTabs
+    static func parseCounter(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        KeyValueLines.firstLine(bytes).number(allowKiB: false)
     }
 
     /// The value of `key` in a "name value" file (memory.stat, memory.events, memory.oom_control).
-    public static func parseField(_ key: StaticString, in text: String) -> UInt64? {
+    public static func parseField(_ key: StaticString, in text: String) -> UInt64? { text.withProcBytes { parseField(key, in: $0) } }
+
+    static func parseField(_ key: StaticString, in bytes: UnsafeBufferPointer<UInt8>) -> UInt64? {
         var found: UInt64?
-        KeyValueLines.forEachSpaceSeparatedPair(text) { name, value in
+        KeyValueLines.forEachSpaceSeparatedPair(bytes) { name, value in
             if found == nil && key ~= name { found = value }
         }
         return found
     }
 
+    /// Reads one file of a cgroup directory: hands its bytes to the parser and returns true, or
+    /// returns false when it is absent or unreadable.
+    package typealias FileReader = (_ path: String, _ parse: (UnsafeBufferPointer<UInt8>) -> Void) -> Bool
+
+    /// A `FileReader` over a function that returns a file's text.
+    static func reader(_ read: @escaping (String) -> String?) -> FileReader {
+        { path, parse in
+            guard let text = read(path) else { return false }
+            text.withProcBytes(parse)
+            return true
+        }
+    }
+
     /// Reads a v2 cgroup directory; nil when it has no memory controller files at all.
-    package static func readV2(directory: String, read: (String) -> String? = { ProcFile.read($0) }) -> CgroupMemory? {
-        let current = read(directory + "/memory.current").flatMap(parseCounter)
-        let limit = read(directory + "/memory.max").flatMap(parseLimit)
+    package static func readV2(directory: String, read: @escaping (String) -> String? = { ProcFile.read($0) }) -> CgroupMemory? {
+        readV2(directory: directory, reader: reader(read))
+    }
+
+    /// Reads a v2 cgroup directory through `read`, each file parsed where it was read.
+    package static func readV2(directory: String, reader read: FileReader) -> CgroupMemory? {
+        var current: UInt64?
+        var limit: UInt64??
+        _ = read(directory + "/memory.current") { current = parseCounter($0) }
+        _ = read(directory + "/memory.max") { limit = parseLimit($0) }
         guard current != nil || limit != nil else { return nil }
-        let pressure = read(directory + "/memory.pressure").flatMap(PressureStall.parse)
-        var memory = CgroupMemory(version: .v2, usageBytes: current, limitBytes: limit ?? nil, pressure: pressure)
-        if let stat = read(directory + "/memory.stat") { memory.inactiveFileBytes = parseField("inactive_file", in: stat) }
-        if let events = read(directory + "/memory.events") { memory.events = MemoryEvents.parse(events) }
-        memory.peakBytes = read(directory + "/memory.peak").flatMap(parseCounter)
+        var memory = CgroupMemory(version: .v2, usageBytes: current, limitBytes: limit ?? nil)
+        _ = read(directory + "/memory.pressure") { memory.pressure = PressureStall.parse($0) }
+        _ = read(directory + "/memory.stat") { memory.inactiveFileBytes = parseField("inactive_file", in: $0) }
+        _ = read(directory + "/memory.events") { memory.events = MemoryEvents.parse($0) }
+        _ = read(directory + "/memory.peak") { memory.peakBytes = parseCounter($0) }
         return memory
     }
 
     /// Reads a v1 memory cgroup directory; nil when it has no usage or limit file.
-    package static func readV1(directory: String, read: (String) -> String? = { ProcFile.read($0) }) -> CgroupMemory? {
-        let usage = read(directory + "/memory.usage_in_bytes").flatMap(parseCounter)
-        let limit = read(directory + "/memory.limit_in_bytes").flatMap(parseLimit)
+    package static func readV1(directory: String, read: @escaping (String) -> String? = { ProcFile.read($0) }) -> CgroupMemory? {
+        readV1(directory: directory, reader: reader(read))
+    }
+
+    /// Reads a v1 memory cgroup directory through `read`, each file parsed where it was read.
+    package static func readV1(directory: String, reader read: FileReader) -> CgroupMemory? {
+        var usage: UInt64?
+        var limit: UInt64??
+        _ = read(directory + "/memory.usage_in_bytes") { usage = parseCounter($0) }
+        _ = read(directory + "/memory.limit_in_bytes") { limit = parseLimit($0) }
         guard usage != nil || limit != nil else { return nil }
         var memory = CgroupMemory(version: .v1, usageBytes: usage, limitBytes: limit ?? nil)
-        if let stat = read(directory + "/memory.stat") { memory.inactiveFileBytes = parseField("total_inactive_file", in: stat) }
-        if let control = read(directory + "/memory.oom_control") { memory.oomKills = parseField("oom_kill", in: control) }
-        memory.peakBytes = read(directory + "/memory.max_usage_in_bytes").flatMap(parseCounter)
+        _ = read(directory + "/memory.stat") { memory.inactiveFileBytes = parseField("total_inactive_file", in: $0) }
+        _ = read(directory + "/memory.oom_control") { memory.oomKills = parseField("oom_kill", in: $0) }
+        _ = read(directory + "/memory.max_usage_in_bytes") { memory.peakBytes = parseCounter($0) }
         return memory
     }
 }

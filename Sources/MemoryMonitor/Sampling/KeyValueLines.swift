@@ -6,8 +6,8 @@
 enum KeyValueLines {
     /// Calls `body` with each "Key:" line's key, its value text (trimmed), and the value as a
     /// number when it is one (scaled to bytes when the line ends in kB).
-    static func forEachKibibyteLine(_ text: String, _ body: (ByteSlice, ByteSlice, UInt64?) -> Void) {
-        forEachByteLine(text) { line in
+    static func forEachKibibyteLine(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (ByteSlice, ByteSlice, UInt64?) -> Void) {
+        forEachByteLine(bytes) { line in
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return }
             let value = ByteSlice(line, from: colon + 1, to: line.count).trimmed
             body(ByteSlice(line, from: 0, to: colon), value, value.number(allowKiB: true))
@@ -15,8 +15,8 @@ enum KeyValueLines {
     }
 
     /// Calls `body` with each "name value" pair whose value is an unsigned integer.
-    static func forEachSpaceSeparatedPair(_ text: String, _ body: (ByteSlice, UInt64) -> Void) {
-        forEachByteLine(text) { line in
+    static func forEachSpaceSeparatedPair(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (ByteSlice, UInt64) -> Void) {
+        forEachByteLine(bytes) { line in
             guard let space = line.firstIndex(of: UInt8(ascii: " ")) else { return }
             if let value = ByteSlice(line, from: space + 1, to: line.count).trimmed.number(allowKiB: false) {
                 body(ByteSlice(line, from: 0, to: space), value)
@@ -24,18 +24,27 @@ enum KeyValueLines {
         }
     }
 
-    /// Each line's bytes, without the newline, read in place from the string's UTF-8 storage.
+    /// Each line's bytes, without the newline.
+    static func forEachByteLine(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        var start = 0
+        while start < bytes.count {
+            var end = start
+            while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+            if end > start { body(UnsafeBufferPointer(rebasing: bytes[start..<end])) }
+            start = end + 1
+        }
+    }
+
+    /// Each line's bytes, read in place from the string's UTF-8 storage.
     static func forEachByteLine(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
         var text = text
-        text.withUTF8 { bytes in
-            var start = 0
-            while start < bytes.count {
-                var end = start
-                while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
-                if end > start { body(UnsafeBufferPointer(rebasing: bytes[start..<end])) }
-                start = end + 1
-            }
-        }
+        text.withUTF8 { forEachByteLine($0, body) }
+    }
+
+    /// The first line, trimmed of spaces and tabs.
+    static func firstLine(_ bytes: UnsafeBufferPointer<UInt8>) -> ByteSlice {
+        let end = bytes.firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
+        return ByteSlice(bytes, from: 0, to: end).trimmed
     }
 
     /// "123", or "123 kB" (×1024) when allowed; nil for anything else.
@@ -58,6 +67,14 @@ enum KeyValueLines {
         }
     }
 
+}
+
+extension String {
+    /// The string's UTF-8 bytes, for the byte parsers.
+    func withProcBytes<T>(_ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
+        var text = self
+        return text.withUTF8(body)
+    }
 }
 
 extension Substring {

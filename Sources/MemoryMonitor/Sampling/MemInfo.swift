@@ -36,11 +36,14 @@ public struct MemInfo: Sendable, Equatable {
 
     /// Parses /proc/meminfo. Nil when MemTotal is missing. Kernels before 3.14 have no
     /// MemAvailable: it is then estimated as MemFree + Buffers + Cached.
-    public static func parse(_ text: String) -> MemInfo? {
+    public static func parse(_ text: String) -> MemInfo? { text.withProcBytes(parse) }
+
+    /// Parses /proc/meminfo's bytes where they were read.
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> MemInfo? {
         var total: UInt64?
         var available: UInt64?
         var info = MemInfo(totalBytes: 0, availableBytes: 0)
-        KeyValueLines.forEachKibibyteLine(text) { key, _, value in
+        KeyValueLines.forEachKibibyteLine(bytes) { key, _, value in
             guard let value else { return }
             switch key {
             case "MemTotal": total = value

@@ -35,11 +35,22 @@ public struct MemoryEvents: Sendable, Equatable {
     }
 
     /// Parses v2 `memory.events` ("low 0\nhigh 3\n...").
-    public static func parse(_ text: String) -> MemoryEvents {
-        MemoryEvents(
-            low: CgroupMemory.parseField("low", in: text), high: CgroupMemory.parseField("high", in: text),
-            max: CgroupMemory.parseField("max", in: text), oom: CgroupMemory.parseField("oom", in: text),
-            oomKill: CgroupMemory.parseField("oom_kill", in: text))
+    public static func parse(_ text: String) -> MemoryEvents { text.withProcBytes(parse) }
+
+    /// Parses `memory.events` bytes where they were read, in one pass (the first of a repeated name counts).
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> MemoryEvents {
+        var events = MemoryEvents()
+        KeyValueLines.forEachSpaceSeparatedPair(bytes) { name, value in
+            switch name {
+            case "low": events.low = events.low ?? value
+            case "high": events.high = events.high ?? value
+            case "max": events.max = events.max ?? value
+            case "oom": events.oom = events.oom ?? value
+            case "oom_kill": events.oomKill = events.oomKill ?? value
+            default: break
+            }
+        }
+        return events
     }
 
     /// How much each count rose since `base` (0 where either is unknown or it did not rise).

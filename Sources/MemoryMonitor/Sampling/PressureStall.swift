@@ -31,10 +31,13 @@ public struct PressureStall: Sendable, Equatable {
 
     /// Parses PSI text; nil when there is no "some" line (PSI disabled: the read fails or is empty).
     /// Lines are "some avg10=0.12 avg60=0.05 avg300=0.01 total=12345", scanned in place.
-    public static func parse(_ text: String) -> PressureStall? {
+    public static func parse(_ text: String) -> PressureStall? { text.withProcBytes(parse) }
+
+    /// Parses PSI bytes where they were read.
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> PressureStall? {
         var some: Line?
         var full: Line?
-        KeyValueLines.forEachByteLine(text) { line in
+        KeyValueLines.forEachByteLine(bytes) { line in
             var kind: ByteSlice?
             var avg10: Double?
             var avg60: Double?

@@ -29,10 +29,13 @@ public struct ProcessStatus: Sendable, Equatable {
     }
 
     /// Parses /proc/PID/status. Nil when the text has no Name line (empty or truncated read).
-    public static func parse(_ text: String) -> ProcessStatus? {
+    public static func parse(_ text: String) -> ProcessStatus? { text.withProcBytes(parse) }
+
+    /// Parses /proc/PID/status's bytes where they were read.
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> ProcessStatus? {
         var status = ProcessStatus(name: "")
         var sawName = false
-        KeyValueLines.forEachKibibyteLine(text) { key, raw, value in
+        KeyValueLines.forEachKibibyteLine(bytes) { key, raw, value in
             switch key {
             case "Name":
                 status.name = raw.string

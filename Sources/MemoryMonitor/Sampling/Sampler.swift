@@ -89,16 +89,16 @@ public final class Sampler: Sendable {
 
         var host: MemInfo?
         defer { files.endSweep() }
-        switch files.read("/proc/meminfo") {
-        case .success(let text):
-            host = MemInfo.parse(text)
+        // Each file is parsed where it was read (no string made of it).
+        switch files.read("/proc/meminfo", MemInfo.parse) {
+        case .success(let parsed):
+            host = parsed
             if host == nil { unavailable["host"] = "/proc/meminfo has no MemTotal" }
         case .failure(let failure):
             unavailable["host"] = "/proc/meminfo: \(failure)"
         }
-        let ownStatusRead = files.read("/proc/self/status")
-        let ownStatus = try? ownStatusRead.get()
-        let ownParsed = ownStatus.flatMap(ProcessStatus.parse)
+        let ownStatusRead = files.read("/proc/self/status", ProcessStatus.parse)
+        let ownParsed = (try? ownStatusRead.get()) ?? nil
 
         // The target.
         var process: Sample.TargetProcess?
@@ -189,7 +189,7 @@ public final class Sampler: Sendable {
         // The monitor watching itself has counted its descriptors already.
         let ownDescriptors = process.flatMap { $0.pids.count == 1 && $0.pid == ownPid ? $0.openFileDescriptors : nil }
         let exporter = readExporter(status: ownParsed, openFileDescriptors: ownDescriptors)
-        let pressure: PressureStall? = cgroup?.pressure == nil ? (try? files.read("/proc/pressure/memory").get()).flatMap(PressureStall.parse) : nil
+        let pressure: PressureStall? = cgroup?.pressure == nil ? (try? files.read("/proc/pressure/memory", PressureStall.parse).get()) ?? nil : nil
         var sample = Sample(
             timestamp: timestamp, targetDescription: target.description, process: process, targetState: targetState,
             targetChanged: targetChanged, host: host, cgroup: cgroup, cgroupDirectory: cgroupDirectory, cgroupUnresolved: cgroupUnresolved,
@@ -306,7 +306,7 @@ public final class Sampler: Sendable {
 
     /// Reads every member; members that exited since resolution are left out.
     private func read(
-        members: [Identity], ownStatus: ProcessStatus?, ownStatusFailure: Result<String, ReadFailure>, state s: inout State,
+        members: [Identity], ownStatus: ProcessStatus?, ownStatusFailure: Result<ProcessStatus?, ReadFailure>, state s: inout State,
         now: ContinuousClock.Instant
     ) -> Reading {
         var read: [(Identity, ProcessStatus)] = []
@@ -440,27 +440,27 @@ public final class Sampler: Sendable {
     /// failure when a file exists but cannot be read (the figures are then unknown, not absent).
     private func readCgroup(directory: String, unifiedForPressure: String?) -> Result<CgroupMemory?, ReadFailure> {
         var failure: ReadFailure?
-        let read: (String) -> String? = { path in
-            switch self.files.read(path) {
-            case .success(let text): return text
+        let read: CgroupMemory.FileReader = { path, parse in
+            switch self.files.read(path, parse) {
+            case .success: return true
             case .failure(let f):
                 if !f.isMissing && failure == nil { failure = f }
-                return nil
+                return false
             }
         }
         // A directory's kind does not change: once it read as v1, the v2 files are not probed
         // again (each probe is a failed path lookup per check).
         let known = cgroupVersions.withLock { $0[directory] }
-        var memory = known == .v1 ? nil : CgroupMemory.readV2(directory: directory, read: read)
-        if memory == nil { memory = CgroupMemory.readV1(directory: directory, read: read) }
-        if memory == nil && known == .v1 { memory = CgroupMemory.readV2(directory: directory, read: read) }
+        var memory = known == .v1 ? nil : CgroupMemory.readV2(directory: directory, reader: read)
+        if memory == nil { memory = CgroupMemory.readV1(directory: directory, reader: read) }
+        if memory == nil && known == .v1 { memory = CgroupMemory.readV2(directory: directory, reader: read) }
         cgroupVersions.withLock { versions in
             if versions.count >= 8 { versions.removeAll() }
             versions[directory] = memory?.version
         }
         if let failure { return .failure(failure) }
         if memory?.version == .v1, let unifiedForPressure {
-            memory?.pressure = (try? files.read(unifiedForPressure + "/memory.pressure").get()).flatMap(PressureStall.parse)
+            memory?.pressure = (try? files.read(unifiedForPressure + "/memory.pressure", PressureStall.parse).get()) ?? nil
         }
         return .success(memory)
     }

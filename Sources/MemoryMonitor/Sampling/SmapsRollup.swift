@@ -14,13 +14,13 @@ public struct SmapsRollup: Sendable, Equatable {
     public static func parse(_ text: String) -> SmapsRollup? {
         var pss: UInt64?
         var rss: UInt64?
-        KeyValueLines.forEachKibibyteLine(text) { key, _, value in
+        text.withProcBytes { bytes in KeyValueLines.forEachKibibyteLine(bytes) { key, _, value in
             switch key {
             case "Pss": pss = value
             case "Rss": rss = value
             default: break
             }
-        }
+        } }
         return pss.map { SmapsRollup(proportionalBytes: $0, residentBytes: rss) }
     }
 }

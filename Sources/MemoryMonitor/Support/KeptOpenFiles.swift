@@ -45,6 +45,11 @@ package final class KeptOpenFiles: Sendable {
 
     /// The whole file as text, or why it could not be read.
     package func read(_ path: String) -> Result<String, ReadFailure> {
+        read(path) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The file's bytes handed to `body` where they were read (on the stack), or why it could not be read.
+    package func read<T>(_ path: String, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> Result<T, ReadFailure> {
         let cached = state.withLock { s -> Int32? in
             // One hash of the path, and the entry updated in place.
             guard let index = s.entries.index(forKey: path) else { return nil }
@@ -52,8 +57,9 @@ package final class KeptOpenFiles: Sendable {
             return s.entries.values[index].fd
         }
         if let fd = cached {
-            switch ProcFile.readAll(fd: fd, positional: true, singleRecord: true) {
-            case .success(let text): return .success(text)
+            // A failed read calls no body, so the body runs once whichever way the file is read.
+            switch ProcFile.withContents(fd: fd, positional: true, singleRecord: true, body) {
+            case .success(let value): return .success(value)
             case .failure:
                 // The file went away under us (a removed cgroup, an exited process): forget it and
                 // answer as a fresh open would.
@@ -62,7 +68,7 @@ package final class KeptOpenFiles: Sendable {
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return .failure(ReadFailure(code: errno)) }
-        let result = ProcFile.readAll(fd: fd, positional: true, singleRecord: true)
+        let result = ProcFile.withContents(fd: fd, positional: true, singleRecord: true, body)
         let kept: Bool
         if case .success = result, Self.isPseudoFile(path) {
             kept = state.withLock { s in

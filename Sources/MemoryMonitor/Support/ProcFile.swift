@@ -56,8 +56,16 @@ package enum ProcFile {
     /// records (`mountinfo`, `smaps`) may stop a read early at its page-sized buffer and must be
     /// read until 0.
     package static func readAll(fd: Int32, positional: Bool, limit: Int = 1 << 20, singleRecord: Bool = false) -> Result<String, ReadFailure> {
+        withContents(fd: fd, positional: positional, limit: limit, singleRecord: singleRecord) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Reads everything as `readAll` does and hands the bytes to `body` where they lie, without
+    /// making a string of them (a check parses its files in place: no allocation, no UTF-8 pass).
+    package static func withContents<T>(
+        fd: Int32, positional: Bool, limit: Int = 1 << 20, singleRecord: Bool = false, _ body: (UnsafeBufferPointer<UInt8>) -> T
+    ) -> Result<T, ReadFailure> {
         // Nearly every file here fits in 16 KiB: read into stack space, spill to an array past that.
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16384) { buffer -> Result<String, ReadFailure> in
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16384) { buffer -> Result<T, ReadFailure> in
             guard let base = buffer.baseAddress else { return .failure(ReadFailure(code: ENOMEM)) }
             var spill: [UInt8] = []
             var filled = 0
@@ -79,9 +87,9 @@ package enum ProcFile {
                 offset += n
                 if singleRecord && n < asked { break }
             }
-            if spill.isEmpty { return .success(String(decoding: UnsafeBufferPointer(rebasing: buffer[..<filled]), as: UTF8.self)) }
+            if spill.isEmpty { return .success(body(UnsafeBufferPointer(rebasing: buffer[..<filled]))) }
             spill.append(contentsOf: buffer[..<filled])
-            return .success(String(decoding: spill, as: UTF8.self))
+            return .success(spill.withUnsafeBufferPointer(body))
         }
     }
 
