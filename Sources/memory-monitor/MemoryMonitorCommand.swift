@@ -95,6 +95,7 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = Self.environment()
+        AllocatorStatistics.capArenas(environment: AllocatorStatistics.arenaEnvironment())
         let loaded: (configuration: MonitorConfiguration, unknownKeys: [String], warnings: [String])
         do {
             loaded = try loadConfiguration(environment: environment)

@@ -73,3 +73,47 @@ struct ManyScrapersTests {
         #expect(try second.query("up == 0").count == 0)
     }
 }
+
+/// glibc's malloc arenas under concurrent scrapes: the exporter caps them at 2 (one heap besides
+/// the main one), unless the environment chooses; the control run, with MALLOC_ARENA_MAX=8 set,
+/// shows the same load opening more, so the count is a real measurement.
+@Suite("Malloc arenas", .serialized, .offCooperativePool)
+struct MallocArenaTests {
+    /// Heaps of the arenas other than the main one: anonymous read-write mappings that start on a
+    /// 64 MiB boundary (glibc reserves each such heap 64 MiB aligned).
+    static func arenaHeaps(pid: Int32) throws -> Int {
+        let maps = try String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)
+        return maps.split(separator: "\n").filter { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count == 5, fields[1] == "rw-p", let start = UInt64(fields[0].split(separator: "-")[0], radix: 16) else { return false }
+            return start % (64 << 20) == 0
+        }.count
+    }
+
+    /// Six threads scraping 150 times each, twice, with the checks running every 0.2 s.
+    static func load(_ exporter: Exporter) {
+        DispatchQueue.concurrentPerform(iterations: 6) { _ in
+            for _ in 0..<150 { _ = try? RawHTTP.request(port: exporter.metricsPort, path: "/metrics") }
+            for _ in 0..<150 { _ = try? RawHTTP.request(port: exporter.healthPort, path: "/health/memory") }
+        }
+    }
+
+    @Test func arenasAreCappedUnlessTheEnvironmentChooses() throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["MALLOC_ARENA_MAX"] = nil
+        environment["GLIBC_TUNABLES"] = nil
+        let capped = try Exporter(["--check-interval", "0.2"], environment: environment)
+        Self.load(capped)
+        let cappedHeaps = try Self.arenaHeaps(pid: capped.child.pid)
+        #expect(capped.stop() == 0)
+
+        environment["MALLOC_ARENA_MAX"] = "8"
+        let chosen = try Exporter(["--check-interval", "0.2"], environment: environment)
+        Self.load(chosen)
+        let chosenHeaps = try Self.arenaHeaps(pid: chosen.child.pid)
+        #expect(chosen.stop() == 0)
+        print("malloc arenas: \(cappedHeaps + 1) capped, \(chosenHeaps + 1) with MALLOC_ARENA_MAX=8")
+        #expect(cappedHeaps <= 1)
+        #expect(chosenHeaps > cappedHeaps)
+    }
+}
