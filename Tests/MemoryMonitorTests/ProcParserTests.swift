@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import MemoryMonitor
 
@@ -86,6 +87,22 @@ struct ProcParserTests {
         #expect(real.startTicks == 10345)
         #expect(ProcessStat.parse("12 (x) S 1") == nil)
         #expect(ProcessStat.parseBootTime("cpu 1 2\nbtime 1700000000\n") == 1_700_000_000)
+    }
+
+    /// The byte scanner reads every process on this host as splitting the text on spaces does.
+    @Test func processStatMatchesASplitOnEveryProcessHere() throws {
+        var compared = 0
+        for pid in try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap({ Int32($0) }) {
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = text.lastIndex(of: ")") else { continue }
+            let fields = text[text.index(after: close)...].split(separator: " ")
+            let parsed = try #require(ProcessStat.parse(text), "pid \(pid): \(text)")
+            #expect(parsed.state == fields[0].first, "pid \(pid)")
+            #expect(parsed.cpuTicks == UInt64(fields[11])! + UInt64(fields[12])!, "pid \(pid)")
+            #expect(parsed.startTicks == UInt64(fields[19]), "pid \(pid)")
+            compared += 1
+        }
+        #expect(compared > 20)
+        #expect(ProcessStat.parse("1 (a) b) Z 0 0 0 0 0 0 0 0 0 0 7 8 0 0 20 0 1 0 99 0 0\n") == ProcessStat(cpuTicks: 15, startTicks: 99, state: "Z"))
     }
 }
 

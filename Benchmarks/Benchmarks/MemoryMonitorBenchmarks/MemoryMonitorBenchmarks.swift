@@ -177,6 +177,33 @@ let benchmarks: @Sendable () -> Void = {
             teardown: { group.stop() })
     }
 
+    // The leak tracker at 1 s checks with a full default window (63 settled slots and the newest
+    // check, three fits), time moving on 1 s per iteration so slots settle and leave as in the
+    // exporter. Building each iteration's sample is part of the figure.
+    Benchmark("leak tracker: one check, full window") { benchmark in
+        var tracker = GrowthTracker(configuration: MonitorConfiguration())
+        var t = 1_800_000_000.0
+        func sample(_ t: Double) -> Sample {
+            // Slow growth with page-sized noise, so every slope is new.
+            let noise = UInt64(t.truncatingRemainder(dividingBy: 7) * 4096)
+            var status = ProcessStatus(name: "bench", residentBytes: 200_000_000 + UInt64(t - 1_800_000_000) * 1000 + noise)
+            status.anonymousBytes = 150_000_000 + UInt64(t - 1_800_000_000) * 900 + noise
+            return Sample(
+                timestamp: t, targetDescription: "bench", process: .init(pid: 1, status: status),
+                host: MemInfo(totalBytes: 1 << 34, availableBytes: 1 << 33), cgroup: nil, hostPressure: nil, allocator: nil,
+                exporter: .init())
+        }
+        for _ in 0..<400 {
+            t += 1
+            _ = tracker.observe(sample(t), level: .healthy)
+        }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            t += 1
+            blackHole(tracker.observe(sample(t), level: .healthy))
+        }
+    }
+
     Benchmark("one full check") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(monitor.check()) }
     }

@@ -18,14 +18,36 @@ public struct ProcessStat: Sendable, Equatable {
 
     /// Parses /proc/PID/stat. The command name is in parentheses and may itself hold spaces and
     /// parentheses, so fields are counted from the last ')'.
-    public static func parse(_ text: String) -> ProcessStat? {
-        guard let close = text.lastIndex(of: ")") else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        // fields[0] is field 3 (state); utime is field 14, stime 15, starttime 22.
-        guard fields.count > 19, let utime = UInt64(fields[11]), let stime = UInt64(fields[12]),
-            let start = UInt64(fields[19])
-        else { return nil }
-        return ProcessStat(cpuTicks: utime + stime, startTicks: start, state: fields[0].first ?? "?")
+    public static func parse(_ text: String) -> ProcessStat? { text.withProcBytes(parse) }
+
+    /// Parses /proc/PID/stat's bytes where they were read.
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> ProcessStat? {
+        guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        // Fields after the name, counted from 0: 0 is field 3 (state); utime is field 14, stime 15, starttime 22.
+        var state: UInt8?
+        var utime: UInt64?
+        var stime: UInt64?
+        var start: UInt64?
+        var field = 0
+        var i = close + 1
+        while i < bytes.count && field <= 19 {
+            while i < bytes.count && bytes[i] == UInt8(ascii: " ") { i += 1 }
+            var end = i
+            while end < bytes.count && bytes[end] != UInt8(ascii: " ") && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+            guard end > i else { break }
+            let value = ByteSlice(bytes, from: i, to: end)
+            switch field {
+            case 0: state = bytes[i]
+            case 11: utime = value.number(allowKiB: false)
+            case 12: stime = value.number(allowKiB: false)
+            case 19: start = value.number(allowKiB: false)
+            default: break
+            }
+            field += 1
+            i = end
+        }
+        guard let state, let utime, let stime, let start else { return nil }
+        return ProcessStat(cpuTicks: utime + stime, startTicks: start, state: Character(Unicode.Scalar(state)))
     }
 
     /// The boot time in seconds since the epoch, from the "btime" line of /proc/stat.

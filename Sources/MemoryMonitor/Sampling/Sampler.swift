@@ -273,10 +273,9 @@ public final class Sampler: Sendable {
     /// The start time of a live process; a zombie counts as missing (it has exited, its parent
     /// has not reaped it yet).
     private func startTicks(of pid: Int32) -> Result<UInt64?, ReadFailure> {
-        switch ProcFile.readOrFail("/proc/\(pid)/stat", singleRecord: true) {
+        switch ProcFile.parseOrFail("/proc/\(pid)/stat", singleRecord: true, ProcessStat.parse) {
         case .failure(let failure): return .failure(failure)
-        case .success(let text):
-            let stat = ProcessStat.parse(text)
+        case .success(let stat):
             if stat?.hasExited == true { return .failure(ReadFailure(code: ESRCH)) }
             return .success(stat?.startTicks)
         }
@@ -316,12 +315,12 @@ public final class Sampler: Sendable {
                 if case .failure(let failure) = ownStatusFailure { return .unknown("/proc/self/status: \(failure)") }
                 return .unknown("/proc/self/status could not be parsed")
             }
-            switch ProcFile.readOrFail("/proc/\(member.pid)/status", singleRecord: true) {
+            switch ProcFile.parseOrFail("/proc/\(member.pid)/status", singleRecord: true, ProcessStatus.parse) {
             case .failure(let failure) where failure.isMissing: continue
             case .failure(let failure): return .unknown("/proc/\(member.pid)/status: \(failure)")
-            case .success(let text):
+            case .success(let parsed):
                 // A process that exited mid-read leaves an empty or partial file.
-                guard let status = ProcessStatus.parse(text) else { continue }
+                guard let status = parsed else { continue }
                 read.append((member, status))
             }
         }

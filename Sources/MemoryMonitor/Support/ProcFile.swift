@@ -39,10 +39,18 @@ package enum ProcFile {
 
     /// The whole file as text, or why it could not be read.
     package static func readOrFail(_ path: String, limit: Int = 1 << 20, singleRecord: Bool = false) -> Result<String, ReadFailure> {
+        parseOrFail(path, limit: limit, singleRecord: singleRecord) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The whole file's bytes handed to `body` where they were read (no string made of them), or
+    /// why it could not be read.
+    package static func parseOrFail<T>(
+        _ path: String, limit: Int = 1 << 20, singleRecord: Bool = false, _ body: (UnsafeBufferPointer<UInt8>) -> T
+    ) -> Result<T, ReadFailure> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return .failure(ReadFailure(code: errno)) }
         defer { close(fd) }
-        return readAll(fd: fd, positional: false, limit: limit, singleRecord: singleRecord)
+        return withContents(fd: fd, positional: false, limit: limit, singleRecord: singleRecord, body)
     }
 
     /// Everything from an open descriptor: with `positional`, from offset 0 with `pread` (a
