@@ -329,6 +329,27 @@ struct SlidingGrowthFitTests {
         #expect(Self.same(sliding.fit(newest: (20, 3)), nil))
     }
 
+    /// A wall clock that steps back 50 s, then forward 400 s: the points after the new time are
+    /// dropped, times stay in order, and the kept slopes stay those of the points kept.
+    @Test func aClockStepKeepsTheFitConsistent() throws {
+        var config = MonitorConfiguration()
+        config.experimental.predictiveAlerting = false
+        var tracker = GrowthTracker(configuration: config)
+        var t = 1_800_000_000.0
+        for i in 0..<600 {
+            t += i == 200 ? -50 : i == 400 ? 400 : 1
+            let rss = UInt64(300_000_000 + 20_000 * Double(i) + Double(i % 7) * 4096)
+            let sample = Sample(
+                timestamp: t, targetDescription: "t", process: .init(pid: 1, status: ProcessStatus(name: "x", residentBytes: rss)),
+                host: MemInfo(totalBytes: 1 << 40, availableBytes: 1 << 39), cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
+            let rate = tracker.observe(sample, level: .healthy).0.rateBytesPerSecond
+            let points = tracker.basisPoints
+            #expect(zip(points, points.dropFirst()).allSatisfy { $0.t < $1.t } && points.last?.t == t, "check \(i)")
+            #expect(points.allSatisfy { $0.t >= t - 300 }, "check \(i)")
+            #expect(rate == GrowthFit.fit(points)?.slope, "check \(i)")
+        }
+    }
+
     /// The tracker fits the last check of each slot of window/63 seconds (anchored at multiples
     /// of it) that has ended within the window, and the newest check: checked against a batch
     /// fit of those points, chosen here from the whole series, at every check of irregular checks.

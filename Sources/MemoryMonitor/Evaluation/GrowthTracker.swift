@@ -59,6 +59,9 @@ public struct GrowthTracker: Sendable {
     /// Points kept now (for tests).
     var pointCount: Int { settled.count + (newest == nil ? 0 : 1) }
 
+    /// The points the basis fit uses, oldest first (for tests).
+    var basisPoints: [(t: Double, v: Double)] { (settled + (newest.map { [$0] } ?? [])).map { ($0.t, $0.basis) } }
+
     public init(configuration: MonitorConfiguration) {
         let l = configuration.monitoring.leakDetection
         rule = LeakRule(thresholdGrowthRate: l.thresholdGrowthRate, window: l.monitoringWindow)
