@@ -89,6 +89,19 @@ struct ProcParserTests {
         #expect(ProcessStat.parseBootTime("cpu 1 2\nbtime 1700000000\n") == 1_700_000_000)
     }
 
+    /// The parsers stop once they have every key they want (the rest of the file is not
+    /// scanned), and read to the end when one is missing.
+    @Test func parsersStopOnceEveryKeyIsSeen() throws {
+        let status = "Name:\tx\nVmHWM:\t8 kB\nVmRSS:\t4 kB\nRssAnon:\t2 kB\nVmSize:\t16 kB\nVmSwap:\t0 kB\nThreads:\t3\nVmRSS:\t999 kB\n"
+        #expect(ProcessStatus.parse(status)?.residentBytes == 4096)
+        // No RssAnon (a kernel before 4.5): the later lines are read, the last VmRSS counts.
+        let old = status.replacingOccurrences(of: "RssAnon:\t2 kB\n", with: "")
+        #expect(ProcessStatus.parse(old)?.residentBytes == 999 * 1024)
+        #expect(ProcessStatus.parse(old)?.threads == 3)
+        let meminfo = "MemTotal: 100 kB\nMemFree: 10 kB\nMemAvailable: 50 kB\nBuffers: 1 kB\nCached: 2 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\nMemTotal: 7 kB\n"
+        #expect(MemInfo.parse(meminfo)?.totalBytes == 100 * 1024)
+    }
+
     /// The byte scanner reads every process on this host as splitting the text on spaces does.
     @Test func processStatMatchesASplitOnEveryProcessHere() throws {
         var compared = 0

@@ -7,11 +7,20 @@ enum KeyValueLines {
     /// Calls `body` with each "Key:" line's key, its value text (trimmed), and the value as a
     /// number when it is one (scaled to bytes when the line ends in kB).
     static func forEachKibibyteLine(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (ByteSlice, ByteSlice, UInt64?) -> Void) {
-        forEachByteLine(bytes) { line in
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return }
+        scanKibibyteLines(bytes, until: { key, raw, value in
+            body(key, raw, value)
+            return false
+        })
+    }
+
+    /// As `forEachKibibyteLine`, stopping at the first line for which `body` returns true (a
+    /// parser that has every key it wants skips the rest of the file).
+    static func scanKibibyteLines(_ bytes: UnsafeBufferPointer<UInt8>, until body: (ByteSlice, ByteSlice, UInt64?) -> Bool) {
+        scanByteLines(bytes, until: { line in
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return false }
             let value = ByteSlice(line, from: colon + 1, to: line.count).trimmed
-            body(ByteSlice(line, from: 0, to: colon), value, value.number(allowKiB: true))
-        }
+            return body(ByteSlice(line, from: 0, to: colon), value, value.number(allowKiB: true))
+        })
     }
 
     /// Calls `body` with each "name value" pair whose value is an unsigned integer.
@@ -26,11 +35,19 @@ enum KeyValueLines {
 
     /// Each line's bytes, without the newline.
     static func forEachByteLine(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        scanByteLines(bytes, until: { line in
+            body(line)
+            return false
+        })
+    }
+
+    /// Each line's bytes until `body` returns true.
+    static func scanByteLines(_ bytes: UnsafeBufferPointer<UInt8>, until body: (UnsafeBufferPointer<UInt8>) -> Bool) {
         var start = 0
         while start < bytes.count {
             var end = start
             while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
-            if end > start { body(UnsafeBufferPointer(rebasing: bytes[start..<end])) }
+            if end > start && body(UnsafeBufferPointer(rebasing: bytes[start..<end])) { return }
             start = end + 1
         }
     }

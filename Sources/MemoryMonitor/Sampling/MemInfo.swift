@@ -43,19 +43,22 @@ public struct MemInfo: Sendable, Equatable {
         var total: UInt64?
         var available: UInt64?
         var info = MemInfo(totalBytes: 0, availableBytes: 0)
-        KeyValueLines.forEachKibibyteLine(bytes) { key, _, value in
-            guard let value else { return }
+        // The seven keys come in the first 16 lines of about 55: stop once each has been seen.
+        var seen: UInt8 = 0
+        KeyValueLines.scanKibibyteLines(bytes, until: { key, _, value in
+            guard let value else { return false }
             switch key {
-            case "MemTotal": total = value
-            case "MemAvailable": available = value
-            case "MemFree": info.freeBytes = value
-            case "Buffers": info.buffersBytes = value
-            case "Cached": info.cachedBytes = value
-            case "SwapTotal": info.swapTotalBytes = value
-            case "SwapFree": info.swapFreeBytes = value
+            case "MemTotal": total = value; seen |= 1
+            case "MemAvailable": available = value; seen |= 2
+            case "MemFree": info.freeBytes = value; seen |= 4
+            case "Buffers": info.buffersBytes = value; seen |= 8
+            case "Cached": info.cachedBytes = value; seen |= 16
+            case "SwapTotal": info.swapTotalBytes = value; seen |= 32
+            case "SwapFree": info.swapFreeBytes = value; seen |= 64
             default: break
             }
-        }
+            return seen == 127
+        })
         guard let total else { return nil }
         info.totalBytes = total
         info.availableBytes = available ?? min(total, info.freeBytes + info.buffersBytes + info.cachedBytes)

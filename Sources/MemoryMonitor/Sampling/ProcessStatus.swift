@@ -35,20 +35,25 @@ public struct ProcessStatus: Sendable, Equatable {
     static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> ProcessStatus? {
         var status = ProcessStatus(name: "")
         var sawName = false
-        KeyValueLines.forEachKibibyteLine(bytes) { key, raw, value in
+        // The keys end at Threads, about two thirds down: stop once each has been seen (a kernel
+        // thread has no Vm lines, an old kernel no RssAnon; then the whole file is read).
+        var seen: UInt8 = 0
+        KeyValueLines.scanKibibyteLines(bytes, until: { key, raw, value in
             switch key {
             case "Name":
                 status.name = raw.string
                 sawName = true
-            case "VmRSS": status.residentBytes = value
-            case "RssAnon": status.anonymousBytes = value
-            case "VmSize": status.virtualBytes = value
-            case "VmSwap": status.swappedBytes = value
-            case "VmHWM": status.peakResidentBytes = value
-            case "Threads": status.threads = value
+                seen |= 1
+            case "VmRSS": status.residentBytes = value; seen |= 2
+            case "RssAnon": status.anonymousBytes = value; seen |= 4
+            case "VmSize": status.virtualBytes = value; seen |= 8
+            case "VmSwap": status.swappedBytes = value; seen |= 16
+            case "VmHWM": status.peakResidentBytes = value; seen |= 32
+            case "Threads": status.threads = value; seen |= 64
             default: break
             }
-        }
+            return seen == 127
+        })
         return sawName ? status : nil
     }
 }
