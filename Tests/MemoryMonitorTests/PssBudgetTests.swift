@@ -11,6 +11,9 @@ struct PssBudgetTests {
         let marker = "31.\(Int.random(in: 1000...9999))"
         let sleepers = try (0..<4).map { _ in try ChildProcess("/bin/sleep", [marker]) }
         defer { for s in sleepers { s.stop() } }
+        // A child just spawned may not have exec'd yet (its command line is still the test's):
+        // wait until every sleeper shows its own, as a sample would match it.
+        #expect(waitFor(5) { sleepers.allSatisfy { (ProcFile.read("/proc/\($0.pid)/cmdline") ?? "").hasPrefix("/bin/sleep\u{0}\(marker)") } })
         let sampler = Sampler(target: .processMatch("^/bin/sleep \(marker.replacingOccurrences(of: ".", with: "\\."))$"), proportionalBudget: .zero)
         var deferred: [Int] = []
         var known: [Bool] = []

@@ -346,20 +346,7 @@ public final class MonitorMetrics: Sendable {
         setOrRemove(usage, sample.availableMB, L.available)
         setOrRemove(usage, sample.swapPercent, L.swapPercent)
 
-        let h = sample.host
-        for (field, labels) in L.host.enumerated() {
-            let value: UInt64? =
-                switch field {
-                case 0: h?.totalBytes
-                case 1: h?.availableBytes
-                case 2: h?.freeBytes
-                case 3: h?.buffersBytes
-                case 4: h?.cachedBytes
-                case 5: h?.swapTotalBytes
-                default: h?.swapFreeBytes
-                }
-            setOrRemove(host, value.map { Double($0) }, labels)
-        }
+        for (field, labels) in L.host { setOrRemove(host, sample.host.map { Double($0[keyPath: field]) }, labels) }
 
         let cg = sample.cgroup
         targetCgroupResolved.set(sample.unavailable["cgroup"] == nil ? 1 : 0)
@@ -484,8 +471,11 @@ private enum L {
     static let percent = ["percent"]
     static let available = ["available_mb"]
     static let swapPercent = ["swap_percent"]
-    /// `memory_host_bytes` fields, in the order `update(from:)` reads them.
-    static let host = ["total", "available", "free", "buffers", "cached", "swap_total", "swap_free"].map { [$0] }
+    /// `memory_host_bytes{field}` and where each comes from.
+    static let host: [(KeyPath<MemInfo, UInt64> & Sendable, [String])] = [
+        (\.totalBytes, ["total"]), (\.availableBytes, ["available"]), (\.freeBytes, ["free"]), (\.buffersBytes, ["buffers"]),
+        (\.cachedBytes, ["cached"]), (\.swapTotalBytes, ["swap_total"]), (\.swapFreeBytes, ["swap_free"]),
+    ]
     /// `memory_effective_limit_bytes{source}`.
     static let cgroupSource = ["cgroup"]
     static let hostSource = ["host"]

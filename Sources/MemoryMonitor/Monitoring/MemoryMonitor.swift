@@ -263,12 +263,9 @@ public final class MemoryMonitor: Sendable {
 
     /// The check loop stops: readers still waiting (given nil) and later ones run their own check.
     func stopAcceptingCheckRequests() {
-        let waiting = checkRequests.withLock { r in
-            r.wake = nil
-            defer { r.waiting = [] }
-            return r.waiting
-        }
-        for continuation in waiting { continuation.resume(returning: nil) }
+        // Without a wake-up no reader is added any more: what is taken now is all.
+        checkRequests.withLock { $0.wake = nil }
+        for continuation in takeCheckRequests() { continuation.resume(returning: nil) }
     }
 
     /// The latest published snapshot, if any check has completed.

@@ -52,25 +52,10 @@ enum KeyValueLines {
         }
     }
 
-    /// Each line's bytes, read in place from the string's UTF-8 storage.
-    static func forEachByteLine(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
-        var text = text
-        text.withUTF8 { forEachByteLine($0, body) }
-    }
-
     /// The first line, trimmed of spaces and tabs.
     static func firstLine(_ bytes: UnsafeBufferPointer<UInt8>) -> ByteSlice {
         let end = bytes.firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
         return ByteSlice(bytes, from: 0, to: end).trimmed
-    }
-
-    /// "123", or "123 kB" (×1024) when allowed; nil for anything else.
-    static func number(_ text: Substring, allowKiB: Bool) -> UInt64? {
-        if let result = text.utf8.withContiguousStorageIfAvailable({ ByteSlice($0, from: 0, to: $0.count).trimmed.number(allowKiB: allowKiB) }) {
-            return result
-        }
-        var copy = String(text)
-        return copy.withUTF8 { ByteSlice($0, from: 0, to: $0.count).trimmed.number(allowKiB: allowKiB) }
     }
 
     /// Each line of `text` without its newline, as a substring (no copy).

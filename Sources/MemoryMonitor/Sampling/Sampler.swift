@@ -394,9 +394,9 @@ public final class Sampler: Sendable {
         if let cached = s.proportional[identity], now - cached.at < proportionalRefresh { return (cached.bytes, cached.reason) }
         let path = identity.pid == ownPid ? "/proc/self/smaps_rollup" : "/proc/\(identity.pid)/smaps_rollup"
         let result: (bytes: UInt64?, reason: String?)
-        switch ProcFile.readOrFail(path, singleRecord: true) {
-        case .success(let text):
-            let bytes = SmapsRollup.parse(text)?.proportionalBytes
+        switch ProcFile.parseOrFail(path, singleRecord: true, SmapsRollup.parse) {
+        case .success(let rollup):
+            let bytes = rollup?.proportionalBytes
             result = (bytes, bytes == nil ? "no Pss line (kernel before 4.14?)" : nil)
         case .failure(let failure) where failure.code == EACCES || failure.code == EPERM:
             result = (nil, "permission denied (reading another user's smaps_rollup needs CAP_SYS_PTRACE)")

@@ -11,16 +11,19 @@ public struct SmapsRollup: Sendable, Equatable {
     }
 
     /// Parses smaps_rollup; nil when it has no Pss line (unreadable or empty for kernel threads).
-    public static func parse(_ text: String) -> SmapsRollup? {
+    public static func parse(_ text: String) -> SmapsRollup? { text.withProcBytes(parse) }
+
+    /// Parses smaps_rollup's bytes where they were read.
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> SmapsRollup? {
         var pss: UInt64?
         var rss: UInt64?
-        text.withProcBytes { bytes in KeyValueLines.forEachKibibyteLine(bytes) { key, _, value in
+        KeyValueLines.forEachKibibyteLine(bytes) { key, _, value in
             switch key {
             case "Pss": pss = value
             case "Rss": rss = value
             default: break
             }
-        } }
+        }
         return pss.map { SmapsRollup(proportionalBytes: $0, residentBytes: rss) }
     }
 }
