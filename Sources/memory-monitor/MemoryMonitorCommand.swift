@@ -93,9 +93,17 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Validate the configuration, print the result and exit (0 valid, 2 invalid).")
     var checkConfig = false
 
+    /// The entry point: caps glibc's malloc arenas before any other thread exists (a thread's
+    /// first allocation opens an arena of its own, and the cap does not close one already open;
+    /// set in `run()`, which runs on a thread of the cooperative pool, two threads had arenas by
+    /// then), then parses the arguments and runs.
+    static func main() async {
+        AllocatorStatistics.capArenas(environment: AllocatorStatistics.arenaEnvironment())
+        await main(nil)
+    }
+
     func run() async throws {
         let environment = Self.environment()
-        AllocatorStatistics.capArenas(environment: AllocatorStatistics.arenaEnvironment())
         let loaded: (configuration: MonitorConfiguration, unknownKeys: [String], warnings: [String])
         do {
             loaded = try loadConfiguration(environment: environment)
