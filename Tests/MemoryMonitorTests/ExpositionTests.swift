@@ -78,6 +78,40 @@ struct ExpositionTests {
         #expect(ExpositionRenderer.render(r.snapshot(), format: .prometheusText).isEmpty)
     }
 
+    /// A handle is the same series as its label values: not shown until set, gone when removed,
+    /// back in its first place when set again; a family without labels has its one series.
+    @Test func gaugeHandlesAreTheSeriesOfTheirLabels() {
+        let r = MetricRegistry()
+        let g = r.gauge("handled_bytes", help: "Handled.", labels: ["kind"])
+        let a = g.handle("a")
+        let b = g.handle(labels: ["b"])
+        func body() -> String { String(decoding: ExpositionRenderer.render(r.snapshot(), format: .prometheusText), as: UTF8.self) }
+        #expect(body().isEmpty)
+        b.set(2)
+        g.set(3, "c")
+        a.set(1)
+        #expect(body().hasSuffix("handled_bytes{kind=\"a\"} 1\nhandled_bytes{kind=\"b\"} 2\nhandled_bytes{kind=\"c\"} 3\n"))
+        a.remove()
+        #expect(g.value("a") == nil)
+        #expect(!body().contains("kind=\"a\""))
+        g.set(4, "a")
+        #expect(g.value("a") == 4)
+        a.set(orRemove: nil)
+        #expect(g.value("a") == nil)
+        a.set(orRemove: 5)
+        #expect(g.value("a") == 5)
+        g.remove("b")
+        #expect(body().hasSuffix("handled_bytes{kind=\"a\"} 5\nhandled_bytes{kind=\"c\"} 3\n"))
+        let plain = r.gauge("plain_bytes", help: "No labels.")
+        #expect(plain.value() == nil)
+        plain.set(7)
+        plain.handle().set(8)
+        #expect(plain.value() == 8)
+        plain.remove()
+        #expect(plain.value() == nil)
+        #expect(!body().contains("plain_bytes 8"))
+    }
+
     @Test func histogramQuantileInterpolates() {
         let r = MetricRegistry()
         let h = r.histogram("q_seconds", help: "q", buckets: [1, 2, 4])

@@ -119,16 +119,16 @@ public struct AlertEvaluator: Sendable {
             guard let after, let value else { continue }
             outcome.alerts.append(makeAlert(component: component, from: before, to: after, value: value, sample: sample))
         }
-        if var tracker = growth {
+        // Mutated in place (`growth!`): a copy would make the tracker copy its slope arrays.
+        if growth != nil {
             var events: [GrowthTracker.Event] = []
             // A new process is a new series; a group whose members come and go is the same one.
-            if sample.targetChanged && !sample.targetIsGroup { events += tracker.reset() }
+            if sample.targetChanged && !sample.targetIsGroup { events += growth!.reset() }
             if case .up = sample.targetState {
-                let (analysis, observed) = tracker.observe(sample, level: trackers[.processMemory]?.level ?? .healthy)
+                let (analysis, observed) = growth!.observe(sample, level: trackers[.processMemory]?.level ?? .healthy)
                 outcome.growth = analysis
                 events += observed
             }
-            growth = tracker
             for event in events { outcome.alerts.append(growthAlert(event, sample: sample, outcome: &outcome)) }
         }
         return outcome

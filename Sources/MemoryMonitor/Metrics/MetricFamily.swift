@@ -156,35 +156,58 @@ public protocol MetricFamilyProtocol: AnyObject, Sendable {
     func snapshot() -> MetricFamilySnapshot
 }
 
-/// Storage shared by the three family kinds: series keyed by label values, kept in insertion order.
+/// Storage shared by the three family kinds: series keyed by label values, in the order they
+/// were first created. A removed series keeps its place without a value, so a slot number (a
+/// `Gauge` handle) stays valid; label sets are fixed or bounded (sources, severities, channels).
 struct SeriesTable<Value: Sendable>: Sendable {
-    var order: [[String]] = []
-    var values: [[String]: Value] = [:]
-    /// When each series was created (Unix time).
-    var created: [[String]: Double] = [:]
+    struct Slot: Sendable {
+        var labels: [String]
+        var value: Value?
+        /// When the series was (last) created, Unix time.
+        var created: Double
+    }
+
+    private(set) var slots: [Slot] = []
+    private var index: [[String]: Int] = [:]
+
+    /// The slot of these label values, made (without a value) if new. A family without labels
+    /// has a single series, in slot 0: no hash.
+    mutating func slot(_ labels: [String]) -> Int {
+        if labels.isEmpty, !slots.isEmpty { return 0 }
+        if let i = index[labels] { return i }
+        slots.append(Slot(labels: labels, value: nil, created: 0))
+        index[labels] = slots.count - 1
+        return slots.count - 1
+    }
 
     mutating func update(_ labels: [String], initial: @autoclosure () -> Value, _ body: (inout Value) -> Void) {
-        // One hash of the labels for a series that exists (nearly every update), not two.
-        if let index = values.index(forKey: labels) {
-            body(&values.values[index])
-            return
+        update(at: slot(labels), initial: initial(), body)
+    }
+
+    mutating func update(at slot: Int, initial: @autoclosure () -> Value, _ body: (inout Value) -> Void) {
+        if slots[slot].value == nil {
+            var value = initial()
+            body(&value)
+            slots[slot].value = value
+            slots[slot].created = WallClock.now()
+        } else {
+            body(&slots[slot].value!)
         }
-        order.append(labels)
-        var value = initial()
-        body(&value)
-        values[labels] = value
-        created[labels] = WallClock.now()
     }
 
     mutating func remove(_ labels: [String]) {
-        if values.removeValue(forKey: labels) != nil {
-            order.removeAll { $0 == labels }
-            created[labels] = nil
-        }
+        if let i = labels.isEmpty ? (slots.isEmpty ? nil : 0) : index[labels] { slots[i].value = nil }
+    }
+
+    mutating func remove(at slot: Int) { slots[slot].value = nil }
+
+    func value(_ labels: [String]) -> Value? {
+        guard let i = labels.isEmpty ? (slots.isEmpty ? nil : 0) : index[labels] else { return nil }
+        return slots[i].value
     }
 }
 
-/// The series of a gauge or counter family: one Double per label set, kept in insertion order.
+/// The series of a gauge or counter family: one Double per label set, kept in creation order.
 final class ScalarSeries: Sendable {
     let name: String
     let help: String
@@ -203,23 +226,54 @@ final class ScalarSeries: Sendable {
         self.type = type
     }
 
+    func slot(_ labels: [String]) -> Int {
+        precondition(labels.count == labelNames.count, "\(name): wrong number of label values")
+        return table.withLock { $0.slot(labels) }
+    }
+
     func update(_ labels: [String], initial: Double, _ body: (inout Double) -> Void) {
         precondition(labels.count == labelNames.count, "\(name): wrong number of label values")
         table.withLock { $0.update(labels, initial: initial, body) }
     }
 
+    func set(_ value: Double, at slot: Int) { table.withLock { $0.update(at: slot, initial: value) { $0 = value } } }
+
     func remove(_ labels: [String]) { table.withLock { $0.remove(labels) } }
 
-    func value(_ labels: [String]) -> Double? { table.withLock { $0.values[labels] } }
+    func remove(at slot: Int) { table.withLock { $0.remove(at: slot) } }
+
+    func value(_ labels: [String]) -> Double? { table.withLock { $0.value(labels) } }
 
     func snapshot() -> MetricFamilySnapshot {
         let knowsStart = type == .counter && !mirrored.load(ordering: .relaxed)
         let series = table.withLock { t in
-            t.order.map {
-                MetricFamilySnapshot.Series(labelValues: $0, value: t.values[$0]!, cumulativeCounts: [], created: knowsStart ? t.created[$0] : nil)
+            var series: [MetricFamilySnapshot.Series] = []
+            series.reserveCapacity(t.slots.count)
+            for slot in t.slots {
+                guard let value = slot.value else { continue }
+                series.append(.init(labelValues: slot.labels, value: value, cumulativeCounts: [], created: knowsStart ? slot.created : nil))
             }
+            return series
         }
         return MetricFamilySnapshot(name: name, help: help, type: type, unit: unit, labelNames: labelNames, buckets: [], series: series)
+    }
+}
+
+/// One series of a gauge family, looked up once: setting it hashes no labels. A removed series
+/// comes back in its place when set again.
+public struct Gauge: Sendable {
+    let series: ScalarSeries
+    let slot: Int
+
+    /// Sets the value.
+    public func set(_ value: Double) { series.set(value, at: slot) }
+
+    /// Removes the series (a value that is no longer known) until it is set again.
+    public func remove() { series.remove(at: slot) }
+
+    /// Sets the value, or removes the series when it is nil.
+    public func set(orRemove value: Double?) {
+        if let value { set(value) } else { remove() }
     }
 }
 
@@ -239,6 +293,13 @@ public final class GaugeFamily: MetricFamilyProtocol {
 
     /// Sets the series with these label values.
     public func set(_ value: Double, labels: [String]) { series.update(labels, initial: value) { $0 = value } }
+
+    /// The series with these label values, to set without a lookup each time; it is not shown
+    /// until it is first set.
+    public func handle(_ labelValues: String...) -> Gauge { handle(labels: labelValues) }
+
+    /// The series with these label values, as a handle.
+    public func handle(labels: [String]) -> Gauge { Gauge(series: series, slot: series.slot(labels)) }
 
     /// Removes a series (a value that is no longer known).
     public func remove(_ labelValues: String...) { series.remove(labelValues) }
@@ -357,11 +418,11 @@ public final class HistogramFamily: MetricFamilyProtocol {
     }
 
     /// The number of observations of a series.
-    public func count(_ labelValues: String...) -> UInt64 { table.withLock { $0.values[labelValues]?.counts.reduce(0, +) ?? 0 } }
+    public func count(_ labelValues: String...) -> UInt64 { table.withLock { $0.value(labelValues)?.counts.reduce(0, +) ?? 0 } }
 
     /// The q-quantile (0..1) of a series, interpolated linearly within the bucket as Prometheus does.
     public func quantile(_ q: Double, _ labelValues: String...) -> Double? {
-        guard let state = table.withLock({ $0.values[labelValues] }) else { return nil }
+        guard let state = table.withLock({ $0.value(labelValues) }) else { return nil }
         let total = state.counts.reduce(0, +)
         guard total > 0 else { return nil }
         let rank = q * Double(total)
@@ -380,14 +441,15 @@ public final class HistogramFamily: MetricFamilyProtocol {
 
     public func snapshot() -> MetricFamilySnapshot {
         let series = table.withLock { t in
-            t.order.map { labels -> MetricFamilySnapshot.Series in
-                let state = t.values[labels]!
+            t.slots.compactMap { slot -> MetricFamilySnapshot.Series? in
+                guard let state = slot.value else { return nil }
+                let labels = slot.labels
                 var running: UInt64 = 0
                 let cumulative = state.counts.map { c -> UInt64 in
                     running += c
                     return running
                 }
-                var series = MetricFamilySnapshot.Series(labelValues: labels, value: state.sum, cumulativeCounts: cumulative, created: t.created[labels])
+                var series = MetricFamilySnapshot.Series(labelValues: labels, value: state.sum, cumulativeCounts: cumulative, created: slot.created)
                 if let native {
                     let (positiveSpans, positiveDeltas) = NativeBuckets.encode(state.positive)
                     let (negativeSpans, negativeDeltas) = NativeBuckets.encode(state.negative)

@@ -94,6 +94,9 @@ public final class MonitorMetrics: Sendable {
     let ownMaxFds: GaugeFamily
     let ownStart: GaugeFamily
 
+    /// The labelled series every check sets, looked up once.
+    private let h: Handles
+
     /// Histogram bounds for check duration: 10 µs to 2 s (the SPEC's ceiling for one check).
     public static let checkDurationBuckets: [Double] = [
         0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2,
@@ -290,6 +293,19 @@ public final class MonitorMetrics: Sendable {
             labels: ["version", "swift_version", "os", "arch"])
         build.set(1, Self.version, Self.swiftVersion, Self.platform.os, Self.platform.arch)
 
+        let (unavailable, host, secondsToThreshold, level) = (unavailable, host, secondsToThreshold, level)
+        h = Handles(
+            usageRSS: usage.handle("rss_mb"), usageVMS: usage.handle("vms_mb"), usagePercent: usage.handle("percent"),
+            usageAvailable: usage.handle("available_mb"), usageSwapPercent: usage.handle("swap_percent"),
+            unavailable: ["host", "cgroup", "limit", "target"].map { ($0, unavailable.handle($0)) },
+            host: Handles.hostFields.map { ($0.0, host.handle($0.1)) },
+            limitCgroup: limitBytes.handle("cgroup"), limitHost: limitBytes.handle("host"),
+            pressureSome: Handles.pressure(pressureRatio, "some"), pressureFull: Handles.pressure(pressureRatio, "full"),
+            allocatorInUse: allocator.handle("in_use"), allocatorFree: allocator.handle("free"),
+            growthAnonymous: growthRate.handle("anonymous"), growthResident: growthRate.handle("resident"),
+            secondsToThreshold: Severity.alerting.map { ($0, secondsToThreshold.handle($0.description)) },
+            level: Component.allCases.filter { !$0.isEvent }.map { ($0, level.handle($0.rawValue)) })
+
         for severity in Severity.alerting {
             alertsSent.increment(by: 0, severity.description)
             for component in Component.allCases where !component.isEvent { alertsActive.set(0, component.rawValue, severity.description) }
@@ -322,7 +338,7 @@ public final class MonitorMetrics: Sendable {
         case .gone: targetUp.set(0)
         case .unknown: targetUp.remove()
         }
-        for (part, labels) in L.parts { unavailable.set(sample.unavailable[part] == nil ? 0 : 1, labels: labels) }
+        for (part, gauge) in h.unavailable { gauge.set(sample.unavailable[part] == nil ? 0 : 1) }
         if let p = sample.process {
             targetPid.set(Double(p.pid))
             targetProcesses.set(Double(p.pids.count))
@@ -333,20 +349,20 @@ public final class MonitorMetrics: Sendable {
             setOrRemove(processProportional, p.proportionalBytes)
             setOrRemove(processThreads, p.status.threads)
             setOrRemove(processFds, p.openFileDescriptors.map { UInt64($0) })
-            setOrRemove(usage, p.status.residentBytes.map { Double($0) / mib }, L.rss)
-            setOrRemove(usage, p.status.virtualBytes.map { Double($0) / mib }, L.vms)
+            h.usageRSS.set(orRemove: p.status.residentBytes.map { Double($0) / mib })
+            h.usageVMS.set(orRemove: p.status.virtualBytes.map { Double($0) / mib })
         } else {
             for family in [targetPid, targetProcesses, processResident, processVirtual, processSwap, processPeak, processProportional, processThreads, processFds] {
                 family.remove()
             }
-            usage.remove(labels: L.rss)
-            usage.remove(labels: L.vms)
+            h.usageRSS.remove()
+            h.usageVMS.remove()
         }
-        setOrRemove(usage, sample.memoryPercent, L.percent)
-        setOrRemove(usage, sample.availableMB, L.available)
-        setOrRemove(usage, sample.swapPercent, L.swapPercent)
+        h.usagePercent.set(orRemove: sample.memoryPercent)
+        h.usageAvailable.set(orRemove: sample.availableMB)
+        h.usageSwapPercent.set(orRemove: sample.swapPercent)
 
-        for (field, labels) in L.host { setOrRemove(host, sample.host.map { Double($0[keyPath: field]) }, labels) }
+        for (field, gauge) in h.host { gauge.set(orRemove: sample.host.map { Double($0[keyPath: field]) }) }
 
         let cg = sample.cgroup
         targetCgroupResolved.set(sample.unavailable["cgroup"] == nil ? 1 : 0)
@@ -363,31 +379,31 @@ public final class MonitorMetrics: Sendable {
 
         if let limit = sample.limit {
             let fromCgroup = limit.source.rawValue == "cgroup"
-            limitBytes.remove(labels: fromCgroup ? L.hostSource : L.cgroupSource)
-            limitBytes.set(Double(limit.limitBytes), labels: fromCgroup ? L.cgroupSource : L.hostSource)
+            (fromCgroup ? h.limitHost : h.limitCgroup).remove()
+            (fromCgroup ? h.limitCgroup : h.limitHost).set(Double(limit.limitBytes))
             usedBytes.set(Double(limit.usedBytes))
             usedRatio.set(limit.usedRatio)
         } else {
-            limitBytes.remove("cgroup")
-            limitBytes.remove("host")
+            h.limitCgroup.remove()
+            h.limitHost.remove()
             usedBytes.remove()
             usedRatio.remove()
         }
         setOrRemove(swapRatio, sample.swapPercent.map { $0 / 100 })
 
         if let psi = sample.pressure {
-            func record(_ line: PressureStall.Line, _ labels: (stalled: [String], avg10: [String], avg60: [String], avg300: [String])) {
-                pressureStalled.set(line.totalSeconds, labels: labels.stalled)
-                pressureRatio.set(line.avg10Ratio, labels: labels.avg10)
-                pressureRatio.set(line.avg60Ratio, labels: labels.avg60)
-                pressureRatio.set(line.avg300Ratio, labels: labels.avg300)
+            func record(_ line: PressureStall.Line, _ kind: [String], _ ratios: (avg10: Gauge, avg60: Gauge, avg300: Gauge)) {
+                pressureStalled.set(line.totalSeconds, labels: kind)
+                ratios.avg10.set(line.avg10Ratio)
+                ratios.avg60.set(line.avg60Ratio)
+                ratios.avg300.set(line.avg300Ratio)
             }
-            record(psi.some, L.some)
-            if let full = psi.full { record(full, L.full) }
+            record(psi.some, Handles.some, h.pressureSome)
+            if let full = psi.full { record(full, Handles.full, h.pressureFull) }
         }
         if let a = sample.allocator {
-            allocator.set(Double(a.inUseBytes), labels: L.inUse)
-            allocator.set(Double(a.freeBytes), labels: L.free)
+            h.allocatorInUse.set(Double(a.inUseBytes))
+            h.allocatorFree.set(Double(a.freeBytes))
         }
 
         let e = sample.exporter
@@ -403,16 +419,16 @@ public final class MonitorMetrics: Sendable {
     func update(growth: GrowthTracker.Analysis?, leakStarted: Bool) {
         if leakStarted { leaksDetected.increment() }
         guard let growth else {
-            growthRate.remove("anonymous")
-            growthRate.remove("resident")
-            for severity in Severity.alerting { secondsToThreshold.remove(severity.description) }
+            h.growthAnonymous.remove()
+            h.growthResident.remove()
+            for (_, gauge) in h.secondsToThreshold { gauge.remove() }
             secondsToLimit.remove()
             return
         }
         let anonymous = growth.basis == "anonymous"
-        growthRate.remove(labels: anonymous ? L.resident : L.anonymous)
-        setOrRemove(growthRate, growth.rateBytesPerSecond, anonymous ? L.anonymous : L.resident)
-        for (severity, labels) in L.severities { setOrRemove(secondsToThreshold, growth.secondsToThreshold[severity], labels) }
+        (anonymous ? h.growthResident : h.growthAnonymous).remove()
+        (anonymous ? h.growthAnonymous : h.growthResident).set(orRemove: growth.rateBytesPerSecond)
+        for (severity, gauge) in h.secondsToThreshold { gauge.set(orRemove: growth.secondsToThreshold[severity]) }
         setOrRemove(secondsToLimit, growth.secondsToLimit)
         leaking.set(growth.leaking ? 1 : 0)
     }
@@ -436,9 +452,7 @@ public final class MonitorMetrics: Sendable {
 
     /// Records the levels from the last evaluation.
     public func update(levels: [Component: Severity]) {
-        for (component, labels) in L.components {
-            level.set(Double((levels[component] ?? .healthy).rawValue), labels: labels)
-        }
+        for (component, gauge) in h.level { gauge.set(Double((levels[component] ?? .healthy).rawValue)) }
     }
 
     /// Records a completed check.
@@ -457,34 +471,31 @@ public final class MonitorMetrics: Sendable {
         if let value { family.set(value) } else { family.remove() }
     }
 
-    private func setOrRemove(_ family: GaugeFamily, _ value: Double?, _ labels: [String]) {
-        if let value { family.set(value, labels: labels) } else { family.remove(labels: labels) }
-    }
 }
 
-/// Label values of the series every check updates, built once: a variadic call builds an array
-/// (an allocation) per call, about forty a check.
-private enum L {
-    static let parts = ["host", "cgroup", "limit", "target"].map { ($0, [$0]) }
-    static let rss = ["rss_mb"]
-    static let vms = ["vms_mb"]
-    static let percent = ["percent"]
-    static let available = ["available_mb"]
-    static let swapPercent = ["swap_percent"]
+/// The labelled series a check sets, each looked up once when the families are registered.
+private struct Handles: Sendable {
+    let usageRSS, usageVMS, usagePercent, usageAvailable, usageSwapPercent: Gauge
+    let unavailable: [(String, Gauge)]
+    let host: [(KeyPath<MemInfo, UInt64> & Sendable, Gauge)]
+    let limitCgroup, limitHost: Gauge
+    let pressureSome, pressureFull: (avg10: Gauge, avg60: Gauge, avg300: Gauge)
+    let allocatorInUse, allocatorFree: Gauge
+    let growthAnonymous, growthResident: Gauge
+    let secondsToThreshold: [(Severity, Gauge)]
+    let level: [(Component, Gauge)]
+
     /// `memory_host_bytes{field}` and where each comes from.
-    static let host: [(KeyPath<MemInfo, UInt64> & Sendable, [String])] = [
-        (\.totalBytes, ["total"]), (\.availableBytes, ["available"]), (\.freeBytes, ["free"]), (\.buffersBytes, ["buffers"]),
-        (\.cachedBytes, ["cached"]), (\.swapTotalBytes, ["swap_total"]), (\.swapFreeBytes, ["swap_free"]),
+    static let hostFields: [(KeyPath<MemInfo, UInt64> & Sendable, String)] = [
+        (\.totalBytes, "total"), (\.availableBytes, "available"), (\.freeBytes, "free"), (\.buffersBytes, "buffers"),
+        (\.cachedBytes, "cached"), (\.swapTotalBytes, "swap_total"), (\.swapFreeBytes, "swap_free"),
     ]
-    /// `memory_effective_limit_bytes{source}`.
-    static let cgroupSource = ["cgroup"]
-    static let hostSource = ["host"]
-    static let some = (stalled: ["some"], avg10: ["some", "10s"], avg60: ["some", "60s"], avg300: ["some", "300s"])
-    static let full = (stalled: ["full"], avg10: ["full", "10s"], avg60: ["full", "60s"], avg300: ["full", "300s"])
-    static let inUse = ["in_use"]
-    static let free = ["free"]
-    static let anonymous = ["anonymous"]
-    static let resident = ["resident"]
-    static let severities = Severity.alerting.map { ($0, [$0.description]) }
-    static let components = Component.allCases.filter { !$0.isEvent }.map { ($0, [$0.rawValue]) }
+
+    /// Label values of `memory_pressure_stalled_seconds_total`, a counter (no handles): built once.
+    static let some = ["some"]
+    static let full = ["full"]
+
+    static func pressure(_ family: GaugeFamily, _ kind: String) -> (avg10: Gauge, avg60: Gauge, avg300: Gauge) {
+        (family.handle(kind, "10s"), family.handle(kind, "60s"), family.handle(kind, "300s"))
+    }
 }

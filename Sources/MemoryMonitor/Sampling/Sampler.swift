@@ -79,9 +79,13 @@ public final class Sampler: Sendable {
     }
 
     /// Takes one sample. Never throws: whatever cannot be read is nil, with the reason in the sample.
+    /// Samples are taken one at a time: the state is updated in place, under its lock, so its
+    /// arrays and dictionaries are never copied.
     public func sample() -> Sample {
-        var s = state.withLock { $0 }
-        defer { state.withLock { $0 = s } }
+        state.withLock { sample(updating: &$0) }
+    }
+
+    private func sample(updating s: inout State) -> Sample {
         s.pssDeferred = 0
         let timestamp = WallClock.now()
         let now = ContinuousClock.now
