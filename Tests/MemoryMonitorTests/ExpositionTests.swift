@@ -101,6 +101,9 @@ struct ExpositionTests {
         a.set(orRemove: 5)
         #expect(g.value("a") == 5)
         g.remove("b")
+        // No label values on a labelled family names no series: nothing is removed.
+        g.remove()
+        #expect(g.value() == nil)
         #expect(body().hasSuffix("handled_bytes{kind=\"a\"} 5\nhandled_bytes{kind=\"c\"} 3\n"))
         let plain = r.gauge("plain_bytes", help: "No labels.")
         #expect(plain.value() == nil)

@@ -169,12 +169,19 @@ struct SeriesTable<Value: Sendable>: Sendable {
 
     private(set) var slots: [Slot] = []
     private var index: [[String]: Int] = [:]
+    /// The family has no labels: its single series is slot 0, found without a hash.
+    let unlabelled: Bool
 
-    /// The slot of these label values, made (without a value) if new. A family without labels
-    /// has a single series, in slot 0: no hash.
+    init(unlabelled: Bool) { self.unlabelled = unlabelled }
+
+    /// The slot of these label values, if the series was ever made.
+    func existingSlot(_ labels: [String]) -> Int? {
+        unlabelled ? (slots.isEmpty || !labels.isEmpty ? nil : 0) : index[labels]
+    }
+
+    /// The slot of these label values, made (without a value) if new.
     mutating func slot(_ labels: [String]) -> Int {
-        if labels.isEmpty, !slots.isEmpty { return 0 }
-        if let i = index[labels] { return i }
+        if let i = existingSlot(labels) { return i }
         slots.append(Slot(labels: labels, value: nil, created: 0))
         index[labels] = slots.count - 1
         return slots.count - 1
@@ -196,14 +203,13 @@ struct SeriesTable<Value: Sendable>: Sendable {
     }
 
     mutating func remove(_ labels: [String]) {
-        if let i = labels.isEmpty ? (slots.isEmpty ? nil : 0) : index[labels] { slots[i].value = nil }
+        if let i = existingSlot(labels) { slots[i].value = nil }
     }
 
     mutating func remove(at slot: Int) { slots[slot].value = nil }
 
     func value(_ labels: [String]) -> Value? {
-        guard let i = labels.isEmpty ? (slots.isEmpty ? nil : 0) : index[labels] else { return nil }
-        return slots[i].value
+        existingSlot(labels).flatMap { slots[$0].value }
     }
 }
 
@@ -214,7 +220,7 @@ final class ScalarSeries: Sendable {
     let unit: String?
     let labelNames: [String]
     let type: MetricType
-    private let table = Mutex(SeriesTable<Double>())
+    private let table: Mutex<SeriesTable<Double>>
     /// Set once a counter is mirrored (`set`): its start is the kernel's, not known here.
     let mirrored = Atomic<Bool>(false)
 
@@ -224,6 +230,7 @@ final class ScalarSeries: Sendable {
         self.unit = unit
         self.labelNames = labelNames
         self.type = type
+        table = Mutex(SeriesTable(unlabelled: labelNames.isEmpty))
     }
 
     func slot(_ labels: [String]) -> Int {
@@ -382,7 +389,7 @@ public final class HistogramFamily: MetricFamilyProtocol {
     public let buckets: [Double]
     /// Set when the family also keeps native (exponential) buckets.
     public let native: NativeHistogramOptions?
-    private let table = Mutex(SeriesTable<State>())
+    private let table: Mutex<SeriesTable<State>>
 
     init(name: String, help: String, unit: String?, labelNames: [String], buckets: [Double], native: NativeHistogramOptions? = nil) {
         precondition(zip(buckets, buckets.dropFirst()).allSatisfy { $0 < $1 }, "\(name): buckets must increase")
@@ -392,6 +399,7 @@ public final class HistogramFamily: MetricFamilyProtocol {
         self.labelNames = labelNames
         self.buckets = buckets
         self.native = native
+        table = Mutex(SeriesTable(unlabelled: labelNames.isEmpty))
     }
 
     /// Records one observation.
