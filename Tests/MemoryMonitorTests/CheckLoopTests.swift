@@ -127,3 +127,63 @@ struct CheckLoopTests {
         #expect(loop.monitor.snapshot?.pressureTrigger == .off)
     }
 }
+
+/// The PSI trigger follows the target's cgroup v2 directory: armed on its `memory.pressure`,
+/// re-armed on another cgroup's when the target's changes (the old one closed), and back on the
+/// host's file when the target is no longer in a v2 memory cgroup. The kernel files are real: two
+/// child cgroups of this host's unified hierarchy, which has PSI but no memory controller (a v2
+/// memory cgroup exists here only as fixtures), so the snapshots say v2 for them by hand.
+@Suite("Pressure trigger follows the target's cgroup", .serialized)
+struct PressureWatchTests {
+    func snapshot(_ directory: String?) -> MonitorSnapshot {
+        let sample = Sample(
+            timestamp: 0, targetDescription: "own process", process: nil, host: MemInfo(totalBytes: 1 << 30, availableBytes: 1 << 29),
+            cgroup: directory == nil ? CgroupMemory(version: .v1) : CgroupMemory(version: .v2), cgroupDirectory: directory,
+            hostPressure: nil, allocator: nil, exporter: .init())
+        return MonitorSnapshot(
+            generation: 1, sample: sample, levels: [:], activeAlerts: [], checkedAt: .now, checkSeconds: 0, cleanupCycles: 0, growth: nil,
+            targetChanges: 0)
+    }
+
+    @Test func reArmsOnTheNewCgroupsFile() throws {
+        let unified = "/sys/fs/cgroup/unified"
+        let a = "\(unified)/mm-test-psi-a-\(getpid())"
+        let b = "\(unified)/mm-test-psi-b-\(getpid())"
+        for directory in [a, b] {
+            try #require(
+                mkdir(directory, 0o755) == 0 || errno == EEXIST,
+                "cannot create \(directory) (errno \(errno)): this test needs root and the unified cgroup mount")
+        }
+        defer {
+            rmdir(a)
+            rmdir(b)
+        }
+        try #require(FileManager.default.fileExists(atPath: a + "/memory.pressure"), "no PSI in the unified hierarchy")
+        var configuration = MonitorConfiguration()
+        configuration.monitoring.pressureTrigger = "some 150000 2000000"
+        let monitor = MemoryMonitor(configuration: configuration)
+        var watch = PressureWatch(monitor: monitor, logger: Logger(label: "test"))
+
+        watch.follow(snapshot(a))
+        let first = try #require(watch.trigger, "\(monitor.pressureStatus)")
+        #expect(first.path == a + "/memory.pressure")
+        #expect(monitor.pressureStatus == .armed(path: a + "/memory.pressure"))
+        let firstDescriptor = first.fd
+        // The same cgroup again: the armed trigger stays, nothing is re-opened.
+        watch.follow(snapshot(a))
+        #expect(watch.trigger === first)
+
+        // The target moved: the new cgroup's file is armed and the old trigger is closed.
+        watch.follow(snapshot(b))
+        #expect(watch.trigger?.path == b + "/memory.pressure")
+        #expect(monitor.pressureStatus == .armed(path: b + "/memory.pressure"))
+        #expect(watch.trigger?.fd != firstDescriptor)
+        _ = consume first
+        #expect(fcntl(firstDescriptor, F_GETFD) == -1 && errno == EBADF, "the trigger on \(a) is still open")
+
+        // No v2 memory cgroup any more (here: v1): the host's file.
+        watch.follow(snapshot(nil))
+        #expect(watch.trigger?.path == "/proc/pressure/memory")
+        #expect(monitor.pressureStatus == .armed(path: "/proc/pressure/memory"))
+    }
+}

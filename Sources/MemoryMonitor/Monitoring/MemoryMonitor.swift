@@ -388,6 +388,9 @@ public final class MemoryMonitor: Sendable {
         checkRequests.withLock { $0.wake }?()
     }
 
+    /// What the pressure watch is doing now.
+    var pressureStatus: PressureWatch.Status { state.withLock { $0.pressureStatus } }
+
     /// Records what the pressure watch is doing: the current snapshot shows it at once (the watch
     /// arms after a check, and the next check may be an interval away), and every later one.
     func setPressureStatus(_ status: PressureWatch.Status) {
