@@ -59,6 +59,8 @@ struct CheckLoopTests {
         let monitor: MemoryMonitor
         let waker: LoopWaker
         private let done = Mutex(false)
+        /// The loop thread's id (Linux tid), once it runs.
+        let threadID = Mutex<Int32?>(nil)
 
         init(interval: Double) throws {
             var configuration = MonitorConfiguration()
@@ -68,6 +70,9 @@ struct CheckLoopTests {
             waker = try #require(LoopWaker())
             monitor.acceptCheckRequests { [waker] in waker.wake() }
             Thread { [self] in
+                // /proc/thread-self links to "<pid>/task/<tid>".
+                let tid = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self"))?.split(separator: "/").last
+                threadID.withLock { $0 = tid.flatMap { Int32($0) } }
                 CheckLoop.loop(monitor: monitor, logger: Logger(label: "test"), waker: waker)
                 done.withLock { $0 = true }
             }.start()
@@ -104,6 +109,32 @@ struct CheckLoopTests {
         #expect(try await loop.stop())
         let before = monitor.snapshot?.generation ?? 0
         #expect(await monitor.snapshot(maxAge: .zero).generation == before + 1)
+    }
+
+    /// Checks readers ask for run on the loop's thread, not on the readers' (cooperative-pool)
+    /// threads: over 100 of them, the loop's thread uses most of the process's CPU time. Were the
+    /// checks run by the readers, the loop's thread would only wake and hand over snapshots.
+    @Test func readerChecksRunOnTheLoopsThread() async throws {
+        let loop = try RunningLoop(interval: 3600)
+        try await loop.started()
+        let tid = try #require(loop.threadID.withLock { $0 })
+        func loopThreadNanoseconds() -> UInt64? {
+            (try? String(contentsOfFile: "/proc/self/task/\(tid)/schedstat", encoding: .utf8))?.split(separator: " ").first.flatMap { UInt64($0) }
+        }
+        func processNanoseconds() -> UInt64 {
+            var ts = timespec()
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+            return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+        }
+        let (loopBefore, processBefore) = (try #require(loopThreadNanoseconds()), processNanoseconds())
+        let before = loop.monitor.snapshot?.generation ?? 0
+        for _ in 0..<100 { _ = await loop.monitor.snapshot(maxAge: .zero) }
+        let (loopAfter, processAfter) = (try #require(loopThreadNanoseconds()), processNanoseconds())
+        #expect((loop.monitor.snapshot?.generation ?? 0) >= before + 100)
+        let share = Double(loopAfter - loopBefore) / Double(processAfter - processBefore)
+        print("NOTE readerChecksRunOnTheLoopsThread: the loop's thread used \(Int(share * 100)) % of the process's CPU over 100 reader checks")
+        #expect(share > 0.5, "the loop's thread used \(share) of the CPU")
+        #expect(try await loop.stop())
     }
 
     /// A reload that shortens the interval takes effect at once, not after the old interval.
