@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Side-by-side A/B of memory-monitor builds: the live check's duration, steady state.
 
-Runs every binary given at once, each checking itself once a second (no scrapes), their checks
+Runs every binary given at once, each checking itself once a second by default (no scrapes), their checks
 staggered evenly across the second; after a warm-up (the leak window fills), reads each one's
 per-check history over a window and prints p25/p50/p75/p99 of the check duration. Running them
 together means the machine's state (other load, frequency) is the same for all; give each build
 twice, in alternating places (A B A B), because the place in the stagger moves p50 by itself.
 
-Usage: scripts/ab-check.py [--warmup 300] [--window 300] BINARY [BINARY ...]
+Usage: scripts/ab-check.py [--warmup 300] [--window 300] [--interval 1] BINARY [BINARY ...]
 Every process started is stopped by its pid at the end. Talks to 127.0.0.1 only.
 """
 import argparse
@@ -41,6 +41,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--warmup", type=int, default=300, help="seconds before the window opens (default 300, the leak window)")
     parser.add_argument("--window", type=int, default=300, help="seconds of checks compared (default 300)")
+    parser.add_argument("--interval", type=float, default=1.0, help="check interval, seconds (default 1)")
     parser.add_argument("binaries", nargs="+")
     args = parser.parse_args()
 
@@ -51,10 +52,10 @@ def main():
         for i, binary in enumerate(args.binaries):
             log = f"{logs}/{i}.log"
             procs.append(subprocess.Popen(
-                [binary, "--check-interval", "1", "--health-port", "0", "--prometheus-port", "0", "--listen-address", "127.0.0.1"],
+                [binary, "--check-interval", str(args.interval), "--health-port", "0", "--prometheus-port", "0", "--listen-address", "127.0.0.1"],
                 stdout=open(log, "w"), stderr=subprocess.STDOUT))
             ports.append(health_port(log, time.time() + 10))
-            time.sleep(1.0 / len(args.binaries))
+            time.sleep(args.interval / len(args.binaries))
         print(f"{len(procs)} exporters started; {args.warmup} s warm-up, then a {args.window} s window", flush=True)
         time.sleep(args.warmup)
         start = time.time()
