@@ -34,7 +34,6 @@ public struct ProcessStatus: Sendable, Equatable {
     /// Parses /proc/PID/status's bytes where they were read.
     static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> ProcessStatus? {
         var status = ProcessStatus(name: "")
-        var sawName = false
         // The keys end at Threads, about two thirds down: stop once each has been seen (a kernel
         // thread has no Vm lines, an old kernel no RssAnon; then the whole file is read).
         var seen: UInt8 = 0
@@ -42,7 +41,6 @@ public struct ProcessStatus: Sendable, Equatable {
             switch key {
             case "Name":
                 status.name = raw.string
-                sawName = true
                 seen |= 1
             case "VmRSS": status.residentBytes = value; seen |= 2
             case "RssAnon": status.anonymousBytes = value; seen |= 4
@@ -54,6 +52,6 @@ public struct ProcessStatus: Sendable, Equatable {
             }
             return seen == 127
         })
-        return sawName ? status : nil
+        return seen & 1 != 0 ? status : nil
     }
 }

@@ -10,7 +10,7 @@ import Synchronization
 /// seq_file when it is read from the start, so this is the same content without an `open` (path
 /// walk, file allocation) and a `close` per file per check.
 ///
-/// Only for files the kernel writes as one record (see `ProcFile.readAll(fd:positional:limit:singleRecord:)`):
+/// Only for files the kernel writes as one record (see `ProcFile.withContents(fd:positional:limit:singleRecord:_:)`):
 /// a read shorter than the buffer is taken as the whole file.
 ///
 /// Only files under /proc and /sys are kept open; any other file (a test fixture, a cgroup
