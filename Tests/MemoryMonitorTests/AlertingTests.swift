@@ -318,11 +318,18 @@ struct AlertStateStoreTests {
         lines[2] = String(lines[2].prefix(lines[2].count / 2))
         lines[4] = "{\"t\":\"mystery\"}"
         let fd = open(path, O_WRONLY | O_TRUNC)
-        FileSystem.writeAll(fd, lines.joined(separator: "\n") + "\n")
+        let written = lines.joined(separator: "\n") + "\n"
+        FileSystem.writeAll(fd, written)
         close(fd)
         let store = try AlertStateStore(directory: directory, retentionSeconds: 86_400)
         #expect(store.recovered.pending.map(\.alert.id) == ["a0", "a1", "a3", "a5"])
-        #expect(store.warnings == ["\(path): line 3 is not a journal entry; skipped", "\(path): line 5 is not a journal entry; skipped"])
+        #expect(store.warnings.count == 3)
+        #expect(store.warnings.prefix(2) == ["\(path): line 3 skipped: not a JSON object with a \"t\" key", "\(path): line 5 skipped: unknown entry type"])
+        // The bytes it could not read are kept, as they were, before the compaction drops them.
+        let aside = try #require(try FileManagerLite.entries(directory).first { $0.hasPrefix("alerts.journal.corrupt-") })
+        #expect(store.warnings.last == "\(path): the journal as it was, with the lines skipped, is kept at \(directory)/\(aside)")
+        #expect(ProcFile.read(directory + "/" + aside) == written)
+        #expect(ProcFile.read(path)?.split(separator: "\n").count == 4)
     }
 
     /// The journal is compacted while running: it stays bounded however many alerts pass.

@@ -40,7 +40,8 @@ struct HistoryStoreTests {
             toFile: directory + "/history.jsonl", atomically: true, encoding: .utf8)
         let reopened = try HistoryStore(directory: directory, capacity: 20)
         #expect(reopened.recovered.count == 1)
-        #expect(reopened.warnings == ["\(directory)/history.jsonl: 1 line(s) were not history entries and were skipped"])
+        #expect(reopened.warnings.first == "\(directory)/history.jsonl: line(s) 2 are not history entries (a key missing or a number out of range); skipped")
+        #expect(reopened.warnings.last?.hasPrefix("\(directory)/history.jsonl: the file as it was is kept at \(directory)/history.jsonl.corrupt-") == true)
     }
 
     @Test func roundTripAndCompaction() throws {

@@ -78,7 +78,7 @@ public struct Alert: Sendable, Equatable {
             case .string(let statusText) = o["status"], let status = Status(rawValue: statusText),
             case .number(let usage) = o["memory_usage"], case .number(let threshold) = o["threshold"],
             case .string(let message) = o["message"], case .string(let instance) = o["instance"],
-            case .number(let epoch) = o["epoch"] ?? .null
+            case .number(let epoch) = o["epoch"] ?? .null, WallClock.plausible.contains(epoch), usage.isFinite, threshold.isFinite
         else { return nil }
         var percent: Double?
         var available: Double?
@@ -93,7 +93,11 @@ public struct Alert: Sendable, Equatable {
         var name: String?
         if case .object(let t) = o["target"] {
             if case .string(let d) = t["description"] { description = d }
-            if case .number(let p) = t["pid"] { pid = Int32(p) }
+            if case .number(let p) = t["pid"] {
+                // Any number can be in a file: a pid is a positive 32-bit integer or the alert is not one this monitor wrote.
+                guard let valid = Int32(exactly: p), valid > 0 else { return nil }
+                pid = valid
+            }
             if case .string(let n) = t["name"] { name = n }
         }
         self.init(

@@ -22,7 +22,7 @@ public final class AlertStateStore: Sendable {
     }
 
     struct State {
-        var fd: Int32
+        var journal: StateJournal
         var live: Recovered
         var lines: Int
     }
@@ -30,6 +30,8 @@ public final class AlertStateStore: Sendable {
     public let path: String
     let retentionSeconds: Double
     private let state: Mutex<State>
+    /// Where write failures go (counted and logged).
+    let writeErrors = StateWriteErrors()
     /// Journals larger than this are not replayed (moved aside).
     static let maximumBytes = 64 << 20
     static let maximumHistory = 10_000
@@ -41,34 +43,64 @@ public final class AlertStateStore: Sendable {
 
     /// Opens (creating) `directory/alerts.journal`, reads it, rewrites it with only what is still
     /// needed (pending deliveries, history younger than `retentionSeconds`), and returns both.
-    /// Throws when the directory cannot be written, or a journal it could not read cannot be moved aside.
+    ///
+    /// Nothing unread is destroyed: a journal with lines it cannot read is kept aside
+    /// (`alerts.journal.corrupt-<time>`, a hard link) before the rewrite, and where that fails it is
+    /// not rewritten at all. A rewrite that fails (a full disk) leaves the journal as it was and
+    /// the store appends to it. Throws only when the directory cannot hold a journal at all.
     public init(directory: String, retentionSeconds: Double) throws {
-        path = directory + "/alerts.journal"
+        var journal = StateJournal(directory: directory, name: "alerts.journal")
+        path = journal.path
         self.retentionSeconds = retentionSeconds
         FileSystem.makeDirectories(directory)
         var warnings: [String] = []
         let (text, unreadable) = try FileSystem.readJournal(path, limit: Self.maximumBytes)
         if let unreadable { warnings.append(unreadable + " (undelivered alerts and history)") }
         let replayed = Self.replay(text)
-        let journal = path
-        warnings += replayed.skipped.map { "\(journal): line \($0) is not a journal entry; skipped" }
+        let journalPath = path
+        warnings += replayed.skipped.prefix(20).map { "\(journalPath): line \($0.line) skipped: \($0.reason)" }
+        if replayed.skipped.count > 20 { warnings.append("\(journalPath): \(replayed.skipped.count - 20) more lines skipped") }
         var recovered = replayed.recovered
         let cutoff = WallClock.now() - retentionSeconds
         recovered.history.removeAll { $0.timestamp < cutoff }
-        let fd = try Self.rewrite(journal, recovered)
-        state = Mutex(State(fd: fd, live: recovered, lines: recovered.history.count + recovered.pending.count))
+        var rewrite = true
+        if !replayed.skipped.isEmpty {
+            switch journal.preserve(as: "corrupt") {
+            case .success(let aside): warnings.append("\(journalPath): the journal as it was, with the lines skipped, is kept at \(aside)")
+            case .failure(let error):
+                rewrite = false
+                warnings.append("\(journalPath): \(error); the journal is not compacted, so its unread lines stay in it")
+            }
+        }
+        var lines = replayed.lines
+        if rewrite {
+            if let error = journal.replace(with: Self.text(recovered)) {
+                warnings.append("\(journalPath): \(error); the journal is kept as it was and appended to")
+                writeErrors.report(file: journal.name, error)
+            } else {
+                lines = recovered.history.count + recovered.pending.count
+            }
+        }
+        if journal.fd < 0, let code = journal.openForAppend() {
+            // A full disk still lets the monitor run (it writes the journal once there is space); anything else is a broken state directory.
+            guard code == ENOSPC || code == EDQUOT else {
+                throw StateDirectoryError(message: "cannot open \(journalPath): \(String(cString: strerror(code)))")
+            }
+            warnings.append("\(journalPath): cannot be opened (\(String(cString: strerror(code)))); alerts are kept in memory and written once there is space")
+        }
+        state = Mutex(State(journal: journal, live: recovered, lines: lines))
         self.recovered = recovered
         self.warnings = warnings
     }
 
-    /// Writes `live` to a new file and returns it opened for appending.
-    private static func rewrite(_ path: String, _ live: Recovered) throws -> Int32 {
+    /// The journal's text for `live`.
+    private static func text(_ live: Recovered) -> String {
         var lines = ""
         for alert in live.history { lines += line(["t": "alert", "alert": alert.storedPayload]) }
         for (channel, alert) in live.pending {
             lines += line(["t": "queued", "channel": .string(channel), "alert": alert.storedPayload])
         }
-        return try FileSystem.replaceJournal(path, with: lines)
+        return lines
     }
 
     /// Records a sent alert (history).
@@ -94,62 +126,83 @@ public final class AlertStateStore: Sendable {
     /// Lines in the file now (tests).
     var lineCount: Int { state.withLock { $0.lines } }
 
-    private func append(_ entry: JSONObject, _ update: (inout Recovered) -> Void) {
-        let line = Self.line(entry)
+    /// Whether the file lacks entries held in memory (a write failed and has not been retried yet).
+    public var isBehind: Bool { state.withLock { $0.journal.isBehind || $0.journal.fd < 0 } }
+
+    /// Writes what the file lacks, if a write failed before (each check calls this).
+    public func retryIfBehind() {
         state.withLock { s in
-            FileSystem.writeAll(s.fd, line)
-            fsync(s.fd)
-            update(&s.live)
-            s.lines += 1
-            let liveCount = s.live.history.count + s.live.pending.count
-            guard s.lines > 2 * liveCount + 1000 else { return }
-            let cutoff = WallClock.now() - retentionSeconds
-            s.live.history.removeAll { $0.timestamp < cutoff }
-            // A failed compaction keeps appending to the old file: nothing is lost.
-            if let fd = try? Self.rewrite(path, s.live) {
-                close(s.fd)
-                s.fd = fd
-                s.lines = s.live.history.count + s.live.pending.count
-            }
+            guard s.journal.isBehind || s.journal.fd < 0 else { return }
+            compact(&s)
         }
     }
 
-    deinit { state.withLock { _ = close($0.fd) } }
+    private func append(_ entry: JSONObject, _ update: (inout Recovered) -> Void) {
+        let line = Self.line(entry)
+        state.withLock { s in
+            update(&s.live)
+            // Behind: the line alone would leave a gap; the whole live state is written instead.
+            guard !s.journal.isBehind && s.journal.fd >= 0 else { return compact(&s) }
+            if let error = s.journal.append(line) {
+                writeErrors.report(file: s.journal.name, error)
+                return
+            }
+            s.lines += 1
+            let liveCount = s.live.history.count + s.live.pending.count
+            if s.lines > 2 * liveCount + 1000 { compact(&s) }
+        }
+    }
+
+    /// Rewrites the file from the live state; a failure keeps the old file and is reported.
+    private func compact(_ s: inout State) {
+        let cutoff = WallClock.now() - retentionSeconds
+        s.live.history.removeAll { $0.timestamp < cutoff }
+        if let error = s.journal.replace(with: Self.text(s.live)) {
+            writeErrors.report(file: s.journal.name, error)
+        } else {
+            s.lines = s.live.history.count + s.live.pending.count
+            writeErrors.recovered(file: s.journal.name)
+        }
+    }
+
+    deinit { state.withLock { $0.journal.closeFile() } }
 
     static func line(_ entry: JSONObject) -> String { JSONValue.object(entry).serialized + "\n" }
 
     /// Replays journal text. A torn last line (a crash mid-write) is ignored quietly; any other
-    /// line that is not an entry is skipped and its number returned.
-    static func replay(_ text: String) -> (recovered: Recovered, skipped: [Int]) {
+    /// line that is not an entry is skipped, with its number and why. `lines` counts the lines read.
+    static func replay(_ text: String) -> (recovered: Recovered, skipped: [(line: Int, reason: String)], lines: Int) {
         var history: [Alert] = []
         var pending: [(channel: String, alert: Alert)] = []
-        var skipped: [Int] = []
+        var skipped: [(line: Int, reason: String)] = []
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var count = 0
         for (index, line) in lines.enumerated() where !line.isEmpty {
+            count += 1
             let isTornTail = index == lines.count - 1  // no newline after it
             guard case .object(let entry)? = try? JSONParser.parse(String(line)), case .string(let type) = entry["t"] else {
-                if !isTornTail { skipped.append(index + 1) }
+                if !isTornTail { skipped.append((index + 1, "not a JSON object with a \"t\" key")) }
                 continue
             }
             switch type {
             case "alert":
-                if let alert = entry["alert"].flatMap(Alert.init(payload:)) { history.append(alert) } else { skipped.append(index + 1) }
+                if let alert = entry["alert"].flatMap(Alert.init(payload:)) { history.append(alert) } else { skipped.append((index + 1, "not an alert this monitor wrote (a key missing or out of range)")) }
             case "queued":
                 if case .string(let channel) = entry["channel"], let alert = entry["alert"].flatMap(Alert.init(payload:)) {
                     pending.append((channel, alert))
                 } else {
-                    skipped.append(index + 1)
+                    skipped.append((index + 1, "not a queued alert this monitor wrote (a key missing or out of range)"))
                 }
             case "done":
                 if case .string(let channel) = entry["channel"], case .string(let id) = entry["id"] {
                     pending.removeAll { $0.channel == channel && $0.alert.id == id }
                 } else {
-                    skipped.append(index + 1)
+                    skipped.append((index + 1, "a done entry without channel and id"))
                 }
-            default: skipped.append(index + 1)
+            default: skipped.append((index + 1, "unknown entry type"))
             }
         }
-        return (Recovered(history: history, pending: pending), skipped)
+        return (Recovered(history: history, pending: pending), skipped, count)
     }
 }
 

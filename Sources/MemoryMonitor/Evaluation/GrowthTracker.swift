@@ -222,6 +222,7 @@ public struct GrowthTracker: Sendable {
 
     /// "5 min", "40 s", "2 h".
     static func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds < 1e15 else { return seconds.isNaN ? "an unknown time" : "ever" }
         if seconds >= 5400 { return "\(Int((seconds / 3600).rounded())) h" }
         if seconds >= 90 { return "\(Int((seconds / 60).rounded())) min" }
         return "\(Int(seconds.rounded())) s"

@@ -22,6 +22,7 @@ public final class MonitorMetrics: Sendable {
     let gateRejected: CounterFamily
     /// `memory_pss_skipped_total`.
     let pssSkipped: CounterFamily
+    let stateWriteErrors: CounterFamily
     /// `memory_leaks_detected_total`.
     public let leaksDetected: CounterFamily
 
@@ -170,6 +171,10 @@ public final class MonitorMetrics: Sendable {
             "memory_pss_skipped",
             help: "smaps_rollup (Pss) reads a check left for a later one because monitoring.pss_budget_seconds was spent (the last reading stands in, or Pss is unknown until read).")
         pssSkipped.increment(by: 0)
+        stateWriteErrors = r.counter(
+            "memory_state_write_errors",
+            help: "Failed writes of a state-directory file (alerts.journal, history.jsonl), by file: the old file is kept and what it lacks is written again at the next check.",
+            labels: ["file"])
         leaksDetected = r.counter("memory_leaks_detected", help: "Suspected memory leaks detected.")
 
         growthRate = r.gauge(

@@ -109,6 +109,29 @@ public final class MemoryMonitor: Sendable {
             self.historyStore = nil
         }
         self.state = Mutex(State(history: history, evaluator: evaluatorWithHistory))
+        if let stateStore { listen(to: stateStore.writeErrors, file: "alerts.journal") }
+        if let historyStore { listen(to: historyStore.writeErrors, file: "history.jsonl") }
+    }
+
+    /// Counts and logs a state file's write failures (rate limited: a full disk fails every check).
+    private func listen(to errors: StateWriteErrors, file: String) {
+        let metrics = metrics
+        let logger = logger
+        let limit = LogRateLimit(burst: 3, windowSeconds: 60)
+        metrics.stateWriteErrors.increment(by: 0, file)
+        errors.listen { event in
+            switch event {
+            case .failed(let file, let error):
+                metrics.stateWriteErrors.increment(file)
+                let (allowed, held) = limit.allow(file)
+                guard allowed else { return }
+                logger.error(
+                    "state file write failed; the old file is kept and the write is retried at the next check",
+                    metadata: ["file": "\(file)", "error": "\(error)", "log_lines_held_back": "\(held)"])
+            case .recovered(let file):
+                logger.notice("state file written again after failures", metadata: ["file": "\(file)"])
+            }
+        }
     }
 
     /// The registry to serve.
@@ -150,6 +173,7 @@ public final class MemoryMonitor: Sendable {
             }
             if sample.targetChanged { metrics.targetChanges.increment() }
             historyStore?.append(entry) { state.withLock { $0.history.entries(since: 0) } }
+            alerts.store?.retryIfBehind()
             if overran {
                 logger.warning(
                     "check took longer than performance.max_monitoring_time_seconds",

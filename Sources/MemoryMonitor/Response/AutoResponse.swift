@@ -40,6 +40,8 @@ public final class AutoResponse: Sendable {
         var prepareHooks: [@Sendable () async -> Void] = []
         var nextID: UInt64 = 0
         var running: [UInt64: Task<Void, Never>] = [:]
+        /// Levels whose round of actions is still running: no second round of a level starts meanwhile.
+        var runningLevels: Set<Severity> = []
         /// The limit the level asks of the gate (in a dry run it is not applied).
         var decidedLimit: Int
         var actionsRun: UInt64 = 0
@@ -165,21 +167,29 @@ public final class AutoResponse: Sendable {
         updateGate(level: context.level)
         guard context.level > .healthy, case .up = context.sample.targetState else { return [] }
         let now = ContinuousClock.now.secondsSinceReference
-        let planned = state.withLock { $0.planner.plan(level: context.level, now: now) }
-        guard !planned.isEmpty else { return [] }
-        start(planned, context: context, monitor: monitor)
+        let interval = monitor.configuration.monitoring.checkInterval
+        // Planned and registered under one lock: a check that a running round's settle wait asks
+        // for finds that round and starts none.
+        let planned = state.withLock { s -> [ResponsePlanner.Planned] in
+            guard !s.runningLevels.contains(context.level) else { return [] }
+            let planned = s.planner.plan(level: context.level, now: now, minimumRoundSeconds: interval)
+            if !planned.isEmpty { start(planned, context: context, monitor: monitor, state: &s) }
+            return planned
+        }
         return planned.map(\.action)
     }
 
-    private func start(_ planned: [ResponsePlanner.Planned], context: Context, monitor: MemoryMonitor) {
+    private func start(_ planned: [ResponsePlanner.Planned], context: Context, monitor: MemoryMonitor, state s: inout State) {
         // Registered under the lock that the task's own removal takes, so it is never left behind.
-        state.withLock { s in
-            s.nextID += 1
-            let id = s.nextID
-            s.running[id] = Task { [self] in
-                let records = await execute(planned, context: context, monitor: monitor)
-                monitor.alerts.annotate(id: context.alert?.id, severity: context.level, autoResponse: Self.summary(records, level: context.level))
-                _ = state.withLock { $0.running.removeValue(forKey: id) }
+        s.nextID += 1
+        let id = s.nextID
+        s.runningLevels.insert(context.level)
+        s.running[id] = Task { [self] in
+            let records = await execute(planned, context: context, monitor: monitor)
+            monitor.alerts.annotate(id: context.alert?.id, severity: context.level, autoResponse: Self.summary(records, level: context.level))
+            state.withLock { s in
+                s.running.removeValue(forKey: id)
+                s.runningLevels.remove(context.level)
             }
         }
     }
@@ -221,14 +231,23 @@ public final class AutoResponse: Sendable {
     // MARK: Running actions
 
     /// Runs the planned actions in order, each measured; returns their records.
+    ///
+    /// The processes acted on are those of the sample the level was reached in. After an action
+    /// that waits for the target to settle, a fresh sample says who is still there: a process
+    /// that has gone is dropped (never replaced by whatever holds its pid now), and a restart
+    /// goes only to processes that were part of the target when the level was reached.
     func execute(_ planned: [ResponsePlanner.Planned], context: Context, monitor: MemoryMonitor) async -> [ActionRecord] {
         var records: [ActionRecord] = []
         var residentNow = context.sample.process?.status.residentBytes
-        var pids = context.sample.process?.pids ?? []
+        let original = context.sample.process?.members ?? []
+        var members = original
+        var goneReason: String?
+        if case .gone(let reason) = context.sample.targetState { goneReason = reason }
         for item in planned {
             if Task.isCancelled { break }
             let clock = ContinuousClock()
             let started = clock.now
+            let pids = members.map(\.pid)
             var r = ActionRecord(
                 timestamp: WallClock.now(), level: context.level, trigger: context.trigger, action: item.action, result: .ok, detail: "",
                 targetPid: pids.first, durationSeconds: 0)
@@ -239,17 +258,23 @@ public final class AutoResponse: Sendable {
                 if item.action == .restart, reason.hasPrefix("restart loop") { raiseRestartRefused(reason, context: context, monitor: monitor) }
             case .dryRun:
                 r.result = .dryRun
-                r.detail = "dry run: would " + describe(item.action, context: context, pids: pids)
+                r.detail = "dry run: would " + describe(item.action, context: context, members: members)
             case .run:
                 if item.action.settles {
                     r.residentBytesBefore = residentNow
-                    (r.result, r.detail) = await runAsking(item.action, context: context, pids: pids)
+                    (r.result, r.detail) = await runAsking(item.action, context: context, members: members, original: original, goneReason: goneReason)
                     if r.result == .ok || r.result == .failed {
                         if configuration.settleSeconds > 0 { try? await Task.sleep(for: .seconds(configuration.settleSeconds)) }
                         let after = await monitor.snapshot(maxAge: .zero).sample
                         r.residentBytesAfter = after.process?.status.residentBytes
                         residentNow = r.residentBytesAfter
-                        pids = after.process?.pids ?? pids
+                        switch after.targetState {
+                        case .up: members = after.process?.members ?? []
+                        case .gone(let reason):
+                            members = []
+                            goneReason = reason
+                        case .unknown: break  // each send proves its process's identity again
+                        }
                     }
                 } else {
                     (r.result, r.detail, r.residentBytesBefore, r.residentBytesAfter, r.heapBytesBefore, r.heapBytesAfter) =
@@ -264,9 +289,19 @@ public final class AutoResponse: Sendable {
         return records
     }
 
-    private func describe(_ action: ResponseAction, context: Context, pids: [Int32]) -> String {
+    /// Who in the target a signal reaches: a clean-up signal goes to the leaves (the workers
+    /// themselves, not the wrappers that would forward it to children without a handler); a
+    /// restart goes to the roots (the wrapper or pre-fork master, which stops its children).
+    static func recipients(of action: ResponseAction, in members: [Sample.TargetProcess.Member]) -> [Sample.TargetProcess.Member] {
+        switch action {
+        case .restart: members.filter(\.isRoot)
+        default: members.filter(\.isLeaf)
+        }
+    }
+
+    private func describe(_ action: ResponseAction, context: Context, members: [Sample.TargetProcess.Member]) -> String {
         let a = configuration.actions(for: context.level) ?? configuration.warning
-        let list = pids.map(String.init).joined(separator: ",")
+        let recipients = Self.recipients(of: action, in: members).map { String($0.pid) }.joined(separator: ",")
         switch action {
         case .forceGC: return "run malloc_trim \(a.gcCycles) time(s)"
         case .clearCaches: return "run the normal-priority cache clearers"
@@ -274,10 +309,10 @@ public final class AutoResponse: Sendable {
         case .throttle, .emergencyThrottle: return "shrink the admission gate"
         case .stopNonEssential: return "cancel the non-essential tasks"
         case .prepareRestart: return "call the prepare-for-restart hooks"
-        case .signal: return "send \(a.signal?.name ?? "?") to pid \(list)"
+        case .signal: return "send \(a.signal?.name ?? "?") to pid \(recipients)"
         case .httpHook: return "POST the alert to the http_hook"
         case .command: return "run \(a.command?.first ?? "?")"
-        case .restart: return "send \(a.restart?.signal.name ?? "?") to pid \(pids.first.map(String.init) ?? "?")"
+        case .restart: return "send \(a.restart?.signal.name ?? "?") to pid \(recipients)"
         }
     }
 
@@ -322,15 +357,31 @@ public final class AutoResponse: Sendable {
         return (.ok, detail, rssBefore, Self.ownResidentBytes(), heapBefore, AllocatorStatistics.current().inUseBytes)
     }
 
-    private func runAsking(_ action: ResponseAction, context: Context, pids: [Int32]) async -> (ActionResult, String) {
+    private func runAsking(
+        _ action: ResponseAction, context: Context, members: [Sample.TargetProcess.Member], original: [Sample.TargetProcess.Member],
+        goneReason: String?
+    ) async -> (ActionResult, String) {
         let a = configuration.actions(for: context.level) ?? configuration.warning
+        let pids = members.map(\.pid)
+        if members.isEmpty && (action == .signal || action == .restart) {
+            return (.skipped, "the target is gone (\(goneReason ?? "no process")); nothing is signalled")
+        }
         switch action {
         case .signal:
             guard let signal = a.signal else { return (.skipped, "no signal configured") }
-            return TargetSignal.send(signal, to: pids, requireHandler: true)
+            return TargetSignal.send(signal, to: Self.recipients(of: .signal, in: members), requireHandler: true, allowOwnProcess: inProcess)
         case .restart:
-            guard let restart = a.restart, let pid = pids.first else { return (.skipped, "no target pid") }
-            return TargetSignal.send(restart.signal, to: [pid], requireHandler: false)
+            guard let restart = a.restart else { return (.skipped, "no restart configured") }
+            // Only what was the target when the level was reached: a successor that a supervisor
+            // started meanwhile is not the process that needed the restart.
+            let known = Set(original.map { ProcessKey(pid: $0.pid, startTicks: $0.startTicks) })
+            let roots = Self.recipients(of: .restart, in: members)
+            let meant = roots.filter { known.contains(ProcessKey(pid: $0.pid, startTicks: $0.startTicks)) }
+            guard !meant.isEmpty else {
+                let now = roots.map { String($0.pid) }.joined(separator: ",")
+                return (.skipped, "the target changed since the level was reached (now pid \(now)); not restarted")
+            }
+            return TargetSignal.send(restart.signal, to: meant, requireHandler: false, allowOwnProcess: inProcess)
         case .httpHook:
             guard let url = a.httpHook else { return (.skipped, "no http_hook configured") }
             return await postHook(url: url, body: hookBody(context: context, pids: pids))
@@ -452,6 +503,7 @@ public final class AutoResponse: Sendable {
     }
 
     private func raiseRestartRefused(_ reason: String, context: Context, monitor: MemoryMonitor) {
+        // The router rate limits it like any alert (memory_alerts_rate_limited{component="auto_response"}).
         let restart = configuration.actions(for: context.level)?.restart ?? MonitorConfiguration.Restart()
         var alert = Alert(
             id: AlertEvaluator.newID(), timestamp: WallClock.now(), severity: .critical, component: .autoResponse, status: .firing,
@@ -484,6 +536,12 @@ public final class AutoResponse: Sendable {
     static func ownResidentBytes() -> UInt64? {
         ProcFile.read("/proc/self/status").flatMap(ProcessStatus.parse)?.residentBytes
     }
+}
+
+/// A process's identity: its pid with its start time.
+private struct ProcessKey: Hashable {
+    var pid: Int32
+    var startTicks: UInt64?
 }
 
 extension ContinuousClock.Instant {

@@ -24,6 +24,8 @@ struct ResponsePlanner: Sendable {
     private(set) var lastRun: [Key: Double] = [:]
     /// Times of restarts sent (monotonic seconds), oldest first.
     private(set) var restarts: [Double] = []
+    /// When each level last started a round of actions (monotonic seconds).
+    private(set) var lastRound: [Severity: Double] = [:]
 
     init(configuration: MonitorConfiguration.AutoResponse, inProcess: Bool) {
         self.configuration = configuration
@@ -60,8 +62,13 @@ struct ResponsePlanner: Sendable {
 
     /// The actions due at `level` now, each with its decision; marks them run (cooldown) and
     /// counts restarts. A sidecar's clean-up actions fold into the signal or hook that carries them.
-    mutating func plan(level: Severity, now: Double) -> [Planned] {
+    ///
+    /// At most one round per level starts within `minimumRoundSeconds` (the check interval),
+    /// whatever the cooldown: the check an action's settle wait asks for must not start the next
+    /// round of the same actions.
+    mutating func plan(level: Severity, now: Double, minimumRoundSeconds: Double = 0) -> [Planned] {
         guard configuration.enabled, let actions = configuration.actions(for: level) else { return [] }
+        if let last = lastRound[level], now - last < minimumRoundSeconds { return [] }
         var planned: [Planned] = []
         for action in Self.configured(actions) {
             if !inProcess && action.isCleanup && actions.asksTarget { continue }
@@ -84,6 +91,7 @@ struct ResponsePlanner: Sendable {
             }
             planned.append(Planned(action: action, decision: configuration.dryRun ? .dryRun : .run))
         }
+        if !planned.isEmpty { lastRound[level] = now }
         return planned
     }
 

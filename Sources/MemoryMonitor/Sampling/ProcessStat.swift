@@ -6,11 +6,14 @@ public struct ProcessStat: Sendable, Equatable {
     public var startTicks: UInt64
     /// The state letter (field 3): R, S, D, Z (zombie), X (dead), ...
     public var state: Character
+    /// ppid (field 4): 0 for init and kernel threads' parent.
+    public var parentPid: Int32
 
-    public init(cpuTicks: UInt64, startTicks: UInt64, state: Character = "S") {
+    public init(cpuTicks: UInt64, startTicks: UInt64, state: Character = "S", parentPid: Int32 = 0) {
         self.cpuTicks = cpuTicks
         self.startTicks = startTicks
         self.state = state
+        self.parentPid = parentPid
     }
 
     /// A zombie or dead process has exited: its memory is gone, only its entry waits for its parent.
@@ -25,6 +28,7 @@ public struct ProcessStat: Sendable, Equatable {
         guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
         // Fields after the name, counted from 0: 0 is field 3 (state); utime is field 14, stime 15, starttime 22.
         var state: UInt8?
+        var parent: UInt64?
         var utime: UInt64?
         var stime: UInt64?
         var start: UInt64?
@@ -38,6 +42,7 @@ public struct ProcessStat: Sendable, Equatable {
             let value = ByteSlice(bytes, from: i, to: end)
             switch field {
             case 0: state = bytes[i]
+            case 1: parent = value.number(allowKiB: false)
             case 11: utime = value.number(allowKiB: false)
             case 12: stime = value.number(allowKiB: false)
             case 19: start = value.number(allowKiB: false)
@@ -46,8 +51,8 @@ public struct ProcessStat: Sendable, Equatable {
             field += 1
             i = end
         }
-        guard let state, let utime, let stime, let start else { return nil }
-        return ProcessStat(cpuTicks: utime + stime, startTicks: start, state: Character(Unicode.Scalar(state)))
+        guard let state, let utime, let stime, let start, let parent, let parentPid = Int32(exactly: parent) else { return nil }
+        return ProcessStat(cpuTicks: utime + stime, startTicks: start, state: Character(Unicode.Scalar(state)), parentPid: parentPid)
     }
 
     /// The boot time in seconds since the epoch, from the "btime" line of /proc/stat.

@@ -6,6 +6,26 @@
 public struct Sample: Sendable {
     /// The monitored process (or group of processes) as read in this sample.
     public struct TargetProcess: Sendable, Equatable {
+        /// One process of the target, as the actions address it: a pid with its start time (a
+        /// reused pid is another process) and its place in the group.
+        public struct Member: Sendable, Equatable {
+            public var pid: Int32
+            /// Start time in clock ticks after boot; nil where /proc/PID/stat could not be read
+            /// (then no action signals it: its identity cannot be proved).
+            public var startTicks: UInt64?
+            /// No other member is its ancestor: a `restart` goes here (the wrapper, the pre-fork master).
+            public var isRoot: Bool
+            /// No other member is its descendant: a clean-up `signal` goes here (the worker itself).
+            public var isLeaf: Bool
+
+            public init(pid: Int32, startTicks: UInt64?, isRoot: Bool = true, isLeaf: Bool = true) {
+                self.pid = pid
+                self.startTicks = startTicks
+                self.isRoot = isRoot
+                self.isLeaf = isLeaf
+            }
+        }
+
         /// The lowest pid of the target.
         public var pid: Int32
         /// Every pid of the target, ascending (one unless `--process-match` matched a group).
@@ -22,13 +42,16 @@ public struct Sample: Sendable {
         public var openFileDescriptors: Int?
         /// Why a field is nil, by its health-API key (`pss_mb`, `open_fds`): "permission denied", ...
         public var unavailable: [String: String]
+        /// Every process of the target with its identity, in `pids` order.
+        public var members: [Member]
 
         public init(
             pid: Int32, pids: [Int32]? = nil, startTicks: UInt64? = nil, status: ProcessStatus, proportionalBytes: UInt64? = nil,
-            openFileDescriptors: Int? = nil, unavailable: [String: String] = [:]
+            openFileDescriptors: Int? = nil, unavailable: [String: String] = [:], members: [Member]? = nil
         ) {
             self.pid = pid
             self.pids = pids ?? [pid]
+            self.members = members ?? (pids ?? [pid]).map { Member(pid: $0, startTicks: $0 == pid ? startTicks : nil) }
             self.startTicks = startTicks
             self.status = status
             self.proportionalBytes = proportionalBytes

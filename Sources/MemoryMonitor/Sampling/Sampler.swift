@@ -20,6 +20,11 @@ public final class Sampler: Sendable {
         /// `--pid`: the start time the pid had when first seen.
         var pinnedStart: UInt64??
         var lastNamedPid: Int32?
+        /// The parents of the processes the last resolution found (read with their start times).
+        var parents: [Int32: Int32] = [:]
+        /// The monitor's ancestors and the parent pid they were walked from: walked again when
+        /// the monitor is reparented (its parent exited).
+        var ownAncestors: (parent: Int32, pids: Set<Int32>)?
         var proportional: [Identity: (bytes: UInt64?, reason: String?, at: ContinuousClock.Instant)] = [:]
         /// Pss reads left for a later check in this sample because the time budget was spent.
         var pssDeferred = 0
@@ -214,6 +219,7 @@ public final class Sampler: Sendable {
 
     /// The processes to read now.
     func resolve(_ s: inout State) -> Resolution {
+        s.parents.removeAll(keepingCapacity: true)
         switch target {
         case .ownProcess:
             return .found([Identity(pid: ownPid, startTicks: ownStartTicks)])
@@ -243,17 +249,18 @@ public final class Sampler: Sendable {
                 }
             }
         case .processName(let name):
-            if let last = s.lastNamedPid, last != ownPid, matches(pid: last, name: name) {
-                return identity(last).map { .found([$0]) } ?? .gone("no process named \(name)")
+            let excluded = ownAncestors(&s)
+            if let last = s.lastNamedPid, last != ownPid, !excluded.contains(last), matches(pid: last, name: name) {
+                return identity(last, &s).map { .found([$0]) } ?? .gone("no process named \(name)")
             }
             let pids: [Int32]
             switch ProcFile.directoryEntries("/proc") {
             case .failure(let failure): return .unknown("/proc: \(failure)")
             case .success(let names): pids = names.compactMap { Int32($0) }.sorted()
             }
-            let found = pids.first { $0 != ownPid && matches(pid: $0, name: name) }
+            let found = pids.first { $0 != ownPid && !excluded.contains($0) && matches(pid: $0, name: name) }
             s.lastNamedPid = found
-            guard let found, let identity = identity(found) else { return .gone("no process named \(name)") }
+            guard let found, let identity = identity(found, &s) else { return .gone("no process named \(name)") }
             return .found([identity])
         case .processMatch(let pattern):
             guard let regex = matchPattern else { return .gone("the pattern \(pattern) does not compile") }
@@ -263,12 +270,14 @@ public final class Sampler: Sendable {
             case .success(let names): pids = names.compactMap { Int32($0) }.sorted()
             }
             var members: [Identity] = []
-            for pid in pids where pid != ownPid {
+            // The monitor's wrapper (timeout, sh -c, tini, sudo) holds the pattern in its own command line.
+            let excluded = ownAncestors(&s)
+            for pid in pids where pid != ownPid && !excluded.contains(pid) {
                 // Kernel threads have an empty command line; a process that exited mid-scan is skipped.
                 guard let raw = ProcFile.read("/proc/\(pid)/cmdline", singleRecord: true), !raw.isEmpty,
                     MonitoredTarget.commandLineMatches(regex, commandLine: MonitoredTarget.commandLine(raw))
                 else { continue }
-                if let identity = identity(pid) { members.append(identity) }
+                if let identity = identity(pid, &s) { members.append(identity) }
             }
             return members.isEmpty ? .gone("no process's command line matches \(pattern)") : .found(members)
         }
@@ -276,20 +285,34 @@ public final class Sampler: Sendable {
 
     /// The start time of a live process; a zombie counts as missing (it has exited, its parent
     /// has not reaped it yet).
-    private func startTicks(of pid: Int32) -> Result<UInt64?, ReadFailure> {
+    private func startTicks(of pid: Int32) -> Result<UInt64?, ReadFailure> { liveStat(of: pid).map { $0?.startTicks } }
+
+    private func liveStat(of pid: Int32) -> Result<ProcessStat?, ReadFailure> {
         switch ProcFile.parseOrFail("/proc/\(pid)/stat", singleRecord: true, ProcessStat.parse) {
         case .failure(let failure): return .failure(failure)
         case .success(let stat):
             if stat?.hasExited == true { return .failure(ReadFailure(code: ESRCH)) }
-            return .success(stat?.startTicks)
+            return .success(stat)
         }
     }
 
-    private func identity(_ pid: Int32) -> Identity? {
-        switch startTicks(of: pid) {
-        case .success(let start): Identity(pid: pid, startTicks: start)
-        case .failure(let failure): failure.isMissing ? nil : Identity(pid: pid, startTicks: nil)
+    /// The identity of a live process (nil when it has gone); its parent is noted in `parents`.
+    private func identity(_ pid: Int32, _ s: inout State) -> Identity? {
+        switch liveStat(of: pid) {
+        case .success(let stat):
+            if let stat { s.parents[pid] = stat.parentPid }
+            return Identity(pid: pid, startTicks: stat?.startTicks)
+        case .failure(let failure): return failure.isMissing ? nil : Identity(pid: pid, startTicks: nil)
         }
+    }
+
+    /// The monitor's ancestors, walked again only when its parent changed.
+    private func ownAncestors(_ s: inout State) -> Set<Int32> {
+        let parent = getppid()
+        if let known = s.ownAncestors, known.parent == parent { return known.pids }
+        let pids = ProcessTree.ownAncestors()
+        s.ownAncestors = (parent, pids)
+        return pids
     }
 
     private func matches(pid: Int32, name: String) -> Bool {
@@ -382,10 +405,15 @@ public final class Sampler: Sendable {
                 "Pss of \(pending) of \(read.count) processes not read yet: reading smaps_rollup may take \(Int(proportionalBudget.seconds * 1000)) ms per check (monitoring.pss_budget_seconds), the rest follow at the next checks"
         }
         let pids = read.map(\.0.pid)
+        let shape = ProcessTree.shape(members: pids, knownParents: s.parents)
+        let shaped = read.map {
+            Sample.TargetProcess.Member(
+                pid: $0.0.pid, startTicks: $0.0.startTicks, isRoot: shape.roots.contains($0.0.pid), isLeaf: shape.leaves.contains($0.0.pid))
+        }
         return .found(
             Sample.TargetProcess(
                 pid: first.0.pid, pids: pids, startTicks: first.0.startTicks, status: total, proportionalBytes: proportional,
-                openFileDescriptors: fds, unavailable: unavailable), read.map(\.0))
+                openFileDescriptors: fds, unavailable: unavailable, members: shaped), read.map(\.0))
     }
 
     private func sum(_ a: UInt64?, _ b: UInt64?) -> UInt64? {

@@ -20,13 +20,16 @@ package enum FileSystem {
     /// and the returned warning says so. Throws when it can be neither read nor moved aside.
     package static func readJournal(_ path: String, limit: Int) throws(StateDirectoryError) -> (text: String, warning: String?) {
         var info = stat()
-        guard stat(path, &info) == 0 else { return ("", nil) }
+        // lstat: a link planted at a state file's name is moved aside, never followed.
+        guard lstat(path, &info) == 0 else { return ("", nil) }
         var unreadable: String?
-        if Int(info.st_size) > limit {
+        if (info.st_mode & S_IFMT) == S_IFLNK {
+            unreadable = "it is a symbolic link, which a state file never is"
+        } else if Int(info.st_size) > limit {
             unreadable = "it is \(info.st_size) bytes, over the \(limit >> 20) MiB this monitor replays"
         } else {
-            switch ProcFile.readOrFail(path, limit: limit + 1) {
-            case .success(let text): return (text, nil)
+            switch readBytes(path, limit: limit + 1, followLinks: false) {
+            case .success(let bytes): return (String(decoding: bytes, as: UTF8.self), nil)
             case .failure(let failure): unreadable = "\(failure)"
             }
         }
@@ -38,24 +41,9 @@ package enum FileSystem {
         return ("", "\(path) could not be read (\(unreadable ?? "?")); moved aside to \(aside): what it held is not replayed")
     }
 
-    /// Writes `text` to `path` atomically (a temporary file, fsync, rename) and returns the file
-    /// opened for appending.
-    package static func replaceJournal(_ path: String, with text: String) throws(StateDirectoryError) -> Int32 {
-        let temporary = path + ".tmp"
-        let out = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard out >= 0 else { throw StateDirectoryError(message: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        writeAll(out, text)
-        fsync(out)
-        close(out)
-        guard rename(temporary, path) == 0 else { throw StateDirectoryError(message: "cannot replace \(path): \(String(cString: strerror(errno)))") }
-        let fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
-        guard fd >= 0 else { throw StateDirectoryError(message: "cannot open \(path): \(String(cString: strerror(errno)))") }
-        return fd
-    }
-
     /// The file's bytes (at most `limit`), or why it could not be read.
-    package static func readBytes(_ path: String, limit: Int) -> Result<[UInt8], ReadFailure> {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    package static func readBytes(_ path: String, limit: Int, followLinks: Bool = true) -> Result<[UInt8], ReadFailure> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | (followLinks ? 0 : O_NOFOLLOW))
         guard fd >= 0 else { return .failure(ReadFailure(code: errno)) }
         defer { close(fd) }
         var bytes: [UInt8] = []

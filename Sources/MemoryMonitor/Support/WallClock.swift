@@ -13,9 +13,15 @@ package enum WallClock {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
-    /// `2024-01-15T10:30:00Z`: UTC, whole seconds, as the SPEC's examples write it.
+    /// Times a state file or request may carry: 1970-01-01 to 9999-12-31. Anything else is not a
+    /// time this monitor wrote.
+    package static let plausible: ClosedRange<Double> = 0...253_402_300_799
+
+    /// `2024-01-15T10:30:00Z`: UTC, whole seconds, as the SPEC's examples write it. Times outside
+    /// `plausible` are clamped to it.
     package static func rfc3339(_ epochSeconds: Double) -> String {
-        let total = Int64(epochSeconds.rounded(.down))
+        let clamped = epochSeconds.isNaN ? 0 : min(max(epochSeconds, plausible.lowerBound), plausible.upperBound)
+        let total = Int64(clamped.rounded(.down))
         var days = total / 86_400
         var secs = total % 86_400
         if secs < 0 {
