@@ -58,6 +58,7 @@ enum ProcessTree {
                     found = known
                     break
                 }
+                if pid == 1 { break }  // the top of the pid namespace: nothing above it
                 walked.append(pid)
                 current = knownParents[pid] ?? parentOf(pid)
             }

@@ -50,7 +50,8 @@ struct StateJournal {
 
     /// Replaces the file with `text`: a temporary file, every write checked, fsync, rename, and
     /// the directory fsynced. On failure the file is unchanged (still open for appending if it
-    /// was) and the error is returned.
+    /// was, and no more behind than before: a failed compaction loses nothing) and the error is
+    /// returned.
     mutating func replace(with text: String) -> String? {
         var temporary = ""
         var out: Int32 = -1
@@ -61,7 +62,6 @@ struct StateJournal {
             if out >= 0 || errno != EEXIST { break }
         }
         guard out >= 0 else {
-            isBehind = true
             return "cannot create \(temporary): \(String(cString: strerror(errno)))"
         }
         var failure: String?
@@ -74,7 +74,6 @@ struct StateJournal {
         if failure == nil && rename(temporary, path) != 0 { failure = "cannot replace \(path): \(String(cString: strerror(errno)))" }
         if let failure {
             unlink(temporary)
-            isBehind = true
             return failure
         }
         Self.syncDirectory(of: path)
