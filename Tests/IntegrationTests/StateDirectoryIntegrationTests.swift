@@ -74,3 +74,44 @@ struct StateDirectoryIntegrationTests {
         #expect(!third.child.stderr.contains("is not a journal entry"))
     }
 }
+
+/// Mutated state files loaded by the binary as it ships: each start must serve, answer the
+/// history and alert requests, and stop cleanly (exit 0), never trap into a crash loop.
+@Suite("Tampered state files, as it ships", .serialized, .offCooperativePool)
+struct StateFuzzIntegrationTests {
+    @Test func mutatedStateFilesNeverCrashTheBinary() throws {
+        let base = NSTemporaryDirectory() + "mm-bin-fuzz-\(UUID().uuidString)"
+        let state = base + "/state"
+        // Real files first: one run of the binary that alerts and keeps history.
+        let hog = try MemoryHog(stepMiB: 60)
+        do {
+            let config = #"{"monitoring": {"check_interval": 0.1}, "thresholds": {"memory_warning_mb": 40, "memory_critical_mb": 100}, "alerting": {"webhook_url": "http://127.0.0.1:9/hook"}}"#
+            let exporter = try Exporter(["--pid", "\(hog.pid)", "--state-dir", state], config: config)
+            hog.grow()
+            _ = waitFor(10) { ((try? String(contentsOfFile: state + "/alerts.journal", encoding: .utf8)) ?? "").contains("queued") }
+            Thread.sleep(forTimeInterval: 1)
+            #expect(exporter.stop() == 0)
+        }
+        let journal = try String(contentsOfFile: state + "/alerts.journal", encoding: .utf8)
+        let history = try String(contentsOfFile: state + "/history.jsonl", encoding: .utf8)
+        #expect(journal.contains("\"queued\"") && history.split(separator: "\n").count >= 5)
+        var rng = SeededGenerator(state: 2024)
+        let starts = 150
+        var served = 0
+        for iteration in 0..<starts {
+            try? FileManager.default.removeItem(atPath: state)
+            try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+            try StateFileMutator.mutate(journal, using: &rng).write(toFile: state + "/alerts.journal", atomically: false, encoding: .utf8)
+            try StateFileMutator.mutate(history, using: &rng).write(toFile: state + "/history.jsonl", atomically: false, encoding: .utf8)
+            let exporter = try Exporter(["--state-dir", state, "--pid", "\(hog.pid)"])
+            let paths = ["/health/metrics/history?hours=1", "/health/metrics/history?hours=24&step=60", "/health/alerts?hours=24", "/health/memory"]
+            if paths.allSatisfy({ (try? RawHTTP.request(port: exporter.healthPort, path: $0).status) == 200 }) { served += 1 }
+            let status = exporter.stop()
+            #expect(status == 0, "start \(iteration) ended with \(status): \(exporter.child.stderr.suffix(2000))")
+            let outside = try FileManager.default.contentsOfDirectory(atPath: base)
+            #expect(outside == ["state"], "start \(iteration) wrote outside the state directory: \(outside)")
+        }
+        #expect(served == starts)
+        try? FileManager.default.removeItem(atPath: base)
+    }
+}
