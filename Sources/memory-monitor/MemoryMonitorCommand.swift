@@ -62,13 +62,13 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Monitor the process whose id this file holds (re-read every check; a new process is a new target).", valueName: "path"))
     var pidfile: String?
 
-    @Option(name: .long, help: ArgumentHelp("Monitor the process with this name (lowest pid if several).", valueName: "name"))
+    @Option(name: .long, help: ArgumentHelp("Monitor the process with this name (lowest pid if several; never the monitor or its ancestors).", valueName: "name"))
     var processName: String?
 
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Monitor every process whose full command line matches this regular expression, as one group (sums; the monitor itself never matches).",
+            "Monitor every process whose full command line matches this regular expression, as one group (sums; never the monitor or its ancestors, such as a wrapper it runs under).",
             valueName: "regex"))
     var processMatch: String?
 
