@@ -85,7 +85,7 @@ struct StateFuzzIntegrationTests {
         // Real files first: one run of the binary that alerts and keeps history.
         let hog = try MemoryHog(stepMiB: 60)
         do {
-            let config = #"{"monitoring": {"check_interval": 0.1}, "thresholds": {"memory_warning_mb": 40, "memory_critical_mb": 100}, "alerting": {"webhook_url": "http://127.0.0.1:9/hook"}}"#
+            let config = #"{"monitoring": {"check_interval": 0.1}, "thresholds": {"memory_warning_mb": 40, "memory_critical_mb": 100}, "alerting": {"webhook_url": "http://127.0.0.1:9/hook", "shutdown_grace_seconds": 0.5}}"#
             let exporter = try Exporter(["--pid", "\(hog.pid)", "--state-dir", state], config: config)
             hog.grow()
             _ = waitFor(10) { ((try? String(contentsOfFile: state + "/alerts.journal", encoding: .utf8)) ?? "").contains("queued") }

@@ -327,7 +327,7 @@ struct AlertStateStoreTests {
         #expect(store.warnings.prefix(2) == ["\(path): line 3 skipped: not a JSON object with a \"t\" key", "\(path): line 5 skipped: unknown entry type"])
         // The bytes it could not read are kept, as they were, before the compaction drops them.
         let aside = try #require(try FileManagerLite.entries(directory).first { $0.hasPrefix("alerts.journal.corrupt-") })
-        #expect(store.warnings.last == "\(path): the journal as it was, with the lines skipped, is kept at \(directory)/\(aside)")
+        #expect(store.warnings.last == "\(path): the file as it was, with the lines skipped, is kept at \(directory)/\(aside)")
         #expect(ProcFile.read(directory + "/" + aside) == written)
         #expect(ProcFile.read(path)?.split(separator: "\n").count == 4)
     }

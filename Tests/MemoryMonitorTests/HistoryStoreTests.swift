@@ -41,7 +41,7 @@ struct HistoryStoreTests {
         let reopened = try HistoryStore(directory: directory, capacity: 20)
         #expect(reopened.recovered.count == 1)
         #expect(reopened.warnings.first == "\(directory)/history.jsonl: line(s) 2 are not history entries (a key missing or a number out of range); skipped")
-        #expect(reopened.warnings.last?.hasPrefix("\(directory)/history.jsonl: the file as it was is kept at \(directory)/history.jsonl.corrupt-") == true)
+        #expect(reopened.warnings.last?.hasPrefix("\(directory)/history.jsonl: the file as it was, with the lines skipped, is kept at \(directory)/history.jsonl.corrupt-") == true)
     }
 
     @Test func roundTripAndCompaction() throws {

@@ -76,6 +76,23 @@ struct TargetSignalTests {
         #expect(gone.1 == "pid \(target.pid) has exited, not signalled")
     }
 
+    /// Without pidfds (kernels before 5.3) the start time is read right before kill: a wrong one
+    /// is refused, the right one signalled.
+    @Test func withoutPidfdsTheStartTimeIsCheckedBeforeKill() throws {
+        let events = NSTemporaryDirectory() + "mm-signal-\(UUID().uuidString)"
+        let target = try ChildProcess(TestEnvironment.python, [TestEnvironment.packageRoot + "/Tests/Peers/signal_recorder.py", events, "t", "--handle", "SIGUSR2"])
+        defer { target.stop() }
+        #expect(target.wait(seconds: 20) { target.stdout.contains("ready") })
+        let start = try #require(Self.startTicks(target.pid))
+        let usr2 = try #require(NamedSignal.named("USR2", in: NamedSignal.cleanupSignals))
+        let wrong = TargetSignal.deliver(usr2, to: [Member(pid: target.pid, startTicks: start &+ 7)], requireHandler: true, allowOwnProcess: false, usePidfd: false)
+        #expect(wrong.sent.isEmpty)
+        #expect(wrong.refused.map(\.reason) == ["now belongs to another process (its start time changed)"])
+        let right = TargetSignal.deliver(usr2, to: [Member(pid: target.pid, startTicks: start)], requireHandler: true, allowOwnProcess: false, usePidfd: false)
+        #expect(right.sent == [target.pid])
+        #expect(waitFor(5) { ((try? String(contentsOfFile: events, encoding: .utf8)) ?? "") == "SIGUSR2 \(target.pid)\n" })
+    }
+
     /// The monitor itself (unless it is its own target) and its ancestors never receive a signal.
     @Test func theMonitorAndItsAncestorsAreNeverSignalled() throws {
         let term = NamedSignal.term

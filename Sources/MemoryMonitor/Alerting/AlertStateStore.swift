@@ -63,31 +63,9 @@ public final class AlertStateStore: Sendable {
         var recovered = replayed.recovered
         let cutoff = WallClock.now() - retentionSeconds
         recovered.history.removeAll { $0.timestamp < cutoff }
-        var rewrite = true
-        if !replayed.skipped.isEmpty {
-            switch journal.preserve(as: "corrupt") {
-            case .success(let aside): warnings.append("\(journalPath): the journal as it was, with the lines skipped, is kept at \(aside)")
-            case .failure(let error):
-                rewrite = false
-                warnings.append("\(journalPath): \(error); the journal is not compacted, so its unread lines stay in it")
-            }
-        }
-        var lines = replayed.lines
-        if rewrite {
-            if let error = journal.replace(with: Self.text(recovered)) {
-                warnings.append("\(journalPath): \(error); the journal is kept as it was and appended to")
-                writeErrors.report(file: journal.name, error)
-            } else {
-                lines = recovered.history.count + recovered.pending.count
-            }
-        }
-        if journal.fd < 0, let code = journal.openForAppend() {
-            // A full disk still lets the monitor run (it writes the journal once there is space); anything else is a broken state directory.
-            guard code == ENOSPC || code == EDQUOT else {
-                throw StateDirectoryError(message: "cannot open \(journalPath): \(String(cString: strerror(code)))")
-            }
-            warnings.append("\(journalPath): cannot be opened (\(String(cString: strerror(code)))); alerts are kept in memory and written once there is space")
-        }
+        let started = try journal.start(compactingTo: Self.text(recovered), hasUnreadLines: !replayed.skipped.isEmpty, errors: writeErrors)
+        warnings += started.warnings
+        let lines = started.compacted ? recovered.history.count + recovered.pending.count : replayed.lines
         state = Mutex(State(journal: journal, live: recovered, lines: lines))
         self.recovered = recovered
         self.warnings = warnings

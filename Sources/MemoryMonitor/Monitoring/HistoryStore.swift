@@ -35,34 +35,15 @@ final class HistoryStore: Sendable {
                 skipped.append(index + 1)
             }
         }
-        var rewrite = true
         if !skipped.isEmpty {
             let named = skipped.prefix(20).map(String.init).joined(separator: ", ") + (skipped.count > 20 ? " and \(skipped.count - 20) more" : "")
             warnings.append("\(path): line(s) \(named) are not history entries (a key missing or a number out of range); skipped")
-            switch journal.preserve(as: "corrupt") {
-            case .success(let aside): warnings.append("\(path): the file as it was is kept at \(aside)")
-            case .failure(let error):
-                rewrite = false
-                warnings.append("\(path): \(error); the file is not compacted, so its unread lines stay in it")
-            }
         }
         if entries.count > capacity { entries.removeFirst(entries.count - capacity) }
         recovered = entries
-        var count = lines.count
-        if rewrite {
-            if let error = journal.replace(with: Self.text(entries)) {
-                warnings.append("\(path): \(error); the file is kept as it was and appended to")
-                writeErrors.report(file: journal.name, error)
-            } else {
-                count = entries.count
-            }
-        }
-        if journal.fd < 0, let code = journal.openForAppend() {
-            guard code == ENOSPC || code == EDQUOT else {
-                throw StateDirectoryError(message: "cannot open \(path): \(String(cString: strerror(code)))")
-            }
-            warnings.append("\(path): cannot be opened (\(String(cString: strerror(code)))); history is written once there is space")
-        }
+        let started = try journal.start(compactingTo: Self.text(entries), hasUnreadLines: !skipped.isEmpty, errors: writeErrors)
+        warnings += started.warnings
+        let count = started.compacted ? entries.count : lines.count
         self.warnings = warnings
         state = Mutex((journal, count))
     }

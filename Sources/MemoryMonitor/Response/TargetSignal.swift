@@ -54,7 +54,10 @@ enum TargetSignal {
         return (outcome.failures.isEmpty ? .skipped : .failed, detail)
     }
 
-    static func deliver(_ signal: NamedSignal, to members: [Sample.TargetProcess.Member], requireHandler: Bool, allowOwnProcess: Bool) -> Outcome {
+    /// `usePidfd: false` takes the path of kernels before 5.3 (tests run it on any kernel).
+    static func deliver(
+        _ signal: NamedSignal, to members: [Sample.TargetProcess.Member], requireHandler: Bool, allowOwnProcess: Bool, usePidfd: Bool = hasPidfd
+    ) -> Outcome {
         var outcome = Outcome()
         let own = getpid()
         let ancestors = ProcessTree.ownAncestors()
@@ -76,10 +79,10 @@ enum TargetSignal {
                 outcome.refused.append((pid, "has no known start time (its /proc/\(pid)/stat was unreadable), so it cannot be told from a reused pid"))
                 continue
             }
-            let pidfd = hasPidfd ? mm_pidfd_open(pid) : -1
+            let pidfd = usePidfd ? mm_pidfd_open(pid) : -1
             let openError = errno
             defer { if pidfd >= 0 { close(pidfd) } }
-            if pidfd < 0 && hasPidfd {
+            if pidfd < 0 && usePidfd {
                 if openError == ESRCH {
                     outcome.refused.append((pid, "has exited"))
                 } else {

@@ -35,6 +35,42 @@ struct StateJournal {
         self.path = directory + "/" + name
     }
 
+    /// At start, after the file was read: keeps a copy of it when it had lines that could not be
+    /// read, compacts it to `text` (only when that copy exists: unread bytes are never dropped),
+    /// and opens it for appending. Returns what to log and whether the file now holds `text`.
+    /// Throws when the file cannot be opened at all, for any reason but a full disk.
+    mutating func start(compactingTo text: String, hasUnreadLines: Bool, errors: StateWriteErrors) throws(StateDirectoryError)
+        -> (warnings: [String], compacted: Bool)
+    {
+        var warnings: [String] = []
+        var compact = true
+        if hasUnreadLines {
+            switch preserve(as: "corrupt") {
+            case .success(let aside): warnings.append("\(path): the file as it was, with the lines skipped, is kept at \(aside)")
+            case .failure(let error):
+                compact = false
+                warnings.append("\(path): \(error); the file is not compacted, so its unread lines stay in it")
+            }
+        }
+        var compacted = false
+        if compact {
+            if let error = replace(with: text) {
+                warnings.append("\(path): \(error); the file is kept as it was and appended to")
+                errors.report(file: name, error)
+            } else {
+                compacted = true
+            }
+        }
+        if fd < 0, let code = openForAppend() {
+            // A full disk still lets the monitor run (it writes the file once there is space); anything else is a broken state directory.
+            guard code == ENOSPC || code == EDQUOT else {
+                throw StateDirectoryError(message: "cannot open \(path): \(String(cString: strerror(code)))")
+            }
+            warnings.append("\(path): cannot be opened (\(String(cString: strerror(code)))); what it would hold is kept in memory and written once there is space")
+        }
+        return (warnings, compacted)
+    }
+
     /// Opens the file as it is for appending (creating it empty when missing).
     mutating func openForAppend() -> Int32? {
         if fd >= 0 { return nil }
