@@ -35,7 +35,7 @@ public struct HTTPLimits: Sendable, Equatable {
     public init() {}
 
     /// The reasons `memory_http_rejected_total` counts.
-    public static let reasons = ["connection_limit", "header_too_large", "uri_too_long", "body_too_large", "slow_request", "bad_request", "unauthorized"]
+    public static let reasons = ["connection_limit", "header_too_large", "uri_too_long", "body_too_large", "slow_request", "bad_request", "unauthorized", "host_not_allowed"]
 }
 
 /// The health API and /metrics over HTTP/1.1 (SwiftNIO): one listener per distinct port.

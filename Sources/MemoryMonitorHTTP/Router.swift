@@ -47,6 +47,7 @@ public struct Router: Sendable {
     let cache: ExpositionCache
     let routes: Routes
     let logger: Logger
+    let allowedHosts: HostAllowList
     private let refusalLogLimit = LogRateLimit(burst: 5, windowSeconds: 10)
 
     public init(monitor: MemoryMonitor, cache: ExpositionCache, routes: Routes, logger: Logger = Logger(label: "memory-monitor")) {
@@ -54,6 +55,7 @@ public struct Router: Sendable {
         self.cache = cache
         self.routes = routes
         self.logger = logger
+        self.allowedHosts = HostAllowList(allowedHosts: monitor.configuration.server.allowedHosts)
     }
 
     /// The reply to one request. HEAD is answered like GET; the server drops the body.
@@ -66,7 +68,7 @@ public struct Router: Sendable {
             return metrics(headers: headers)
         case "/health/actions/gc" where routes.contains(.health):
             guard method == .POST else { return .now(methodNotAllowed("POST")) }
-            if let refusal = Self.crossOrigin(headers) ?? Self.authorize(headers: headers, remote: remote, token: monitor.configuration.security.actionToken) {
+            if let refusal = hostRefusal(headers) ?? Self.crossOrigin(headers) ?? Self.authorize(headers: headers, remote: remote, token: monitor.configuration.security.actionToken) {
                 let (allowed, held) = refusalLogLimit.allow("refused")
                 if allowed {
                     var metadata: Logger.Metadata = ["path": "\(path)", "status": "\(refusal.status.code)", "remote": "\(remote?.ipAddress ?? "unknown")"]
@@ -213,6 +215,16 @@ public struct Router: Sendable {
                 .forbidden, "mutating endpoints answer loopback clients only; set security.action_token (MEMORY_ACTION_TOKEN) to allow others with a bearer token")
         }
         return nil
+    }
+
+    /// A refusal when `Host` is not a name this server answers to (DNS rebinding), counted in
+    /// `memory_http_rejected_total{reason="host_not_allowed"}`.
+    func hostRefusal(_ headers: HTTPHeaders) -> Response? {
+        guard !allowedHosts.allows(hostHeader: headers.first(name: "host")) else { return nil }
+        monitor.metrics.httpRejected.increment("host_not_allowed")
+        return .error(
+            .forbidden,
+            "Host is not a name of this server: mutating endpoints answer loopback names and addresses, this host's own names and addresses, and server.allowed_hosts")
     }
 
     /// A refusal when a browser sent the request from another origin: `Origin` present and not

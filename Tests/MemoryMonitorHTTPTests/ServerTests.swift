@@ -18,9 +18,10 @@ struct ServerTests {
         var port: Int { server.boundPorts[0] }
     }
 
-    func withServer(maxAge: Duration = .seconds(60), _ body: (Running) throws -> Void) async throws {
+    func withServer(maxAge: Duration = .seconds(60), allowedHosts: [String] = [], _ body: (Running) throws -> Void) async throws {
         var config = MonitorConfiguration()
         config.monitoring.checkInterval = 60
+        config.server.allowedHosts = allowedHosts
         let monitor = MemoryMonitor(configuration: config)
         monitor.check()
         let cache = ExpositionCache(monitor: monitor, maxAge: maxAge)
@@ -163,6 +164,44 @@ struct ServerTests {
             #expect(long.body.count < 400)
             #expect(try RawHTTP.request(port: s.port, path: "/health").status == 200)
         }
+    }
+
+    /// DNS rebinding: a page whose name now resolves to 127.0.0.1 sends its own Host and a
+    /// matching Origin. Refused (403, counted) unless the Host is loopback, this host's own name
+    /// or address, or listed in server.allowed_hosts.
+    @Test func aRebindingHostIsRefusedAndCounted() async throws {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count)
+        let hostname = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let ownAddress = HostAllowList.interfaceAddresses().first { !$0.hasPrefix("127.") && $0 != "::1" && !$0.contains(":") }
+        try await withServer(allowedHosts: ["monitor.example.com"]) { s in
+            func post(host: String, origin: String? = nil) throws -> Int? {
+                var text = "POST /health/actions/gc HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\nContent-Length: 0\r\n"
+                if let origin { text += "Origin: \(origin)\r\n" }
+                return RawHTTP.parse(try RawHTTP.exchange(port: s.port, request: Array((text + "\r\n").utf8))).first?.status
+            }
+            let p = s.port
+            #expect(try post(host: "evil.example:\(p)", origin: "http://evil.example:\(p)") == 403)
+            #expect(try post(host: "evil.example") == 403)
+            #expect(try post(host: "127.0.0.1.evil.example:\(p)") == 403)
+            #expect(try post(host: "localhost:\(p)", origin: "http://localhost:\(p)") == 200)
+            #expect(try post(host: "app.localhost:\(p)") == 200)
+            #expect(try post(host: "127.0.0.1") == 200)
+            #expect(try post(host: "[::1]:\(p)") == 200)
+            #expect(try post(host: "monitor.example.com:\(p)") == 200)
+            #expect(try post(host: "\(hostname):\(p)") == 200)
+            if let ownAddress { #expect(try post(host: "\(ownAddress):\(p)") == 200) }
+            let metrics = try RawHTTP.request(port: p, path: "/metrics").bodyText
+            #expect(metrics.contains("memory_http_rejected_total{reason=\"host_not_allowed\"} 3"))
+            // Reads are not affected.
+            let read = RawHTTP.parse(try RawHTTP.exchange(port: p, request: Array("GET /health HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n".utf8)))
+            #expect(read.first?.status == 200)
+        }
+        #expect(HostAllowList.hostPart("[::1]:80") == "::1")
+        #expect(HostAllowList.hostPart("LocalHost.:8080") == "localhost")
+        #expect(HostAllowList.hostPart("a:b:c") == nil)
+        #expect(HostAllowList.hostPart("a:") == nil)
+        #expect(HostAllowList.hostPart("[::1]x") == nil)
     }
 
     /// A history response holds at most `maximumPoints` (5000) points, the newest, and says so.

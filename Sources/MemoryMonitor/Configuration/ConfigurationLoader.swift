@@ -393,6 +393,7 @@ public struct ConfigurationLoader {
         if let n = r.integer("max_header_bytes", in: 1024...(1 << 20)) { v.maxHeaderBytes = n }
         if let n = r.integer("max_uri_bytes", in: 256...(1 << 20)) { v.maxURIBytes = n }
         if let n = r.integer("max_body_bytes", in: 0...(64 << 20)) { v.maxBodyBytes = n }
+        if let hosts = r.hostArray("allowed_hosts") { v.allowedHosts = hosts }
         r.finish()
         configuration.server = v
         merge(r)
@@ -586,6 +587,20 @@ public struct ConfigurationLoader {
         guard let first = bytes.first, let last = bytes.last else { return true }
         let isBlank = { (b: UInt8) in b == 0x20 || b == 0x09 }
         return !isBlank(first) && !isBlank(last) && bytes.allSatisfy { b in isBlank(b) || (b >= 0x21 && b != 0x7F) }
+    }
+
+    /// A host name (letters, digits, '-', '.') or an IPv4 or IPv6 address, as a `Host` header names
+    /// it without port: what `server.allowed_hosts` lists.
+    static func isHostName(_ text: String) -> Bool {
+        guard !text.isEmpty, text.utf8.count <= 253 else { return false }
+        if text.contains(":") {
+            var address = in6_addr()
+            return inet_pton(AF_INET6, text, &address) == 1
+        }
+        return text.utf8.allSatisfy { b in
+            (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
+                || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || b == UInt8(ascii: "-") || b == UInt8(ascii: ".")
+        }
     }
 
     static func isHTTPURL(_ text: String) -> Bool {
@@ -836,6 +851,25 @@ extension ConfigurationLoader {
                 urls.append(s)
             }
             return urls
+        }
+
+        /// A list of host names or IP addresses, without scheme, port or path.
+        mutating func hostArray(_ key: String) -> [String]? {
+            guard let value = take(key) else { return nil }
+            let allowed = "an array of host names or IP addresses, without scheme, port or path (\"monitor.example.com\", \"10.0.0.5\", \"fd00::5\")"
+            guard case .array(let items) = value else {
+                problem(key, value: describe(value), allowed: allowed)
+                return nil
+            }
+            var hosts: [String] = []
+            for item in items {
+                guard case .string(let s) = item, ConfigurationLoader.isHostName(s) else {
+                    problem(key, value: describe(item), allowed: allowed)
+                    return nil
+                }
+                hosts.append(s.lowercased())
+            }
+            return hosts
         }
 
         mutating func stringArray(_ key: String, allowed: [String]) -> [String]? {

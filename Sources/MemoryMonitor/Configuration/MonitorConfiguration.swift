@@ -168,6 +168,9 @@ public struct MonitorConfiguration: Sendable, Equatable {
         public var maxURIBytes = 8 * 1024
         /// `max_body_bytes`: 413 beyond.
         public var maxBodyBytes = 64 * 1024
+        /// `allowed_hosts`: more `Host` names (or addresses) the mutating endpoints accept, besides
+        /// loopback and this host's own names and addresses (DNS rebinding defence).
+        public var allowedHosts: [String] = []
     }
 
     /// `security.*`.
