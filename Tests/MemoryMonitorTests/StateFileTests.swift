@@ -73,3 +73,38 @@ struct FullDiskTests {
         #expect(lstat(directory + "/alerts.journal", &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG)
     }
 }
+
+/// A hostile process name (any bytes but NUL fit in comm) reaches each channel escaped for it.
+@Suite("Hostile names in alert channels")
+struct ChannelEscapingTests {
+    func alert(name: String) -> Alert {
+        Alert(
+            id: "x1", timestamp: 1_796_000_000, severity: .critical, component: .processMemory, status: .firing, memoryUsage: 60, threshold: 50,
+            message: "CRITICAL: Memory usage 60.0MB exceeds critical threshold", instance: "h<!here>", targetDescription: "pid 42", targetPid: 42,
+            targetName: name, percent: nil, availableMB: nil)
+    }
+
+    @Test func slackGetsNoControlSequence() {
+        let body = AlertBodies.slack(alert(name: "<!channel>&<x|")).serialized
+        #expect(!body.contains("<!channel>"))
+        #expect(!body.contains("<!here>"))
+        #expect(body.contains("&lt;!channel&gt;&amp;&lt;x|"))
+        #expect(body.contains("h&lt;!here&gt;"))
+    }
+
+    @Test(arguments: ["a\r.\rb", "a\n.\nb", "a\r\n.\r\nb", "a\r\r\n.b"])
+    func smtpNeverSendsABareLineEndOrALoneDot(_ name: String) {
+        let message = EmailChannel.message(alert(name: name), from: "mm@example.com", to: ["o@example.com"])
+        let data = SMTPClient.dotStuffed(message)
+        let bytes = Array(data.utf8)
+        for (i, b) in bytes.enumerated() {
+            if b == 13 { #expect(i + 1 < bytes.count && bytes[i + 1] == 10, "a bare CR at \(i)") }
+            if b == 10 { #expect(i > 0 && bytes[i - 1] == 13, "a bare LF at \(i)") }
+        }
+        #expect(!data.contains("\r\n.\r\n"), "a line holding only a dot would end DATA")
+        #expect(!data.hasPrefix(".\r\n"))
+        // The subject header stays one line.
+        let subject = message.split(separator: "\r\n").first { $0.hasPrefix("Subject:") } ?? ""
+        #expect(!subject.contains("\r") && !subject.contains("\n"))
+    }
+}

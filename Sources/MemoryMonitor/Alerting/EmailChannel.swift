@@ -12,7 +12,11 @@ struct EmailChannel: AlertChannel {
     /// The message: headers, a blank line, a plain-text body.
     static func message(_ alert: Alert, from: String, to recipients: [String]) -> String {
         let status = alert.status == .resolved ? " resolved" : ""
-        let subject = "[\(alert.severity.description.uppercased())\(status)] \(alert.component.rawValue) on \(alert.instance): \(alert.message)"
+        // A header value is one line: control characters (a CR or LF from a process name) become spaces.
+        let subject = String(
+            String.UnicodeScalarView(
+                "[\(alert.severity.description.uppercased())\(status)] \(alert.component.rawValue) on \(alert.instance): \(alert.message)"
+                    .unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
         let body = """
             \(alert.message)
 

@@ -61,8 +61,26 @@ enum AlertBodies {
     /// The generic webhook: SPEC §7's payload.
     static func webhook(_ alert: Alert) -> JSONValue { alert.payload }
 
-    /// Slack incoming webhook: a coloured attachment that reads well on a phone.
+    /// Slack's control characters escaped (its formatting reference): a process name holding
+    /// `<!channel>` must not notify a whole channel, nor `<url|text>` make a link.
+    static func slackEscaped(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
+    /// Slack incoming webhook: a coloured attachment that reads well on a phone. Every text that
+    /// comes from the alert is escaped for Slack.
     static func slack(_ alert: Alert) -> JSONValue {
+        let e = slackEscaped
         let resolved = alert.status == .resolved
         let color: String
         switch (resolved, alert.severity) {
@@ -72,18 +90,18 @@ enum AlertBodies {
         default: color = "#ecb22e"
         }
         let marker = resolved ? ":white_check_mark: RESOLVED" : (alert.severity == .warning ? ":warning:" : ":rotating_light:") + " " + alert.severity.description.uppercased()
-        let title = "\(marker) · \(alert.component.rawValue) on \(alert.instance)"
+        let title = "\(marker) · \(alert.component.rawValue) on \(e(alert.instance))"
         let usage = "\(Alert.round1(alert.memoryUsage))\(alert.unit) (threshold \(Alert.round1(alert.threshold))\(alert.unit))"
         let fields: [JSONValue] = [
             ["title": "Usage", "value": .string(usage), "short": true],
-            ["title": "Memory", "value": .string(alert.memorySummary), "short": true],
-            ["title": "Target", "value": .string(alert.targetName.map { "\($0) (pid \(alert.targetPid.map(String.init) ?? "?"))" } ?? alert.targetDescription), "short": true],
+            ["title": "Memory", "value": .string(e(alert.memorySummary)), "short": true],
+            ["title": "Target", "value": .string(e(alert.targetName.map { "\($0) (pid \(alert.targetPid.map(String.init) ?? "?"))" } ?? alert.targetDescription)), "short": true],
         ]
         return [
-            "text": .string("\(title): \(alert.message)"),
+            "text": .string("\(title): \(e(alert.message))"),
             "attachments": [
                 [
-                    "color": .string(color), "title": .string(title), "text": .string(alert.message), "fields": .array(fields),
+                    "color": .string(color), "title": .string(title), "text": .string(e(alert.message)), "fields": .array(fields),
                     "footer": "memory-monitor", "ts": .number(alert.timestamp.rounded(.down)),
                 ]
             ],

@@ -92,14 +92,29 @@ struct SMTPClient: Sendable {
         }
     }
 
-    /// Lines beginning with "." get another "." (RFC 5321 §4.5.2); line ends become CRLF.
+    /// Every line end (CRLF, a bare CR, a bare LF) becomes CRLF, and lines beginning with "." get
+    /// another "." (RFC 5321 §4.5.2): no bare CR or LF reaches the server, so a process name
+    /// holding `\r.\r` cannot end the message early (SMTP smuggling).
     static func dotStuffed(_ message: String) -> String {
-        message.split(separator: "\n", omittingEmptySubsequences: false)
-            .map { line -> String in
-                let l = line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
-                return l.hasPrefix(".") ? "." + l : l
+        var lines: [Substring.UnicodeScalarView] = [Substring.UnicodeScalarView()]
+        var previousWasCR = false
+        for scalar in message.unicodeScalars {
+            switch scalar {
+            case "\r":
+                lines.append(Substring.UnicodeScalarView())
+                previousWasCR = true
+            case "\n":
+                if !previousWasCR { lines.append(Substring.UnicodeScalarView()) }
+                previousWasCR = false
+            default:
+                lines[lines.count - 1].append(scalar)
+                previousWasCR = false
             }
-            .joined(separator: "\r\n")
+        }
+        return lines.map { line in
+            let text = String(Substring(line))
+            return text.hasPrefix(".") ? "." + text : text
+        }.joined(separator: "\r\n")
     }
 
     static func localName() -> String {
