@@ -39,6 +39,9 @@ struct AlertingIntegrationTests {
         let hook = try #require(receiver.records(path: "/hook").first)
         #expect((hook["headers"] as? [String: String])?["Authorization"] == "Bearer T0KEN-x")
         let body = try #require(hook["body"] as? [String: Any])
+        // A receiver drops re-deliveries after a crash by this key (delivery is at least once).
+        #expect(body["delivery_key"] as? String == "\(body["id"] as? String ?? "?")/firing")
+        #expect((hook["headers"] as? [String: String])?["Idempotency-Key"] == body["delivery_key"] as? String)
         #expect(body["severity"] as? String == "warning")
         #expect(body["component"] as? String == "process_memory")
         #expect(body["status"] as? String == "firing")

@@ -42,6 +42,7 @@ struct FullDiskTests {
             sent += 1
         }
         #expect(failures.withLock { $0.count } >= 3, "the disk never filled: \(sent) alerts written")
+        print("full disk: \(sent) alerts recorded while full, the first \(sent - 2) of them in the reserve past the journal's end")
         #expect(store.isBehind)
         // What the file holds now is whole lines only, and every alert written before is still in it.
         let whileFull = AlertStateStore.replay(ProcFile.read(directory + "/alerts.journal") ?? "")

@@ -43,7 +43,12 @@ public struct Alert: Sendable, Equatable {
         }
     }
 
-    /// The SPEC §7 JSON payload, plus `status`, `instance`, `id` and the target.
+    /// The same for every delivery of this alert in this state, also after a crash re-sends it
+    /// (delivery is at least once): receivers drop a key they have seen. `Idempotency-Key` header
+    /// and `delivery_key` in the body.
+    public var deliveryKey: String { "\(id)/\(status.rawValue)" }
+
+    /// The SPEC §7 JSON payload, plus `status`, `instance`, `id`, `delivery_key` and the target.
     public var payload: JSONValue {
         var metadata: JSONObject = [
             "percent": percent.map { .number(Self.round1($0)) } ?? .null,
@@ -61,6 +66,7 @@ public struct Alert: Sendable, Equatable {
             "status": .string(status.rawValue),
             "instance": .string(instance),
             "id": .string(id),
+            "delivery_key": .string(deliveryKey),
             "target": .object([
                 "description": .string(targetDescription),
                 "pid": targetPid.map { .number(Double($0)) } ?? .null,

@@ -16,6 +16,7 @@ struct HTTPAlertChannel: AlertChannel {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "User-Agent", value: "memory-monitor/\(MonitorMetrics.version)")
+        request.headers.add(name: "Idempotency-Key", value: alert.deliveryKey)
         for (header, value) in headers { request.headers.add(name: header, value: value) }
         request.body = .bytes(ByteBuffer(string: body(alert).serialized))
         let response: HTTPClientResponse
