@@ -48,6 +48,7 @@ public struct Router: Sendable {
     let routes: Routes
     let logger: Logger
     let allowedHosts: HostAllowList
+    let reports = ReportBuilder()
     private let refusalLogLimit = LogRateLimit(burst: 5, windowSeconds: 10)
 
     public init(monitor: MemoryMonitor, cache: ExpositionCache, routes: Routes, logger: Logger = Logger(label: "memory-monitor")) {
@@ -87,6 +88,20 @@ public struct Router: Sendable {
                 }
                 return .json(.ok, HealthReport.cleanup(records, monitor: monitor))
             }
+        case "/health/metrics/history" where routes.contains(.health):
+            guard isRead else { return .now(methodNotAllowed("GET, HEAD")) }
+            switch Self.hours(query, default: 1) {
+            case .success(let hours):
+                switch Self.step(query, hours: hours) {
+                case .success(let step):
+                    let monitor = monitor
+                    // The window ends at the snapshot's check: one reply per check and query.
+                    let key = "history \(monitor.snapshot?.generation ?? 0) \(hours) \(step.map { "\($0)" } ?? "-")"
+                    return reports.reply(key: key) { .json(.ok, HealthReport.history(monitor, hours: hours, step: step)) }
+                case .failure(let error): return .now(.error(.badRequest, error.message))
+                }
+            case .failure(let error): return .now(.error(.badRequest, error.message))
+            }
         default:
             return .now(respondNow(method: method, path: path, query: query, headers: headers))
         }
@@ -104,16 +119,6 @@ public struct Router: Sendable {
             guard isRead else { return methodNotAllowed("GET, HEAD") }
             let (status, body) = HealthReport.memory(monitor.snapshot)
             return .json(HTTPResponseStatus(statusCode: status), body)
-        case "/health/metrics/history" where routes.contains(.health):
-            guard isRead else { return methodNotAllowed("GET, HEAD") }
-            switch Self.hours(query, default: 1) {
-            case .success(let hours):
-                switch Self.step(query, hours: hours) {
-                case .success(let step): return .json(.ok, HealthReport.history(monitor, hours: hours, step: step))
-                case .failure(let error): return .error(.badRequest, error.message)
-                }
-            case .failure(let error): return .error(.badRequest, error.message)
-            }
         case "/health/actions" where routes.contains(.health):
             guard isRead else { return methodNotAllowed("GET, HEAD") }
             switch Self.hours(query, default: 24) {

@@ -1,0 +1,51 @@
+import NIOPosix
+import Synchronization
+
+/// Builds the expensive health reports (the metric history: up to 100 000 entries, hundreds of
+/// milliseconds) off the event loop, one at a time, and reuses each for the snapshot it was built
+/// from.
+///
+/// - One thread for all of them (a pool of its own, shared by every server in the process): a
+///   burst of history readers takes at most one core, and the event loops keep the other for
+///   scrapes.
+/// - Render once, serve many: a reply is kept with the snapshot generation and the query it
+///   answers; until the next check, the same request is answered from it. A request that waited
+///   behind the build of the same reply takes that reply (the builds are serial, so this is a
+///   single flight).
+final class ReportBuilder: Sendable {
+    /// The thread reports are built on; it lives as long as the process.
+    private static let thread: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        return pool
+    }()
+
+    /// The last replies built, newest last.
+    private let replies = Mutex<[(key: String, response: Response)]>([])
+    static let kept = 8
+
+    /// The reply for `key` (which must name the snapshot generation and the query), built by
+    /// `build` unless a reply for it was kept.
+    func reply(key: String, build: @escaping @Sendable () -> Response) -> Reply {
+        if let kept = kept(key) { return .now(kept) }
+        return .later { [self] in
+            do {
+                return try await Self.thread.runIfActive { [self] in
+                    if let kept = kept(key) { return kept }
+                    let response = build()
+                    replies.withLock { list in
+                        list.append((key, response))
+                        if list.count > Self.kept { list.removeFirst(list.count - Self.kept) }
+                    }
+                    return response
+                }
+            } catch {
+                return .error(.serviceUnavailable, "the server is shutting down")
+            }
+        }
+    }
+
+    private func kept(_ key: String) -> Response? {
+        replies.withLock { list in list.last { $0.key == key }?.response }
+    }
+}
