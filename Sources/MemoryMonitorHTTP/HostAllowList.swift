@@ -21,17 +21,9 @@ final class HostAllowList: Sendable {
 
     init(allowedHosts: [String]) {
         configured = Set(allowedHosts.map { $0.lowercased() })
-        var names: Set<String> = []
-        var buffer = [CChar](repeating: 0, count: 256)
-        if gethostname(&buffer, buffer.count) == 0 {
-            let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).lowercased()
-            if !name.isEmpty {
-                names.insert(name)
-                if let short = name.split(separator: ".").first { names.insert(String(short)) }
-            }
-        }
-        ownNames = names
-        addresses = Mutex((Self.interfaceAddresses(), ContinuousClock.now.secondsSinceStart))
+        let name = AlertChannels.hostName().lowercased()
+        ownNames = Set([name] + name.split(separator: ".").prefix(1).map(String.init))
+        addresses = Mutex((Self.interfaceAddresses(), ContinuousClock.now.secondsSinceReference))
     }
 
     /// Whether a request with this `Host` header value may run a mutating endpoint.
@@ -39,7 +31,7 @@ final class HostAllowList: Sendable {
         guard let hostHeader else { return true }
         guard let host = Self.hostPart(hostHeader) else { return false }
         if Self.isLoopbackName(host) || Self.isLoopbackAddress(host) || configured.contains(host) || ownNames.contains(host) { return true }
-        let now = ContinuousClock.now.secondsSinceStart
+        let now = ContinuousClock.now.secondsSinceReference
         return addresses.withLock { known in
             if known.set.contains(host) { return true }
             guard now - known.readAt >= 1 else { return false }
@@ -72,10 +64,11 @@ final class HostAllowList: Sendable {
         var v4 = in_addr()
         if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
         var v6 = in6_addr()
-        if inet_pton(AF_INET6, host, &v6) == 1 {
-            return host == "::1" || host == "0:0:0:0:0:0:0:1" || host.hasPrefix("::ffff:127.")
-        }
-        return false
+        guard inet_pton(AF_INET6, host, &v6) == 1 else { return false }
+        // ::1, or an IPv4-mapped 127.x (::ffff:127.0.0.1), compared as bytes: every spelling of them.
+        let bytes = withUnsafeBytes(of: v6) { Array($0) }
+        if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
+        return bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF && bytes[12] == 127
     }
 
     /// The addresses of this host's interfaces, as text (`10.0.0.5`, `fe80::1`, zone dropped).
@@ -107,10 +100,4 @@ final class HostAllowList: Sendable {
         }
         return result
     }
-}
-
-extension ContinuousClock.Instant {
-    /// Seconds since this process first asked: a monotonic number for rate limits.
-    fileprivate var secondsSinceStart: Double { (self - Self.processStart).seconds }
-    fileprivate static let processStart = ContinuousClock.now
 }

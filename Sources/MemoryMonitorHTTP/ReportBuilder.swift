@@ -22,7 +22,7 @@ final class ReportBuilder: Sendable {
 
     /// The last replies built, newest last.
     private let replies = Mutex<[(key: String, response: Response)]>([])
-    static let kept = 8
+    static let capacity = 8
 
     /// The reply for `key` (which must name the snapshot generation and the query), built by
     /// `build` unless a reply for it was kept.
@@ -35,7 +35,7 @@ final class ReportBuilder: Sendable {
                     let response = build()
                     replies.withLock { list in
                         list.append((key, response))
-                        if list.count > Self.kept { list.removeFirst(list.count - Self.kept) }
+                        if list.count > Self.capacity { list.removeFirst(list.count - Self.capacity) }
                     }
                     return response
                 }

@@ -49,7 +49,7 @@ final class LogSink: Sendable {
         close(old)
     }
 
-    func write(_ line: String) { fd.withLock { FileSystem.writeAll($0, line) } }
+    func write(_ line: String) { fd.withLock { _ = FileSystem.writeAll($0, line) } }
 }
 
 /// The level every handler filters at; a reload changes it.

@@ -27,6 +27,13 @@ struct TargetSafetyTests {
         return arguments
     }
 
+    /// A signal recorder started and ready (stopped by the caller).
+    static func startRecorder(_ events: String, _ tag: String, handle: String = "", exitOn: String = "", mb: Int) throws -> ChildProcess {
+        let target = try ChildProcess(TestEnvironment.python, recorder(events, tag, handle: handle, exitOn: exitOn, mb: mb))
+        #expect(target.wait(seconds: 20) { target.stdout.contains("ready") })
+        return target
+    }
+
     static func received(_ events: String) -> [String] {
         ((try? String(contentsOfFile: events, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
@@ -60,9 +67,8 @@ struct TargetSafetyTests {
     @Test func aReusedPidReceivesNothing() throws {
         let events = NSTemporaryDirectory() + "mm-reuse-target-\(UUID().uuidString)"
         let victimEvents = NSTemporaryDirectory() + "mm-reuse-victim-\(UUID().uuidString)"
-        let target = try ChildProcess(TestEnvironment.python, Self.recorder(events, Self.tag(), exitOn: "SIGUSR1", mb: 60))
+        let target = try Self.startRecorder(events, Self.tag(), exitOn: "SIGUSR1", mb: 60)
         defer { target.stop() }
-        #expect(target.wait(seconds: 20) { target.stdout.contains("ready") })
         let pid = target.pid
         let reuse = try ChildProcess(TestEnvironment.python, [Peers.script("reuse_pid.py"), "\(pid)", victimEvents])
         defer { reuse.stop() }
@@ -92,9 +98,8 @@ struct TargetSafetyTests {
     func theMonitorNeverMatchesItsWrapper(_ wrapper: [String]) throws {
         let tag = Self.tag()
         let events = NSTemporaryDirectory() + "mm-wrapped-\(UUID().uuidString)"
-        let target = try ChildProcess(TestEnvironment.python, Self.recorder(events, tag, exitOn: "SIGTERM", mb: 60))
+        let target = try Self.startRecorder(events, tag, exitOn: "SIGTERM", mb: 60)
         defer { target.stop() }
-        #expect(target.wait(seconds: 20) { target.stdout.contains("ready") })
         let exporter = try Exporter(
             ["--process-match", tag],
             config: Self.config(#""warning_actions": {"force_gc": false}, "critical_actions": {"restart": {"signal": "SIGTERM"}}"#, critical: 40),
@@ -170,9 +175,8 @@ struct TargetSafetyTests {
     @Test func aZeroCooldownRunsOneRoundPerInterval() throws {
         let events = NSTemporaryDirectory() + "mm-cooldown-\(UUID().uuidString)"
         let runs = NSTemporaryDirectory() + "mm-cooldown-runs-\(UUID().uuidString)"
-        let target = try ChildProcess(TestEnvironment.python, Self.recorder(events, Self.tag(), handle: "SIGTERM", mb: 60))
+        let target = try Self.startRecorder(events, Self.tag(), handle: "SIGTERM", mb: 60)
         defer { target.stop() }
-        #expect(target.wait(seconds: 20) { target.stdout.contains("ready") })
         let command = #"["/bin/sh", "-c", "echo run >> \#(runs)"]"#
         let exporter = try Exporter(
             ["--pid", "\(target.pid)"],

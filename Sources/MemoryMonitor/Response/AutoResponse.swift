@@ -374,9 +374,9 @@ public final class AutoResponse: Sendable {
             guard let restart = a.restart else { return (.skipped, "no restart configured") }
             // Only what was the target when the level was reached: a successor that a supervisor
             // started meanwhile is not the process that needed the restart.
-            let known = Set(original.map { ProcessKey(pid: $0.pid, startTicks: $0.startTicks) })
+            let known = Set(original.map { Sampler.Identity(pid: $0.pid, startTicks: $0.startTicks) })
             let roots = Self.recipients(of: .restart, in: members)
-            let meant = roots.filter { known.contains(ProcessKey(pid: $0.pid, startTicks: $0.startTicks)) }
+            let meant = roots.filter { known.contains(Sampler.Identity(pid: $0.pid, startTicks: $0.startTicks)) }
             guard !meant.isEmpty else {
                 let now = roots.map { String($0.pid) }.joined(separator: ",")
                 return (.skipped, "the target changed since the level was reached (now pid \(now)); not restarted")
@@ -538,15 +538,9 @@ public final class AutoResponse: Sendable {
     }
 }
 
-/// A process's identity: its pid with its start time.
-private struct ProcessKey: Hashable {
-    var pid: Int32
-    var startTicks: UInt64?
-}
-
 extension ContinuousClock.Instant {
     /// Seconds since an arbitrary fixed point: a monotonic number for cooldowns.
-    var secondsSinceReference: Double {
+    package var secondsSinceReference: Double {
         (self - ContinuousClock.Instant.reference).seconds
     }
 

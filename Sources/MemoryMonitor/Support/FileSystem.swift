@@ -60,19 +60,23 @@ package enum FileSystem {
         return .success(bytes)
     }
 
-    /// Writes all of `text` to `fd`, retrying short writes and EINTR; stops at any other error.
-    package static func writeAll(_ fd: Int32, _ text: String) {
+    /// Writes all of `text` to `fd`, retrying short writes and EINTR; stops at any other error
+    /// and returns its errno (nil when everything was written).
+    @discardableResult
+    package static func writeAll(_ fd: Int32, _ text: String) -> Int32? {
         var text = text
-        text.withUTF8 { buffer in
+        return text.withUTF8 { buffer -> Int32? in
             var offset = 0
             while offset < buffer.count {
                 let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    return
+                    return errno
                 }
+                if n == 0 { return EIO }
                 offset += n
             }
+            return nil
         }
     }
 }

@@ -101,7 +101,7 @@ struct StateJournal {
             return "cannot create \(temporary): \(String(cString: strerror(errno)))"
         }
         var failure: String?
-        if let code = Self.writeAll(out, text) {
+        if let code = FileSystem.writeAll(out, text) {
             failure = "cannot write \(temporary): \(String(cString: strerror(code)))"
         } else if fsync(out) != 0 {
             failure = "cannot fsync \(temporary): \(String(cString: strerror(errno)))"
@@ -129,7 +129,7 @@ struct StateJournal {
             isBehind = true
             return "cannot open \(path): \(String(cString: strerror(code)))"
         }
-        if let code = Self.writeAll(fd, line) {
+        if let code = FileSystem.writeAll(fd, line) {
             // A torn line would make the next line unreadable too: cut back to the last whole one.
             _ = ftruncate(fd, off_t(size))
             isBehind = true
@@ -166,24 +166,6 @@ struct StateJournal {
             if errno != EEXIST { break }
         }
         return .failure(StateDirectoryError(message: "cannot keep a copy of \(path) at \(aside): \(String(cString: strerror(errno)))"))
-    }
-
-    /// Writes all of `text`, retrying short writes and EINTR; the errno of a failure, else nil.
-    static func writeAll(_ fd: Int32, _ text: String) -> Int32? {
-        var text = text
-        return text.withUTF8 { buffer -> Int32? in
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                if n == 0 { return EIO }
-                offset += n
-            }
-            return nil
-        }
     }
 
     private static func syncDirectory(of path: String) {
