@@ -29,13 +29,19 @@ public struct HTTPLimits: Sendable, Equatable {
     /// A request must arrive whole within this from its first byte (408 and close otherwise): a
     /// slowloris cannot hold a connection by dribbling.
     public var requestTimeout: TimeAmount = .seconds(10)
+    /// A new connection must send its first byte within this from accept, or it is closed: a
+    /// client that connects and stays silent cannot hold a slot for the idle timeout.
+    public var firstByteTimeout: TimeAmount = .seconds(5)
     /// A connection that sends nothing for this long is closed.
     public var idleTimeout: TimeAmount = .seconds(60)
 
     public init() {}
 
     /// The reasons `memory_http_rejected_total` counts.
-    public static let reasons = ["connection_limit", "header_too_large", "uri_too_long", "body_too_large", "slow_request", "bad_request", "unauthorized", "host_not_allowed"]
+    public static let reasons = [
+        "connection_limit", "idle_evicted", "silent_connection", "header_too_large", "uri_too_long", "body_too_large", "slow_request", "bad_request",
+        "unauthorized", "auth_backoff", "auth_busy", "host_not_allowed",
+    ]
 }
 
 /// The health API and /metrics over HTTP/1.1 (SwiftNIO): one listener per distinct port.
@@ -106,8 +112,8 @@ public final class HTTPServer: Service {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         // A failed initializer makes NIO close the connection at once.
-                        guard connections.admit(channel) else { throw ConnectionLimit.Refused() }
-                        let deadline = RequestDeadline(timeout: limits.requestTimeout, rejected: rejected)
+                        guard let slot = connections.admit(channel) else { throw ConnectionLimit.Refused() }
+                        let deadline = RequestDeadline(limits: limits, rejected: rejected, slot: slot)
                         // TLS first: everything after it sees plain bytes. The context is read per
                         // connection, so a reloaded certificate applies to the next one.
                         if let tls = security.tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context)) }
@@ -208,6 +214,21 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             close: !head.isKeepAlive)
     }
 
+    /// Counts a wrong or malformed credential against the client; logs (rate-limited) when that
+    /// starts a back-off.
+    private func failedLogin(_ auth: BasicAuthenticator, client: String) {
+        guard let block = auth.recordFailure(client: client, now: ContinuousClock.now.secondsSinceReference) else { return }
+        let gate = Self.backoffLog.allow("auth_backoff")
+        guard gate.allowed else { return }
+        logger.warning(
+            "basic auth: backing off a client after repeated failures",
+            metadata: [
+                "client": "\(client)", "failures": "\(block.failures)", "seconds": "\(Int(block.seconds))",
+                "log_lines_suppressed": "\(gate.suppressedBefore)",
+            ])
+    }
+    private static let backoffLog = LogRateLimit(burst: 5, windowSeconds: 60)
+
     private func refuse(context: ChannelHandlerContext, head: HTTPRequestHead, _ status: HTTPResponseStatus, reason: String, _ message: String) {
         rejected.increment(reason)
         state = .refused
@@ -250,18 +271,41 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 route(context: context, head: head)
                 return
             }
-            switch auth.decide(head.headers) {
+            let client = BasicAuthenticator.clientKey(context.channel.remoteAddress)
+            switch auth.decide(head.headers, client: client, now: ContinuousClock.now.secondsSinceReference) {
             case .allowed: route(context: context, head: head)
-            case .denied: unauthorized(context: context, head: head)
+            case .backoff(let seconds):
+                rejected.increment("auth_backoff")
+                write(
+                    context: context, head: head,
+                    response: .error(.tooManyRequests, "too many failed logins from this address; retry later", extraHeaders: [("Retry-After", String(seconds))]),
+                    close: !head.isKeepAlive)
+            case .denied:
+                // No Authorization header is a first contact, not a failure; a malformed one is.
+                if head.headers.contains(name: "authorization") { failedLogin(auth, client: client) }
+                unauthorized(context: context, head: head)
             case .verify(let user, let password):
-                // bcrypt takes tens of milliseconds: off the event loop, then back on it.
-                let promise = context.eventLoop.makePromise(of: Bool.self)
-                promise.completeWithTask { auth.verify(user: user, password: password) }
+                // bcrypt takes tens to hundreds of milliseconds: on its own thread, then back here.
+                let promise = context.eventLoop.makePromise(of: BasicAuthenticator.Verification.self)
+                promise.completeWithTask { await auth.verify(user: user, password: password) }
                 let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                promise.futureResult.whenSuccess { ok in
+                promise.futureResult.whenSuccess { verification in
                     let (handler, context) = bound.value
                     guard handler.isActive else { return }
-                    if ok { handler.route(context: context, head: head) } else { handler.unauthorized(context: context, head: head) }
+                    switch verification {
+                    case .allowed:
+                        auth.recordSuccess(client: client)
+                        handler.route(context: context, head: head)
+                    case .denied:
+                        handler.failedLogin(auth, client: client)
+                        handler.unauthorized(context: context, head: head)
+                    case .busy:
+                        handler.rejected.increment("auth_busy")
+                        handler.write(
+                            context: context, head: head,
+                            response: .error(.serviceUnavailable, "too many logins are being checked; retry in a second", extraHeaders: [("Retry-After", "1")]),
+                            close: !head.isKeepAlive)
+                    }
                 }
             }
         case (.body, _), (.end, _):
@@ -298,6 +342,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         if close {
             let channel = context.channel
             done.whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            let slot = deadline.slot
+            done.whenComplete { _ in slot.waiting() }
         }
     }
 
@@ -348,26 +395,50 @@ extension ChannelHandlerContext {
 @available(*, unavailable)
 extension HTTPRequestHandler: Sendable {}
 
-/// Sits before the HTTP decoder and sees raw bytes: the first byte of a request starts a clock,
-/// and a request not received whole by `timeout` gets 408 and the connection is closed. A
-/// slowloris that dribbles headers cannot hold a connection (the idle timeout alone would let it).
+/// Sits before the HTTP decoder and sees raw bytes.
+///
+/// - From accept, the first byte must come within `firstByteTimeout`, or the connection is closed
+///   without a reply (a client that connects and stays silent cannot hold a slot).
+/// - The first byte of a request starts a clock; a request not received whole by
+///   `requestTimeout` gets 408 and the connection is closed. A slowloris that dribbles headers
+///   cannot hold a connection (the idle timeout alone would let it).
+/// - It tells the connection's slot when a request is being answered, so that a full server
+///   makes room by closing a connection that waits, never one that is being answered.
 final class RequestDeadline: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private let timeout: TimeAmount
+    private let limits: HTTPLimits
     private let rejected: CounterFamily
+    let slot: ConnectionLimit.Slot
     private var timer: Scheduled<Void>?
+    /// No byte has arrived since accept: the running timer is the first-byte one.
+    private var silent = true
     private var context: ChannelHandlerContext?
 
-    init(timeout: TimeAmount, rejected: CounterFamily) {
-        self.timeout = timeout
+    init(limits: HTTPLimits, rejected: CounterFamily, slot: ConnectionLimit.Slot) {
+        self.limits = limits
         self.rejected = rejected
+        self.slot = slot
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { startFirstByteClock(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        startFirstByteClock(context)
+        context.fireChannelActive()
+    }
+
+    private func startFirstByteClock(_ context: ChannelHandlerContext) {
+        guard silent, timer == nil else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: limits.firstByteTimeout) { loopBound.value.expire() }
+    }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
@@ -376,25 +447,38 @@ final class RequestDeadline: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if silent {
+            silent = false
+            timer?.cancel()
+            timer = nil
+        }
         if timer == nil {
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            timer = context.eventLoop.scheduleTask(in: timeout) { loopBound.value.expire() }
+            timer = context.eventLoop.scheduleTask(in: limits.requestTimeout) { loopBound.value.expire() }
         }
         context.fireChannelRead(data)
     }
 
-    /// The decoder produced a whole request: stop the clock until the next byte.
+    /// The decoder produced a whole request: stop the clock until the next byte; the request is
+    /// being answered.
     func requestReceived() {
         timer?.cancel()
         timer = nil
+        slot.busy()
     }
 
     private func expire() {
         timer = nil
         guard let context else { return }
+        let channel = context.channel
+        if silent {
+            // Nothing was asked: nothing to answer.
+            rejected.increment("silent_connection")
+            channel.close(promise: nil)
+            return
+        }
         rejected.increment("slow_request")
         let response = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-        let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: response))).whenComplete { _ in channel.close(promise: nil) }
     }
 
@@ -408,14 +492,36 @@ final class RequestDeadline: ChannelDuplexHandler, RemovableChannelHandler {
 @available(*, unavailable)
 extension RequestDeadline: Sendable {}
 
-/// Counts open connections across listeners and refuses those past the maximum, so the monitor
-/// never spends the file descriptors its checks need on idle clients.
+/// Counts open connections across listeners so that the monitor never spends the file
+/// descriptors its checks need on clients. When every slot is taken, a new connection takes the
+/// slot of the one that has waited longest without a request being answered (silent since
+/// accept, dribbling a request, or idle between keep-alive requests): that one is closed and
+/// counted as `idle_evicted`. Only when every slot is answering a request is the new connection
+/// refused (`connection_limit`). So silent clients cannot keep a scraper out, and a keep-alive
+/// scraper that loses its idle connection simply reconnects.
 final class ConnectionLimit: Sendable {
     /// The connection was over the limit.
     struct Refused: Error {}
 
+    /// One admitted connection's place: it says whether a request is being answered on it.
+    struct Slot: Sendable {
+        let limit: ConnectionLimit
+        let id: ObjectIdentifier
+
+        /// A whole request arrived; until its response is written the connection is not evicted.
+        func busy() { limit.mark(id, waitingSince: nil) }
+        /// The response was written; the connection waits for the next request.
+        func waiting() { limit.mark(id, waitingSince: ContinuousClock.now.secondsSinceReference) }
+    }
+
+    private struct Entry {
+        let channel: Channel
+        /// When it started waiting for a request; nil while one is being answered.
+        var waitingSince: Double?
+    }
+
     let maximum: Int
-    private let open = Mutex<[ObjectIdentifier: Channel]>([:])
+    private let open = Mutex<[ObjectIdentifier: Entry]>([:])
     private let quiescing = Mutex(false)
     // Refusals since the last warning, and when that was: one log line per 10 s, not one per refusal.
     private let refusals = Mutex<(count: Int, lastLog: ContinuousClock.Instant?)>((0, nil))
@@ -430,13 +536,32 @@ final class ConnectionLimit: Sendable {
 
     var count: Int { open.withLock { $0.count } }
 
-    /// Admits a new connection, or returns false (the caller closes it).
-    func admit(_ channel: Channel) -> Bool {
-        if quiescing.withLock({ $0 }) { return false }
-        let admitted = open.withLock { open -> Bool in
-            guard open.count < maximum else { return false }
-            open[ObjectIdentifier(channel)] = channel
-            return true
+    fileprivate func mark(_ id: ObjectIdentifier, waitingSince: Double?) {
+        open.withLock { open in open[id]?.waitingSince = waitingSince }
+    }
+
+    /// Admits a new connection, making room if it must; nil when every slot is answering a
+    /// request (the caller closes the connection).
+    func admit(_ channel: Channel) -> Slot? {
+        if quiescing.withLock({ $0 }) { return nil }
+        let id = ObjectIdentifier(channel)
+        let now = ContinuousClock.now.secondsSinceReference
+        let (admitted, evicted) = open.withLock { open -> (Bool, Channel?) in
+            var evicted: Channel?
+            if open.count >= maximum {
+                var oldest: (key: ObjectIdentifier, since: Double)?
+                for (key, entry) in open {
+                    if let since = entry.waitingSince, since < oldest?.since ?? .infinity { oldest = (key, since) }
+                }
+                guard let oldest else { return (false, nil) }
+                evicted = open.removeValue(forKey: oldest.key)?.channel
+            }
+            open[id] = Entry(channel: channel, waitingSince: now)
+            return (true, evicted)
+        }
+        if let evicted {
+            rejected.increment("idle_evicted")
+            evicted.close(promise: nil)
         }
         guard admitted else {
             rejected.increment("connection_limit")
@@ -448,21 +573,20 @@ final class ConnectionLimit: Sendable {
                 return r.count
             }
             if let report {
-                logger.warning("connections refused: too many open connections", metadata: ["limit": "\(maximum)", "refused": "\(report)"])
+                logger.warning(
+                    "connections refused: every connection is answering a request", metadata: ["limit": "\(maximum)", "refused": "\(report)"])
             }
-            return false
+            return nil
         }
-        channel.closeFuture.whenComplete { [self] _ in open.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(channel)) } }
-        return true
+        channel.closeFuture.whenComplete { [self] _ in open.withLock { _ = $0.removeValue(forKey: id) } }
+        return Slot(limit: self, id: id)
     }
 
     /// Stops admitting and asks every open connection to close after its current response.
     func quiesce() -> [Channel] {
         quiescing.withLock { $0 = true }
-        let channels = open.withLock { Array($0.values) }
+        let channels = open.withLock { $0.values.map(\.channel) }
         for channel in channels { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
         return channels
     }
 }
-
-

@@ -176,6 +176,7 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         limits.maxURIBytes = configuration.server.maxURIBytes
         limits.maxBodyBytes = configuration.server.maxBodyBytes
         limits.requestTimeout = .milliseconds(Int64(configuration.server.requestTimeoutSeconds * 1000))
+        limits.firstByteTimeout = .milliseconds(Int64(configuration.server.firstByteTimeoutSeconds * 1000))
         limits.idleTimeout = .milliseconds(Int64(configuration.server.idleTimeoutSeconds * 1000))
         await FileDescriptorLimit.warmUpTimers()
         for warning in AutoResponse.sidecarWarnings(configuration.autoResponse, inProcess: configuration.monitoring.target == .ownProcess) {

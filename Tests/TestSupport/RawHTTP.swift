@@ -18,11 +18,24 @@ public struct RawHTTPError: Error, CustomStringConvertible {
 /// exactly the bytes they mean (malformed requests included) and see exactly what comes back.
 public enum RawHTTP {
     /// A socket connected to 127.0.0.1:`port` with a receive timeout, or -1 (the caller closes it).
-    public static func connectSocket(port: Int, timeoutSeconds: Int = 10) -> Int32 {
+    /// `source` (another loopback address, such as 127.0.0.2) is the address it connects from.
+    public static func connectSocket(port: Int, timeoutSeconds: Int = 10, source: String? = nil) -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return -1 }
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                close(fd)
+                return -1
+            }
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -38,8 +51,8 @@ public enum RawHTTP {
     }
 
     /// Sends `request` as is and reads until the server closes (or 10 s pass).
-    public static func exchange(port: Int, request: [UInt8]) throws -> [UInt8] {
-        let fd = connectSocket(port: port)
+    public static func exchange(port: Int, request: [UInt8], source: String? = nil) throws -> [UInt8] {
+        let fd = connectSocket(port: port, source: source)
         guard fd >= 0 else { throw RawHTTPError(description: "connect to 127.0.0.1:\(port) failed: errno \(errno)") }
         defer { close(fd) }
         var sent = 0
@@ -60,13 +73,13 @@ public enum RawHTTP {
 
     /// One request with `Connection: close`, parsed.
     public static func request(
-        port: Int, method: String = "GET", path: String, headers: [(String, String)] = [], body: String = ""
+        port: Int, method: String = "GET", path: String, headers: [(String, String)] = [], body: String = "", source: String? = nil
     ) throws -> HTTPResult {
         var text = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
         for (name, value) in headers { text += "\(name): \(value)\r\n" }
         if !body.isEmpty { text += "Content-Length: \(body.utf8.count)\r\n" }
         text += "\r\n" + body
-        guard let result = parse(try exchange(port: port, request: Array(text.utf8))).first else {
+        guard let result = parse(try exchange(port: port, request: Array(text.utf8), source: source)).first else {
             throw RawHTTPError(description: "no response to \(method) \(path)")
         }
         return result

@@ -390,6 +390,7 @@ public struct ConfigurationLoader {
         if let n = r.integer("max_connections", in: 1...1_000_000) { v.maxConnections = n }
         if let n = r.number("idle_timeout_seconds", atLeast: 1, atMost: 86_400) { v.idleTimeoutSeconds = n }
         if let n = r.number("request_timeout_seconds", atLeast: 0.1, atMost: 3600) { v.requestTimeoutSeconds = n }
+        if let n = r.number("first_byte_timeout_seconds", atLeast: 0.1, atMost: 3600) { v.firstByteTimeoutSeconds = n }
         if let n = r.integer("max_header_bytes", in: 1024...(1 << 20)) { v.maxHeaderBytes = n }
         if let n = r.integer("max_uri_bytes", in: 256...(1 << 20)) { v.maxURIBytes = n }
         if let n = r.integer("max_body_bytes", in: 0...(64 << 20)) { v.maxBodyBytes = n }

@@ -162,6 +162,8 @@ public struct MonitorConfiguration: Sendable, Equatable {
         public var idleTimeoutSeconds: Double = 60
         /// `request_timeout_seconds`: a request must arrive whole within this from its first byte.
         public var requestTimeoutSeconds: Double = 10
+        /// `first_byte_timeout_seconds`: a new connection must send its first byte within this from accept.
+        public var firstByteTimeoutSeconds: Double = 5
         /// `max_header_bytes`: 431 beyond.
         public var maxHeaderBytes = 16 * 1024
         /// `max_uri_bytes`: 414 beyond.
