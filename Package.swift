@@ -85,7 +85,7 @@ let package = Package(
             name: "MemoryMonitorHTTPTests",
             dependencies: [
                 "MemoryMonitorHTTP", "MemoryMonitor", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -34,6 +34,8 @@ public final class BasicAuthenticator: Sendable {
         case denied
         /// Too many verifications wait already: answer 503 with `Retry-After: 1`.
         case busy
+        /// The client was backed off while this waited: no hash was computed.
+        case backoff(retryAfterSeconds: Int)
     }
 
     let users: [String: String]
@@ -113,8 +115,9 @@ public final class BasicAuthenticator: Sendable {
         throttle.withLock { $0.succeed(client) }
     }
 
-    /// Verifies on the bcrypt thread, unless `maxPending` verifications wait already.
-    func verify(user: String, password: String) async -> Verification {
+    /// Verifies on the bcrypt thread, unless `maxPending` verifications wait already; a
+    /// verification whose client was backed off while it waited is dropped unhashed.
+    func verify(user: String, password: String, client: String) async -> Verification {
         let admitted = pending.withLock { n -> Bool in
             guard n < maxPending else { return false }
             n += 1
@@ -123,7 +126,12 @@ public final class BasicAuthenticator: Sendable {
         guard admitted else { return .busy }
         defer { pending.withLock { $0 -= 1 } }
         do {
-            return try await Self.thread.runIfActive { [self] in verifyNow(user: user, password: password) ? .allowed : .denied }
+            return try await Self.thread.runIfActive { [self] in
+                if let wait = throttle.withLock({ $0.blocked(client, now: ContinuousClock.now.secondsSinceReference) }) {
+                    return .backoff(retryAfterSeconds: wait)
+                }
+                return verifyNow(user: user, password: password) ? .allowed : .denied
+            }
         } catch {
             return .busy
         }

@@ -229,6 +229,14 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
     private static let backoffLog = LogRateLimit(burst: 5, windowSeconds: 60)
 
+    private func backOff(context: ChannelHandlerContext, head: HTTPRequestHead, seconds: Int) {
+        rejected.increment("auth_backoff")
+        write(
+            context: context, head: head,
+            response: .error(.tooManyRequests, "too many failed logins from this address; retry later", extraHeaders: [("Retry-After", String(seconds))]),
+            close: !head.isKeepAlive)
+    }
+
     private func refuse(context: ChannelHandlerContext, head: HTTPRequestHead, _ status: HTTPResponseStatus, reason: String, _ message: String) {
         rejected.increment(reason)
         state = .refused
@@ -275,11 +283,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             switch auth.decide(head.headers, client: client, now: ContinuousClock.now.secondsSinceReference) {
             case .allowed: route(context: context, head: head)
             case .backoff(let seconds):
-                rejected.increment("auth_backoff")
-                write(
-                    context: context, head: head,
-                    response: .error(.tooManyRequests, "too many failed logins from this address; retry later", extraHeaders: [("Retry-After", String(seconds))]),
-                    close: !head.isKeepAlive)
+                backOff(context: context, head: head, seconds: seconds)
             case .denied:
                 // No Authorization header is a first contact, not a failure; a malformed one is.
                 if head.headers.contains(name: "authorization") { failedLogin(auth, client: client) }
@@ -287,7 +291,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             case .verify(let user, let password):
                 // bcrypt takes tens to hundreds of milliseconds: on its own thread, then back here.
                 let promise = context.eventLoop.makePromise(of: BasicAuthenticator.Verification.self)
-                promise.completeWithTask { await auth.verify(user: user, password: password) }
+                promise.completeWithTask { await auth.verify(user: user, password: password, client: client) }
                 let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                 promise.futureResult.whenSuccess { verification in
                     let (handler, context) = bound.value
@@ -299,6 +303,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                     case .denied:
                         handler.failedLogin(auth, client: client)
                         handler.unauthorized(context: context, head: head)
+                    case .backoff(let seconds):
+                        handler.backOff(context: context, head: head, seconds: seconds)
                     case .busy:
                         handler.rejected.increment("auth_busy")
                         handler.write(

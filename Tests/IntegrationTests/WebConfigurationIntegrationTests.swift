@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TestSupport
 import Testing
 
@@ -34,9 +35,11 @@ struct WebConfigurationIntegrationTests {
         func path(_ name: String) -> String { directory + "/" + name }
     }
 
-    /// A bcrypt hash of `password` (libxcrypt through Python's crypt module, cost 5 to keep tests fast).
-    static func bcrypt(_ password: String) throws -> String {
-        let r = try TestEnvironment.run("/usr/bin/python3", ["-W", "ignore", "-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=32)))", password])
+    /// A bcrypt hash of `password` (libxcrypt through Python's crypt module; cost 5 keeps tests fast).
+    static func bcrypt(_ password: String, cost: Int = 5) throws -> String {
+        let r = try TestEnvironment.run(
+            "/usr/bin/python3",
+            ["-W", "ignore", "-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=\(1 << cost))))", password])
         let hash = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         guard hash.hasPrefix("$2") else { throw RawHTTPError(description: "no bcrypt: \(r.stderr)") }
         return hash
@@ -163,6 +166,115 @@ struct WebConfigurationIntegrationTests {
         defer { prometheus.stop() }
         #expect(prometheus.waitForData(#"up{job="secure"} == 1"#, seconds: 30))
         #expect(prometheus.waitForData(#"memory_checks_total{job="secure"}"#, seconds: 30))
+    }
+
+    /// Users at cost 12 (Python bcrypt's default). A wrong user costs what a wrong password costs
+    /// (the decoy has the users' cost). Then 16 threads flood wrong passwords from 127.0.0.1 for
+    /// 5 s: that address is backed off (429 with Retry-After) after a handful of tries, so few
+    /// hashes are computed, while a scraper with good credentials on 127.0.0.2 is served every
+    /// time.
+    @Test func aLoginFloodIsBackedOffAndAGoodScraperIsServed() throws {
+        let directory = NSTemporaryDirectory() + "mm-auth-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let hash = try Self.bcrypt("scrape-pass", cost: 12)
+        #expect(hash.hasPrefix("$2b$12$"))
+        try "basic_auth_users:\n  prometheus: '\(hash)'\n".write(toFile: directory + "/web.yml", atomically: true, encoding: .utf8)
+        let exporter = try Exporter(["--web.config.file", directory + "/web.yml"])
+        defer { exporter.stop() }
+        let port = exporter.healthPort
+        let metricsPort = exporter.metricsPort
+        @Sendable func basic(_ user: String, _ password: String) -> [(String, String)] {
+            [("Authorization", "Basic " + Data("\(user):\(password)".utf8).base64EncodedString())]
+        }
+        func timed(_ user: String, _ password: String, from source: String) -> (status: Int, ms: Double) {
+            let clock = ContinuousClock()
+            let started = clock.now
+            let status = (try? RawHTTP.request(port: port, path: "/health", headers: basic(user, password), source: source))?.status ?? 0
+            let elapsed = clock.now - started
+            return (status, Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
+        }
+        // The scraper logs in once before the flood.
+        #expect(timed("prometheus", "scrape-pass", from: "127.0.0.2").status == 200)
+        // Timing: four wrong users and four wrong passwords, each from an address of its own kind.
+        let wrongUser = (0..<4).map { timed("mallory\($0)", "scrape-pass", from: "127.0.0.3") }
+        let wrongPassword = (0..<4).map { timed("prometheus", "guess\($0)", from: "127.0.0.4") }
+        #expect((wrongUser + wrongPassword).allSatisfy { $0.status == 401 })
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+        let cpuBefore = try Self.cpuSeconds(exporter.child.pid)
+        let stop = Flag()
+        let counts = Counts()
+        let started = ContinuousClock.now
+        var attackers: [Thread] = []
+        for t in 0..<16 {
+            let thread = Thread {
+                var i = 0
+                // Bounded: 5 s and 2000 requests per thread.
+                while !stop.isSet && ContinuousClock.now - started < .seconds(5) && i < 2000 {
+                    i += 1
+                    let result = try? RawHTTP.request(port: metricsPort, path: "/metrics", headers: basic(t % 2 == 0 ? "prometheus" : "admin\(i)", "guess-\(t)-\(i)"))
+                    counts.add(result?.status ?? 0, retryAfter: result?.headers["retry-after"] != nil)
+                }
+            }
+            thread.start()
+            attackers.append(thread)
+        }
+        var attempted = 0, served = 0
+        while ContinuousClock.now - started < .seconds(5) && attempted < 100 {
+            attempted += 1
+            if (try? RawHTTP.request(port: metricsPort, path: "/metrics", headers: basic("prometheus", "scrape-pass"), source: "127.0.0.2"))?.status == 200 {
+                served += 1
+            }
+            usleep(100_000)
+        }
+        stop.set()
+        while attackers.contains(where: \.isExecuting) { usleep(10_000) }
+        let wall = (ContinuousClock.now - started)
+        let cpu = try Self.cpuSeconds(exporter.child.pid) - cpuBefore
+        let seen = counts.snapshot
+        #expect(served == attempted, "the good scraper was served \(served) of \(attempted) times during the flood")
+        #expect(seen.byStatus[429, default: 0] > 100, "\(seen)")
+        #expect(seen.retryAfter == seen.byStatus[429, default: 0] + seen.byStatus[503, default: 0])
+        // Hashes computed for the flood: the five before the back-off, then one each time a
+        // back-off ends (1 s, 2 s, 4 s: three in 5 s); tries queued behind a failure that starts a
+        // back-off are dropped unhashed.
+        #expect(seen.byStatus[401, default: 0] <= 5 + 4, "\(seen)")
+        #expect(seen.byStatus[200, default: 0] == 0)
+        let text = (try? RawHTTP.request(port: metricsPort, path: "/metrics", headers: basic("prometheus", "scrape-pass"), source: "127.0.0.2"))?.bodyText ?? ""
+        #expect(text.contains(#"memory_http_rejected_total{reason="auth_backoff"}"#))
+        #expect(exporter.child.stderr.contains("basic auth: backing off a client after repeated failures"))
+        #expect(exporter.child.stderr.contains("client=127.0.0.1"))
+        print(
+            "auth at cost 12: wrong user median \(Int(median(wrongUser.map(\.ms)))) ms, wrong password median \(Int(median(wrongPassword.map(\.ms)))) ms; "
+                + "flood of 16 threads for \(wall): \(seen.total) tries answered \(seen.byStatus.sorted { $0.key < $1.key }), "
+                + "monitor CPU \(String(format: "%.2f", cpu / (Double(wall.components.seconds) + 1e-18 * Double(wall.components.attoseconds)))) cores; "
+                + "good scraper \(served)/\(attempted) served")
+        #expect(exporter.stop() == 0)
+    }
+
+    /// utime + stime of a process, in seconds.
+    static func cpuSeconds(_ pid: Int32) throws -> Double {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        let fields = stat[stat.range(of: ")")!.upperBound...].split(separator: " ")
+        return (Double(fields[11])! + Double(fields[12])!) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// Statuses the flood saw, across threads.
+    final class Counts: Sendable {
+        struct Snapshot {
+            var byStatus: [Int: Int] = [:]
+            var retryAfter = 0
+            var total: Int { byStatus.values.reduce(0, +) }
+        }
+        private let state = Mutex(Snapshot())
+        func add(_ status: Int, retryAfter: Bool) {
+            state.withLock {
+                $0.byStatus[status, default: 0] += 1
+                if retryAfter { $0.retryAfter += 1 }
+            }
+        }
+        var snapshot: Snapshot { state.withLock { $0 } }
     }
 
     @Test func aBadWebConfigurationExits2BeforeBinding() throws {

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Logging
 import NIOCore
+import NIOEmbedded
 import MemoryMonitor
 import TestSupport
 import Testing
@@ -442,6 +443,81 @@ struct ServerTests {
         #expect(await poll(seconds: 10) { monitor.metrics.httpRejected.value("slow_request") == 500 })
         #expect(await poll { server.openConnections == 0 })
         print("slowloris: scrape answered in \(elapsed) beside 500 slow clients; all 500 closed \(clock.now - started) after it (request timeout 2 s)")
+        await server.close()
+    }
+
+    /// A connection that never sends a byte is closed at the first-byte timeout, counted, without
+    /// a reply; a keep-alive connection that was answered waits for its next request as before.
+    @Test func silentConnectionsCloseAtTheFirstByteTimeout() async throws {
+        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
+        monitor.check()
+        let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
+        var limits = HTTPLimits()
+        limits.firstByteTimeout = .milliseconds(300)
+        let server = try await HTTPServer.bind(
+            host: "127.0.0.1", listeners: [.init(role: "test", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
+            logger: Logger(label: "test"), limits: limits)
+        let port = server.boundPorts[0]
+        let silent = connectSocket(port)
+        defer { close(silent) }
+        #expect(recvResult(silent) == 0, "the silent connection was not closed")
+        #expect(monitor.metrics.httpRejected.value("silent_connection") == 1)
+        let kept = connectSocket(port)
+        defer { close(kept) }
+        let request = Array("GET /health HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        sendAll(kept, request)
+        #expect(status(kept) == 200)
+        try await Task.sleep(for: .milliseconds(600))
+        sendAll(kept, request)
+        #expect(status(kept) == 200, "a keep-alive connection was closed by the first-byte timeout")
+        #expect(monitor.metrics.httpRejected.value("silent_connection") == 1)
+        await server.close()
+    }
+
+    /// Every slot held by a silent client: each new connection takes the slot of the one that
+    /// waited longest, so scrapes are served; a connection being answered is never the one closed,
+    /// and only when every slot is answering is a connection refused.
+    @Test func aFullServerEvictsTheLongestWaitingConnection() async throws {
+        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
+        monitor.check()
+        let rejected = monitor.metrics.httpRejected
+        // The policy, on embedded channels.
+        let limit = ConnectionLimit(maximum: 2, rejected: rejected, logger: Logger(label: "test"))
+        let a = EmbeddedChannel(), b = EmbeddedChannel(), c = EmbeddedChannel(), d = EmbeddedChannel()
+        for channel in [a, b, c, d] { try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get() }
+        let slotA = limit.admit(a)
+        #expect(limit.admit(b) != nil)
+        slotA?.busy()
+        let slotC = limit.admit(c)
+        #expect(slotC != nil)
+        #expect(!b.isActive, "the waiting connection was not closed")
+        #expect(a.isActive && c.isActive)
+        #expect(rejected.value("idle_evicted") == 1)
+        slotC?.busy()
+        #expect(limit.admit(d) == nil, "every slot answers a request: the new connection is refused")
+        #expect(rejected.value("connection_limit") == 1)
+        slotA?.waiting()
+        #expect(limit.admit(d) != nil)
+        #expect(!a.isActive && c.isActive)
+
+        // The server, with 8 slots full of silent clients.
+        let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
+        let server = try await HTTPServer.bind(
+            host: "127.0.0.1", listeners: [.init(role: "test", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
+            logger: Logger(label: "test"), maxConnections: 8)
+        let port = server.boundPorts[0]
+        var silent: [Int32] = []
+        defer { for fd in silent { close(fd) } }
+        for _ in 0..<8 { silent.append(connectSocket(port)) }
+        #expect(await poll { server.openConnections == 8 })
+        var served = 0
+        for _ in 0..<20 {
+            silent.append(connectSocket(port))
+            if (try? RawHTTP.request(port: port, path: "/metrics"))?.status == 200 { served += 1 }
+        }
+        #expect(served == 20)
+        #expect((rejected.value("idle_evicted") ?? 0) >= 2 + 20)
+        #expect(server.openConnections <= 8)
         await server.close()
     }
 

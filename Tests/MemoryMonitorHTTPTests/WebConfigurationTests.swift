@@ -140,16 +140,16 @@ struct WebConfigurationTests {
     @Test func verificationsAreBounded() async throws {
         let hash = "$2b$13$0Zu/EojrD6yLzsKzqQ8du.mbv02tBslsjHAsZGMKrbv6WMA149aCq"  // cost 13: about half a second
         let auth = BasicAuthenticator(users: ["alice": hash], maxPending: 2)
-        let first = Task { await auth.verify(user: "alice", password: "a") }
-        let second = Task { await auth.verify(user: "alice", password: "b") }
+        let first = Task { await auth.verify(user: "alice", password: "a", client: "x") }
+        let second = Task { await auth.verify(user: "alice", password: "b", client: "x") }
         // Both are admitted long before the first hash is done.
         for _ in 0..<200 where auth.pendingCount < 2 { try await Task.sleep(for: .milliseconds(5)) }
         #expect(auth.pendingCount == 2)
-        #expect(await auth.verify(user: "alice", password: "c") == .busy)
+        #expect(await auth.verify(user: "alice", password: "c", client: "x") == .busy)
         #expect(await first.value == .denied)
         #expect(await second.value == .denied)
         let hash04 = "$2b$04$0Zu/EojrD6yLzsKzqQ8du.mbv02tBslsjHAsZGMKrbv6WMA149aCq"
-        #expect(await BasicAuthenticator(users: ["alice": hash04], maxPending: 1).verify(user: "alice", password: "test") == .allowed)
+        #expect(await BasicAuthenticator(users: ["alice": hash04], maxPending: 1).verify(user: "alice", password: "test", client: "x") == .allowed)
     }
 
     @Test func base64RoundTrips() {
