@@ -94,6 +94,64 @@ struct AlertingIntegrationTests {
         }
     }
 
+    /// A target that names itself `<!channel>` CR `.` CR `&` (its comm: any bytes but NUL): the
+    /// webhook carries the name exactly (JSON-escaped), Slack gets it entity-escaped so no one is
+    /// notified, and aiosmtpd receives one whole message with no bare CR or LF, so the `\r.\r`
+    /// cannot end DATA early and smuggle a second message.
+    @Test func hostileProcessNamesReachEachChannelEscaped() throws {
+        let hostile = "<!channel>\r.\r&"
+        let receiver = try HTTPReceiver()
+        let smtp = try SMTPPeer()
+        let hog = try MemoryHog(stepMiB: 60, name: hostile)
+        let comm = try String(contentsOfFile: "/proc/\(hog.pid)/comm", encoding: .utf8)
+        #expect(comm == hostile + "\n", "the hog could not take the hostile name")
+        let exporter = try Exporter(
+            ["--pid", "\(hog.pid)"],
+            config: Self.config(
+                """
+                "webhook_url": "http://127.0.0.1:\(receiver.port)/hook",
+                "slack_webhook": "http://127.0.0.1:\(receiver.port)/services/slack",
+                "email": "oncall@example.com",
+                "smtp": {"host": "127.0.0.1", "port": \(smtp.port), "username": "alerts", "password": "s3cret",
+                         "from": "mm@example.com", "insecure_skip_verify": true},
+                "alert_levels": {"warning": {"channels": ["webhook", "slack", "email"]}}
+                """))
+        defer { exporter.stop() }
+        hog.grow()
+        #expect(waitFor { receiver.records(path: "/hook").count == 1 && receiver.records(path: "/services/slack").count == 1 && smtp.messages.count == 1 })
+
+        let hook = try #require(receiver.records(path: "/hook").first?["body"] as? [String: Any])
+        #expect((hook["target"] as? [String: Any])?["name"] as? String == hostile)
+
+        // Slack reads the text of every string in the payload: none may hold a control sequence.
+        func strings(_ value: Any) -> [String] {
+            if let s = value as? String { return [s] }
+            if let d = value as? [String: Any] { return d.values.flatMap(strings) }
+            if let a = value as? [Any] { return a.flatMap(strings) }
+            return []
+        }
+        let slackTexts = strings(try #require(receiver.records(path: "/services/slack").first?["body"]))
+        #expect(!slackTexts.contains { $0.contains("<!") }, "Slack would notify the whole channel: \(slackTexts)")
+        #expect(slackTexts.contains { $0.contains("&lt;!channel&gt;") })
+
+        // Give aiosmtpd time to take a smuggled second message, were there one.
+        usleep(1_000_000)
+        #expect(smtp.messages.count == 1, "a second message was smuggled: \(smtp.messages)")
+        let mail = try #require(smtp.messages.first)
+        let bytes = Array(mail.utf8)
+        for (i, b) in bytes.enumerated() {
+            if b == 13 { #expect(i + 1 < bytes.count && bytes[i + 1] == 10, "a bare CR at \(i) of \(mail)") }
+            if b == 10 { #expect(i > 0 && bytes[i - 1] == 13, "a bare LF at \(i) of \(mail)") }
+        }
+        // The whole message arrived: the lines after the target's name are there.
+        #expect(mail.contains("Target:"))
+        #expect(mail.contains("(<!channel>"), "the name is not in the mail: \(mail)")
+        #expect(mail.contains("Component:  process_memory"))
+        let subject = mail.components(separatedBy: "\r\n").first { $0.hasPrefix("Subject:") } ?? ""
+        #expect(subject.contains("WARNING"))
+        #expect(exporter.stop() == 0)
+    }
+
     @Test func alertmanagerShowsTheAlertThenItsResolution() throws {
         let amConfig = NSTemporaryDirectory() + "mm-am-\(UUID().uuidString).yml"
         try """

@@ -77,9 +77,12 @@ final class MemoryHog: @unchecked Sendable {
     let child: ChildProcess
     let control = NSTemporaryDirectory() + "mm-hog-\(UUID().uuidString)"
 
-    init(stepMiB: Int) throws {
+    /// `name`: the comm the hog gives itself (a hostile name for escaping tests).
+    init(stepMiB: Int, name: String? = nil) throws {
         try "0".write(toFile: control, atomically: true, encoding: .utf8)
-        child = try ChildProcess(TestEnvironment.python, [Peers.script("memory_hog.py"), "\(stepMiB)", control])
+        var environment = ProcessInfo.processInfo.environment
+        if let name { environment["MM_HOG_NAME"] = name }
+        child = try ChildProcess(TestEnvironment.python, [Peers.script("memory_hog.py"), "\(stepMiB)", control], environment: environment)
         _ = child.wait(seconds: 20) { child.stdout.contains("ready") }
     }
 
