@@ -8,7 +8,9 @@ import Testing
 @testable import MemoryMonitorHTTP
 
 /// A seeded fuzzer against the real server: 10 000 mutated and random requests, in batches of
-/// 500; after each batch /health still answers, and no request gets a 5xx.
+/// 500, beside 80 silent connections per batch on a server with 64 slots; after each batch
+/// /health still answers, and no request gets a 5xx. Then 2 000 Host and Origin combinations
+/// against the mutating endpoint, each with the answer the rebinding rules give.
 @Suite("HTTP fuzzing", .serialized, .offCooperativePool)
 struct FuzzTests {
     // TestSupport's SeededGenerator: a fixed seed gives the same 10 000 requests on every run.
@@ -21,13 +23,17 @@ struct FuzzTests {
         "GET /health/metrics/history?hours=1&step=60 HTTP/1.1\r\nHost: x\r\n\r\n",
         "GET /health/actions?hours=2 HTTP/1.1\r\nHost: x\r\n\r\n",
         "POST /health/actions/gc HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+        "POST /health/actions/gc HTTP/1.1\r\nHost: evil.example:9100\r\nOrigin: http://evil.example:9100\r\n\r\n",
+        "POST /health/actions/gc HTTP/1.1\r\nHost: localhost:9100\r\nOrigin: http://localhost:9100\r\n\r\n",
+        "POST /health/actions/gc HTTP/1.1\r\nHost: [::1]:9100\r\n\r\n",
         "HEAD /metrics HTTP/1.0\r\n\r\n",
         "GET http://x/health?hours=1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
     ].map { Array($0.utf8) }
 
     static let interesting: [[UInt8]] = [
         "\r\n", "\r", "\n", "\0", ":", " ", "%", "%00", "?", "&", "=", "hours=", "step=", "-1", "1e309", "NaN", "\u{FF}", "ü",
-        "Content-Length: 99999999999999999999\r\n", "Transfer-Encoding: chunked\r\n", "Host: \r\n", "Origin: http://evil\r\n",
+        "Content-Length: 99999999999999999999\r\n", "Transfer-Encoding: chunked\r\n", "Host: \r\n", "Origin: http://evil\r\n", "Host: evil.example\r\n", "Host: localhost.\r\n",
+        "Host: [::1\r\n", "Origin: null\r\n", "Host: 127.0.0.1.evil.example\r\n", ":9100", "[", "]", "@",
         "Authorization: Bearer x\r\n", "Expect: 100-continue\r\n", "HTTP/9.9", "GET", "OPTIONS", "../../", "//",
     ].map { Array($0.utf8) }
 
@@ -80,12 +86,15 @@ struct FuzzTests {
         let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
         let server = try await HTTPServer.bind(
             host: "127.0.0.1", listeners: [.init(role: "fuzz", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
-            logger: Logger(label: "fuzz"))
+            logger: Logger(label: "fuzz"), maxConnections: 64)
         let port = server.boundPorts[0]
         var generator = SeededGenerator(state: 20_261_127)
         var answered = 0
         var byStatus: [Int: Int] = [:]
         for batch in 0..<20 {
+            // Silent clients, more than the slots: the fuzz requests must still be answered.
+            let silent = (0..<80).map { _ in RawHTTP.connectSocket(port: port, timeoutSeconds: 5) }
+            defer { for fd in silent where fd >= 0 { close(fd) } }
             for _ in 0..<500 {
                 let request: [UInt8]
                 if Int.random(in: 0..<10, using: &generator) == 0 {
@@ -101,8 +110,65 @@ struct FuzzTests {
             }
             #expect(statuses(port: port, Array("GET /health HTTP/1.1\r\nHost: x\r\n\r\n".utf8)) == [200], "the server stopped serving after batch \(batch)")
         }
-        print("fuzz: 10000 requests, \(answered) responses, by status \(byStatus.sorted { $0.key < $1.key })")
+        let evicted = monitor.metrics.httpRejected.value("idle_evicted") ?? 0
+        print("fuzz: 10000 requests beside 1600 silent connections, \(answered) responses, by status \(byStatus.sorted { $0.key < $1.key }); \(Int(evicted)) connections evicted")
         #expect(answered > 5000)
+        #expect(evicted >= 20 * (80 - 64))
+        await server.close()
+    }
+
+    static let allowedHosts = ["localhost", "LocalHost", "localhost.", "app.localhost", "127.0.0.1", "127.3.2.1", "[::1]", "monitor.example.com"]
+    static let refusedHosts = [
+        "evil.example", "127.0.0.1.evil.example", "localhost.evil.example", "evil.example.localhost.com", "evil.example#127.0.0.1", "[::1]x",
+        "localhost:80:80", "127.0.0.1:abc", "", "monitor.example.com.evil", "xn--lcalhost-9za",
+    ]
+
+    /// Host and Origin combinations on `POST /health/actions/gc` from loopback: 200 exactly when
+    /// Host is allowed and Origin is absent or names that Host; 403 otherwise, and every refused
+    /// Host counted.
+    @Test func hostAndOriginCombinationsFollowTheRebindingRules() async throws {
+        var config = MonitorConfiguration()
+        config.server.allowedHosts = ["monitor.example.com"]
+        let monitor = MemoryMonitor(configuration: config)
+        monitor.check()
+        let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
+        let server = try await HTTPServer.bind(
+            host: "127.0.0.1", listeners: [.init(role: "fuzz", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
+            logger: Logger(label: "fuzz"))
+        let port = server.boundPorts[0]
+        var g = SeededGenerator(state: 20_261_206)
+        var refusedHostRequests = 0
+        var outcomes: [String: Int] = [:]
+        for _ in 0..<2000 {
+            let allowed = Bool.random(using: &g)
+            let name = allowed ? Self.allowedHosts.randomElement(using: &g)! : Self.refusedHosts.randomElement(using: &g)!
+            let withPort = !name.isEmpty && !name.contains(":") && !name.hasSuffix("x") && Bool.random(using: &g)
+            let host = name + (withPort ? ":\(port)" : "")
+            let origin: String?
+            switch Int.random(in: 0..<5, using: &g) {
+            case 0: origin = nil
+            case 1: origin = "http://" + host
+            case 2: origin = "https://" + host.uppercased()
+            case 3: origin = "http://evil.example:\(port)"
+            default: origin = "null"
+            }
+            var text = "POST /health/actions/gc HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\nContent-Length: 0\r\n"
+            if let origin { text += "Origin: \(origin)\r\n" }
+            let status = RawHTTP.parse((try? RawHTTP.exchange(port: port, request: Array((text + "\r\n").utf8))) ?? []).first?.status
+            let originMatches = origin == nil || origin!.lowercased().hasSuffix("://" + host.lowercased())
+            let expected = allowed && originMatches ? 200 : (host.isEmpty || name == "localhost:80:80" || name == "127.0.0.1:abc" ? nil : 403)
+            if !allowed { refusedHostRequests += 1 }
+            if let expected {
+                #expect(status == expected, "Host \(host.debugDescription), Origin \(origin ?? "none"): \(status.map(String.init) ?? "no answer")")
+            } else {
+                // A malformed Host: refused either way (403, or 400 from the parser); never done.
+                #expect(status != nil && status != 200, "Host \(host.debugDescription): \(status.map(String.init) ?? "no answer")")
+            }
+            outcomes["\(allowed ? "allowed" : "refused") host → \(status.map(String.init) ?? "none")", default: 0] += 1
+        }
+        let counted = Int(monitor.metrics.httpRejected.value("host_not_allowed") ?? 0)
+        print("host/origin fuzz: 2000 requests: \(outcomes.sorted { $0.key < $1.key }); host_not_allowed \(counted)")
+        #expect(counted <= refusedHostRequests && counted >= refusedHostRequests - outcomes.filter { $0.key.hasPrefix("refused host → 400") }.values.reduce(0, +))
         await server.close()
     }
 }
