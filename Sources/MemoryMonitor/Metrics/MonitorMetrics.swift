@@ -205,7 +205,7 @@ public final class MonitorMetrics: Sendable {
             labels: ["channel", "reason"])
         httpRejected = r.counter(
             "memory_http_rejected",
-            help: "Connections or requests the HTTP server refused, by reason (connection_limit, header_too_large, uri_too_long, body_too_large, slow_request, bad_request, unauthorized, host_not_allowed).",
+            help: "Connections or requests the HTTP server refused, by reason (connection_limit, idle_evicted, silent_connection, header_too_large, uri_too_long, body_too_large, slow_request, bad_request, unauthorized, auth_backoff, auth_busy, host_not_allowed).",
             labels: ["reason"])
         httpRejected.increment(by: 0, "connection_limit")
         expositionRenders = r.counter(
