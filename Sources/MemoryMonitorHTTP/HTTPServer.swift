@@ -595,7 +595,7 @@ final class ConnectionLimit: Sendable {
                 open.removeValue(forKey: id)
                 return open.count
             }
-            trimAfterBurst(openNow: count)
+            trimAfterBurst(openNow: count, on: channel.eventLoop)
         }
         return Slot(limit: self, id: id)
     }
@@ -603,20 +603,23 @@ final class ConnectionLimit: Sendable {
     /// After a burst of connections (a slowloris, a flood of scrapers), the heap their buffers
     /// and channels used is free but stays with glibc's allocator: 2 000 slow clients left about
     /// 11 MiB of it (docs/security.md). Once the open connections fall to a quarter of a peak of
-    /// at least `trimAfter`, it goes back to the kernel (`malloc_trim`, about a millisecond).
-    private func trimAfterBurst(openNow: Int) {
+    /// at least `trimAfter`, it goes back to the kernel (`malloc_trim`, about a millisecond), a
+    /// second later, so that the rest of the burst, closing meanwhile, is freed by then.
+    private func trimAfterBurst(openNow: Int, on eventLoop: any EventLoop) {
         let burstOver = peak.withLock { peak -> Bool in
             guard peak >= Self.trimAfter, openNow <= peak / 4 else { return false }
             peak = openNow
             return true
         }
         guard burstOver else { return }
-        let clock = ContinuousClock()
-        let started = clock.now
-        let released = AllocatorStatistics.trim()
-        logger.debug(
-            "connection burst over: free heap returned to the kernel",
-            metadata: ["open": "\(openNow)", "released": "\(released)", "took": "\(clock.now - started)"])
+        eventLoop.scheduleTask(in: .seconds(1)) { [self] in
+            let clock = ContinuousClock()
+            let started = clock.now
+            let released = AllocatorStatistics.trim()
+            logger.debug(
+                "connection burst over: free heap returned to the kernel",
+                metadata: ["open": "\(count)", "released": "\(released)", "took": "\(clock.now - started)"])
+        }
     }
 
     /// Stops admitting and asks every open connection to close after its current response.

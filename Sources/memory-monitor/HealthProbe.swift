@@ -8,6 +8,73 @@ import Musl
 /// HEALTHCHECK in exec form (no shell, no curl in the image). 0 when the monitor answers 200
 /// (or 401: alive behind basic auth), 1 otherwise (503 means the check loop stalled).
 enum HealthProbe {
+    /// The running monitor a bare `--health-probe` is for: the lowest-pid other process running
+    /// this binary (a container's HEALTHCHECK is exec'd beside it, in its pid namespace), with
+    /// the arguments, environment and working directory it was started with. So the probe reads
+    /// the port from the same sources as the server: its flags, its `--config` file, its
+    /// environment.
+    struct Server {
+        var pid: Int32
+        var arguments: [String]
+        var environment: [String: String]
+        var workingDirectory: String?
+    }
+
+    static func findServer() -> Server? {
+        let me = getpid()
+        let ownExe = readLink("/proc/self/exe")
+        guard let dir = opendir("/proc") else { return nil }
+        defer { closedir(dir) }
+        var pids: [Int32] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let pid = Int32(name), pid != me { pids.append(pid) }
+        }
+        for pid in pids.sorted() {
+            let exe = readLink("/proc/\(pid)/exe")
+            if let exe, let ownExe {
+                guard exe == ownExe || exe == ownExe + " (deleted)" else { continue }
+            } else {
+                // The link is unreadable (another user): the name must match.
+                guard readFile("/proc/\(pid)/comm").map({ String(decoding: $0, as: UTF8.self) }) == "memory-monitor\n" else { continue }
+            }
+            guard let cmdline = readFile("/proc/\(pid)/cmdline") else { continue }
+            // NUL-terminated arguments: the last split is the empty rest after the final NUL.
+            var arguments = cmdline.split(separator: 0, omittingEmptySubsequences: false).dropFirst().map { String(decoding: $0, as: UTF8.self) }
+            if arguments.last == "" { arguments.removeLast() }
+            // Another probe, or a one-shot check, is not the server.
+            if arguments.contains("--health-probe") || arguments.contains("--check-config") || arguments.contains("--help") { continue }
+            var environment: [String: String] = [:]
+            for item in (readFile("/proc/\(pid)/environ") ?? []).split(separator: 0) {
+                let text = String(decoding: item, as: UTF8.self)
+                if let eq = text.firstIndex(of: "=") { environment[String(text[..<eq])] = String(text[text.index(after: eq)...]) }
+            }
+            return Server(pid: pid, arguments: arguments, environment: environment, workingDirectory: readLink("/proc/\(pid)/cwd"))
+        }
+        return nil
+    }
+
+    private static func readLink(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink(path, &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        return String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    private static func readFile(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < 1 << 20 {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            bytes += buffer[..<n]
+        }
+        return bytes
+    }
+
     static func run(port: Int, address: String) -> Int32 {
         let host = address == "0.0.0.0" || address == "::" ? "127.0.0.1" : address
         var hints = addrinfo()

@@ -87,7 +87,11 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
 
     @Flag(
         name: .long,
-        help: "GET /health on the configured health port of this host and exit 0 (healthy) or 1: a container HEALTHCHECK without curl.")
+        help: """
+            GET /health and exit 0 (healthy) or 1: a container HEALTHCHECK without curl. With no --config, --health-port, \
+            --listen-address or MEMORY_HEALTH_PORT, it probes the monitor running this binary beside it, on the port \
+            that monitor's flags, --config file and environment give.
+            """)
     var healthProbe = false
 
     @Flag(name: .long, help: "Validate the configuration, print the result and exit (0 valid, 2 invalid).")
@@ -113,7 +117,20 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         }
         let configuration = loaded.configuration
         if healthProbe {
-            throw ExitCode(HealthProbe.run(port: configuration.monitoring.healthPort, address: configuration.monitoring.listenAddress))
+            var probed = configuration
+            // A bare probe (a container's HEALTHCHECK) is for the monitor running beside it: its
+            // port comes from that monitor's flags, --config file and environment.
+            if config == nil && healthPort == nil && listenAddress == nil && environment["MEMORY_HEALTH_PORT"] == nil, let server = HealthProbe.findServer() {
+                do {
+                    var command = try MemoryMonitorCommand.parse(server.arguments)
+                    if let file = command.config, !file.hasPrefix("/"), let cwd = server.workingDirectory { command.config = cwd + "/" + file }
+                    probed = try command.loadConfiguration(environment: server.environment.filter { Self.environmentNames.contains($0.key) }).configuration
+                    print("health probe: using the configuration of pid \(server.pid)")
+                } catch {
+                    print("health probe: cannot read the configuration of pid \(server.pid) (\(error)); probing the default port")
+                }
+            }
+            throw ExitCode(HealthProbe.run(port: probed.monitoring.healthPort, address: probed.monitoring.listenAddress))
         }
         for key in loaded.unknownKeys { printError("memory-monitor: warning: unknown configuration key \(key) is ignored") }
         for warning in loaded.warnings { printError("memory-monitor: warning: \(warning)") }
@@ -229,9 +246,12 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
     }
 
     /// The SPEC's environment variables that are set.
+    /// The environment variables the configuration reads.
+    static let environmentNames = ["MEMORY_HEALTH_PORT", "PROMETHEUS_PORT", "MONITORING_LOG_LEVEL", "SLACK_WEBHOOK_URL", "ALERT_EMAIL", "MEMORY_ACTION_TOKEN"]
+
     static func environment() -> [String: String] {
         var environment: [String: String] = [:]
-        for name in ["MEMORY_HEALTH_PORT", "PROMETHEUS_PORT", "MONITORING_LOG_LEVEL", "SLACK_WEBHOOK_URL", "ALERT_EMAIL", "MEMORY_ACTION_TOKEN"] {
+        for name in environmentNames {
             if let value = getenv(name) { environment[name] = String(cString: value) }
         }
         return environment
