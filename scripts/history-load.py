@@ -7,7 +7,7 @@ threads that each read the whole history in a loop, while the main thread scrape
 history replies were served. Everything on 127.0.0.1, ephemeral ports; the binary is stopped by
 its pid; every loop is bounded in time.
 
-usage: history-load.py [--binary PATH] [--entries 2000] [--readers 8] [--seconds 10] [--pause 0]
+usage: history-load.py [--binary PATH] [--entries 2000] [--readers 8] [--seconds 10] [--pause 0] [--reader-nice 0]
 """
 import argparse
 import http.client
@@ -27,6 +27,8 @@ parser.add_argument("--entries", type=int, default=2000)
 parser.add_argument("--readers", type=int, default=8)
 parser.add_argument("--seconds", type=float, default=10)
 parser.add_argument("--pause", type=float, default=0, help="seconds each reader waits between reads (0: back to back)")
+parser.add_argument("--reader-nice", type=int, default=0,
+                    help="niceness of the reader processes: tells the server's latency from the readers' own CPU use on a small machine")
 args = parser.parse_args()
 
 work = tempfile.mkdtemp(prefix="mm-history-load-")
@@ -94,6 +96,8 @@ try:
     served = multiprocessing.Value("i", 0)
 
     def reader():
+        if args.reader_nice:
+            os.nice(args.reader_nice)
         while not stop.is_set():
             get(ports["health"], "/health/metrics/history?hours=8760")
             with served.get_lock():

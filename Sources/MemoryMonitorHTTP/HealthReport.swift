@@ -138,7 +138,9 @@ enum HealthReport {
     static let maximumPoints = 5000
 
     static func history(_ monitor: MemoryMonitor, hours: Double, step: Double? = nil, maximumPoints: Int = maximumPoints) -> JSONValue {
-        var entries = monitor.history(lastSeconds: hours * 3600)
+        // Without a step only the newest maximumPoints are listed: copy no more (one over tells
+        // that there were more).
+        var entries = monitor.history(lastSeconds: hours * 3600, newest: step == nil ? maximumPoints + 1 : .max)
         var body: JSONObject = [
             "hours": .number(hours),
             "capacity": .number(Double(monitor.configuration.monitoring.historySize)),

@@ -40,6 +40,25 @@ struct MonitorTests {
         #expect(history.count == 3)
         #expect(history.entries(since: 0).map(\.timestamp) == [2, 3, 4])
         #expect(history.entries(since: 3.5).map(\.timestamp) == [4])
+        #expect(history.entries(since: 0, newest: 2).map(\.timestamp) == [3, 4])
+        #expect(history.entries(since: 0, newest: 0).isEmpty)
+        // Every fill level and wrap position, against the plain definition.
+        for capacity in 1...5 {
+            var ring = SampleHistory(capacity: capacity)
+            var all: [Double] = []
+            for i in 0..<13 {
+                // A wall clock that steps back now and then: not monotonic.
+                let t = Double(i % 4 == 3 ? i - 5 : i)
+                ring.append(.init(timestamp: t, rssMB: nil, vmsMB: nil, percent: 0, availableMB: 0, swapPercent: 0, checkSeconds: nil))
+                all.append(t)
+                let kept = Array(all.suffix(capacity))
+                for since in [-10.0, 2, 6] {
+                    let matching = kept.filter { $0 >= since }
+                    #expect(ring.entries(since: since).map(\.timestamp) == matching)
+                    for newest in [1, 2, 7] { #expect(ring.entries(since: since, newest: newest).map(\.timestamp) == Array(matching.suffix(newest))) }
+                }
+            }
+        }
     }
 
     @Test func checkPublishesOneSnapshot() throws {

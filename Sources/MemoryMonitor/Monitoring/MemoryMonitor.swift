@@ -401,10 +401,10 @@ public final class MemoryMonitor: Sendable {
         return (secondsSinceLastCheck ?? uptimeSeconds) > limit
     }
 
-    /// History entries of the last `seconds`.
-    public func history(lastSeconds seconds: Double) -> [SampleHistory.Entry] {
+    /// History entries of the last `seconds` (only the newest `newest` of them, when given).
+    public func history(lastSeconds seconds: Double, newest: Int = .max) -> [SampleHistory.Entry] {
         let since = WallClock.now() - seconds
-        return state.withLock { $0.history.entries(since: since) }
+        return state.withLock { $0.history.entries(since: since, newest: newest) }
     }
 
     /// Wakes the check loop's thread, if a loop runs.
