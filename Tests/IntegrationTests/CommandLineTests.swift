@@ -66,6 +66,47 @@ struct CommandLineTests {
         #expect(down.stdout.contains("nothing listens on 127.0.0.1:\(closed)"))
     }
 
+    /// A bare --health-probe (the image's HEALTHCHECK, exec'd beside the monitor in its pid
+    /// namespace) probes the port the running monitor took from its --config file, given
+    /// relative to its working directory, and from its environment; the probe itself runs
+    /// elsewhere with none of them. Run in a new pid namespace, as in a container.
+    @Test func aBareHealthProbeFindsThePortOfTheMonitorBesideIt() throws {
+        let directory = NSTemporaryDirectory() + "mm-probe-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let health = TestEnvironment.freePort(), metrics = TestEnvironment.freePort()
+        try #"{"monitoring": {"health_port": \#(health), "listen_address": "127.0.0.1", "check_interval": 0.5}}"#
+            .write(toFile: directory + "/monitor.json", atomically: true, encoding: .utf8)
+        let binary = TestEnvironment.binary
+        let script = """
+            cd '\(directory)' && PROMETHEUS_PORT=\(metrics) '\(binary)' --config monitor.json 2>monitor.log &
+            server=$!
+            cd /
+            status=1
+            for i in $(seq 1 100); do
+              if '\(binary)' --health-probe > probe.out 2>&1; then status=0; break; fi
+              sleep 0.1
+            done
+            cat probe.out
+            echo "probe exit $status"
+            kill $server; wait $server
+            echo "server exit $?"
+            """
+        let child = try ChildProcess("/usr/bin/unshare", ["--pid", "--fork", "--mount-proc", "/bin/sh", "-c", script])
+        defer { child.stop() }
+        #expect(child.waitForExit(seconds: 30) == 0)
+        let output = child.stdout
+        #expect(output.contains("health probe: using the configuration of pid"), "\(output)\(child.stderr)")
+        #expect(output.contains("HTTP/1.1 200"), "\(output)")
+        #expect(output.contains("probe exit 0"), "\(output)")
+        #expect(output.contains("server exit 0"), "\(output)")
+        // Without a monitor beside it, the bare probe tries the default port and says so.
+        let alone = try ChildProcess("/usr/bin/unshare", ["--pid", "--fork", "--mount-proc", binary, "--health-probe"])
+        defer { alone.stop() }
+        #expect(alone.waitForExit(seconds: 20) == 1)
+        #expect(alone.stdout.contains("127.0.0.1:8080"), "\(alone.stdout)")
+    }
+
     /// --check-config warns about placeholder destinations, and names unknown keys even when
     /// there are errors (a misspelt key is often why a value is wrong).
     @Test func placeholdersAndUnknownKeysAreWarnedAbout() throws {

@@ -176,6 +176,45 @@ struct CgroupTests {
         }
     }
 
+    /// A sidecar (compose `pid: service:app`) sees only its own cgroup in its mounts; the app's
+    /// mount namespace, through /proc/PID/root, shows the app's own cgroup: v1 (this machine) and
+    /// v2 with a private cgroup namespace, where both the path and the app's mount root read
+    /// `/../name`. Another cgroup than the target's own still does not resolve.
+    @Test func aSidecarReachesItsTargetsCgroupThroughTheTargetsMounts() {
+        let sidecar = CgroupMounts(memoryV1: "/sys/fs/cgroup/memory", memoryV1Root: "/docker/sidecar")
+        let app = CgroupMembership(memoryV1Path: "/docker/app")
+        guard case .unresolved = app.directories(in: sidecar, exists: { _ in true }).memoryV1 else {
+            Issue.record("the sidecar's own mount must not resolve the app's cgroup"); return
+        }
+        let appMounts = CgroupMounts.parse(
+            "30 25 0:26 /docker/app /sys/fs/cgroup/memory ro,nosuid,nodev,noexec,relatime master:12 - cgroup cgroup rw,memory\n"
+        ).reached(through: "/proc/42/root")
+        #expect(appMounts.memoryV1 == "/proc/42/root/sys/fs/cgroup/memory")
+        #expect(app.directories(in: appMounts) { _ in true }.memoryV1 == .resolved("/proc/42/root/sys/fs/cgroup/memory"))
+        let worker = CgroupMembership(memoryV1Path: "/docker/app/worker")
+        #expect(worker.directories(in: appMounts) { _ in true }.memoryV1 == .resolved("/proc/42/root/sys/fs/cgroup/memory/worker"))
+        let stranger = CgroupMembership(memoryV1Path: "/docker/other")
+        guard case .unresolved = stranger.directories(in: appMounts, exists: { _ in true }).memoryV1 else {
+            Issue.record("another container's cgroup must stay unresolved"); return
+        }
+
+        // cgroup v2, private cgroup namespaces (Docker's default there): the sidecar reads /../app.
+        let v2App = CgroupMembership.parse("0::/../docker-app.scope\n")
+        let v2Sidecar = CgroupMounts.parse("40 30 0:27 / /sys/fs/cgroup ro,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw\n")
+        guard case .unresolved(let reason) = v2App.directories(in: v2Sidecar, exists: { _ in true }).unified else {
+            Issue.record("outside the sidecar's namespace: unresolved in its own mounts"); return
+        }
+        #expect(reason.contains("outside this monitor's cgroup namespace"))
+        let v2AppMounts = CgroupMounts.parse(
+            "50 45 0:27 /../docker-app.scope /sys/fs/cgroup ro,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw\n"
+        ).reached(through: "/proc/42/root")
+        #expect(v2App.directories(in: v2AppMounts) { _ in true }.unified == .resolved("/proc/42/root/sys/fs/cgroup"))
+        let v2Other = CgroupMembership.parse("0::/../docker-other.scope\n")
+        guard case .unresolved = v2Other.directories(in: v2AppMounts, exists: { _ in true }).unified else {
+            Issue.record("another scope outside the namespace must stay unresolved"); return
+        }
+    }
+
     @Test func limits() {
         #expect(CgroupMemory.parseLimit(fixture("cgroup2-memory.max-unlimited.txt")) == .some(nil))
         #expect(CgroupMemory.parseLimit(fixture("cgroup2-memory.max-512m.txt")) == .some(536_870_912))

@@ -53,14 +53,16 @@ public struct CgroupMembership: Sendable, Equatable {
 
     static func resolve(mount: String?, root: String, path: String?, exists: (String) -> Bool) -> Directory {
         guard let mount, let path else { return .absent }
-        if path == "/.." || path.hasPrefix("/../") {
-            return .unresolved("cgroup \(path) is outside this monitor's cgroup namespace")
-        }
+        let outside = path == "/.." || path.hasPrefix("/../")
         let relative: Substring
-        if root == "/" {
-            relative = path[...]
-        } else if path == root {
+        // A mount that shows exactly this cgroup (also one outside this monitor's cgroup
+        // namespace, as a target's own mount of its cgroup is: root and path both `/../x`).
+        if path == root {
             relative = "/"
+        } else if outside {
+            return .unresolved("cgroup \(path) is outside this monitor's cgroup namespace")
+        } else if root == "/" {
+            relative = path[...]
         } else if path.hasPrefix(root + "/") {
             relative = path.dropFirst(root.count)
         } else {

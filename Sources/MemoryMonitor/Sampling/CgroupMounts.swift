@@ -16,6 +16,12 @@ public struct CgroupMounts: Sendable, Equatable {
         self.memoryV1Root = memoryV1Root
     }
 
+    /// The cgroup mounts of another mount namespace, reached through `prefix` (`/proc/PID/root`):
+    /// a sidecar sees its target's own cgroup there when its own mounts show only its own.
+    public func reached(through prefix: String) -> CgroupMounts {
+        CgroupMounts(unified: unified.map { prefix + $0 }, unifiedRoot: unifiedRoot, memoryV1: memoryV1.map { prefix + $0 }, memoryV1Root: memoryV1Root)
+    }
+
     /// Parses mountinfo: fields 4 (root) and 5 (mount point) and, after the " - " separator, the type and options.
     public static func parse(_ mountinfo: String) -> CgroupMounts {
         var mounts = CgroupMounts()

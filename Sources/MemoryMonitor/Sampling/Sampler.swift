@@ -452,19 +452,38 @@ public final class Sampler: Sendable {
         }
         let path = identity.pid == ownPid ? "/proc/self/cgroup" : "/proc/\(identity.pid)/cgroup"
         return ProcFile.readOrFail(path, singleRecord: true).map { text in
-            let dirs = CgroupMembership.parse(text).directories(in: mounts) { access($0, F_OK) == 0 }
-            let chosen: (memory: CgroupMembership.Directory, unifiedForPressure: String?)
-            // Hybrid hosts: the memory controller is on v1, while PSI may be on the unified tree.
-            if case .resolved(let unified) = dirs.unified,
-                mounts.memoryV1 == nil || access(unified + "/memory.current", F_OK) == 0 || access(unified + "/memory.max", F_OK) == 0
-            {
-                chosen = (dirs.unified, nil)
-            } else {
-                chosen = (mounts.memoryV1 != nil ? dirs.memoryV1 : dirs.unified, dirs.unified.path)
+            let membership = CgroupMembership.parse(text)
+            var chosen = Self.choose(membership, in: mounts)
+            // A sidecar's own cgroup mounts show only its own cgroup. The target's mount namespace
+            // shows the target's (a container mounts its cgroup at its /sys/fs/cgroup): read it
+            // through /proc/PID/root (this needs what reading its smaps needs: the same user or
+            // CAP_SYS_PTRACE). Still the target's own cgroup, never another's.
+            if case .unresolved(let reason) = chosen.memory, identity.pid != ownPid {
+                let prefix = "/proc/\(identity.pid)/root"
+                if case .success(let text) = ProcFile.readOrFail("/proc/\(identity.pid)/mountinfo", singleRecord: false) {
+                    let theirs = Self.choose(membership, in: CgroupMounts.parse(text).reached(through: prefix))
+                    if case .resolved = theirs.memory {
+                        chosen = theirs
+                    } else if case .unresolved(let second) = theirs.memory {
+                        chosen.memory = .unresolved("\(reason); through the target's own mounts: \(second)")
+                    }
+                }
             }
             s.directories = (identity, chosen.memory, chosen.unifiedForPressure, now)
             return chosen
         }
+    }
+
+    /// The memory directory and the unified one for PSI, from one set of mounts.
+    static func choose(_ membership: CgroupMembership, in mounts: CgroupMounts) -> (memory: CgroupMembership.Directory, unifiedForPressure: String?) {
+        let dirs = membership.directories(in: mounts) { access($0, F_OK) == 0 }
+        // Hybrid hosts: the memory controller is on v1, while PSI may be on the unified tree.
+        if case .resolved(let unified) = dirs.unified,
+            mounts.memoryV1 == nil || access(unified + "/memory.current", F_OK) == 0 || access(unified + "/memory.max", F_OK) == 0
+        {
+            return (dirs.unified, nil)
+        }
+        return (mounts.memoryV1 != nil ? dirs.memoryV1 : dirs.unified, dirs.unified.path)
     }
 
     /// Reads a cgroup directory (v2 files first, else v1). Nil when it has no memory files; a
