@@ -52,7 +52,10 @@ def log(text):
 
 def check(name, ok, detail=""):
     results.append((name, bool(ok)))
-    log(f"{'PASS' if ok else 'FAIL'} {name}" + (f": {detail}" if detail and not ok else (f" ({detail})" if detail else "")))
+    if not ok:
+        log(f"FAIL {name}: {detail}")
+    else:
+        log(f"PASS {name}" + (f" ({detail})" if detail and len(detail) <= 300 else ""))
     return bool(ok)
 
 
@@ -148,7 +151,8 @@ def build_exporter_image(binary):
     try:
         shutil.copyfile(os.path.join(ROOT, "Dockerfile"), os.path.join(context, "Dockerfile"))
         os.makedirs(os.path.join(context, "prebuilt"))
-        shutil.copy2(binary, os.path.join(context, "prebuilt", "memory-monitor"))
+        # Stripped, as the build stage's `install -s` does.
+        run(["strip", "-o", os.path.join(context, "prebuilt", "memory-monitor"), binary])
         docker("build", "-q", "--build-arg", "BINARY_SOURCE=prebuilt", "-t", "memory-monitor:test", context,
                env=dict(os.environ, DOCKER_BUILDKIT="1"))
         with open(os.path.join(ROOT, "Dockerfile")) as a, open(os.path.join(context, "Dockerfile")) as b:
@@ -211,7 +215,8 @@ def image_checks():
           memory.get("limit_source") == "cgroup" and memory.get("limit_mb") == 256, f"{status} {body[:300]}")
     status, text = http(f"http://127.0.0.1:{published(cid, 9091)}/metrics")
     check("image: memory_effective_limit_bytes{source=\"cgroup\"} 268435456",
-          'memory_effective_limit_bytes{source="cgroup"} 268435456' in text, text[:200])
+          'memory_effective_limit_bytes{source="cgroup"} 268435456' in text,
+          "" if 'memory_effective_limit_bytes{source="cgroup"} 268435456' in text else text[:2000])
 
     # Orphans: a process whose parent exits is reparented to PID 1, which must reap it.
     zombies_before = [r for r in processes(cid) if r[2] == "Z"]
@@ -246,7 +251,10 @@ def image_checks():
                    "--health-interval", "1s", "--health-start-period", "1s", "--health-timeout", "5s"],
                   command=["--config", "/etc/memory-monitor/config.json"])
     healthy = wait(lambda: health_status(moved) == "healthy", 30)
-    check("image: healthy with health_port 8282 from a --config file", healthy, "" if healthy else health_log(moved))
+    last = json.loads(inspect("container", moved, "{{json .State.Health}}") or "{}").get("Log") or [{}]
+    output = last[-1].get("Output", "")
+    check("image: healthy with health_port 8282 from a --config file, the probe reading the monitor's configuration",
+          healthy and "using the configuration of pid" in output, output.strip().replace("\n", " | ") if healthy else health_log(moved))
     docker("rm", "-f", moved)
     shutil.rmtree(config_dir, ignore_errors=True)
     log(f"image checks: {time.monotonic() - started:.0f} s")
@@ -323,7 +331,7 @@ services:
     files = [os.path.join(ROOT, "docker-compose.yml"), override]
     try:
         up = compose(project, files, "up", "-d", "--no-build", "memory-monitor", "prometheus", "alertmanager", check_status=False)
-        if not check("compose: up (Grafana left out: no image of it can be made here)", up.returncode == 0, up.stderr[-1500:]):
+        if not check("compose: up (Grafana left out: no image of it can be made here)", up.returncode == 0, "" if up.returncode == 0 else up.stderr[-1500:]):
             return
         ids = compose(project, files, "ps", "-q", "-a").stdout.split()
         made["containers"].update(ids)
@@ -362,6 +370,11 @@ services:
         emergency = alerts("MemoryProcessEmergency")
         check("compose: the exporter's emergency and the rule's are one alert in Alertmanager",
               merged and len(emergency) == 1, f"{[a['labels'] for a in emergency]}")
+        exporter_port = int(compose(project, files, "port", "memory-monitor", "9091").stdout.strip().rsplit(":", 1)[1])
+        status, text = http(f"http://127.0.0.1:{exporter_port}/metrics")
+        delivered = re.search(r'^memory_alert_deliveries_total\{channel="alertmanager",result="delivered"\} (\S+)', text, re.M)
+        check("compose: the exporter delivered its alerts to Alertmanager itself too",
+              delivered and float(delivered.group(1)) > 0, delivered.group(0) if delivered else text[:500])
         if emergency:
             labels = emergency[0]["labels"]
             check("compose: the merged alert carries the scrape's job and instance",
@@ -402,7 +415,7 @@ services:
     files = [os.path.join(example, "docker-compose.yml"), override]
     try:
         up = compose(project, files, "up", "-d", "--no-build", check_status=False)
-        if not check("example: up", up.returncode == 0, up.stderr[-1500:]):
+        if not check("example: up", up.returncode == 0, "" if up.returncode == 0 else up.stderr[-1500:]):
             return
         made["containers"].update(compose(project, files, "ps", "-q", "-a").stdout.split())
         port = int(compose(project, files, "port", "app", "8080").stdout.strip().rsplit(":", 1)[1])
@@ -411,7 +424,7 @@ services:
             status, body = http(f"http://127.0.0.1:{port}/health/memory")
             return json.loads(body) if status == 200 else None
         found = wait(lambda: (m := memory()) and m.get("target_up") and m, 60)
-        check("example: the sidecar finds the app", found, f"{found}")
+        check("example: the sidecar finds the app", found, f"pid {found.get('pid')}, RSS {found.get('rss_mb')} MB" if found else "not found")
         found = found or {}
         check("example: the limit is the app's own (512 MiB, from its cgroup)",
               found.get("limit_source") == "cgroup" and found.get("limit_mb") == 512, f"limit {found.get('limit_mb')} from {found.get('limit_source')}")
@@ -420,11 +433,12 @@ services:
             status, body = http(f"http://127.0.0.1:{port}/health/actions?hours=1")
             if status != 200:
                 return None
-            actions = json.loads(body).get("actions") or json.loads(body).get("recent_actions") or []
-            done = [a for a in actions if a.get("result") in ("succeeded", "success", "done") and (a.get("reclaimed_mb") or 0) > 0]
-            return done or None
+            report = json.loads(body)
+            done = [a for a in report.get("actions", []) if a.get("result") == "ok" and (a.get("reclaimed_bytes") or 0) > 0]
+            return (done, report.get("reclaimed_bytes")) if done and report.get("reclaimed_bytes", 0) > 0 else None
         done = wait(reclaimed, 90, step=1)
-        check("example: the clean-up reclaims memory and the reclaim is reported", done, f"{(done or [None])[0]}")
+        detail = f"{done[0][0]['action']} reclaimed {done[0][0]['reclaimed_bytes'] / 1048576:.0f} MiB; total {done[1] / 1048576:.0f} MiB" if done else "nothing"
+        check("example: the clean-up reclaims memory and the reclaim is reported", done, detail)
     finally:
         made["volumes"].update(docker("volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={project}").stdout.split())
         made["networks"].update(docker("network", "ls", "-q", "--filter", f"label=com.docker.compose.project={project}").stdout.split())

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite talks to: Prometheus (promtool and a real server), Alertmanager
-# (amtool), zlib headers, tini (a target under a wrapper), and a Python venv (.venv) with prometheus-client's strict OpenMetrics
+# (amtool), zlib headers, tini (a target under a wrapper), Docker's engine and debootstrap (the
+# container tests make their images from scratch), and a Python venv (.venv) with prometheus-client's strict OpenMetrics
 # parser, aiosmtpd and the other test tools below. Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,7 @@ sudo_cmd=""
 [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 
 need=()
-for pkg in prometheus prometheus-alertmanager zlib1g-dev libcrypt-dev openssl curl python3-venv tini; do
+for pkg in prometheus prometheus-alertmanager zlib1g-dev libcrypt-dev openssl curl python3-venv tini docker.io debootstrap; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

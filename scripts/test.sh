@@ -6,3 +6,7 @@ bash scripts/install-test-deps.sh
 swift build
 # Serially: several tests block their thread while real peers run, and the machine has 2 cores.
 swift test --disable-xctest --no-parallel
+# The image, the compose stack and the Python example on a real Docker engine, around the binary
+# the image's build stage makes: release, with the Swift runtime linked in.
+swift build -c release --static-swift-stdlib --product memory-monitor
+python3 scripts/container-test.py --binary .build/release/memory-monitor
