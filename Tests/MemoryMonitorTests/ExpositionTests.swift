@@ -134,6 +134,8 @@ struct ExpositionTests {
         #expect(body.contains("memory_leaks_detected_total 0"))
         #expect(body.contains("memory_threshold_bytes{component=\"process_memory\",severity=\"critical\"} 2147483648"))
         #expect(body.contains("memory_threshold_ratio{component=\"system_memory\",severity=\"warning\"} 0.7"))
-        #expect(body.contains("memory_monitor_build_info{version=\"\(MonitorMetrics.version)\",swift_version=\"6.3\",os=\"linux\",arch=\"\(MonitorMetrics.platform.arch)\"} 1"))
+        #expect(body.contains("memory_monitor_build_info{version=\"\(MonitorMetrics.version)\",revision=\"\(MonitorMetrics.revision)\",swift_version=\"6.3\",os=\"linux\",arch=\"\(MonitorMetrics.platform.arch)\"} 1"))
+        // Stamped at build time from git (this checkout has one), never a placeholder here.
+        #expect(MonitorMetrics.revision.range(of: "^[0-9a-f]{40}(-dirty)?$", options: .regularExpression) != nil, "\(MonitorMetrics.revision)")
     }
 }

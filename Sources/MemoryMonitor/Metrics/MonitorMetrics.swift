@@ -139,7 +139,7 @@ public final class MonitorMetrics: Sendable {
     }()
 
     /// What `--version` prints.
-    public static var versionDescription: String { "\(version) (swift \(swiftVersion), \(platform.os)/\(platform.arch))" }
+    public static var versionDescription: String { "\(version) (revision \(revision), swift \(swiftVersion), \(platform.os)/\(platform.arch))" }
 
     /// Registers every family in a new registry and sets the values known before the first sample.
     public init(thresholds: MonitorConfiguration.Thresholds) {
@@ -294,9 +294,9 @@ public final class MonitorMetrics: Sendable {
         ownMaxFds = r.gauge("process_max_fds", help: "Maximum number of open file descriptors.")
         ownStart = r.gauge("process_start_time_seconds", help: "Start time of the process since unix epoch in seconds.", unit: "seconds")
         let build = r.gauge(
-            "memory_monitor_build_info", help: "Build information: version, Swift version, OS and architecture; the value is always 1.",
-            labels: ["version", "swift_version", "os", "arch"])
-        build.set(1, Self.version, Self.swiftVersion, Self.platform.os, Self.platform.arch)
+            "memory_monitor_build_info", help: "Build information: version, git revision, Swift version, OS and architecture; the value is always 1.",
+            labels: ["version", "revision", "swift_version", "os", "arch"])
+        build.set(1, Self.version, Self.revision, Self.swiftVersion, Self.platform.os, Self.platform.arch)
 
         let (unavailable, host, secondsToThreshold, level) = (unavailable, host, secondsToThreshold, level)
         h = Handles(
