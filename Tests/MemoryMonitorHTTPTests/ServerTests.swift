@@ -328,12 +328,7 @@ struct ServerTests {
     /// cannot hold a descriptor), and a keep-alive connection is closed by the shutdown once its
     /// response is written.
     @Test func idleConnectionsCloseAndShutdownQuiesces() async throws {
-        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
-        monitor.check()
-        let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
-        let server = try await HTTPServer.bind(
-            host: "127.0.0.1", listeners: [.init(role: "test", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
-            logger: Logger(label: "test"), limits: { var l = HTTPLimits(); l.idleTimeout = .milliseconds(300); return l }())
+        let (_, server) = try await serve(limits: { var l = HTTPLimits(); l.idleTimeout = .milliseconds(300); return l }())
         let port = server.boundPorts[0]
         let idle = connectSocket(port)
         defer { close(idle) }
@@ -375,14 +370,9 @@ struct ServerTests {
     /// 431 for a 1 MiB header, 414 for a long URI, 413 for a 2 MiB body, 408 for a request that
     /// dribbles past the request timeout; each counted by reason, and the server keeps serving.
     @Test func limitsAnswerAndCount() async throws {
-        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
-        monitor.check()
-        let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
         var limits = HTTPLimits()
         limits.requestTimeout = .milliseconds(500)
-        let server = try await HTTPServer.bind(
-            host: "127.0.0.1", listeners: [.init(role: "test", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
-            logger: Logger(label: "test"), limits: limits)
+        let (monitor, server) = try await serve(limits: limits)
         let port = server.boundPorts[0]
         func exchange(_ head: String, body: [UInt8] = []) -> Int? {
             let fd = connectSocket(port)
@@ -417,14 +407,9 @@ struct ServerTests {
     /// 500 slow clients hold connections; a scrape still answers within a second, and the slow
     /// ones are closed at the request timeout.
     @Test func aScrapeSucceedsBeside500SlowClients() async throws {
-        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
-        monitor.check()
-        let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
         var limits = HTTPLimits()
         limits.requestTimeout = .seconds(2)
-        let server = try await HTTPServer.bind(
-            host: "127.0.0.1", listeners: [.init(role: "test", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
-            logger: Logger(label: "test"), maxConnections: 1000, limits: limits)
+        let (monitor, server) = try await serve(limits: limits, maxConnections: 1000)
         let port = server.boundPorts[0]
         var slow: [Int32] = []
         defer { for fd in slow { close(fd) } }
@@ -449,14 +434,9 @@ struct ServerTests {
     /// A connection that never sends a byte is closed at the first-byte timeout, counted, without
     /// a reply; a keep-alive connection that was answered waits for its next request as before.
     @Test func silentConnectionsCloseAtTheFirstByteTimeout() async throws {
-        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
-        monitor.check()
-        let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
         var limits = HTTPLimits()
         limits.firstByteTimeout = .milliseconds(300)
-        let server = try await HTTPServer.bind(
-            host: "127.0.0.1", listeners: [.init(role: "test", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
-            logger: Logger(label: "test"), limits: limits)
+        let (monitor, server) = try await serve(limits: limits)
         let port = server.boundPorts[0]
         let silent = connectSocket(port)
         defer { close(silent) }
@@ -478,8 +458,7 @@ struct ServerTests {
     /// waited longest, so scrapes are served; a connection being answered is never the one closed,
     /// and only when every slot is answering is a connection refused.
     @Test func aFullServerEvictsTheLongestWaitingConnection() async throws {
-        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
-        monitor.check()
+        let (monitor, server) = try await serve(maxConnections: 8)
         let rejected = monitor.metrics.httpRejected
         // The policy, on embedded channels.
         let limit = ConnectionLimit(maximum: 2, rejected: rejected, logger: Logger(label: "test"))
@@ -501,10 +480,6 @@ struct ServerTests {
         #expect(!a.isActive && c.isActive)
 
         // The server, with 8 slots full of silent clients.
-        let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
-        let server = try await HTTPServer.bind(
-            host: "127.0.0.1", listeners: [.init(role: "test", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
-            logger: Logger(label: "test"), maxConnections: 8)
         let port = server.boundPorts[0]
         var silent: [Int32] = []
         defer { for fd in silent { close(fd) } }
@@ -519,6 +494,17 @@ struct ServerTests {
         #expect((rejected.value("idle_evicted") ?? 0) >= 2 + 20)
         #expect(server.openConnections <= 8)
         await server.close()
+    }
+
+    /// A server over a monitor that checked once, on an ephemeral 127.0.0.1 port.
+    func serve(limits: HTTPLimits = HTTPLimits(), maxConnections: Int = 512) async throws -> (monitor: MemoryMonitor, server: HTTPServer) {
+        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
+        monitor.check()
+        let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
+        let server = try await HTTPServer.bind(
+            host: "127.0.0.1", listeners: [.init(role: "test", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
+            logger: Logger(label: "test"), maxConnections: maxConnections, limits: limits)
+        return (monitor, server)
     }
 
     func poll(seconds: Double = 5, _ condition: () -> Bool) async -> Bool {
