@@ -515,13 +515,17 @@ final class ConnectionLimit: Sendable {
         let id: ObjectIdentifier
 
         /// A whole request arrived; until its response is written the connection is not evicted.
-        func busy() { limit.mark(id, waitingSince: nil) }
-        /// The response was written; the connection waits for the next request.
-        func waiting() { limit.mark(id, waitingSince: ContinuousClock.now.secondsSinceReference) }
+        func busy() { limit.mark(id, answering: +1) }
+        /// A response was written; with none left to write, the connection waits for the next
+        /// request. (Pipelined requests count one each, so one answered does not mark the
+        /// connection waiting while the next is being answered.)
+        func waiting() { limit.mark(id, answering: -1) }
     }
 
     private struct Entry {
         let channel: Channel
+        /// Requests received and not yet answered.
+        var answering = 0
         /// When it started waiting for a request; nil while one is being answered.
         var waitingSince: Double?
     }
@@ -546,8 +550,14 @@ final class ConnectionLimit: Sendable {
 
     var count: Int { open.withLock { $0.count } }
 
-    fileprivate func mark(_ id: ObjectIdentifier, waitingSince: Double?) {
-        open.withLock { open in open[id]?.waitingSince = waitingSince }
+    fileprivate func mark(_ id: ObjectIdentifier, answering change: Int) {
+        let now = ContinuousClock.now.secondsSinceReference
+        open.withLock { open in
+            guard var entry = open[id] else { return }
+            entry.answering = max(0, entry.answering + change)
+            entry.waitingSince = entry.answering == 0 ? (entry.waitingSince ?? now) : nil
+            open[id] = entry
+        }
     }
 
     /// Admits a new connection, making room if it must; nil when every slot is answering a

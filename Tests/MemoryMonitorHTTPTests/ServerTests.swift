@@ -479,6 +479,22 @@ struct ServerTests {
         #expect(limit.admit(d) != nil)
         #expect(!a.isActive && c.isActive)
 
+        // Two pipelined requests: the first answered, the second still being answered. The
+        // connection is not waiting, so it is not evicted.
+        let pipelinedRejected = MemoryMonitor(configuration: MonitorConfiguration()).metrics.httpRejected
+        let single = ConnectionLimit(maximum: 1, rejected: pipelinedRejected, logger: Logger(label: "test"))
+        let p = EmbeddedChannel(), q = EmbeddedChannel()
+        for channel in [p, q] { try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get() }
+        let slotP = single.admit(p)
+        slotP?.busy()
+        slotP?.busy()
+        slotP?.waiting()
+        #expect(single.admit(q) == nil)
+        #expect(p.isActive)
+        slotP?.waiting()
+        #expect(single.admit(q) != nil)
+        #expect(!p.isActive)
+
         // The server, with 8 slots full of silent clients.
         let port = server.boundPorts[0]
         var silent: [Int32] = []
