@@ -1,6 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
+import TestSupport
 import Testing
 @testable import MemoryMonitor
 
@@ -45,6 +47,54 @@ struct ConfigurationTests {
         } catch {
             return ["\(error)"]
         }
+    }
+
+    /// Every numeric range docs/configuration.md gives for a single key (`A–B`, or `> 0, ≤ B`) is
+    /// the one the loader enforces: both ends accepted, just outside each end refused with the
+    /// key named. (The docs gave no upper bound for two keys the loader bounded: issue 25.)
+    @Test func theDocumentedRangesAreTheEnforcedOnes() throws {
+        let docs = try String(contentsOfFile: TestEnvironment.packageRoot + "/docs/configuration.md", encoding: .utf8)
+        var checked = 0
+        for line in docs.split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count > 3, let key = cells[1].split(separator: "`").first.map(String.init),
+                  !key.contains("*"), !key.contains("{"), !key.contains(" "), key.contains("."), !key.hasPrefix("monitoring.target."),
+                  !cells[1].contains("/")
+            else { continue }
+            let range = cells[3]
+            var low: Double?, high: Double?, lowExclusive = false
+            if range == "> 0" {
+                // No upper bound documented: a large value must be accepted.
+                let large = key.split(separator: ".").reversed().reduce("1000000000") { "{\"\($1)\": \($0)}" }
+                #expect(problems(large).isEmpty, "\(key): the docs give no upper bound, yet 1e9 is refused: \(problems(large))")
+                checked += 1
+                continue
+            }
+            if let m = range.wholeMatch(of: /(-?[0-9.]+)–([0-9.]+)/) {
+                low = Double(m.1); high = Double(m.2)
+            } else if let m = range.wholeMatch(of: /> 0, ≤ ([0-9.]+)/) {
+                low = 0; high = Double(m.1); lowExclusive = true
+            }
+            guard let low, let high else { continue }
+            let integral = low.rounded() == low && high.rounded() == high && !range.contains(".") && !lowExclusive
+            func json(_ value: Double) -> String {
+                let literal = integral ? String(Int(value)) : String(value)
+                return key.split(separator: ".").reversed().reduce(literal) { "{\"\($1)\": \($0)}" }
+            }
+            let step = integral ? 1 : (high - low) / 1000
+            let acceptedLow = lowExclusive ? low + step : low
+            #expect(problems(json(acceptedLow)).isEmpty, "\(key) = \(acceptedLow) is in the documented range \(range): \(problems(json(acceptedLow)))")
+            #expect(problems(json(high)).isEmpty, "\(key) = \(high) is in the documented range \(range): \(problems(json(high)))")
+            let above = problems(json(high + step))
+            #expect(above.contains { $0.contains(key) }, "\(key) = \(high + step) is above the documented range \(range), yet accepted")
+            if low > 0 || lowExclusive {
+                let below = problems(json(lowExclusive ? low : low - step))
+                #expect(below.contains { $0.contains(key) }, "\(key) below the documented range \(range), yet accepted")
+            }
+            checked += 1
+        }
+        print("documented ranges checked against the loader: \(checked)")
+        #expect(checked >= 25, "only \(checked) ranges found in docs/configuration.md")
     }
 
     @Test func specExampleLoadsWithoutWarnings() throws {

@@ -61,6 +61,21 @@ struct MonitorTests {
         }
     }
 
+    /// SIGHUP after changing `logging.format` or `monitoring.pss_budget_seconds` said "nothing
+    /// changed" (issue 25): both keys were in neither list. They take effect at a restart, and
+    /// the reload now says so.
+    @Test func reloadNamesTheFormatAndThePssBudget() {
+        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
+        var changed = monitor.configuration
+        changed.logging.format = "json"
+        changed.monitoring.pssBudgetSeconds = 0.5
+        let report = monitor.reload(changed)
+        #expect(report.needsRestart.contains("logging.format"))
+        #expect(report.needsRestart.contains("monitoring.pss_budget_seconds"))
+        #expect(report.applied.isEmpty)
+        #expect(monitor.configuration.logging.format == "text", "a restart-only key keeps its old value")
+    }
+
     @Test func checkPublishesOneSnapshot() throws {
         var config = MonitorConfiguration()
         config.monitoring.checkInterval = 60

@@ -346,6 +346,7 @@ public final class MemoryMonitor: Sendable {
             restart(m.0.scrapeMaxAge != m.1.scrapeMaxAge, "monitoring.scrape_max_age_seconds")
             restart(m.0.pressureTrigger != m.1.pressureTrigger, "monitoring.pressure_trigger")
             restart(m.0.pssRefreshSeconds != m.1.pssRefreshSeconds || m.0.collectAllocatorStatistics != m.1.collectAllocatorStatistics, "monitoring sampling")
+            restart(m.0.pssBudgetSeconds != m.1.pssBudgetSeconds, "monitoring.pss_budget_seconds")
             var oldDestinations = old.alerting
             var newDestinations = new.alerting
             oldDestinations.channels = [:]; newDestinations.channels = [:]
@@ -357,6 +358,7 @@ public final class MemoryMonitor: Sendable {
             restart(oldDestinations != newDestinations, "alerting destinations and delivery (webhook, slack, email, smtp, alertmanager, state_dir, queues)")
             restart(old.server != new.server, "server")
             restart(old.logging.file != new.logging.file, "logging.file")
+            restart(old.logging.format != new.logging.format, "logging.format")
 
             // Apply what can change; keep the old value of what cannot.
             var applied = old
