@@ -34,7 +34,15 @@ enum HealthReport {
             "name": sample?.process.map { .string($0.status.name) } ?? .null,
         ])
         body["last_check_age_seconds"] = monitor.secondsSinceLastCheck.map { .number(($0 * 1000).rounded() / 1000) } ?? .null
-        body["check_interval_seconds"] = .number(monitor.configuration.monitoring.checkInterval)
+        let overhead = monitor.overhead
+        body["check_interval_seconds"] = .number(overhead.intervalSeconds)
+        body["overhead"] = .object([
+            "check_cpu_percent": overhead.cpuPercent.map { .number(($0 * 1000).rounded() / 1000) } ?? .null,
+            "limit_percent": .number(overhead.limitPercent),
+            "configured_interval_seconds": .number(overhead.configuredIntervalSeconds),
+            "interval_seconds": .number(overhead.intervalSeconds),
+            "interval_lengthened": .bool(overhead.stretched),
+        ])
         var levelObject = JSONObject()
         for component in Component.measured { levelObject[component.rawValue] = .string((levels[component] ?? .healthy).description) }
         if levels[.target] != nil { levelObject["target"] = "target_gone" }

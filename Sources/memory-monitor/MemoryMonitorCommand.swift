@@ -200,9 +200,11 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
             logger.warning("\(warning)")
         }
         if configuration.autoResponse.dryRun { logger.notice("auto_response.dry_run: actions are logged and recorded, not run") }
-        logger.notice(
-            "configuration keys accepted but without effect yet",
-            metadata: ["keys": "\(MonitorConfiguration.acceptedNotBuilt.joined(separator: "; "))"])
+        if !MonitorConfiguration.acceptedNotBuilt.isEmpty {
+            logger.notice(
+                "configuration keys accepted but without effect yet",
+                metadata: ["keys": "\(MonitorConfiguration.acceptedNotBuilt.joined(separator: "; "))"])
+        }
         let channels = AlertChannels.make(configuration.alerting, logger: logger)
         for warning in channels.warnings { logger.warning("\(warning)") }
         let monitor = MemoryMonitor(configuration: configuration, logger: logger, stateStore: store, channels: channels.channels)

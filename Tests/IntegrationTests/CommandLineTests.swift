@@ -107,6 +107,38 @@ struct CommandLineTests {
         #expect(alone.stdout.contains("127.0.0.1:8080"), "\(alone.stdout)")
     }
 
+    /// `performance.monitoring_overhead_limit_percent` far below what checks every 0.1 s cost:
+    /// the interval is lengthened window by window, logged, shown in /health and the metrics, and
+    /// /health stays 200 though checks are now further apart than three configured intervals.
+    @Test func aTinyOverheadLimitLengthensTheCheckInterval() throws {
+        let exporter = try Exporter(["--check-interval", "0.1"], config: #"{"performance": {"monitoring_overhead_limit_percent": 0.0001}}"#)
+        defer { exporter.stop() }
+        var overhead: [String: Any] = [:]
+        #expect(waitFor(15) {
+            overhead = ((try? exporter.health("/health"))?["overhead"] as? [String: Any]) ?? [:]
+            return (overhead["interval_seconds"] as? Double ?? 0) >= 0.4
+        }, "\(overhead)")
+        #expect(overhead["interval_lengthened"] as? Bool == true)
+        #expect(overhead["configured_interval_seconds"] as? Double == 0.1)
+        #expect(overhead["limit_percent"] as? Double == 0.0001)
+        #expect((overhead["check_cpu_percent"] as? Double ?? 0) > 0.0001)
+        #expect(exporter.child.stderr.contains("check interval lengthened"), "\(exporter.child.stderr.suffix(2000))")
+        let text = try RawHTTP.request(port: exporter.metricsPort, path: "/metrics").bodyText
+        let interval = text.split(separator: "\n").first { $0.hasPrefix("memory_check_interval_seconds ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+        #expect((interval ?? 0) >= 0.4, "\(interval ?? -1)")
+        #expect(text.contains("memory_check_cpu_ratio "))
+        // Checks are now at least 0.4 s apart: more than 3 configured intervals, not a stall.
+        var late: [String: Any] = [:]
+        #expect(waitFor(5) {
+            late = (try? exporter.health("/health")) ?? [:]
+            return (late["last_check_age_seconds"] as? Double ?? 0) > 0.3
+        }, "\(late)")
+        // The same answer: monitoring_active is false exactly when /health answers 503 (stalled).
+        #expect(late["monitoring_active"] as? Bool == true, "\(late)")
+        #expect(!exporter.child.stderr.contains("accepted but without effect"))
+        #expect(exporter.stop() == 0)
+    }
+
     /// --check-config warns about placeholder destinations, and names unknown keys even when
     /// there are errors (a misspelt key is often why a value is wrong).
     @Test func placeholdersAndUnknownKeysAreWarnedAbout() throws {

@@ -49,6 +49,8 @@ public final class MonitorMetrics: Sendable {
     // The check loop.
     let checks: CounterFamily
     let checkOverruns: CounterFamily
+    let checkCPURatio: GaugeFamily
+    let effectiveCheckInterval: GaugeFamily
     let lastCheck: GaugeFamily
     let level: GaugeFamily
     let thresholdBytes: GaugeFamily
@@ -216,6 +218,14 @@ public final class MonitorMetrics: Sendable {
         checks = r.counter("memory_checks", help: "Checks completed.")
         checkOverruns = r.counter(
             "memory_check_overruns", help: "Checks that took longer than performance.max_monitoring_time_seconds.")
+        checkCPURatio = r.gauge(
+            "memory_check_cpu_ratio",
+            help: "CPU the checks took over the last window (ten check intervals), as a fraction of one core; compared with performance.monitoring_overhead_limit_percent.",
+            unit: "ratio")
+        effectiveCheckInterval = r.gauge(
+            "memory_check_interval_seconds",
+            help: "The check interval in use: monitoring.check_interval, lengthened while the checks take more CPU than performance.monitoring_overhead_limit_percent.",
+            unit: "seconds")
         lastCheck = r.gauge(
             "memory_last_check_timestamp_seconds", help: "Unix time of the last completed check.", unit: "seconds")
         level = r.gauge(

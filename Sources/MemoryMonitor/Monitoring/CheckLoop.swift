@@ -75,11 +75,12 @@ public struct CheckLoop: Service {
             let snapshot = monitor.check()
             for reader in waiting { reader.resume(returning: snapshot) }
             watch.follow(snapshot)
+            monitor.observeCheckCPU(threadSeconds: threadCPUSeconds(), wallSeconds: clock.now.secondsSinceReference)
         }
         while !waker.isStopped {
             check()
-            // Read each time: a reload may change it.
-            let interval = Duration.seconds(monitor.configuration.monitoring.checkInterval)
+            // Read each time: a reload or the overhead limit may change it.
+            let interval = Duration.seconds(monitor.effectiveCheckInterval)
             let tick = deadline
             deadline = nextDeadline(after: tick, interval: interval, now: clock.now)
             pressureCheckDue = nil
@@ -115,11 +116,18 @@ public struct CheckLoop: Service {
                     }
                     // A reload may have shortened the interval: the next tick is then one new
                     // interval after the last, if that is sooner.
-                    let interval = Duration.seconds(monitor.configuration.monitoring.checkInterval)
+                    let interval = Duration.seconds(monitor.effectiveCheckInterval)
                     deadline = min(deadline, nextDeadline(after: tick, interval: interval, now: clock.now))
                 }
             }
         }
+    }
+
+    /// CPU time of the calling thread (the loop's), in seconds.
+    static func threadCPUSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
     }
 
     /// The first tick after `previous` that is still in the future: missed ticks are skipped.

@@ -38,6 +38,8 @@ public final class MemoryMonitor: Sendable {
     private let current: Mutex<MonitorConfiguration>
     // Held for a whole check: checks never overlap.
     private let checkLock = Mutex<Void>(())
+    /// `performance.monitoring_overhead_limit_percent`: the checks' CPU share and the interval.
+    private let governor = Mutex(OverheadGovernor())
     // The check a stale reader started, which later stale readers await too (single flight).
     private let inFlight = Mutex<Task<MonitorSnapshot, Never>?>(nil)
     /// Checks readers asked for, waiting for the check loop's thread to run one.
@@ -398,8 +400,46 @@ public final class MemoryMonitor: Sendable {
     }
 
     /// True when no check has completed for three intervals (or ever, three intervals after start).
+    /// The interval the check loop uses now: the configured one, longer while the checks take
+    /// more CPU than `performance.monitoring_overhead_limit_percent` allows.
+    public var effectiveCheckInterval: Double {
+        let configured = configuration.monitoring.checkInterval
+        return governor.withLock { $0.interval(configured: configured) }
+    }
+
+    /// The checks' CPU share, its limit, and the interval it gives.
+    public var overhead: OverheadGovernor.Status {
+        let c = configuration
+        return governor.withLock { $0.status(limitPercent: c.performance.monitoringOverheadLimitPercent, configured: c.monitoring.checkInterval) }
+    }
+
+    /// The loop's thread reports its CPU time after each check; a window that closes above the
+    /// limit lengthens the interval, one below half the limit restores it (logged, and in the
+    /// metrics).
+    func observeCheckCPU(threadSeconds: Double, wallSeconds: Double) {
+        let c = configuration
+        let limit = c.performance.monitoringOverheadLimitPercent
+        let configured = c.monitoring.checkInterval
+        let (change, status) = governor.withLock { g in
+            (g.observe(cpuSeconds: threadSeconds, wallSeconds: wallSeconds, limitPercent: limit, configured: configured),
+             g.status(limitPercent: limit, configured: configured))
+        }
+        if let percent = status.cpuPercent { metrics.checkCPURatio.set(percent / 100) }
+        metrics.effectiveCheckInterval.set(status.intervalSeconds)
+        guard let change else { return }
+        let metadata: Logger.Metadata = [
+            "cpu_percent": "\((status.cpuPercent ?? 0).roundedToTenth)", "limit_percent": "\(limit)",
+            "interval_seconds": "\(change.to)", "configured_interval_seconds": "\(configured)",
+        ]
+        if change.to > change.from {
+            logger.warning("checks take more CPU than performance.monitoring_overhead_limit_percent allows: check interval lengthened", metadata: metadata)
+        } else {
+            logger.notice("checks are back under performance.monitoring_overhead_limit_percent: configured check interval restored", metadata: metadata)
+        }
+    }
+
     public var isStalled: Bool {
-        let limit = 3 * configuration.monitoring.checkInterval
+        let limit = 3 * effectiveCheckInterval
         return (secondsSinceLastCheck ?? uptimeSeconds) > limit
     }
 
