@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import MemoryMonitor
 
 /// `--health-probe`: GET /health on the configured health port of this host, for a container
 /// HEALTHCHECK in exec form (no shell, no curl in the image). 0 when the monitor answers 200
@@ -23,30 +24,24 @@ enum HealthProbe {
     static func findServer() -> Server? {
         let me = getpid()
         let ownExe = readLink("/proc/self/exe")
-        guard let dir = opendir("/proc") else { return nil }
-        defer { closedir(dir) }
-        var pids: [Int32] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if let pid = Int32(name), pid != me { pids.append(pid) }
-        }
-        for pid in pids.sorted() {
+        guard case .success(let entries) = ProcFile.directoryEntries("/proc") else { return nil }
+        for pid in entries.compactMap({ Int32($0) }).filter({ $0 != me }).sorted() {
             let exe = readLink("/proc/\(pid)/exe")
             if let exe, let ownExe {
                 guard exe == ownExe || exe == ownExe + " (deleted)" else { continue }
             } else {
                 // The link is unreadable (another user): the name must match.
-                guard readFile("/proc/\(pid)/comm").map({ String(decoding: $0, as: UTF8.self) }) == "memory-monitor\n" else { continue }
+                guard ProcFile.read("/proc/\(pid)/comm") == "memory-monitor\n" else { continue }
             }
-            guard let cmdline = readFile("/proc/\(pid)/cmdline") else { continue }
+            guard let cmdline = ProcFile.read("/proc/\(pid)/cmdline") else { continue }
             // NUL-terminated arguments: the last split is the empty rest after the final NUL.
-            var arguments = cmdline.split(separator: 0, omittingEmptySubsequences: false).dropFirst().map { String(decoding: $0, as: UTF8.self) }
+            var arguments = cmdline.split(separator: "\0", omittingEmptySubsequences: false).dropFirst().map(String.init)
             if arguments.last == "" { arguments.removeLast() }
             // Another probe, or a one-shot check, is not the server.
             if arguments.contains("--health-probe") || arguments.contains("--check-config") || arguments.contains("--help") { continue }
             var environment: [String: String] = [:]
-            for item in (readFile("/proc/\(pid)/environ") ?? []).split(separator: 0) {
-                let text = String(decoding: item, as: UTF8.self)
+            for item in (ProcFile.read("/proc/\(pid)/environ") ?? "").split(separator: "\0") {
+                let text = String(item)
                 if let eq = text.firstIndex(of: "=") { environment[String(text[..<eq])] = String(text[text.index(after: eq)...]) }
             }
             return Server(pid: pid, arguments: arguments, environment: environment, workingDirectory: readLink("/proc/\(pid)/cwd"))
@@ -59,20 +54,6 @@ enum HealthProbe {
         let n = readlink(path, &buffer, buffer.count - 1)
         guard n > 0 else { return nil }
         return String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    private static func readFile(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while bytes.count < 1 << 20 {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            bytes += buffer[..<n]
-        }
-        return bytes
     }
 
     static func run(port: Int, address: String) -> Int32 {
