@@ -1,4 +1,7 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
 import PackagePlugin
 
 /// Stamps the git revision into the MemoryMonitor module at build time, for the `revision` label
@@ -27,7 +30,7 @@ struct RevisionStamp: BuildToolPlugin {
             [ "$(cat "$2" 2>/dev/null)" = "$new" ] || printf '%s\n' "$new" > "$2"
             """#
         var environment = ["PATH": "/usr/local/bin:/usr/bin:/bin"]
-        if let revision = ProcessInfo.processInfo.environment["MEMORY_MONITOR_REVISION"] { environment["MEMORY_MONITOR_REVISION"] = revision }
+        if let revision = getenv("MEMORY_MONITOR_REVISION") { environment["MEMORY_MONITOR_REVISION"] = String(cString: revision) }
         return [
             .prebuildCommand(
                 displayName: "Stamping the git revision into \(target.name)",
