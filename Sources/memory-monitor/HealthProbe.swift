@@ -10,7 +10,8 @@ import MemoryMonitor
 /// (or 401: alive behind basic auth), 1 otherwise (503 means the check loop stalled).
 enum HealthProbe {
     /// The running monitor a bare `--health-probe` is for: the lowest-pid other process running
-    /// this binary (a container's HEALTHCHECK is exec'd beside it, in its pid namespace), with
+    /// this binary whose executable link this user may read (a container's HEALTHCHECK is exec'd
+    /// beside it, in its pid namespace, as the same user), with
     /// the arguments, environment and working directory it was started with. So the probe reads
     /// the port from the same sources as the server: its flags, its `--config` file, its
     /// environment.
@@ -26,13 +27,9 @@ enum HealthProbe {
         let ownExe = readLink("/proc/self/exe")
         guard case .success(let entries) = ProcFile.directoryEntries("/proc") else { return nil }
         for pid in entries.compactMap({ Int32($0) }).filter({ $0 != me }).sorted() {
-            let exe = readLink("/proc/\(pid)/exe")
-            if let exe, let ownExe {
-                guard exe == ownExe || exe == ownExe + " (deleted)" else { continue }
-            } else {
-                // The link is unreadable (another user): the name must match.
-                guard ProcFile.read("/proc/\(pid)/comm") == "memory-monitor\n" else { continue }
-            }
+            // Unreadable for another user's processes: a probe answers only for a monitor it could
+            // signal itself, never for a process that merely calls itself memory-monitor.
+            guard let ownExe, let exe = readLink("/proc/\(pid)/exe"), exe == ownExe || exe == ownExe + " (deleted)" else { continue }
             guard let cmdline = ProcFile.read("/proc/\(pid)/cmdline") else { continue }
             // NUL-terminated arguments: the last split is the empty rest after the final NUL.
             var arguments = cmdline.split(separator: "\0", omittingEmptySubsequences: false).dropFirst().map(String.init)

@@ -40,7 +40,10 @@ struct OverheadGovernorTests {
     /// A window is ten effective intervals but at least a second; a day is the longest interval.
     @Test func windowsAndBounds() {
         var g = OverheadGovernor()
+        #expect(g.isDue(wallSeconds: 0, configured: 0.01), "the first call opens a window")
         _ = g.observe(cpuSeconds: 0, wallSeconds: 0, limitPercent: 1, configured: 0.01)
+        #expect(!g.isDue(wallSeconds: 0.5, configured: 0.01))
+        #expect(g.isDue(wallSeconds: 1, configured: 0.01))
         #expect(g.observe(cpuSeconds: 0.5, wallSeconds: 0.5, limitPercent: 1, configured: 0.01) == nil, "half a second is not a window")
         #expect(g.observe(cpuSeconds: 1, wallSeconds: 1, limitPercent: 1, configured: 0.01)?.to == 0.02)
         var h = OverheadGovernor()

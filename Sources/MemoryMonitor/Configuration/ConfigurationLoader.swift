@@ -856,37 +856,29 @@ extension ConfigurationLoader {
 
         /// A list of host names or IP addresses, without scheme, port or path.
         mutating func hostArray(_ key: String) -> [String]? {
+            strings(key, allowed: "an array of host names or IP addresses, without scheme, port or path (\"monitor.example.com\", \"10.0.0.5\", \"fd00::5\")") {
+                ConfigurationLoader.isHostName($0) ? $0.lowercased() : nil
+            }
+        }
+
+        mutating func stringArray(_ key: String, allowed: [String]) -> [String]? {
+            strings(key, allowed: "an array of channel names from: " + allowed.joined(separator: ", ")) { allowed.contains($0) ? $0 : nil }
+        }
+
+        /// An array of strings, each kept as `element` returns it (nil refuses the whole key), without repeats.
+        private mutating func strings(_ key: String, allowed: String, _ element: (String) -> String?) -> [String]? {
             guard let value = take(key) else { return nil }
-            let allowed = "an array of host names or IP addresses, without scheme, port or path (\"monitor.example.com\", \"10.0.0.5\", \"fd00::5\")"
             guard case .array(let items) = value else {
                 problem(key, value: describe(value), allowed: allowed)
                 return nil
             }
-            var hosts: [String] = []
+            var result: [String] = []
             for item in items {
-                guard case .string(let s) = item, ConfigurationLoader.isHostName(s) else {
+                guard case .string(let s) = item, let kept = element(s) else {
                     problem(key, value: describe(item), allowed: allowed)
                     return nil
                 }
-                hosts.append(s.lowercased())
-            }
-            return hosts
-        }
-
-        mutating func stringArray(_ key: String, allowed: [String]) -> [String]? {
-            guard let value = take(key) else { return nil }
-            let allowedText = "an array of channel names from: " + allowed.joined(separator: ", ")
-            guard case .array(let items) = value else {
-                problem(key, value: describe(value), allowed: allowedText)
-                return nil
-            }
-            var result: [String] = []
-            for item in items {
-                guard case .string(let s) = item, allowed.contains(s) else {
-                    problem(key, value: describe(item), allowed: allowedText)
-                    return nil
-                }
-                if !result.contains(s) { result.append(s) }
+                if !result.contains(kept) { result.append(kept) }
             }
             return result
         }

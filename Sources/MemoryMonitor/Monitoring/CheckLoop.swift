@@ -75,7 +75,7 @@ public struct CheckLoop: Service {
             let snapshot = monitor.check()
             for reader in waiting { reader.resume(returning: snapshot) }
             watch.follow(snapshot)
-            monitor.observeCheckCPU(threadSeconds: threadCPUSeconds(), wallSeconds: clock.now.secondsSinceReference)
+            monitor.observeCheckCPU(wallSeconds: clock.now.secondsSinceReference, threadSeconds: threadCPUSeconds)
         }
         while !waker.isStopped {
             check()

@@ -403,7 +403,7 @@ public final class MemoryMonitor: Sendable {
     /// The interval the check loop uses now: the configured one, longer while the checks take
     /// more CPU than `performance.monitoring_overhead_limit_percent` allows.
     public var effectiveCheckInterval: Double {
-        let configured = configuration.monitoring.checkInterval
+        let configured = current.withLock { $0.monitoring.checkInterval }
         return governor.withLock { $0.interval(configured: configured) }
     }
 
@@ -413,15 +413,15 @@ public final class MemoryMonitor: Sendable {
         return governor.withLock { $0.status(limitPercent: c.performance.monitoringOverheadLimitPercent, configured: c.monitoring.checkInterval) }
     }
 
-    /// The loop's thread reports its CPU time after each check; a window that closes above the
-    /// limit lengthens the interval, one below half the limit restores it (logged, and in the
-    /// metrics).
-    func observeCheckCPU(threadSeconds: Double, wallSeconds: Double) {
-        let c = configuration
-        let limit = c.performance.monitoringOverheadLimitPercent
-        let configured = c.monitoring.checkInterval
+    /// The loop's thread calls this after each check. When a window is due (every ten intervals)
+    /// it reads the thread's CPU time; a window that closed above the limit lengthens the interval,
+    /// one below half the limit restores it (logged, and in the metrics).
+    func observeCheckCPU(wallSeconds: Double, threadSeconds: () -> Double) {
+        let (limit, configured) = current.withLock { ($0.performance.monitoringOverheadLimitPercent, $0.monitoring.checkInterval) }
+        guard governor.withLock({ $0.isDue(wallSeconds: wallSeconds, configured: configured) }) else { return }
+        let cpu = threadSeconds()
         let (change, status) = governor.withLock { g in
-            (g.observe(cpuSeconds: threadSeconds, wallSeconds: wallSeconds, limitPercent: limit, configured: configured),
+            (g.observe(cpuSeconds: cpu, wallSeconds: wallSeconds, limitPercent: limit, configured: configured),
              g.status(limitPercent: limit, configured: configured))
         }
         if let percent = status.cpuPercent { metrics.checkCPURatio.set(percent / 100) }

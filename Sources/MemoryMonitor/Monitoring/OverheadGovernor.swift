@@ -33,6 +33,13 @@ public struct OverheadGovernor: Sendable {
         min(configured * factor, max(configured, 86_400))
     }
 
+    /// Whether `observe` would close a window (or open the first) at `wallSeconds`: the caller
+    /// reads the thread's CPU clock (a system call) only then, not after every check.
+    public func isDue(wallSeconds: Double, configured: Double) -> Bool {
+        guard let start = windowStart else { return true }
+        return wallSeconds - start.wall >= max(1, Self.windowChecks * interval(configured: configured))
+    }
+
     /// Records the thread's CPU seconds and the wall clock after a check; returns the change of
     /// interval when a window closed and moved it (old, new), else nil.
     public mutating func observe(cpuSeconds: Double, wallSeconds: Double, limitPercent: Double, configured: Double) -> (from: Double, to: Double)? {
