@@ -106,370 +106,83 @@ public struct ConfigurationLoader {
         apply(root: object)
     }
 
+    /// Reads every declared key (`ConfigurationSchema.keys`) from its section; keys no declaration
+    /// asked for are unknown.
     mutating func apply(root: JSONObject) {
-        var r = Reader(object: root, path: "")
-        if let m = r.section("monitoring") { applyMonitoring(m) }
-        if let t = r.section("thresholds") { applyThresholds(t) }
-        if let a = r.section("alerting") { applyAlerting(a) }
-        if let a = r.section("auto_response") { applyAutoResponse(a) }
-        if let s = r.section("security") { applySecurity(s) }
-        if let s = r.section("server") { applyServer(s) }
-        if let e = r.section("experimental") { applyExperimental(e) }
-        if let p = r.section("performance") { applyPerformance(p) }
-        if let l = r.section("logging") { applyLogging(l) }
-        r.finish()
-        merge(r)
+        var sections = SectionReaders(root: root)
+        let targetBefore = configuration.monitoring.target
+        for key in ConfigurationSchema.keys {
+            let (parent, name) = key.parentAndName
+            guard sections.open(parent) else { continue }
+            key.read(&sections.readers[parent]!, name, &configuration)
+        }
+        if var target = sections.readers["monitoring.target"] {
+            let given = ConfigurationSchema.targetKeys.filter { target.has($0) }
+            if given.count > 1 {
+                target.problem("", value: "\(given.count) targets", allowed: "at most one of pid, pidfile, process_name, match")
+                sections.readers["monitoring.target"] = target
+                configuration.monitoring.target = targetBefore
+            }
+        }
+        for reader in sections.finished() { merge(reader) }
     }
 
-    private mutating func applyMonitoring(_ r0: Reader) {
-        var r = r0
-        var m = configuration.monitoring
-        if let v = r.number("check_interval", atLeast: Self.minimumCheckInterval, atMost: 86_400) { m.checkInterval = v }  // Self.checkIntervalAllowed
-        if let v = r.bool("enable_tracemalloc") { m.collectAllocatorStatistics = v }
-        if let v = r.port("prometheus_port") { m.prometheusPort = v }
-        if let v = r.port("health_port") { m.healthPort = v }
-        if let v = r.string("listen_address", nonEmpty: true) { m.listenAddress = v }
-        if let v = r.integer("history_size", in: 1...100_000) { m.historySize = v }
-        if let v = r.number("scrape_max_age_seconds", atLeast: 0, atMost: 3600) { m.scrapeMaxAge = v }
-        if let v = r.number("pss_refresh_seconds", atLeast: 0, atMost: 86_400) { m.pssRefreshSeconds = v }
-        if let v = r.number("pss_budget_seconds", atLeast: 0, atMost: 60) { m.pssBudgetSeconds = v }
-        if let v = r.string("cgroup", nonEmpty: true) {
-            if let allowed = Self.cgroupProblem(v) { r.problem("cgroup", value: "\"\(v)\"", allowed: allowed) } else { m.cgroup = v }
-        }
-        if let v = r.string("pressure_trigger", nonEmpty: true) {
-            if v == "off" {
-                m.pressureTrigger = nil
-            } else if let problem = PressureTrigger.specProblem(v) {
-                r.problem("pressure_trigger", value: "\"\(v)\"", allowed: problem)
-            } else {
-                m.pressureTrigger = v
-            }
-        }
-        if var t = r.section("target") {
-            var targets: [MonitoredTarget] = []
-            if let pid = t.integer("pid", in: 1...Int(Int32.max)) { targets.append(.pid(Int32(pid))) }
-            if let path = t.string("pidfile", nonEmpty: true) { targets.append(.pidfile(path)) }
-            if let name = t.string("process_name", nonEmpty: true) { targets.append(.processName(name)) }
-            if let pattern = t.string("match", nonEmpty: true) {
-                if let problem = Self.patternProblem(pattern) {
-                    t.problem("match", value: "\"\(pattern)\"", allowed: "a regular expression (\(problem))")
-                } else {
-                    targets.append(.processMatch(pattern))
-                }
-            }
-            if targets.count > 1 {
-                t.problem("", value: "\(targets.count) targets", allowed: "at most one of pid, pidfile, process_name, match")
-            } else if let target = targets.first {
-                m.target = target
-            }
-            t.finish()
-            r.merge(t)
-        }
-        if var l = r.section("leak_detection") {
-            if let v = l.bool("enabled") { m.leakDetection.enabled = v }
-            if let v = l.number("threshold_growth_rate", above: 0, atMost: 100) { m.leakDetection.thresholdGrowthRate = v }
-            if let v = l.number("monitoring_window", above: 0, atMost: 604_800) { m.leakDetection.monitoringWindow = v }
-            if let v = l.string("severity", nonEmpty: true) {
-                if let severity = Severity.alerting.first(where: { $0.description == v }) {
-                    m.leakDetection.severity = severity
-                } else {
-                    l.problem("severity", value: "\"\(v)\"", allowed: "one of warning, critical, emergency")
-                }
-            }
-            l.finish()
-            r.merge(l)
-        }
-        r.finish()
-        configuration.monitoring = m
-        merge(r)
-    }
+    /// The readers of the sections opened so far, by path ("" is the file's top level).
+    struct SectionReaders {
+        var readers: [String: Reader]
+        /// Sections that are absent or not objects (the latter recorded as a problem).
+        private var closed: Set<String> = []
 
-    private mutating func applyThresholds(_ r0: Reader) {
-        var r = r0
-        var t = configuration.thresholds
-        if let v = r.number("memory_warning_mb", above: 0) { t.memoryWarningMB = v }
-        if let v = r.number("memory_critical_mb", above: 0) { t.memoryCriticalMB = v }
-        if let v = r.number("memory_emergency_mb", above: 0) { t.memoryEmergencyMB = v }
-        if let v = r.number("memory_percent_warning", above: 0, atMost: 100) { t.memoryPercentWarning = v }
-        if let v = r.number("memory_percent_critical", above: 0, atMost: 100) { t.memoryPercentCritical = v }
-        if let v = r.number("memory_percent_emergency", above: 0, atMost: 100) { t.memoryPercentEmergency = v }
-        if let v = r.number("swap_percent_warning", above: 0, atMost: 100) { t.swapPercentWarning = v }
-        if let v = r.number("swap_percent_critical", above: 0, atMost: 100) { t.swapPercentCritical = v }
-        if let v = r.number("swap_percent_emergency", above: 0, atMost: 100) { t.swapPercentEmergency = v }
-        r.finish()
-        configuration.thresholds = t
-        merge(r)
-    }
+        init(root: JSONObject) { readers = ["": Reader(object: root, path: "")] }
 
-    private mutating func applyAlerting(_ r0: Reader) {
-        var r = r0
-        var a = configuration.alerting
-        if let v = r.url("webhook_url") { a.webhookURL = v }
-        if let v = r.secretFile("webhook_url_file", instead: "webhook_url", check: Self.isHTTPURL, allowed: "a file holding an http:// or https:// URL") {
-            a.webhookURL = v
-        }
-        if let v = r.url("slack_webhook") { a.slackWebhook = v }
-        if let v = r.secretFile("slack_webhook_file", instead: "slack_webhook", check: Self.isHTTPURL, allowed: "a file holding an http:// or https:// URL") {
-            a.slackWebhook = v
-        }
-        if let v = r.url("alertmanager_url") { a.alertmanagerURL = v }
-        if let v = r.urlArray("alertmanager_urls") { a.alertmanagerURLs = v }
-        if let v = r.string("job", nonEmpty: true) { a.job = v }
-        if var l = r.section("external_labels") {
-            var labels: [String: String] = [:]
-            for key in l.object.keys.sorted() {
-                guard Self.isLabelName(key) else {
-                    l.problem(key, value: "a label name", allowed: "a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)")
-                    continue
-                }
-                if let value = l.string(key, nonEmpty: true) { labels[key] = value }
+        /// Opens a section and its parents; false when one is absent or not an object.
+        mutating func open(_ path: String) -> Bool {
+            if readers[path] != nil { return true }
+            if closed.contains(path) { return false }
+            let dot = path.lastIndex(of: ".")
+            let parent = dot.map { String(path[..<$0]) } ?? ""
+            let name = dot.map { String(path[path.index(after: $0)...]) } ?? path
+            guard open(parent), let child = readers[parent]!.section(name) else {
+                closed.insert(path)
+                return false
             }
-            for reserved in ["alertname", "severity", "component", "instance", "job"] where labels[reserved] != nil {
-                l.problem(reserved, value: "set", allowed: "a label other than alertname, severity, component, instance and job")
-                labels[reserved] = nil
-            }
-            l.finish()
-            r.merge(l)
-            a.externalLabels = labels
+            readers[path] = child
+            return true
         }
-        if let v = r.string("email", nonEmpty: true) { a.email = v }
-        if let v = r.number("rate_limit_seconds", atLeast: 0, atMost: 604_800) { a.rateLimitSeconds = v }
-        if let v = r.number("hysteresis_percent", atLeast: 0, atMost: 50) { a.hysteresisPercent = v }
-        if let v = r.integer("for_checks", in: 1...1000) { a.forChecks = v }
-        if let v = r.string("instance", nonEmpty: true) { a.instance = v }
-        if let v = r.number("delivery_timeout_seconds", above: 0, atMost: 300) { a.deliveryTimeoutSeconds = v }
-        if let v = r.number("max_delivery_seconds", above: 0, atMost: 604_800) { a.maxDeliverySeconds = v }
-        if let v = r.integer("queue_capacity", in: 1...1_000_000) { a.queueCapacity = v }
-        if let v = r.number("max_retry_interval_seconds", atLeast: 0.5, atMost: 3600) { a.maxRetryIntervalSeconds = v }
-        if let v = r.number("alertmanager_resend_seconds", above: 0, atMost: 86_400) { a.alertmanagerResendSeconds = v }
-        if let v = r.number("history_hours", atLeast: 24, atMost: 8760) { a.historyHours = v }
-        if let v = r.string("state_dir", nonEmpty: true) { a.stateDirectory = v }
-        if let v = r.number("shutdown_grace_seconds", atLeast: 0, atMost: 300) { a.shutdownGraceSeconds = v }
-        if var h = r.section("webhook_headers") {
-            for key in h.object.keys {
-                // Header values are often tokens: never echoed. Checked as bytes (RFC 9110): a
-                // Swift Character "\r\n" is one grapheme, so contains("\n") would miss it.
-                if !Self.isHeaderName(key) {
-                    h.problem(key, value: "a header name", allowed: "an HTTP field name (letters, digits and !#$%&'*+-.^_`|~)")
-                } else if case .string(let value) = h.object[key]!, Self.isHeaderValue(value) {
-                    a.webhookHeaders[key] = value
-                } else {
-                    h.problem(
-                        key, value: h.object[key]!.kindDescription,
-                        allowed: "a string of visible characters, spaces and tabs (no line breaks or control characters, no leading or trailing space)")
-                }
-            }
-            r.merge(h)
-        }
-        if var h = r.section("webhook_header_files") {
-            for key in h.object.keys.sorted() {
-                if !Self.isHeaderName(key) {
-                    h.problem(key, value: "a header name", allowed: "an HTTP field name (letters, digits and !#$%&'*+-.^_`|~)")
-                } else if a.webhookHeaders[key] != nil {
-                    h.problem(key, value: "set", allowed: "either webhook_headers.\(key) or webhook_header_files.\(key), not both")
-                } else if let value = h.secretFile(key, instead: nil, check: Self.isHeaderValue, allowed: "a file holding a header value (no control characters)") {
-                    a.webhookHeaders[key] = value
-                }
-            }
-            h.finish()
-            r.merge(h)
-        }
-        if var m = r.section("smtp") {
-            if let v = m.string("host", nonEmpty: true) { a.smtp.host = v }
-            if let v = m.port("port") { a.smtp.port = v }
-            if let v = m.string("username", nonEmpty: true) { a.smtp.username = v }
-            if let v = m.secret("password") { a.smtp.password = v }
-            if let v = m.secretFile("password_file", instead: "password", check: { !$0.isEmpty }, allowed: "a file holding the password") { a.smtp.password = v }
-            if let v = m.string("from", nonEmpty: true) { a.smtp.from = v }
-            if let v = m.bool("starttls") { a.smtp.startTLS = v }
-            if let v = m.bool("insecure_skip_verify") { a.smtp.insecureSkipVerify = v }
-            m.finish()
-            r.merge(m)
-        }
-        if var levels = r.section("alert_levels") {
-            for severity in ["warning", "critical", "emergency"] {
-                guard var level = levels.section(severity) else { continue }
-                if let channels = level.stringArray("channels", allowed: MonitorConfiguration.channelNames) {
-                    a.channels[severity] = channels
-                    a.explicitlyListedChannels.formUnion(channels)
-                }
-                level.finish()
-                levels.merge(level)
-            }
-            levels.finish()
-            r.merge(levels)
-        }
-        r.finish()
-        configuration.alerting = a
-        merge(r)
-    }
 
-    private mutating func applyAutoResponse(_ r0: Reader) {
-        var r = r0
-        var a = configuration.autoResponse
-        if let v = r.bool("enabled") { a.enabled = v }
-        if let v = r.bool("dry_run") { a.dryRun = v }
-        if let v = r.number("cooldown_seconds", atLeast: 0, atMost: 86_400) { a.cooldownSeconds = v }
-        if let v = r.number("settle_seconds", atLeast: 0, atMost: 600) { a.settleSeconds = v }
-        if let v = r.number("action_timeout_seconds", above: 0, atMost: 3600) { a.actionTimeoutSeconds = v }
-        for (key, level) in [("warning_actions", Severity.warning), ("critical_actions", .critical), ("emergency_actions", .emergency)] {
-            guard var l = r.section(key) else { continue }
-            var actions = a.actions(for: level) ?? LevelActionsReader.empty
-            LevelActionsReader.apply(&l, to: &actions)
-            if level == .emergency, let v = l.bool("send_immediate_alert") { configuration.alerting.emergencyBypassesRateLimit = v }
-            l.finish()
-            r.merge(l)
-            switch level {
-            case .warning: a.warning = actions
-            case .critical: a.critical = actions
-            default: a.emergency = actions
+        /// Every reader, finished (its unconsumed keys listed as unknown), outermost first.
+        func finished() -> [Reader] {
+            readers.keys.sorted { ($0.split(separator: ".").count, $0) < ($1.split(separator: ".").count, $1) }.map { path in
+                var reader = readers[path]!
+                reader.finish()
+                return reader
             }
         }
-        if var g = r.section("admission_gate") {
-            if let v = g.integer("limit", in: 1...1_000_000) { a.gate.limit = v }
-            if let v = g.integer("critical_limit", in: 1...1_000_000) { a.gate.criticalLimit = v }
-            if let v = g.integer("emergency_limit", in: 1...1_000_000) { a.gate.emergencyLimit = v }
-            if let v = g.integer("max_waiting", in: 0...10_000_000) { a.gate.maxWaiting = v }
-            g.finish()
-            r.merge(g)
-        }
-        r.finish()
-        configuration.autoResponse = a
-        merge(r)
-    }
-
-    /// Reads one `<level>_actions` object.
-    enum LevelActionsReader {
-        static let empty = MonitorConfiguration.LevelActions()
-
-        static func apply(_ l: inout Reader, to actions: inout MonitorConfiguration.LevelActions) {
-            if let v = l.bool("force_gc") { actions.forceGC = v }
-            if let v = l.integer("multiple_gc_cycles", in: 1...100) { actions.gcCycles = v }
-            if let v = l.bool("clear_caches") { actions.clearCaches = v }
-            if let v = l.bool("clear_all_caches") { actions.clearAllCaches = v }
-            if let v = l.bool("throttle_operations") { actions.throttle = v }
-            if let v = l.bool("emergency_throttle") { actions.emergencyThrottle = v }
-            if let v = l.bool("stop_non_essential") { actions.stopNonEssential = v }
-            if let v = l.bool("prepare_restart") { actions.prepareRestart = v }
-            if let v = l.string("signal", nonEmpty: true) {
-                if let signal = NamedSignal.named(v, in: NamedSignal.cleanupSignals) {
-                    actions.signal = signal
-                } else {
-                    l.problem("signal", value: "\"\(v)\"", allowed: "one of " + NamedSignal.cleanupSignals.map(\.name).joined(separator: ", "))
-                }
-            }
-            if let v = l.url("http_hook") { actions.httpHook = v }
-            if let v = l.argv("command") { actions.command = v }
-            if l.has("restart") {
-                if let enabled = l.boolIfBool("restart") {
-                    actions.restart = enabled ? MonitorConfiguration.Restart() : nil
-                } else if var rs = l.section("restart") {
-                    var restart = MonitorConfiguration.Restart()
-                    if let v = rs.string("signal", nonEmpty: true) {
-                        if let signal = NamedSignal.named(v, in: NamedSignal.restartSignals) {
-                            restart.signal = signal
-                        } else {
-                            rs.problem("signal", value: "\"\(v)\"", allowed: "one of " + NamedSignal.restartSignals.map(\.name).joined(separator: ", "))
-                        }
-                    }
-                    if let v = rs.integer("max_per_hour", in: 1...1000) { restart.maxPerHour = v }
-                    if let v = rs.number("window_seconds", above: 0, atMost: 86_400) { restart.windowSeconds = v }
-                    rs.finish()
-                    l.merge(rs)
-                    actions.restart = restart
-                }
-            }
-        }
-    }
-
-    private mutating func applyServer(_ r0: Reader) {
-        var r = r0
-        var v = configuration.server
-        if let n = r.string("web_config_file", nonEmpty: true) { v.webConfigFile = n }
-        if let n = r.number("tls_reload_seconds", atLeast: 1, atMost: 86_400) { v.tlsReloadSeconds = n }
-        if let n = r.integer("max_connections", in: 1...1_000_000) { v.maxConnections = n }
-        if let n = r.number("idle_timeout_seconds", atLeast: 1, atMost: 86_400) { v.idleTimeoutSeconds = n }
-        if let n = r.number("request_timeout_seconds", atLeast: 0.1, atMost: 3600) { v.requestTimeoutSeconds = n }
-        if let n = r.number("first_byte_timeout_seconds", atLeast: 0.1, atMost: 3600) { v.firstByteTimeoutSeconds = n }
-        if let n = r.integer("max_header_bytes", in: 1024...(1 << 20)) { v.maxHeaderBytes = n }
-        if let n = r.integer("max_uri_bytes", in: 256...(1 << 20)) { v.maxURIBytes = n }
-        if let n = r.integer("max_body_bytes", in: 0...(64 << 20)) { v.maxBodyBytes = n }
-        if let hosts = r.hostArray("allowed_hosts") { v.allowedHosts = hosts }
-        r.finish()
-        configuration.server = v
-        merge(r)
-    }
-
-    private mutating func applySecurity(_ r0: Reader) {
-        var r = r0
-        if let v = r.secret("action_token") { configuration.security.actionToken = v }
-        if let v = r.secretFile("action_token_file", instead: "action_token", check: { !$0.isEmpty }, allowed: "a file holding the token") {
-            configuration.security.actionToken = v
-        }
-        r.finish()
-        merge(r)
-    }
-
-    private mutating func applyExperimental(_ r0: Reader) {
-        var r = r0
-        if let v = r.bool("predictive_alerting") { configuration.experimental.predictiveAlerting = v }
-        if let v = r.number("prediction_window", above: 0, atMost: 604_800) { configuration.experimental.predictionWindow = v }
-        if let v = r.number("trend_threshold", above: 0, atMost: 100) { configuration.experimental.trendThreshold = v }
-        r.finish()
-        merge(r)
-    }
-
-    private mutating func applyPerformance(_ r0: Reader) {
-        var r = r0
-        if let v = r.number("monitoring_overhead_limit_percent", above: 0, atMost: 100) {
-            configuration.performance.monitoringOverheadLimitPercent = v
-        }
-        if let v = r.number("max_monitoring_time_seconds", above: 0, atMost: 3600) { configuration.performance.maxMonitoringTimeSeconds = v }
-        _ = r.bool("async_processing")
-        _ = r.bool("batch_processing")
-        r.finish()
-        merge(r)
-    }
-
-    private mutating func applyLogging(_ r0: Reader) {
-        var r = r0
-        if let v = r.string("level", nonEmpty: true) {
-            if let level = Self.normalizedLogLevel(v) {
-                configuration.logging.level = level
-            } else {
-                r.problem("level", value: "\"\(v)\"", allowed: "one of " + MonitorConfiguration.logLevels.joined(separator: ", "))
-            }
-        }
-        if let v = r.string("file", nonEmpty: true) { configuration.logging.file = v }
-        if let v = r.string("format", nonEmpty: true) {
-            if v == "text" || v == "json" { configuration.logging.format = v } else { r.problem("format", value: "\"\(v)\"", allowed: "text or json") }
-        }
-        r.finish()
-        merge(r)
     }
 
     // MARK: Environment and overrides
 
-    /// Applies the SPEC §3 environment variables that are set.
+    /// Applies the environment variables the keys declare (SPEC §3), when set and not empty.
     public mutating func apply(environment env: [String: String]) {
-        if let v = env["MEMORY_HEALTH_PORT"] { setPort(v, name: "MEMORY_HEALTH_PORT") { $0.monitoring.healthPort = $1 } }
-        if let v = env["PROMETHEUS_PORT"] { setPort(v, name: "PROMETHEUS_PORT") { $0.monitoring.prometheusPort = $1 } }
-        if let v = env["MONITORING_LOG_LEVEL"] { setLogLevel(v, source: "MONITORING_LOG_LEVEL") }
-        if let v = env["SLACK_WEBHOOK_URL"], !v.isEmpty {
-            if Self.isHTTPURL(v) {
-                configuration.alerting.slackWebhook = v
-            } else {
-                problems.append(ConfigurationProblem(keyPath: "SLACK_WEBHOOK_URL", value: "a value", allowed: "an http:// or https:// URL"))
-            }
+        for key in ConfigurationSchema.keys {
+            guard let name = key.environment, let text = env[name], !text.isEmpty else { continue }
+            set(key, text: text, source: name)
         }
-        if let v = env["MEMORY_ACTION_TOKEN"], !v.isEmpty { configuration.security.actionToken = v }
-        if let v = env["ALERT_EMAIL"], !v.isEmpty {
-            if v.contains("@") {
-                configuration.alerting.email = v
-            } else {
-                problems.append(ConfigurationProblem(keyPath: "ALERT_EMAIL", value: "\"\(v)\"", allowed: "an email address"))
-            }
-        }
+    }
+
+    /// Sets a key from text (an environment variable or a flag) by the key's own rules; a problem
+    /// names `source`. The text is read as a number when the key takes one, else as a string.
+    package mutating func set(_ key: ConfigurationKey, text: String, source: String) {
+        let value: JSONValue = key.takesNumber ? Double(text).map(JSONValue.number) ?? .string(text) : .string(text)
+        var reader = Reader(object: [source: value], path: "")
+        key.read(&reader, source, &configuration)
+        problems += reader.problems
+    }
+
+    /// Sets the key at `path` from text; see `set(_:text:source:)`.
+    package mutating func set(_ path: String, text: String, source: String) {
+        guard let key = ConfigurationSchema.key(path) else { preconditionFailure("no configuration key \(path)") }
+        set(key, text: text, source: source)
     }
 
     /// Sets a port from text (environment variable or flag), recording a problem under `name`.
@@ -486,40 +199,21 @@ public struct ConfigurationLoader {
     }
 
     /// Sets the log level from text (environment variable or flag), recording a problem under `source`.
-    public mutating func setLogLevel(_ text: String, source: String) {
-        if let level = Self.normalizedLogLevel(text) {
-            configuration.logging.level = level
-        } else {
-            problems.append(
-                ConfigurationProblem(keyPath: source, value: "\"\(text)\"", allowed: "one of " + MonitorConfiguration.logLevels.joined(separator: ", ")))
-        }
-    }
+    public mutating func setLogLevel(_ text: String, source: String) { set("logging.level", text: text, source: source) }
 
     /// Records a problem found by the caller (a flag's value, say).
     public mutating func report(_ problem: ConfigurationProblem) { problems.append(problem) }
 
-    /// Seconds between checks allowed by `monitoring.check_interval` and `--check-interval`.
-    static let checkIntervalAllowed = "a number >= 0.1 and <= 86400"
     /// Below this a check loop burns a core for nothing: /proc does not change that fast.
     static let minimumCheckInterval = 0.1
 
     /// Sets the check interval from a flag, with the file's bounds.
     public mutating func setCheckInterval(_ seconds: Double, source: String) {
-        if seconds >= Self.minimumCheckInterval && seconds <= 86_400 {
-            configuration.monitoring.checkInterval = seconds
-        } else {
-            report(ConfigurationProblem(keyPath: source, value: JSONValue.format(seconds), allowed: Self.checkIntervalAllowed))
-        }
+        set("monitoring.check_interval", text: JSONValue.format(seconds), source: source)
     }
 
     /// Sets the cgroup directory from a flag, with the file's rule.
-    public mutating func setCgroup(_ path: String, source: String) {
-        if let allowed = Self.cgroupProblem(path) {
-            report(ConfigurationProblem(keyPath: source, value: "\"\(path)\"", allowed: allowed))
-        } else {
-            configuration.monitoring.cgroup = path
-        }
-    }
+    public mutating func setCgroup(_ path: String, source: String) { set("monitoring.cgroup", text: path, source: source) }
 
     static func cgroupProblem(_ path: String) -> String? {
         path.hasPrefix("/") ? nil : "an absolute cgroup directory such as /sys/fs/cgroup/kubepods.slice/..."

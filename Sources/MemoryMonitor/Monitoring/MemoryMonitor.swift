@@ -314,70 +314,17 @@ public final class MemoryMonitor: Sendable {
         public var needsRestart: [String] = []
     }
 
-    /// Applies a new configuration without a restart (SIGHUP): thresholds, alert levels and
-    /// rate limits, evaluation rules, leak and trend settings, the automatic response, the check
-    /// interval, the action token and the log level. Levels, active alerts, history, cooldowns
-    /// and undelivered alerts are kept. What can change only at start (ports, target, channel
-    /// destinations, state directory, limits of the server, history size) keeps its old value and
-    /// is listed in `needsRestart`.
+    /// Applies a new configuration without a restart (SIGHUP), key by key as `ReloadPlan` says:
+    /// the changed keys whose reload policy is live are applied (levels, active alerts, history,
+    /// cooldowns and undelivered alerts are kept); the changed keys that need a restart keep their
+    /// old value and are listed in `needsRestart`.
     @discardableResult
     public func reload(_ new: MonitorConfiguration) -> ReloadReport {
         checkLock.withLock { _ in
             let old = configuration
-            var report = ReloadReport()
-            func note(_ changed: Bool, _ key: String) { if changed { report.applied.append(key) } }
-            note(old.thresholds != new.thresholds, "thresholds")
-            note(old.alerting.channels != new.alerting.channels, "alerting.alert_levels")
-            note(old.alerting.rateLimitSeconds != new.alerting.rateLimitSeconds, "alerting.rate_limit_seconds")
-            note(old.alerting.forChecks != new.alerting.forChecks, "alerting.for_checks")
-            note(old.alerting.hysteresisPercent != new.alerting.hysteresisPercent, "alerting.hysteresis_percent")
-            note(old.alerting.emergencyBypassesRateLimit != new.alerting.emergencyBypassesRateLimit, "auto_response.emergency_actions.send_immediate_alert")
-            note(old.autoResponse != new.autoResponse, "auto_response")
-            note(old.experimental != new.experimental, "experimental")
-            note(old.monitoring.leakDetection != new.monitoring.leakDetection, "monitoring.leak_detection")
-            note(old.monitoring.checkInterval != new.monitoring.checkInterval, "monitoring.check_interval")
-            note(old.security != new.security, "security")
-            note(old.logging.level != new.logging.level, "logging.level")
-            note(old.performance != new.performance, "performance")
-            func restart(_ changed: Bool, _ key: String) { if changed { report.needsRestart.append(key) } }
-            let m = (old.monitoring, new.monitoring)
-            restart(m.0.prometheusPort != m.1.prometheusPort || m.0.healthPort != m.1.healthPort, "monitoring ports")
-            restart(m.0.listenAddress != m.1.listenAddress, "monitoring.listen_address")
-            restart(m.0.target != m.1.target || m.0.cgroup != m.1.cgroup, "monitoring.target / cgroup")
-            restart(m.0.historySize != m.1.historySize, "monitoring.history_size")
-            restart(m.0.scrapeMaxAge != m.1.scrapeMaxAge, "monitoring.scrape_max_age_seconds")
-            restart(m.0.pressureTrigger != m.1.pressureTrigger, "monitoring.pressure_trigger")
-            restart(m.0.pssRefreshSeconds != m.1.pssRefreshSeconds || m.0.collectAllocatorStatistics != m.1.collectAllocatorStatistics, "monitoring sampling")
-            restart(m.0.pssBudgetSeconds != m.1.pssBudgetSeconds, "monitoring.pss_budget_seconds")
-            var oldDestinations = old.alerting
-            var newDestinations = new.alerting
-            oldDestinations.channels = [:]; newDestinations.channels = [:]
-            oldDestinations.explicitlyListedChannels = []; newDestinations.explicitlyListedChannels = []
-            oldDestinations.rateLimitSeconds = 0; newDestinations.rateLimitSeconds = 0
-            oldDestinations.forChecks = 0; newDestinations.forChecks = 0
-            oldDestinations.hysteresisPercent = 0; newDestinations.hysteresisPercent = 0
-            oldDestinations.emergencyBypassesRateLimit = false; newDestinations.emergencyBypassesRateLimit = false
-            restart(oldDestinations != newDestinations, "alerting destinations and delivery (webhook, slack, email, smtp, alertmanager, state_dir, queues)")
-            restart(old.server != new.server, "server")
-            restart(old.logging.file != new.logging.file, "logging.file")
-            restart(old.logging.format != new.logging.format, "logging.format")
-
-            // Apply what can change; keep the old value of what cannot.
-            var applied = old
-            applied.thresholds = new.thresholds
-            applied.alerting.channels = new.alerting.channels
-            applied.alerting.explicitlyListedChannels = new.alerting.explicitlyListedChannels
-            applied.alerting.rateLimitSeconds = new.alerting.rateLimitSeconds
-            applied.alerting.forChecks = new.alerting.forChecks
-            applied.alerting.hysteresisPercent = new.alerting.hysteresisPercent
-            applied.alerting.emergencyBypassesRateLimit = new.alerting.emergencyBypassesRateLimit
-            applied.autoResponse = new.autoResponse
-            applied.experimental = new.experimental
-            applied.monitoring.leakDetection = new.monitoring.leakDetection
-            applied.monitoring.checkInterval = new.monitoring.checkInterval
-            applied.security = new.security
-            applied.logging.level = new.logging.level
-            applied.performance = new.performance
+            let plan = ReloadPlan(from: old, to: new)
+            let report = ReloadReport(applied: plan.applied, needsRestart: plan.needsRestart)
+            let applied = plan.configuration
             current.withLock { $0 = applied }
             let growthChanged =
                 old.thresholds != new.thresholds || old.experimental != new.experimental || old.monitoring.leakDetection != new.monitoring.leakDetection
