@@ -219,27 +219,18 @@ public struct ConfigurationLoader {
         path.hasPrefix("/") ? nil : "an absolute cgroup directory such as /sys/fs/cgroup/kubepods.slice/..."
     }
 
-    /// Sets the target from flags (each nil when not given), with the file's rules: at most one,
-    /// a positive pid, a pattern that compiles.
+    /// Sets the target from flags (each nil when not given), by the `monitoring.target` keys'
+    /// rules: at most one, a positive pid, a pattern that compiles.
     public mutating func setTarget(pid: Int32?, pidfile: String?, processName: String?, processMatch: String?, sources: String) {
-        var targets: [MonitoredTarget] = []
-        if let pid {
-            if pid > 0 { targets.append(.pid(pid)) } else { report(ConfigurationProblem(keyPath: "--pid", value: "\(pid)", allowed: "a process id > 0")) }
+        let given = [
+            ("pid", "--pid", pid.map { "\($0)" }), ("pidfile", "--pidfile", pidfile), ("process_name", "--process-name", processName),
+            ("match", "--process-match", processMatch),
+        ].compactMap { name, flag, text in text.map { (name, flag, $0) } }
+        if given.count > 1 {
+            report(ConfigurationProblem(keyPath: sources, value: "\(given.count) targets", allowed: "at most one"))
+            return
         }
-        if let pidfile { targets.append(.pidfile(pidfile)) }
-        if let processName { targets.append(.processName(processName)) }
-        if let processMatch {
-            if let problem = Self.patternProblem(processMatch) {
-                report(ConfigurationProblem(keyPath: "--process-match", value: "\"\(processMatch)\"", allowed: "a regular expression (\(problem))"))
-            } else {
-                targets.append(.processMatch(processMatch))
-            }
-        }
-        if targets.count > 1 {
-            report(ConfigurationProblem(keyPath: sources, value: "\(targets.count) targets", allowed: "at most one"))
-        } else if let target = targets.first {
-            configuration.monitoring.target = target
-        }
+        for (name, flag, text) in given { set("monitoring.target." + name, text: text, source: flag) }
     }
 
     /// Why a `--process-match` / `monitoring.target.match` pattern is not a regular expression, or nil.

@@ -145,7 +145,7 @@ package enum ConfigurationSchema {
         _ name: String, _ kind: ValueKind<T>, flag: String, make: @escaping @Sendable (T) -> MonitoredTarget,
         project: @escaping @Sendable (MonitoredTarget) -> T?, _ doc: String
     ) -> ConfigurationKey {
-        ConfigurationKey(
+        var key = ConfigurationKey(
             path: "monitoring.target." + name, reload: .restart, allowed: kind.allowed, defaultText: "—", doc: doc, isNew: true, environment: nil,
             flag: flag, fileVariant: false, table: .main, row: nil, samples: kind.samples,
             read: { reader, key, configuration in
@@ -155,6 +155,8 @@ package enum ConfigurationSchema {
             adopt: { old, new in
                 if project(new.monitoring.target) != nil || project(old.monitoring.target) != nil { old.monitoring.target = new.monitoring.target }
             })
+        key.takesNumber = kind.takesNumber
+        return key
     }
 
     /// The keys of `monitoring.target`: at most one may be given.
