@@ -13,6 +13,8 @@ public final class ExpositionCache: Sendable {
         public var bytes: ByteBuffer
         public var format: ExpositionFormat
         public var gzipped: Bool
+        /// The snapshot the body was rendered from.
+        public var generation: UInt64
     }
 
     private struct Entry {
@@ -56,20 +58,24 @@ public final class ExpositionCache: Sendable {
             if let cached = e.plain[slot] {
                 plain = cached
             } else {
-                let bytes = ExpositionRenderer.render(monitor.registry.snapshot(), format: format)
+                // Rendered from the snapshot published now, and cached under its own generation:
+                // a check that completed since the caller looked makes this body the newer one.
+                guard let snapshot = monitor.snapshot else { preconditionFailure("a generation without a snapshot") }
+                if snapshot.generation != e.generation { e = Entry(generation: snapshot.generation, builds: e.builds) }
+                let bytes = ExpositionRenderer.render(monitor.metricFamilies(for: snapshot), format: format)
                 plain = ByteBuffer(bytes: bytes)
                 e.plain[slot] = plain
                 e.builds += 1
                 monitor.metrics.expositionRenders.increment(labels: [format.label])
             }
             guard acceptsGzip, plain.readableBytes >= Self.minimumGzipBytes else {
-                return Body(bytes: plain, format: format, gzipped: false)
+                return Body(bytes: plain, format: format, gzipped: false, generation: e.generation)
             }
-            if let cached = e.gzip[slot] { return Body(bytes: cached, format: format, gzipped: true) }
+            if let cached = e.gzip[slot] { return Body(bytes: cached, format: format, gzipped: true, generation: e.generation) }
             let compressed = ByteBuffer(bytes: Gzip.compress(Array(plain.readableBytesView)))
             e.gzip[slot] = compressed
             e.builds += 1
-            return Body(bytes: compressed, format: format, gzipped: true)
+            return Body(bytes: compressed, format: format, gzipped: true, generation: e.generation)
         }
     }
 }

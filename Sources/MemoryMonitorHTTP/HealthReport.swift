@@ -60,7 +60,7 @@ enum HealthReport {
     }
 
     /// `GET /health/memory`: the SPEC keys, then the detail behind them.
-    static func memory(_ snapshot: MonitorSnapshot?) -> (status: Int, body: JSONValue) {
+    static func memory(_ snapshot: MonitorSnapshot?, pressureTrigger: PressureWatch.Status = .off) -> (status: Int, body: JSONValue) {
         guard let snapshot else { return (503, ["error": "no check has completed yet", "status": 503]) }
         let s = snapshot.sample
         let p = s.process
@@ -114,7 +114,7 @@ enum HealthReport {
             body["pressure"] = .null
         }
         body["allocator_free_bytes"] = s.allocator.map { .number(Double($0.freeBytes)) } ?? .null
-        switch snapshot.pressureTrigger {
+        switch pressureTrigger {
         case .off: body["pressure_trigger"] = .object(["state": "off", "checks": "on the interval"])
         case .armed(let path): body["pressure_trigger"] = .object(["state": "armed", "path": .string(path)])
         case .unavailable(let reason):

@@ -117,7 +117,7 @@ public struct Router: Sendable {
             return .json(HTTPResponseStatus(statusCode: status), body)
         case "/health/memory" where routes.contains(.health):
             guard isRead else { return methodNotAllowed("GET, HEAD") }
-            let (status, body) = HealthReport.memory(monitor.snapshot)
+            let (status, body) = HealthReport.memory(monitor.snapshot, pressureTrigger: monitor.pressureStatus)
             return .json(HTTPResponseStatus(statusCode: status), body)
         case "/health/actions" where routes.contains(.health):
             guard isRead else { return methodNotAllowed("GET, HEAD") }

@@ -155,7 +155,7 @@ struct CheckLoopTests {
         for _ in 0..<1000 where loop.monitor.history(lastSeconds: 60).count < 5 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(loop.monitor.history(lastSeconds: 60).count >= 5)
         #expect(try await loop.stop())
-        #expect(loop.monitor.snapshot?.pressureTrigger == .off)
+        #expect(loop.monitor.pressureStatus == .off)
     }
 }
 
@@ -173,7 +173,7 @@ struct PressureWatchTests {
             hostPressure: nil, allocator: nil, exporter: .init())
         return MonitorSnapshot(
             generation: 1, sample: sample, levels: [:], activeAlerts: [], checkedAt: .now, checkSeconds: 0, cleanupCycles: 0, growth: nil,
-            targetChanges: 0)
+            totals: CheckTotals(startedAt: 0))
     }
 
     @Test func reArmsOnTheNewCgroupsFile() throws {

@@ -125,8 +125,8 @@ struct ExpositionTests {
     }
 
     @Test func documentedFamiliesArePresentFromTheStart() {
-        let metrics = MonitorMetrics(thresholds: .init())
-        let body = String(decoding: ExpositionRenderer.render(metrics.registry.snapshot(), format: .prometheusText), as: UTF8.self)
+        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
+        let body = String(decoding: ExpositionRenderer.render(monitor.metricFamilies(for: monitor.check()), format: .prometheusText), as: UTF8.self)
         for severity in ["warning", "critical", "emergency"] {
             #expect(body.contains("memory_alerts_sent_total{severity=\"\(severity)\"} 0"))
         }

@@ -38,10 +38,13 @@ struct MemoryEventsTests {
         try write("memory.events", "low 0\nhigh 5\nmax 31\noom 3\noom_kill 2\n")
         let second = sampler.sample()
         #expect(second.newEvents == MemoryEvents(low: 0, high: 2, max: 0, oom: 1, oomKill: 1))
-        let metrics = MonitorMetrics(thresholds: .init())
-        metrics.update(from: first)
-        metrics.update(from: second)
-        #expect(metrics.cgroupEvents.value("high") == 2)
-        #expect(metrics.cgroupOOMKills.value() == 1)
+        var totals = CheckTotals(startedAt: 0)
+        totals.record(first)
+        totals.record(second)
+        #expect(totals.events["high"] == 2)
+        #expect(totals.oomKills == 1)
+        let body = String(decoding: ExpositionRenderer.render(CheckFamilies.families(sample: second, totals: totals), format: .prometheusText), as: UTF8.self)
+        #expect(body.contains("memory_cgroup_events_total{event=\"high\"} 2\n"))
+        #expect(body.contains("memory_cgroup_oom_kills_total 1\n"))
     }
 }

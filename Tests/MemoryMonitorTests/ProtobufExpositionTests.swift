@@ -61,16 +61,15 @@ struct ProtobufExpositionTests {
     }
 
     @Test func checkDurationIsNativeAtSchema3() {
-        let metrics = MonitorMetrics(thresholds: .init())
-        metrics.checkDuration.observe(0.000_3)
-        metrics.checkDuration.observe(0.000_3)
-        metrics.checkDuration.observe(0.002)
-        let family = metrics.registry.snapshot().first { $0.name == "memory_check_duration_seconds" }!
+        var totals = CheckTotals(startedAt: 0)
+        for seconds in [0.000_3, 0.000_3, 0.002] { totals.recordCheck(seconds: seconds, at: 0, overran: false) }
+        let sample = Sample(timestamp: 0, targetDescription: "t", process: nil, host: nil, cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
+        let family = CheckFamilies.families(sample: sample, totals: totals).first { $0.name == "memory_check_duration_seconds" }!
         let native = family.series[0].native!
         #expect(native.schema == 3)
         #expect(native.counts() == [NativeHistogramOptions.index(of: 0.0003, schema: 3): 2, NativeHistogramOptions.index(of: 0.002, schema: 3): 1])
         // The classic buckets are still there.
-        #expect(family.buckets == MonitorMetrics.checkDurationBuckets)
+        #expect(family.buckets == CheckFamilies.durationBuckets)
     }
 
     /// Splits a delimited stream and decodes each message with the generated types.

@@ -21,7 +21,6 @@ struct UnknownValueTests {
     }
 
     @Test func unreadableHostIsUnknownNotZeroAndHoldsLevels() {
-        let metrics = MonitorMetrics(thresholds: .init())
         var evaluator = AlertEvaluator(policy: ThresholdPolicy(.init()), forChecks: 1, hysteresisPercent: 5, instance: "h")
         // 90 % used: system_memory critical.
         let fired = evaluator.evaluate(sample(host: host)).alerts
@@ -35,8 +34,9 @@ struct UnknownValueTests {
         // No alert, no resolve: the level holds.
         #expect(evaluator.evaluate(unknown).alerts.isEmpty)
         #expect(evaluator.levels[.systemMemory] == .critical)
-        metrics.update(from: unknown)
-        let text = String(decoding: ExpositionRenderer.render(metrics.registry.snapshot(), format: .prometheusText), as: UTF8.self)
+        var totals = CheckTotals(startedAt: 0)
+        totals.record(unknown)
+        let text = String(decoding: ExpositionRenderer.render(CheckFamilies.families(sample: unknown, totals: totals), format: .prometheusText), as: UTF8.self)
         #expect(!text.contains("memory_usage_bytes{component=\"percent\"}"))
         #expect(!text.contains("memory_usage_bytes{component=\"available_mb\"}"))
         #expect(!text.contains("memory_target_up "))
@@ -89,11 +89,12 @@ struct UnknownValueTests {
         let oom = alerts.first { $0.component == .oom }
         #expect(oom?.severity == .emergency)
         #expect(oom?.status == .firing)
-        metrics.update(from: killed)
-        #expect(metrics.cgroupOOMKills.value() == 1)
+        var totals = CheckTotals(startedAt: 0)
+        totals.record(killed)
+        #expect(totals.oomKills == 1)
         // A new target in another cgroup (no delta): the counter stays, never goes back to that cgroup's 0.
-        metrics.update(from: sample(host: host))
-        #expect(metrics.cgroupOOMKills.value() == 1)
+        totals.record(sample(host: host))
+        #expect(totals.oomKills == 1)
         let d = AlertDispatcher(configuration: .init(), channels: [], metrics: metrics, store: nil, logger: .init(label: "t"))
         d.dispatch(alerts)
         #expect(!d.activeAlerts.contains { $0.component == .oom })

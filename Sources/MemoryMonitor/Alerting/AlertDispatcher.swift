@@ -52,7 +52,6 @@ public final class AlertDispatcher: Sendable {
 
     private func restore(_ recovered: AlertStateStore.Recovered, queues: [AlertChannelID: DeliveryQueue]) {
         state.withLock { $0.router.restore(recovered.history) }
-        updateActiveGauge()
         for (channel, alert) in recovered.pending {
             let id = AlertChannelID(rawValue: channel)
             if let queue = queues[id] {
@@ -101,7 +100,6 @@ public final class AlertDispatcher: Sendable {
         let (action, queues) = state.withLock { s in
             (s.router.receive(alert, channels: Array(s.queues.keys)), s.queues)
         }
-        updateActiveGauge()
         switch action {
         case .holdBack(let key):
             metrics.alertsRateLimited.increment(key.component.rawValue, key.severity.description)
@@ -119,7 +117,6 @@ public final class AlertDispatcher: Sendable {
     public func supersede(_ components: [Component]) {
         guard !components.isEmpty else { return }
         state.withLock { $0.router.supersede(components) }
-        updateActiveGauge()
     }
 
     /// Takes new routes and rate limits (SIGHUP) keeping history, active alerts and queues.
@@ -145,15 +142,6 @@ public final class AlertDispatcher: Sendable {
     func resendActiveToAlertmanagers() {
         let ids = state.withLock { Array($0.queues.keys) }.filter(\.isAlertmanager)
         for id in ids { resendActive(to: id) }
-    }
-
-    private func updateActiveGauge() {
-        let active = state.withLock { $0.router.active }
-        for component in Component.allCases where !component.isEvent {
-            for severity in Severity.alerting {
-                metrics.alertsActive.set(active[component]?.severity == severity ? 1 : 0, component.rawValue, severity.description)
-            }
-        }
     }
 
     /// Alerts currently firing (including ones the rate limit held back).

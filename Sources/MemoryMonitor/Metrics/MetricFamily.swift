@@ -356,30 +356,77 @@ public final class CounterFamily: MetricFamilyProtocol {
     public func snapshot() -> MetricFamilySnapshot { series.snapshot() }
 }
 
-/// A family of histograms with fixed bucket bounds.
-public final class HistogramFamily: MetricFamilyProtocol {
-    struct State: Sendable {
-        var counts: [UInt64]  // per bucket (not cumulative), last one is +Inf
-        var sum: Double = 0
-        // Native buckets (when the family has them).
-        var schema: Int32 = 0
-        var zeroCount: UInt64 = 0
-        var positive: [Int32: UInt64] = [:]
-        var negative: [Int32: UInt64] = [:]
+/// One histogram series' counts, as a value: a family keeps one per label set, and a check keeps
+/// its duration histogram in its totals (so a snapshot carries it).
+public struct HistogramState: Sendable, Equatable {
+    var counts: [UInt64]  // per bucket (not cumulative), last one is +Inf
+    var sum: Double = 0
+    // Native buckets (when the family has them).
+    var schema: Int32 = 0
+    var zeroCount: UInt64 = 0
+    var positive: [Int32: UInt64] = [:]
+    var negative: [Int32: UInt64] = [:]
 
-        /// Halves the resolution: bucket k at schema s is bucket ceil(k/2) at s - 1.
-        mutating func reduceResolution() {
-            func merge(_ buckets: [Int32: UInt64]) -> [Int32: UInt64] {
-                var out: [Int32: UInt64] = [:]
-                out.reserveCapacity(buckets.count / 2 + 1)
-                for (k, c) in buckets { out[k > 0 ? (k + 1) / 2 : k / 2, default: 0] += c }
-                return out
-            }
-            positive = merge(positive)
-            negative = merge(negative)
-            schema -= 1
+    /// Empty, for `bucketCount` bounds (without +Inf).
+    init(bucketCount: Int, native: NativeHistogramOptions?) {
+        counts = Array(repeating: 0, count: bucketCount + 1)
+        schema = native?.schema ?? 0
+    }
+
+    /// The number of observations.
+    public var count: UInt64 { counts.reduce(0, +) }
+
+    /// Records one observation.
+    mutating func observe(_ value: Double, buckets: [Double], native: NativeHistogramOptions?) {
+        counts[buckets.firstIndex { value <= $0 } ?? buckets.count] += 1
+        sum += value
+        guard let native, !value.isNaN else { return }
+        if abs(value) <= native.zeroThreshold {
+            zeroCount += 1
+            return
+        }
+        let key = NativeHistogramOptions.index(of: value, schema: schema)
+        if value > 0 { positive[key, default: 0] += 1 } else { negative[key, default: 0] += 1 }
+        while positive.count + negative.count > native.maxBuckets && schema > -4 {
+            reduceResolution()
         }
     }
+
+    /// Halves the resolution: bucket k at schema s is bucket ceil(k/2) at s - 1.
+    mutating func reduceResolution() {
+        func merge(_ buckets: [Int32: UInt64]) -> [Int32: UInt64] {
+            var out: [Int32: UInt64] = [:]
+            out.reserveCapacity(buckets.count / 2 + 1)
+            for (k, c) in buckets { out[k > 0 ? (k + 1) / 2 : k / 2, default: 0] += c }
+            return out
+        }
+        positive = merge(positive)
+        negative = merge(negative)
+        schema -= 1
+    }
+
+    /// The series as the renderers take it.
+    func series(labels: [String], native: NativeHistogramOptions?, created: Double?) -> MetricFamilySnapshot.Series {
+        var running: UInt64 = 0
+        let cumulative = counts.map { c -> UInt64 in
+            running += c
+            return running
+        }
+        var series = MetricFamilySnapshot.Series(labelValues: labels, value: sum, cumulativeCounts: cumulative, created: created)
+        if let native {
+            let (positiveSpans, positiveDeltas) = NativeBuckets.encode(positive)
+            let (negativeSpans, negativeDeltas) = NativeBuckets.encode(negative)
+            series.native = NativeBuckets(
+                schema: schema, zeroThreshold: native.zeroThreshold, zeroCount: zeroCount,
+                positiveSpans: positiveSpans, positiveDeltas: positiveDeltas, negativeSpans: negativeSpans, negativeDeltas: negativeDeltas)
+        }
+        return series
+    }
+}
+
+/// A family of histograms with fixed bucket bounds.
+public final class HistogramFamily: MetricFamilyProtocol {
+    typealias State = HistogramState
 
     public let name: String
     public let help: String
@@ -404,24 +451,9 @@ public final class HistogramFamily: MetricFamilyProtocol {
 
     /// Records one observation.
     public func observe(_ value: Double, _ labelValues: String...) {
-        let index = buckets.firstIndex { value <= $0 } ?? buckets.count
-        let bucketCount = buckets.count + 1
-        let native = native
+        let (buckets, native) = (buckets, native)
         table.withLock {
-            $0.update(labelValues, initial: State(counts: Array(repeating: 0, count: bucketCount), schema: native?.schema ?? 0)) { state in
-                state.counts[index] += 1
-                state.sum += value
-                guard let native, !value.isNaN else { return }
-                if abs(value) <= native.zeroThreshold {
-                    state.zeroCount += 1
-                    return
-                }
-                let key = NativeHistogramOptions.index(of: value, schema: state.schema)
-                if value > 0 { state.positive[key, default: 0] += 1 } else { state.negative[key, default: 0] += 1 }
-                while state.positive.count + state.negative.count > native.maxBuckets && state.schema > -4 {
-                    state.reduceResolution()
-                }
-            }
+            $0.update(labelValues, initial: State(bucketCount: buckets.count, native: native)) { $0.observe(value, buckets: buckets, native: native) }
         }
     }
 
@@ -448,25 +480,9 @@ public final class HistogramFamily: MetricFamilyProtocol {
     }
 
     public func snapshot() -> MetricFamilySnapshot {
+        let native = native
         let series = table.withLock { t in
-            t.slots.compactMap { slot -> MetricFamilySnapshot.Series? in
-                guard let state = slot.value else { return nil }
-                let labels = slot.labels
-                var running: UInt64 = 0
-                let cumulative = state.counts.map { c -> UInt64 in
-                    running += c
-                    return running
-                }
-                var series = MetricFamilySnapshot.Series(labelValues: labels, value: state.sum, cumulativeCounts: cumulative, created: slot.created)
-                if let native {
-                    let (positiveSpans, positiveDeltas) = NativeBuckets.encode(state.positive)
-                    let (negativeSpans, negativeDeltas) = NativeBuckets.encode(state.negative)
-                    series.native = NativeBuckets(
-                        schema: state.schema, zeroThreshold: native.zeroThreshold, zeroCount: state.zeroCount,
-                        positiveSpans: positiveSpans, positiveDeltas: positiveDeltas, negativeSpans: negativeSpans, negativeDeltas: negativeDeltas)
-                }
-                return series
-            }
+            t.slots.compactMap { slot in slot.value?.series(labels: slot.labels, native: native, created: slot.created) }
         }
         return MetricFamilySnapshot(name: name, help: help, type: .histogram, unit: unit, labelNames: labelNames, buckets: buckets, series: series)
     }

@@ -9,7 +9,7 @@ public final class MemoryMonitor: Sendable {
         var snapshot: MonitorSnapshot?
         var history: SampleHistory
         var evaluator: AlertEvaluator
-        var targetChanges: UInt64 = 0
+        var totals: CheckTotals
         var pressureStatus = PressureWatch.Status.off
     }
 
@@ -110,7 +110,7 @@ public final class MemoryMonitor: Sendable {
         } else {
             self.historyStore = nil
         }
-        self.state = Mutex(State(history: history, evaluator: evaluatorWithHistory))
+        self.state = Mutex(State(history: history, evaluator: evaluatorWithHistory, totals: CheckTotals(startedAt: startTime)))
         if let stateStore { listen(to: stateStore.writeErrors, file: "alerts.journal") }
         if let historyStore { listen(to: historyStore.writeErrors, file: "history.jsonl") }
     }
@@ -136,8 +136,19 @@ public final class MemoryMonitor: Sendable {
         }
     }
 
-    /// The registry to serve.
+    /// The registry of the families of events between checks.
     public var registry: MetricRegistry { metrics.registry }
+
+    /// Every family `/metrics` serves for a snapshot: the check's own (a pure function of the
+    /// snapshot), then those of events between checks.
+    public func metricFamilies(for snapshot: MonitorSnapshot) -> [MetricFamilySnapshot] {
+        CheckFamilies.families(snapshot) + metrics.registry.snapshot()
+    }
+
+    /// Every family for the latest snapshot (only the event families before the first check).
+    public func metricFamilies() -> [MetricFamilySnapshot] {
+        snapshot.map(metricFamilies(for:)) ?? metrics.registry.snapshot()
+    }
 
     // MARK: Checks
 
@@ -154,26 +165,25 @@ public final class MemoryMonitor: Sendable {
             }
             alerts.supersede(outcome.superseded)
             alerts.dispatch(respond(to: outcome.alerts, levels: levels, sample: sample))
-            metrics.update(from: sample)
-            metrics.update(levels: levels)
-            metrics.update(growth: outcome.growth, leakStarted: outcome.leakStarted)
             let finished = clock.now
             let seconds = (finished - started).seconds
             let overran = seconds > configuration.performance.maxMonitoringTimeSeconds
-            metrics.recordCheck(seconds: seconds, at: sample.timestamp, overran: overran)
             let active = alerts.activeAlerts
             let entry = SampleHistory.entry(sample, checkSeconds: seconds)
             let snapshot = state.withLock { s -> MonitorSnapshot in
-                if sample.targetChanged { s.targetChanges += 1 }
+                // The totals change only here, with the snapshot that carries them: a body
+                // rendered for this generation shows this check's counters and gauges together.
+                s.totals.record(sample)
+                if outcome.leakStarted { s.totals.recordLeak() }
+                s.totals.recordCheck(seconds: seconds, at: sample.timestamp, overran: overran)
                 s.history.append(entry)
                 let snapshot = MonitorSnapshot(
                     generation: (s.snapshot?.generation ?? 0) &+ 1, sample: sample, levels: levels, activeAlerts: active,
                     checkedAt: finished, checkSeconds: seconds, cleanupCycles: autoResponse.actionsRun, growth: outcome.growth,
-                    targetChanges: s.targetChanges, pressureTrigger: s.pressureStatus)
+                    totals: s.totals)
                 s.snapshot = snapshot
                 return snapshot
             }
-            if sample.targetChanged { metrics.targetChanges.increment() }
             historyStore?.append(entry) { state.withLock { $0.history.entries(since: 0) } }
             alerts.store?.retryIfBehind()
             if overran {
@@ -402,16 +412,14 @@ public final class MemoryMonitor: Sendable {
     }
 
     /// What the pressure watch is doing now.
-    var pressureStatus: PressureWatch.Status { state.withLock { $0.pressureStatus } }
+    public var pressureStatus: PressureWatch.Status { state.withLock { $0.pressureStatus } }
 
     /// Records what the pressure watch is doing: the current snapshot shows it at once (the watch
     /// arms after a check, and the next check may be an interval away), and every later one.
     func setPressureStatus(_ status: PressureWatch.Status) {
-        state.withLock { s in
-            s.pressureStatus = status
-            s.snapshot?.pressureTrigger = status
-        }
+        state.withLock { $0.pressureStatus = status }
     }
+
 
     // MARK: Clean-up
 

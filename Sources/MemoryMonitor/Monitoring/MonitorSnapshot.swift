@@ -18,10 +18,11 @@ public struct MonitorSnapshot: Sendable {
     public var cleanupCycles: UInt64
     /// Growth rate, leak state and predicted crossings; nil before enough checks or without a target.
     public var growth: GrowthTracker.Analysis?
+    /// What the checks have counted up to and including this one.
+    public var totals: CheckTotals
+
     /// Times the target's identity changed (restart, pid reuse seen through a pid file, group membership).
-    public var targetChanges: UInt64
-    /// Whether a PSI trigger runs checks on pressure spikes, and where.
-    public var pressureTrigger: PressureWatch.Status = .off
+    public var targetChanges: UInt64 { totals.targetChanges }
 
     /// The highest level in force.
     public var overallSeverity: Severity { levels.values.max() ?? .healthy }
