@@ -39,8 +39,8 @@ struct TargetSignalTests {
 
     @Test func recipientsAreLeavesForASignalAndRootsForARestart() {
         let members = [Member(pid: 10, startTicks: 1, isRoot: true, isLeaf: false), Member(pid: 11, startTicks: 2, isRoot: false, isLeaf: true)]
-        #expect(AutoResponse.recipients(of: .signal, in: members).map(\.pid) == [11])
-        #expect(AutoResponse.recipients(of: .restart, in: members).map(\.pid) == [10])
+        #expect(SignalRunner.recipients(members).map(\.pid) == [11])
+        #expect(RestartRunner.recipients(members).map(\.pid) == [10])
     }
 
     static func startTicks(_ pid: Int32) -> UInt64? {

@@ -3,9 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import AsyncHTTPClient
 import Logging
-import NIOCore
 import Synchronization
 
 /// The automatic response (SPEC §8): what the monitor does when a level is reached, and the
@@ -13,9 +11,10 @@ import Synchronization
 /// prepare-for-restart hooks).
 ///
 /// A check decides (`ResponsePlanner`, under a lock, never blocking); the actions run on their
-/// own task, so a hung hook or command never holds the check loop or an event loop. Every
-/// action is logged, counted, listed by `GET /health/actions` and measured: resident bytes of
-/// the target before and after (after `settle_seconds` for what asks the target).
+/// own task, so a hung hook or command never holds the check loop or an event loop. Each action
+/// is a `ResponseActionRunner`; this type runs them in order, then logs, counts, lists (`GET
+/// /health/actions`) and measures each: resident bytes of the target before and after (after
+/// `settle_seconds` for what asks the target).
 public final class AutoResponse: Sendable {
     /// Which clean-up clears a cache: `clear_caches` runs `.normal`; `clear_all_caches` runs both.
     public enum CachePriority: Sendable {
@@ -35,9 +34,6 @@ public final class AutoResponse: Sendable {
     struct State: Sendable {
         var planner: ResponsePlanner
         var records: [ActionRecord] = []
-        var clearers: [(priority: CachePriority, clear: @Sendable () -> Void)] = []
-        var nonEssential: [UInt64: @Sendable () -> Void] = [:]
-        var prepareHooks: [@Sendable () async -> Void] = []
         var nextID: UInt64 = 0
         var running: [UInt64: Task<Void, Never>] = [:]
         /// Levels whose round of actions is still running: no second round of a level starts meanwhile.
@@ -59,6 +55,8 @@ public final class AutoResponse: Sendable {
     /// For `MEMORY_THRESHOLD_MB` and a manual hook's `threshold`.
     var thresholds: MonitorConfiguration.Thresholds { state.withLock { $0.thresholds } }
     private let state: Mutex<State>
+    /// What the embedding service registered.
+    let hooks = EmbeddingHooks()
     static let recordCapacity = 2000
     private let manualLogLimit = LogRateLimit(burst: 5, windowSeconds: 10)
 
@@ -89,17 +87,13 @@ public final class AutoResponse: Sendable {
 
     /// Registers a cache clearer that `clear_caches` (normal) or `clear_all_caches` (every priority) runs.
     public func addCacheClearer(priority: CachePriority = .normal, _ clear: @escaping @Sendable () -> Void) {
-        state.withLock { $0.clearers.append((priority, clear)) }
+        hooks.addCacheClearer(priority: priority, clear)
     }
 
     /// Registers work to cancel at emergency (`stop_non_essential`); returns an id for `unregister`.
     @discardableResult
     public func registerNonEssential(cancel: @escaping @Sendable () -> Void) -> UInt64 {
-        state.withLock { s in
-            s.nextID += 1
-            s.nonEssential[s.nextID] = cancel
-            return s.nextID
-        }
+        hooks.registerNonEssential(cancel: cancel)
     }
 
     /// Registers a task to cancel at emergency (`stop_non_essential`).
@@ -109,14 +103,10 @@ public final class AutoResponse: Sendable {
     }
 
     /// Removes work registered with `registerNonEssential` (it finished).
-    public func unregisterNonEssential(_ id: UInt64) {
-        _ = state.withLock { $0.nonEssential.removeValue(forKey: id) }
-    }
+    public func unregisterNonEssential(_ id: UInt64) { hooks.unregisterNonEssential(id) }
 
     /// Adds a hook that `prepare_restart` awaits at emergency (flush, checkpoint, stop accepting work).
-    public func onPrepareForRestart(_ hook: @escaping @Sendable () async -> Void) {
-        state.withLock { $0.prepareHooks.append(hook) }
-    }
+    public func onPrepareForRestart(_ hook: @escaping @Sendable () async -> Void) { hooks.onPrepareForRestart(hook) }
 
     /// Recorded actions of the last `seconds`, newest first.
     public func records(lastSeconds seconds: Double) -> [ActionRecord] {
@@ -143,14 +133,13 @@ public final class AutoResponse: Sendable {
         var warnings: [String] = []
         for (name, level) in [("warning", Severity.warning), ("critical", .critical), ("emergency", .emergency)] {
             guard let a = c.actions(for: level) else { continue }
-            var inProcessOnly = ResponsePlanner.configured(a).filter(\.isInProcessOnly).map(\.rawValue)
-            if a.throttle { inProcessOnly.append("throttle_operations") }
-            if a.emergencyThrottle { inProcessOnly.append("emergency_throttle") }
+            let runners = ResponseActionRunners.all.filter { $0.isConfigured(a) || ($0 as? GateRunner)?.shrinksGate(a) == true }
+            let inProcessOnly = runners.filter(\.isInProcessOnly).map(\.action.rawValue)
             if !inProcessOnly.isEmpty {
                 warnings.append(
                     "auto_response.\(name)_actions: \(inProcessOnly.joined(separator: ", ")) act only inside a service that embeds the library; with another process as the target they are skipped")
             }
-            let cleanup = ResponsePlanner.configured(a).filter(\.isCleanup).map(\.rawValue)
+            let cleanup = runners.filter(\.isCleanup).map(\.action.rawValue)
             if !cleanup.isEmpty && !a.asksTarget {
                 warnings.append(
                     "auto_response.\(name)_actions: \(cleanup.joined(separator: ", ")) ask the target through signal or http_hook, and neither is set: they are skipped")
@@ -239,18 +228,21 @@ public final class AutoResponse: Sendable {
     func execute(_ planned: [ResponsePlanner.Planned], context: Context, monitor: MemoryMonitor) async -> [ActionRecord] {
         var records: [ActionRecord] = []
         var residentNow = context.sample.process?.status.residentBytes
+        let c = configuration
         let original = context.sample.process?.members ?? []
-        var members = original
-        var goneReason: String?
-        if case .gone(let reason) = context.sample.targetState { goneReason = reason }
+        var environment = ActionEnvironment(
+            level: context.level, trigger: context.trigger, alert: context.alert, sample: context.sample,
+            actions: c.actions(for: context.level) ?? c.warning, timeoutSeconds: c.actionTimeoutSeconds, inProcess: inProcess, members: original,
+            original: original, goneReason: nil, thresholdMB: thresholdMB(context.level), hooks: hooks)
+        if case .gone(let reason) = context.sample.targetState { environment.goneReason = reason }
         for item in planned {
             if Task.isCancelled { break }
+            let runner = ResponseActionRunners.runner(for: item.action)
             let clock = ContinuousClock()
             let started = clock.now
-            let pids = members.map(\.pid)
             var r = ActionRecord(
                 timestamp: WallClock.now(), level: context.level, trigger: context.trigger, action: item.action, result: .ok, detail: "",
-                targetPid: pids.first, durationSeconds: 0)
+                targetPid: environment.members.first?.pid, durationSeconds: 0)
             switch item.decision {
             case .skip(let reason):
                 r.result = .skipped
@@ -258,29 +250,31 @@ public final class AutoResponse: Sendable {
                 if item.action == .restart, reason.hasPrefix("restart loop") { raiseRestartRefused(reason, context: context, monitor: monitor) }
             case .dryRun:
                 r.result = .dryRun
-                r.detail = "dry run: would " + describe(item.action, context: context, members: members)
-            case .run:
-                if item.action.settles {
-                    r.residentBytesBefore = residentNow
-                    (r.result, r.detail) = await runAsking(item.action, context: context, members: members, original: original, goneReason: goneReason)
-                    if r.result == .ok || r.result == .failed {
-                        if configuration.settleSeconds > 0 { try? await Task.sleep(for: .seconds(configuration.settleSeconds)) }
-                        let after = await monitor.snapshot(maxAge: .zero).sample
-                        r.residentBytesAfter = after.process?.status.residentBytes
-                        residentNow = r.residentBytesAfter
-                        switch after.targetState {
-                        case .up: members = after.process?.members ?? []
-                        case .gone(let reason):
-                            members = []
-                            goneReason = reason
-                        case .unknown: break  // each send proves its process's identity again
-                        }
+                r.detail = "dry run: would " + runner.intent(environment)
+            case .run where runner.asksTarget:
+                r.residentBytesBefore = residentNow
+                (r.result, r.detail) = await runner.run(environment)
+                if r.result == .ok || r.result == .failed {
+                    if c.settleSeconds > 0 { try? await Task.sleep(for: .seconds(c.settleSeconds)) }
+                    let after = await monitor.snapshot(maxAge: .zero).sample
+                    r.residentBytesAfter = after.process?.status.residentBytes
+                    residentNow = r.residentBytesAfter
+                    switch after.targetState {
+                    case .up: environment.members = after.process?.members ?? []
+                    case .gone(let reason):
+                        environment.members = []
+                        environment.goneReason = reason
+                    case .unknown: break  // each send proves its process's identity again
                     }
-                } else {
-                    (r.result, r.detail, r.residentBytesBefore, r.residentBytesAfter, r.heapBytesBefore, r.heapBytesAfter) =
-                        await runInProcess(item.action, context: context)
-                    if r.residentBytesAfter != nil { residentNow = r.residentBytesAfter }
                 }
+            case .run:
+                // In the monitor's own process: measured at once, the heap too.
+                r.residentBytesBefore = Sampler.ownResidentBytes()
+                r.heapBytesBefore = AllocatorStatistics.current().inUseBytes
+                (r.result, r.detail) = await runner.run(environment)
+                r.residentBytesAfter = Sampler.ownResidentBytes()
+                r.heapBytesAfter = AllocatorStatistics.current().inUseBytes
+                if r.residentBytesAfter != nil { residentNow = r.residentBytesAfter }
             }
             r.durationSeconds = (clock.now - started).seconds
             record(r)
@@ -289,183 +283,12 @@ public final class AutoResponse: Sendable {
         return records
     }
 
-    /// Who in the target a signal reaches: a clean-up signal goes to the leaves (the workers
-    /// themselves, not the wrappers that would forward it to children without a handler); a
-    /// restart goes to the roots (the wrapper or pre-fork master, which stops its children).
-    static func recipients(of action: ResponseAction, in members: [Sample.TargetProcess.Member]) -> [Sample.TargetProcess.Member] {
-        switch action {
-        case .restart: members.filter(\.isRoot)
-        default: members.filter(\.isLeaf)
-        }
-    }
-
-    private func describe(_ action: ResponseAction, context: Context, members: [Sample.TargetProcess.Member]) -> String {
-        let a = configuration.actions(for: context.level) ?? configuration.warning
-        let recipients = Self.recipients(of: action, in: members).map { String($0.pid) }.joined(separator: ",")
-        switch action {
-        case .forceGC: return "run malloc_trim \(a.gcCycles) time(s)"
-        case .clearCaches: return "run the normal-priority cache clearers"
-        case .clearAllCaches: return "run every cache clearer"
-        case .throttle, .emergencyThrottle: return "shrink the admission gate"
-        case .stopNonEssential: return "cancel the non-essential tasks"
-        case .prepareRestart: return "call the prepare-for-restart hooks"
-        case .signal: return "send \(a.signal?.name ?? "?") to pid \(recipients)"
-        case .httpHook: return "POST the alert to the http_hook"
-        case .command: return "run \(a.command?.first ?? "?")"
-        case .restart: return "send \(a.restart?.signal.name ?? "?") to pid \(recipients)"
-        }
-    }
-
-    private func runInProcess(_ action: ResponseAction, context: Context) async
-        -> (ActionResult, String, UInt64?, UInt64?, UInt64?, UInt64?)
-    {
-        let a = configuration.actions(for: context.level) ?? configuration.warning
-        let rssBefore = Self.ownResidentBytes()
-        let heapBefore = AllocatorStatistics.current().inUseBytes
-        let detail: String
-        switch action {
-        case .forceGC:
-            let cycles = context.trigger == .manual ? 1 : a.gcCycles
-            var released = false
-            for _ in 0..<cycles { released = AllocatorStatistics.trim() || released }
-            detail = "malloc_trim ran \(cycles) time(s)\(released ? "" : "; nothing was returned to the kernel")"
-        case .clearCaches, .clearAllCaches:
-            let all = action == .clearAllCaches
-            let clearers = state.withLock { $0.clearers }.filter { all || $0.priority == .normal }
-            for clearer in clearers { clearer.clear() }
-            detail = "\(clearers.count) cache clearer(s) ran"
-        case .stopNonEssential:
-            let cancels = state.withLock { s -> [@Sendable () -> Void] in
-                defer { s.nonEssential.removeAll() }
-                return Array(s.nonEssential.values)
-            }
-            for cancel in cancels { cancel() }
-            detail = "\(cancels.count) non-essential task(s) cancelled"
-        case .prepareRestart:
-            let hooks = state.withLock { $0.prepareHooks }
-            var timedOut = 0
-            for hook in hooks {
-                do { try await withTimeout(seconds: configuration.actionTimeoutSeconds) { await hook() } } catch { timedOut += 1 }
-            }
-            if timedOut > 0 {
-                return (.failed, "\(timedOut) of \(hooks.count) prepare-for-restart hook(s) ran past \(JSONValue.format(configuration.actionTimeoutSeconds)) s", rssBefore, Self.ownResidentBytes(), heapBefore, AllocatorStatistics.current().inUseBytes)
-            }
-            detail = "\(hooks.count) prepare-for-restart hook(s) ran"
-        default:
-            detail = ""
-        }
-        return (.ok, detail, rssBefore, Self.ownResidentBytes(), heapBefore, AllocatorStatistics.current().inUseBytes)
-    }
-
-    private func runAsking(
-        _ action: ResponseAction, context: Context, members: [Sample.TargetProcess.Member], original: [Sample.TargetProcess.Member],
-        goneReason: String?
-    ) async -> (ActionResult, String) {
-        let a = configuration.actions(for: context.level) ?? configuration.warning
-        let pids = members.map(\.pid)
-        if members.isEmpty && (action == .signal || action == .restart) {
-            return (.skipped, "the target is gone (\(goneReason ?? "no process")); nothing is signalled")
-        }
-        switch action {
-        case .signal:
-            guard let signal = a.signal else { return (.skipped, "no signal configured") }
-            return TargetSignal.send(signal, to: Self.recipients(of: .signal, in: members), requireHandler: true, allowOwnProcess: inProcess)
-        case .restart:
-            guard let restart = a.restart else { return (.skipped, "no restart configured") }
-            // Only what was the target when the level was reached: a successor that a supervisor
-            // started meanwhile is not the process that needed the restart.
-            let known = Set(original.map { Sampler.Identity(pid: $0.pid, startTicks: $0.startTicks) })
-            let roots = Self.recipients(of: .restart, in: members)
-            let meant = roots.filter { known.contains(Sampler.Identity(pid: $0.pid, startTicks: $0.startTicks)) }
-            guard !meant.isEmpty else {
-                let now = roots.map { String($0.pid) }.joined(separator: ",")
-                return (.skipped, "the target changed since the level was reached (now pid \(now)); not restarted")
-            }
-            return TargetSignal.send(restart.signal, to: meant, requireHandler: false, allowOwnProcess: inProcess)
-        case .httpHook:
-            guard let url = a.httpHook else { return (.skipped, "no http_hook configured") }
-            return await postHook(url: url, body: hookBody(context: context, pids: pids))
-        case .command:
-            guard let argv = a.command else { return (.skipped, "no command configured") }
-            return await CommandAction.run(argv, environment: commandEnvironment(context: context, pids: pids), timeout: configuration.actionTimeoutSeconds)
-        default:
-            return (.skipped, "not an action that asks the target")
-        }
-    }
-
-    // MARK: Hook and command payloads
-
-    /// The http_hook body: the alert's SPEC §7 payload, with `trigger` and `action_level`.
-    func hookBody(context: Context, pids: [Int32]) -> JSONValue {
-        var object: JSONObject
-        if let alert = context.alert, case .object(let payload) = alert.payload {
-            object = payload
-        } else {
-            let usage = Double(context.sample.process?.status.residentBytes ?? 0) / 1_048_576
-            object = [
-                "timestamp": .string(WallClock.rfc3339(WallClock.now())),
-                "severity": .string(context.level.description),
-                "component": .string(Component.processMemory.rawValue),
-                "memory_usage": .number(Alert.round1(usage)),
-                "threshold": .number(Alert.round1(thresholdMB(context.level))),
-                "message": .string("clean-up requested (\(context.trigger == .manual ? "POST /health/actions/gc" : "automatic response"))"),
-                "status": .string(context.trigger == .manual ? "manual" : "firing"),
-            ]
-        }
-        object["trigger"] = .string(context.trigger.rawValue)
-        object["action_level"] = .string(context.level.description)
-        object["target_pids"] = .array(pids.map { .number(Double($0)) })
-        return .object(object)
-    }
-
     private func thresholdMB(_ level: Severity) -> Double {
         let t = thresholds
         switch level {
         case .emergency: return t.memoryEmergencyMB
         case .critical: return t.memoryCriticalMB
         default: return t.memoryWarningMB
-        }
-    }
-
-    /// The command's environment: PATH and the alert fields only (the monitor's own environment
-    /// may hold secrets).
-    func commandEnvironment(context: Context, pids: [Int32]) -> [String: String] {
-        let usage = Double(context.sample.process?.status.residentBytes ?? 0) / 1_048_576
-        var env: [String: String] = [
-            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "MEMORY_ALERT_SEVERITY": context.level.description,
-            "MEMORY_ALERT_COMPONENT": (context.alert?.component ?? .processMemory).rawValue,
-            "MEMORY_TARGET_PID": pids.first.map(String.init) ?? "",
-            "MEMORY_TARGET_PIDS": pids.map(String.init).joined(separator: ","),
-            "MEMORY_USAGE_MB": JSONValue.format(Alert.round1(usage)),
-            "MEMORY_THRESHOLD_MB": JSONValue.format(thresholdMB(context.level)),
-            "MEMORY_ACTION_TRIGGER": context.trigger.rawValue,
-        ]
-        if let alert = context.alert { env["MEMORY_ALERT_MESSAGE"] = alert.message }
-        return env
-    }
-
-    private func postHook(url: String, body: JSONValue) async -> (ActionResult, String) {
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "User-Agent", value: "memory-monitor/\(MonitorMetrics.version)")
-        request.body = .bytes(ByteBuffer(string: body.serialized))
-        let prepared = request
-        let timeout = configuration.actionTimeoutSeconds
-        do {
-            let status = try await withTimeout(seconds: timeout) {
-                let response = try await HTTPClient.shared.execute(prepared, timeout: .milliseconds(Int64(timeout * 1000)))
-                _ = try? await response.body.collect(upTo: 64 * 1024)
-                return response.status.code
-            }
-            if (200..<300).contains(status) { return (.ok, "http_hook answered \(status)") }
-            return (.failed, "http_hook answered \(status)")
-        } catch is TimeoutError {
-            return (.failed, "http_hook did not answer within \(JSONValue.format(timeout)) s")
-        } catch {
-            // AsyncHTTPClient errors do not carry the URL, which may hold a secret.
-            return (.failed, "http_hook failed: \(error)")
         }
     }
 
@@ -531,10 +354,6 @@ public final class AutoResponse: Sendable {
             "level": .string(level.description), "planned": .array(actions.map { .string($0.rawValue) }), "dry_run": .bool(dryRun),
             "results": "GET /health/actions",
         ]
-    }
-
-    static func ownResidentBytes() -> UInt64? {
-        ProcFile.read("/proc/self/status").flatMap(ProcessStatus.parse)?.residentBytes
     }
 }
 

@@ -18,20 +18,6 @@ public enum ResponseAction: String, Sendable, CaseIterable, Comparable {
     public static func < (a: ResponseAction, b: ResponseAction) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
     }
-
-    /// Actions that only an embedding service can carry out (the gate, its tasks and hooks).
-    var isInProcessOnly: Bool {
-        switch self {
-        case .throttle, .emergencyThrottle, .stopNonEssential, .prepareRestart: true
-        default: false
-        }
-    }
-
-    /// Clean-up actions that a sidecar carries out by asking the target (`signal`, `http_hook`).
-    var isCleanup: Bool { self == .forceGC || self == .clearCaches || self == .clearAllCaches }
-
-    /// Actions whose effect shows only after the target reacts: measured after `settle_seconds`.
-    var settles: Bool { self == .signal || self == .httpHook || self == .command || self == .restart }
 }
 
 /// How one action ended: the `result` label.

@@ -34,27 +34,16 @@ struct ResponsePlanner: Sendable {
 
     /// The configured actions of `level`, in run order. Throttling is not here: the gate follows
     /// the level every check (see `gateLimit`).
-    static func configured(_ a: MonitorConfiguration.LevelActions) -> [ResponseAction] {
-        var list: [ResponseAction] = []
-        if a.forceGC { list.append(.forceGC) }
-        if a.clearCaches && !a.clearAllCaches { list.append(.clearCaches) }
-        if a.clearAllCaches { list.append(.clearAllCaches) }
-        if a.stopNonEssential { list.append(.stopNonEssential) }
-        if a.prepareRestart { list.append(.prepareRestart) }
-        if a.signal != nil { list.append(.signal) }
-        if a.httpHook != nil { list.append(.httpHook) }
-        if a.command != nil { list.append(.command) }
-        if a.restart != nil { list.append(.restart) }
-        return list
-    }
+    static func configured(_ a: MonitorConfiguration.LevelActions) -> [ResponseAction] { ResponseActionRunners.configured(a) }
 
     /// Why `action` cannot act in a sidecar, or nil when it can.
     func sidecarSkipReason(_ action: ResponseAction, _ a: MonitorConfiguration.LevelActions, level: Severity) -> String? {
         guard !inProcess else { return nil }
-        if action.isInProcessOnly {
+        let runner = ResponseActionRunners.runner(for: action)
+        if runner.isInProcessOnly {
             return "\(action.rawValue) acts only inside a service that embeds the MemoryMonitor library; the target is another process"
         }
-        if action.isCleanup && !a.asksTarget {
+        if runner.isCleanup && !a.asksTarget {
             return "\(action.rawValue) in a sidecar asks the target through signal or http_hook, and \(level)_actions sets neither"
         }
         return nil
@@ -71,7 +60,7 @@ struct ResponsePlanner: Sendable {
         if let last = lastRound[level], now - last < minimumRoundSeconds { return [] }
         var planned: [Planned] = []
         for action in Self.configured(actions) {
-            if !inProcess && action.isCleanup && actions.asksTarget { continue }
+            if !inProcess && ResponseActionRunners.runner(for: action).isCleanup && actions.asksTarget { continue }
             let key = Key(level: level, action: action)
             if let last = lastRun[key], now - last < configuration.cooldownSeconds { continue }
             lastRun[key] = now

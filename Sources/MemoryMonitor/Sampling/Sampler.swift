@@ -474,6 +474,12 @@ public final class Sampler: Sendable {
         }
     }
 
+    /// The monitor's own resident bytes now (VmRSS): what an in-process action is measured by,
+    /// without a whole check between its before and after.
+    static func ownResidentBytes() -> UInt64? {
+        ProcFile.read("/proc/self/status").flatMap(ProcessStatus.parse)?.residentBytes
+    }
+
     /// The memory directory and the unified one for PSI, from one set of mounts.
     static func choose(_ membership: CgroupMembership, in mounts: CgroupMounts) -> (memory: CgroupMembership.Directory, unifiedForPressure: String?) {
         let dirs = membership.directories(in: mounts) { access($0, F_OK) == 0 }
