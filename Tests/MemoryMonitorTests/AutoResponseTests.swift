@@ -25,7 +25,7 @@ struct ResponsePlannerTests {
         var planner = ResponsePlanner(configuration: c, inProcess: false)
         for t in [0.0, 1, 2] { #expect(planner.plan(level: .emergency, now: t) == [Planned(action: .restart, decision: .run)]) }
         let fourth = planner.plan(level: .emergency, now: 3)
-        guard case .skip(let reason) = fourth.first?.decision else {
+        guard case .refuse(let reason) = fourth.first?.decision else {
             Issue.record("the fourth restart was not refused: \(fourth)")
             return
         }

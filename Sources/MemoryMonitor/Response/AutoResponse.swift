@@ -247,7 +247,10 @@ public final class AutoResponse: Sendable {
             case .skip(let reason):
                 r.result = .skipped
                 r.detail = reason
-                if item.action == .restart, reason.hasPrefix("restart loop") { raiseRestartRefused(reason, context: context, monitor: monitor) }
+            case .refuse(let reason):
+                r.result = .skipped
+                r.detail = reason
+                raiseRestartRefused(reason, context: context, monitor: monitor)
             case .dryRun:
                 r.result = .dryRun
                 r.detail = "dry run: would " + runner.intent(environment)

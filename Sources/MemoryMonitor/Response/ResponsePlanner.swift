@@ -8,6 +8,8 @@ struct ResponsePlanner: Sendable {
             case run
             case dryRun
             case skip(String)
+            /// Not run because a guard refused it (the restart loop guard): a person is told.
+            case refuse(String)
         }
         var action: ResponseAction
         var decision: Decision
@@ -73,7 +75,7 @@ struct ResponsePlanner: Sendable {
                 if restarts.count >= restart.maxPerHour {
                     let reason =
                         "restart loop refused: \(restarts.count) restarts in the last \(JSONValue.format(restart.windowSeconds)) s (max_per_hour \(restart.maxPerHour))"
-                    planned.append(Planned(action: action, decision: .skip(reason)))
+                    planned.append(Planned(action: action, decision: .refuse(reason)))
                     continue
                 }
                 if !configuration.dryRun { restarts.append(now) }
