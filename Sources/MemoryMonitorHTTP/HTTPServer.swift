@@ -1,6 +1,7 @@
 import Logging
 import MemoryMonitor
 import NIOCore
+import NIOExtras
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
@@ -61,13 +62,21 @@ public final class HTTPServer: Service {
 
     private let channels: [Channel]
     private let connections: ConnectionLimit
+    /// Knows every listener and every connection they accepted (on their event loops, so none
+    /// slips between "stop accepting" and "tell the open ones to finish"): NIOExtras' quiescing.
+    private let quiescing: ServerQuiescingHelper
+    private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
     /// The ports actually bound, in listener order (differs from the asked port when it was 0).
     public let boundPorts: [Int]
 
-    private init(channels: [Channel], connections: ConnectionLimit, logger: Logger) {
+    private init(
+        channels: [Channel], connections: ConnectionLimit, quiescing: ServerQuiescingHelper, group: MultiThreadedEventLoopGroup, logger: Logger
+    ) {
         self.channels = channels
         self.connections = connections
+        self.quiescing = quiescing
+        self.group = group
         self.logger = logger
         self.boundPorts = channels.map { $0.localAddress?.port ?? 0 }
     }
@@ -101,9 +110,15 @@ public final class HTTPServer: Service {
         let rejected = monitor.metrics.httpRejected
         for reason in HTTPLimits.reasons { rejected.increment(by: 0, reason) }
         let connections = ConnectionLimit(maximum: maxConnections, rejected: rejected, logger: logger)
+        let quiescing = ServerQuiescingHelper(group: group)
         for listener in listeners {
             let router = Router(monitor: monitor, cache: cache, routes: listener.routes, logger: logger)
             let bootstrap = ServerBootstrap(group: group)
+                .serverChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                    }
+                }
                 .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 // TCP level: SOL_SOCKET's option 1 is SO_DEBUG, which needs CAP_NET_ADMIN.
@@ -138,7 +153,7 @@ public final class HTTPServer: Service {
                 throw ListenError(role: listener.role, address: host, port: listener.port, reason: Self.describe(error))
             }
         }
-        return HTTPServer(channels: channels, connections: connections, logger: logger)
+        return HTTPServer(channels: channels, connections: connections, quiescing: quiescing, group: group, logger: logger)
     }
 
     private static func describe(_ error: any Error) -> String {
@@ -158,21 +173,25 @@ public final class HTTPServer: Service {
 
     /// Quiesces: closes every listener, lets each connection finish the response in progress and
     /// then closes it; connections still open after `grace` are closed outright.
-    public func close(grace: Duration = .seconds(5)) async {
-        for channel in channels { try? await channel.close() }
-        let open = connections.quiesce()
-        logger.info("listeners closed; finishing open connections", metadata: ["connections": "\(open.count)"])
-        let clock = ContinuousClock()
-        let deadline = clock.now + grace
-        for channel in open {
-            let remaining = deadline - clock.now
-            if remaining <= .zero { channel.close(promise: nil); continue }
-            let closed = channel.closeFuture
-            let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(remaining.seconds * 1e9))) { channel.close(promise: nil) }
-            try? await closed.get()
-            timer.cancel()
+    /// Returns how many connections had to be closed outright.
+    @discardableResult
+    public func close(grace: Duration = .seconds(5)) async -> Int {
+        logger.info("closing listeners; finishing open connections", metadata: ["connections": "\(connections.count)"])
+        // Closes the listeners, then sends every connection they accepted ChannelShouldQuiesceEvent
+        // (each closes after the response in progress); done once all are closed.
+        let done = group.next().makePromise(of: Void.self)
+        quiescing.initiateShutdown(promise: done)
+        let timer = done.futureResult.eventLoop.scheduleTask(in: .nanoseconds(Int64(grace.seconds * 1e9))) { [connections, logger] in
+            let open = connections.openChannels()
+            logger.warning("connections still open after the grace period are closed", metadata: ["connections": "\(open.count)"])
+            for channel in open { channel.close(promise: nil) }
+            return open.count
         }
+        try? await done.futureResult.get()
+        timer.cancel()
+        let forced = (try? await timer.futureResult.get()) ?? 0
         logger.info("connections closed")
+        return forced
     }
 }
 
@@ -536,7 +555,6 @@ final class ConnectionLimit: Sendable {
     private let peak = Mutex(0)
     /// A burst at least this large returns its freed heap to the kernel once it is over.
     static let trimAfter = 256
-    private let quiescing = Mutex(false)
     // Refusals since the last warning, and when that was: one log line per 10 s, not one per refusal.
     private let refusals = Mutex<(count: Int, lastLog: ContinuousClock.Instant?)>((0, nil))
     private let rejected: CounterFamily
@@ -563,7 +581,6 @@ final class ConnectionLimit: Sendable {
     /// Admits a new connection, making room if it must; nil when every slot is answering a
     /// request (the caller closes the connection).
     func admit(_ channel: Channel) -> Slot? {
-        if quiescing.withLock({ $0 }) { return nil }
         let id = ObjectIdentifier(channel)
         let now = ContinuousClock.now.secondsSinceReference
         let (admitted, evicted) = open.withLock { open -> (Bool, Channel?) in
@@ -632,11 +649,6 @@ final class ConnectionLimit: Sendable {
         }
     }
 
-    /// Stops admitting and asks every open connection to close after its current response.
-    func quiesce() -> [Channel] {
-        quiescing.withLock { $0 = true }
-        let channels = open.withLock { $0.values.map(\.channel) }
-        for channel in channels { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
-        return channels
-    }
+    /// The connections open now.
+    func openChannels() -> [Channel] { open.withLock { $0.values.map(\.channel) } }
 }

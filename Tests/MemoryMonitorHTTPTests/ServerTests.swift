@@ -532,3 +532,53 @@ struct ServerTests {
         return condition()
     }
 }
+
+/// Graceful shutdown while clients keep connecting: every connection the listeners accepted is
+/// told to finish (NIOExtras' quiescing, which tracks them on their event loops), none is left to
+/// be closed outright at the end of the grace period.
+@Suite("Quiescing")
+struct QuiescingTests {
+    @Test func connectionsAcceptedDuringShutdownAreQuiescedToo() async throws {
+        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
+        monitor.check()
+        let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
+        let server = try await HTTPServer.bind(
+            host: "127.0.0.1", listeners: [.init(role: "test", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
+            logger: Logger(label: "test"))
+        let port = server.boundPorts[0]
+        // Idle keep-alive connections, each after one answered request.
+        var idle: [Int32] = []
+        for _ in 0..<20 {
+            let fd = RawHTTP.connectSocket(port: port)
+            #expect(fd >= 0)
+            let request = Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+            _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            #expect(recv(fd, &buffer, buffer.count, 0) > 0)
+            idle.append(fd)
+        }
+        // Clients that keep connecting (bounded: 500 attempts) while the server shuts down.
+        let connector = Task.detached { () -> [Int32] in
+            var fds: [Int32] = []
+            for _ in 0..<500 {
+                let fd = RawHTTP.connectSocket(port: port, timeoutSeconds: 1)
+                if fd < 0 { break }
+                fds.append(fd)
+            }
+            return fds
+        }
+        try await Task.sleep(for: .milliseconds(20))
+        let forced = await server.close(grace: .seconds(10))
+        let late = await connector.value
+        #expect(forced == 0, "\(forced) connections were not quiesced and had to be closed outright")
+        #expect(server.openConnections == 0)
+        // Every client sees the end of its connection.
+        for fd in idle + late {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            var n = recv(fd, &buffer, buffer.count, 0)
+            while n > 0 { n = recv(fd, &buffer, buffer.count, 0) }
+            #expect(n == 0 || errno == ECONNRESET)
+            close(fd)
+        }
+    }
+}
