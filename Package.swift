@@ -84,6 +84,7 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
+            dependencies: ["MemoryMonitor"],
             path: "Tests/TestSupport"
         ),
         .testTarget(

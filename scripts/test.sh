@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
 swift build
+# The README's embedding example, as a package of its own: it compiles only against the public API.
+swift build --package-path examples/embedding-swift
 # Serially: several tests block their thread while real peers run, and the machine has 2 cores.
 swift test --disable-xctest --no-parallel
 # The image, the compose stack and the Python example on a real Docker engine, around the binary

@@ -17,7 +17,7 @@ import Synchronization
 ///   user takes as long as a wrong password (no listing of user names by timing);
 /// - a client address that keeps failing is backed off (`AuthThrottle`): 429 with `Retry-After`
 ///   before any hash is computed.
-public final class BasicAuthenticator: Sendable {
+package final class BasicAuthenticator: Sendable {
     /// What a request's Authorization header amounts to.
     enum Decision: Equatable {
         case allowed
@@ -56,7 +56,7 @@ public final class BasicAuthenticator: Sendable {
         return pool
     }()
 
-    public init(users: [String: String], maxPending: Int = 32, throttle: AuthThrottle = AuthThrottle()) {
+    package init(users: [String: String], maxPending: Int = 32, throttle: AuthThrottle = AuthThrottle()) {
         self.users = users
         self.decoy = Self.decoy(cost: Self.commonCost(users.values))
         self.maxPending = max(1, maxPending)
@@ -64,7 +64,7 @@ public final class BasicAuthenticator: Sendable {
     }
 
     /// A bcrypt hash in modular crypt format.
-    public static func isBcrypt(_ hash: String) -> Bool {
+    package static func isBcrypt(_ hash: String) -> Bool {
         let bytes = Array(hash.utf8)
         guard bytes.count == 60, hash.hasPrefix("$2a$") || hash.hasPrefix("$2b$") || hash.hasPrefix("$2y$") else { return false }
         return bytes[6] == UInt8(ascii: "$") && cost(of: hash) != nil
@@ -187,11 +187,11 @@ public final class BasicAuthenticator: Sendable {
 /// A success, or `forgetSeconds` without a failure, clears the record. At most `capacity`
 /// addresses are remembered (the one whose last failure is oldest goes first), so a spoofed
 /// flood of addresses cannot grow it.
-public struct AuthThrottle: Sendable {
-    public var freeFailures = 5
-    public var maxBlockSeconds = 60.0
-    public var forgetSeconds = 600.0
-    public var capacity = 4096
+package struct AuthThrottle: Sendable {
+    package var freeFailures = 5
+    package var maxBlockSeconds = 60.0
+    package var forgetSeconds = 600.0
+    package var capacity = 4096
 
     /// A back-off that started.
     struct Block: Equatable {
@@ -206,7 +206,7 @@ public struct AuthThrottle: Sendable {
     }
     private(set) var entries: [String: Entry] = [:]
 
-    public init() {}
+    package init() {}
 
     /// Seconds (rounded up, at least 1) until `client` may try again; nil when it is not blocked.
     func blocked(_ client: String, now: Double) -> Int? {

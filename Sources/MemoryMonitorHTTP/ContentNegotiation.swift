@@ -2,7 +2,7 @@ import MemoryMonitor
 import Synchronization
 
 /// Chooses the exposition format from Accept and the content coding from Accept-Encoding.
-public enum ContentNegotiation {
+package enum ContentNegotiation {
     /// One element of an Accept-style header: the token (media range or coding) and its parameters.
     struct Element {
         var token: Substring
@@ -32,9 +32,9 @@ public enum ContentNegotiation {
     }
 
     /// What a scrape gets: the body's format and the exact Content-Type to answer with.
-    public struct Negotiated: Sendable, Equatable {
-        public var format: ExpositionFormat
-        public var contentType: String
+    package struct Negotiated: Sendable, Equatable {
+        package var format: ExpositionFormat
+        package var contentType: String
     }
 
     /// The escaping schemes Prometheus 3 names (`allow-utf8` is a spelling seen in the wild).
@@ -48,7 +48,7 @@ public enum ContentNegotiation {
     /// Every name this exporter writes is a legacy-valid Prometheus name, so every escaping scheme
     /// leaves the body unchanged: text 1.0.0 is byte for byte the 0.0.4 body, and the escaping a
     /// client asks for is named in the answer (`underscores` when it named none or an unknown one).
-    public static func negotiate(accept: String?) -> Negotiated {
+    package static func negotiate(accept: String?) -> Negotiated {
         guard let accept else { return Negotiated(format: .prometheusText, contentType: ExpositionFormat.prometheusText.contentType) }
         // A scraper sends the same Accept at every scrape: the answer is remembered (for a few
         // dozen distinct headers), so a scrape served from cache parses nothing.
@@ -107,11 +107,11 @@ public enum ContentNegotiation {
     }
 
     /// The body format `negotiate` picks.
-    public static func format(accept: String?) -> ExpositionFormat { negotiate(accept: accept).format }
+    package static func format(accept: String?) -> ExpositionFormat { negotiate(accept: accept).format }
 
     /// Whether gzip is acceptable (RFC 9110 §12.5.3): listed with q > 0, or covered by `*`
     /// with q > 0 and not refused by name. `x-gzip` is the same coding.
-    public static func acceptsGzip(acceptEncoding: String?) -> Bool {
+    package static func acceptsGzip(acceptEncoding: String?) -> Bool {
         guard let acceptEncoding else { return false }
         var gzip: Double?
         var wildcard: Double?

@@ -1,9 +1,9 @@
 import CZlib
 
 /// gzip (RFC 1952) through the system's zlib.
-public enum Gzip {
+package enum Gzip {
     /// Compresses `input` into one gzip member. Level 6 is zlib's default balance.
-    public static func compress(_ input: [UInt8], level: Int32 = 6) -> [UInt8] {
+    package static func compress(_ input: [UInt8], level: Int32 = 6) -> [UInt8] {
         var stream = z_stream()
         // windowBits 15 + 16 asks zlib for a gzip header and trailer instead of zlib's own.
         let status = deflateInit2_(&stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
@@ -28,7 +28,7 @@ public enum Gzip {
     }
 
     /// Decompresses a gzip stream; nil when it is not valid gzip. For tests and tools.
-    public static func decompress(_ input: [UInt8]) -> [UInt8]? {
+    package static func decompress(_ input: [UInt8]) -> [UInt8]? {
         var stream = z_stream()
         guard inflateInit2_(&stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return nil }
         defer { inflateEnd(&stream) }

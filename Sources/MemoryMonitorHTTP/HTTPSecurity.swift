@@ -10,18 +10,21 @@ import Synchronization
 
 /// What the web configuration asks of both listeners: TLS, basic auth, response headers.
 public struct HTTPSecurity: Sendable {
-    public var tls: TLSContextHolder?
-    public var auth: BasicAuthenticator?
-    public var headers: [(String, String)]
+    package var tls: TLSContextHolder?
+    package var auth: BasicAuthenticator?
+    package var headers: [(String, String)]
 
-    public init(tls: TLSContextHolder? = nil, auth: BasicAuthenticator? = nil, headers: [(String, String)] = []) {
+    /// Plain HTTP, no authentication, no extra headers.
+    public init() { self.init(tls: nil, auth: nil, headers: []) }
+
+    package init(tls: TLSContextHolder?, auth: BasicAuthenticator? = nil, headers: [(String, String)] = []) {
         self.tls = tls
         self.auth = auth
         self.headers = headers
     }
 
     /// From a checked web configuration: loads the certificate and key now (an error names the file).
-    public init(_ web: WebConfiguration) throws {
+    package init(_ web: WebConfiguration) throws {
         self.tls = try web.tls.map { try TLSContextHolder($0) }
         self.auth = web.basicAuthUsers.isEmpty ? nil : BasicAuthenticator(users: web.basicAuthUsers)
         self.headers = web.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
@@ -31,8 +34,8 @@ public struct HTTPSecurity: Sendable {
 /// The TLS context new connections use, rebuilt when the certificate, key or client CA file
 /// changes on disk (cert-manager, certbot): no restart needed. A change that fails to load keeps
 /// the previous context and says why.
-public final class TLSContextHolder: Sendable {
-    public enum Reload: Equatable, Sendable {
+package final class TLSContextHolder: Sendable {
+    package enum Reload: Equatable, Sendable {
         case unchanged
         case reloaded
         case failed(String)
@@ -45,17 +48,17 @@ public final class TLSContextHolder: Sendable {
     }
     private let state: Mutex<State>
 
-    public init(_ tls: WebConfiguration.TLS) throws {
+    package init(_ tls: WebConfiguration.TLS) throws {
         self.tls = tls
         let context = try Self.build(tls)
         state = Mutex(State(context: context, stamps: Self.stamps(tls)))
     }
 
     /// The context for a connection accepted now.
-    public var context: NIOSSLContext { state.withLock { $0.context } }
+    package var context: NIOSSLContext { state.withLock { $0.context } }
 
     /// Rebuilds the context if any file changed (size or modification time).
-    public func reloadIfChanged() -> Reload {
+    package func reloadIfChanged() -> Reload {
         let now = Self.stamps(tls)
         guard now != state.withLock({ $0.stamps }) else { return .unchanged }
         do {
@@ -107,18 +110,18 @@ public final class TLSContextHolder: Sendable {
 }
 
 /// Polls the TLS files every `interval` and swaps the context when they change.
-public struct CertificateReloader: Service {
+package struct CertificateReloader: Service {
     let holder: TLSContextHolder
     let interval: Duration
     let logger: Logger
 
-    public init(holder: TLSContextHolder, interval: Duration, logger: Logger) {
+    package init(holder: TLSContextHolder, interval: Duration, logger: Logger) {
         self.holder = holder
         self.interval = interval
         self.logger = logger
     }
 
-    public func run() async throws {
+    package func run() async throws {
         while !Task.isShuttingDownGracefully {
             do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) } } catch { return }
             switch holder.reloadIfChanged() {

@@ -4,26 +4,26 @@ import NIOCore
 import NIOHTTP1
 
 /// A response before it is written: status, headers, body.
-public struct Response: Sendable {
-    public var status: HTTPResponseStatus
-    public var headers: HTTPHeaders
-    public var body: ByteBuffer
+package struct Response: Sendable {
+    package var status: HTTPResponseStatus
+    package var headers: HTTPHeaders
+    package var body: ByteBuffer
 
     /// A JSON response.
-    public static func json(_ status: HTTPResponseStatus, _ value: JSONValue, extraHeaders: [(String, String)] = []) -> Response {
+    package static func json(_ status: HTTPResponseStatus, _ value: JSONValue, extraHeaders: [(String, String)] = []) -> Response {
         var headers = HTTPHeaders([("Content-Type", "application/json"), ("Cache-Control", "no-store")])
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         return Response(status: status, headers: headers, body: ByteBuffer(string: value.serialized + "\n"))
     }
 
     /// A JSON error body: `{"error": message, "status": code}`.
-    public static func error(_ status: HTTPResponseStatus, _ message: String, extraHeaders: [(String, String)] = []) -> Response {
+    package static func error(_ status: HTTPResponseStatus, _ message: String, extraHeaders: [(String, String)] = []) -> Response {
         json(status, .object(["error": .string(message), "status": .number(Double(status.code))]), extraHeaders: extraHeaders)
     }
 }
 
 /// A response now, or work to run off the event loop that produces one.
-public enum Reply: Sendable {
+package enum Reply: Sendable {
     /// Ready: built from the published snapshot.
     case now(Response)
     /// Needs a check or a blocking action first: the server runs it on a task, never on the event loop.
@@ -51,7 +51,7 @@ public struct Router: Sendable {
     let reports = ReportBuilder()
     private let refusalLogLimit = LogRateLimit(burst: 5, windowSeconds: 10)
 
-    public init(monitor: MemoryMonitor, cache: ExpositionCache, routes: Routes, logger: Logger = Logger(label: "memory-monitor")) {
+    package init(monitor: MemoryMonitor, cache: ExpositionCache, routes: Routes, logger: Logger = Logger(label: "memory-monitor")) {
         self.monitor = monitor
         self.cache = cache
         self.routes = routes
@@ -60,7 +60,7 @@ public struct Router: Sendable {
     }
 
     /// The reply to one request. HEAD is answered like GET; the server drops the body.
-    public func reply(method: HTTPMethod, uri: String, headers: HTTPHeaders, remote: SocketAddress? = nil) -> Reply {
+    package func reply(method: HTTPMethod, uri: String, headers: HTTPHeaders, remote: SocketAddress? = nil) -> Reply {
         let (path, query) = Self.split(uri)
         let isRead = method == .GET || method == .HEAD
         switch path {

@@ -8,46 +8,46 @@ import MemoryMonitor
 /// The exporter-toolkit web configuration file (`--web.config.file`), the same YAML every
 /// Prometheus exporter reads: TLS (and mTLS), bcrypt basic auth, response headers. It applies to
 /// both ports. Keys the toolkit has that this exporter does not support are errors, never ignored.
-public struct WebConfiguration: Sendable, Equatable {
+package struct WebConfiguration: Sendable, Equatable {
     /// `tls_server_config.client_auth_type` values supported.
-    public enum ClientAuth: String, Sendable, CaseIterable {
+    package enum ClientAuth: String, Sendable, CaseIterable {
         case none = "NoClientCert"
         case verifyIfGiven = "VerifyClientCertIfGiven"
         case requireAndVerify = "RequireAndVerifyClientCert"
     }
 
     /// `tls_server_config`.
-    public struct TLS: Sendable, Equatable {
-        public var certFile: String
-        public var keyFile: String
-        public var clientCAFile: String?
-        public var clientAuth: ClientAuth = .none
+    package struct TLS: Sendable, Equatable {
+        package var certFile: String
+        package var keyFile: String
+        package var clientCAFile: String?
+        package var clientAuth: ClientAuth = .none
         /// `TLS12` (default) or `TLS13`.
-        public var minVersion = "TLS12"
-        public var maxVersion: String?
+        package var minVersion = "TLS12"
+        package var maxVersion: String?
     }
 
-    public var tls: TLS?
+    package var tls: TLS?
     /// `basic_auth_users`: user → bcrypt hash.
-    public var basicAuthUsers: [String: String] = [:]
+    package var basicAuthUsers: [String: String] = [:]
     /// `http_server_config.headers`, added to every response.
-    public var headers: [String: String] = [:]
+    package var headers: [String: String] = [:]
 
-    public init() {}
+    package init() {}
 
     static let tlsVersions = ["TLS12", "TLS13"]
     /// The headers exporter-toolkit lets a web configuration set.
     static let allowedHeaders = ["Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "X-XSS-Protection", "Content-Security-Policy"]
 
     /// Reads and checks the file; relative paths in it are relative to its directory.
-    public static func load(path: String) throws(ConfigurationError) -> WebConfiguration {
+    package static func load(path: String) throws(ConfigurationError) -> WebConfiguration {
         let text = try ConfigurationLoader.readFile(path)
         let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
         return try parse(yaml: text, source: path, baseDirectory: directory)
     }
 
     /// Parses the YAML, collecting every problem with its key path.
-    public static func parse(yaml text: String, source: String, baseDirectory: String) throws(ConfigurationError) -> WebConfiguration {
+    package static func parse(yaml text: String, source: String, baseDirectory: String) throws(ConfigurationError) -> WebConfiguration {
         typealias Node = WebConfigurationYAML.Node
         let root: Node?
         do {

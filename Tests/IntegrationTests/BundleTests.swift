@@ -33,6 +33,20 @@ struct BundleTests {
         return (r.status, r.stdout + r.stderr)
     }
 
+    /// The README's embedding example is the code examples/embedding-swift compiles (scripts/test.sh
+    /// builds that package, which sees only the public API).
+    @Test func theReadmeEmbeddingExampleIsTheCompiledOne() throws {
+        let readme = try String(contentsOfFile: Self.root + "/README.md", encoding: .utf8)
+        let main = try String(contentsOfFile: Self.root + "/examples/embedding-swift/Sources/EmbeddingExample/main.swift", encoding: .utf8)
+        guard let begin = main.range(of: "// README begin\n"), let end = main.range(of: "// README end") else {
+            Issue.record("main.swift has no README markers")
+            return
+        }
+        let compiled = main[begin.upperBound..<end.lowerBound]
+        let header = "```swift\nimport MemoryMonitor\nimport MemoryMonitorHTTP\nimport ServiceLifecycle\n\n"
+        #expect(readme.contains(header + compiled + "```"), "README's embedding example differs from examples/embedding-swift")
+    }
+
     @Test func promtoolChecksConfigAndRules() throws {
         let (status, output) = try tool("/usr/bin/promtool", ["check", "config", Self.root + "/prometheus/prometheus.yml"])
         #expect(status == 0, "\(output)")

@@ -523,14 +523,6 @@ struct ServerTests {
         return (monitor, server)
     }
 
-    func poll(seconds: Double = 5, _ condition: () -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return condition()
-    }
 }
 
 /// Graceful shutdown while clients keep connecting: every connection the listeners accepted is

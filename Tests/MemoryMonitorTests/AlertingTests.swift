@@ -1,6 +1,7 @@
 import Logging
 import ServiceLifecycle
 import Synchronization
+import TestSupport
 import Testing
 @testable import MemoryMonitor
 
@@ -100,13 +101,6 @@ struct AlertDispatchTests {
         }
     }
 
-    func eventually(_ condition: () -> Bool) async -> Bool {
-        for _ in 0..<200 {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(25))
-        }
-        return condition()
-    }
 
     @Test func rateLimitEscalationAndEmergencyBypass() async throws {
         let channel = ScriptedChannel(name: "test")
@@ -122,7 +116,7 @@ struct AlertDispatchTests {
             d.dispatch([alert(.emergency, at: 406)])  // escalation: sent
             d.dispatch([alert(.emergency, .resolved, at: 407)])  // sent
             d.dispatch([alert(.emergency, at: 408)])  // emergency bypasses the limit
-            #expect(await eventually { channel.received.count == 7 })
+            #expect(await poll { channel.received.count == 7 })
         }
         #expect(channel.received.map { "\($0.severity)/\($0.status.rawValue)" } == [
             "warning/firing", "warning/resolved", "warning/firing", "critical/firing", "emergency/firing", "emergency/resolved", "emergency/firing",
@@ -158,7 +152,7 @@ struct AlertDispatchTests {
         let d = AlertDispatcher(configuration: configuration(), channels: [channel], metrics: metrics, store: nil, logger: Logger(label: "t"))
         try await withDelivery(d) {
             d.dispatch([alert(.critical, at: 0)])
-            #expect(await eventually { channel.received.count == 1 })
+            #expect(await poll { channel.received.count == 1 })
         }
         #expect(channel.attempts == 3)
         #expect(metrics.alertDeliveryRetries.value("test") == 2)
@@ -172,7 +166,7 @@ struct AlertDispatchTests {
         let d = AlertDispatcher(configuration: configuration(), channels: [channel], metrics: metrics, store: nil, logger: Logger(label: "t"))
         try await withDelivery(d) {
             d.dispatch([alert(.warning, at: 0), alert(.critical, at: 1)])
-            #expect(await eventually { channel.received.count == 1 })
+            #expect(await poll { channel.received.count == 1 })
         }
         #expect(channel.received.first?.severity == .critical)
         #expect(metrics.alertsDropped.value("test", "rejected") == 1)
@@ -184,7 +178,7 @@ struct AlertDispatchTests {
         let d = AlertDispatcher(configuration: configuration(), channels: [channel], metrics: metrics, store: nil, logger: Logger(label: "t"))
         try await withDelivery(d) {
             d.dispatch([alert(.warning, at: 0)])
-            #expect(await eventually { channel.received.count == 1 })
+            #expect(await poll { channel.received.count == 1 })
         }
         #expect(metrics.alertDeliveryRetries.value("test") == 1)
     }
@@ -197,7 +191,7 @@ struct AlertDispatchTests {
             metrics: metrics, store: nil, logger: Logger(label: "t"))
         try await withDelivery(d) {
             for i in 0..<5 { d.dispatch([alert(i % 2 == 0 ? .warning : .critical, at: Double(i))]) }
-            #expect(await eventually { metrics.alertsDropped.value("test", "queue_full") == 3 })
+            #expect(await poll { metrics.alertsDropped.value("test", "queue_full") == 3 })
         }
         #expect(metrics.alertsDropped.value("test", "shutdown") == 2)
     }
@@ -212,8 +206,8 @@ struct AlertDispatchTests {
         try await withDelivery(d) {
             let a = alert(.warning, at: 0)
             d.dispatch([a])  // returns at once: delivery is on the queues' tasks
-            #expect(await eventually { seen.withLock { $0 } == [a.id] })
-            #expect(await eventually { metrics.alertsDropped.value("handler-2", "rejected") == 1 })
+            #expect(await poll { seen.withLock { $0 } == [a.id] })
+            #expect(await poll { metrics.alertsDropped.value("handler-2", "rejected") == 1 })
         }
     }
 
@@ -231,9 +225,8 @@ struct AlertDispatchTests {
     @Test func evaluatorMessagesFollowTheSpec() {
         var evaluator = AlertEvaluator(policy: ThresholdPolicy(.init()), forChecks: 1, hysteresisPercent: 5, instance: "host-1")
         let status = ProcessStatus(name: "app", residentBytes: UInt64(2048.5 * 1_048_576))
-        let sample = Sample(
-            timestamp: 0, targetDescription: "own process", process: .init(pid: 7, status: status),
-            host: MemInfo(totalBytes: 100 << 30, availableBytes: 90 << 30), cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
+        let sample = Sample.fixture(
+            targetDescription: "own process", pid: 7, status: status, host: MemInfo(totalBytes: 100 << 30, availableBytes: 90 << 30))
         let alerts = evaluator.evaluate(sample).alerts
         #expect(alerts.count == 1)
         #expect(alerts.first?.message == "CRITICAL: Memory usage 2048.5MB exceeds critical threshold")

@@ -1,4 +1,5 @@
 import Synchronization
+import TestSupport
 import Testing
 @testable import MemoryMonitor
 
@@ -100,9 +101,7 @@ struct ResponsePlannerTests {
 struct EmbeddedResponseTests {
     func sample(rssMB: Double) -> Sample {
         let status = ProcessStatus(name: "self", residentBytes: UInt64(rssMB * 1_048_576), virtualBytes: 1 << 30)
-        return Sample(
-            timestamp: 0, targetDescription: "own process", process: .init(pid: 1, status: status), host: nil, cgroup: nil, hostPressure: nil,
-            allocator: nil, exporter: .init())
+        return Sample.fixture(targetDescription: "own process", status: status, host: nil)
     }
 
     /// Critical shrinks the gate and clears normal caches; emergency shrinks it more, clears every
@@ -206,13 +205,6 @@ struct EmbeddedResponseTests {
         #expect(gate.status == .init(limit: 1, inFlight: 0, waiting: 0, rejected: 1))
     }
 
-    func poll(_ condition: () -> Bool) async -> Bool {
-        for _ in 0..<500 {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return condition()
-    }
 }
 
 @Suite("Log rate limit")

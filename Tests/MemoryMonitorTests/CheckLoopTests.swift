@@ -167,10 +167,9 @@ struct CheckLoopTests {
 @Suite("Pressure trigger follows the target's cgroup", .serialized)
 struct PressureWatchTests {
     func snapshot(_ directory: String?) -> MonitorSnapshot {
-        let sample = Sample(
-            timestamp: 0, targetDescription: "own process", process: nil, host: MemInfo(totalBytes: 1 << 30, availableBytes: 1 << 29),
-            cgroup: directory == nil ? CgroupMemory(version: .v1) : CgroupMemory(version: .v2), cgroupDirectory: directory,
-            hostPressure: nil, allocator: nil, exporter: .init())
+        let sample = Sample.fixture(
+            targetDescription: "own process", status: nil, host: MemInfo(totalBytes: 1 << 30, availableBytes: 1 << 29),
+            cgroup: directory == nil ? CgroupMemory(version: .v1) : CgroupMemory(version: .v2), cgroupDirectory: directory)
         return MonitorSnapshot(
             generation: 1, sample: sample, levels: [:], activeAlerts: [], checkedAt: .now, checkSeconds: 0, cleanupCycles: 0, growth: nil,
             totals: CheckTotals(startedAt: 0))

@@ -88,9 +88,7 @@ struct GrowthTests {
             let t = Double(i) * 10
             // Leaks for 10 minutes, then flat for 10.
             let rss = t < 600 ? Self.base * (1 + 0.2 * t / 300) : Self.base * 1.4
-            let sample = Sample(
-                timestamp: t, targetDescription: "t", process: .init(pid: 1, status: ProcessStatus(name: "x", residentBytes: UInt64(rss))),
-                host: MemInfo(totalBytes: 1 << 40, availableBytes: 1 << 39), cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
+            let sample = Sample.fixture(timestamp: t, residentBytes: UInt64(rss))
             for event in tracker.observe(sample, level: .healthy).1 {
                 if case .leakStarted = event { started += 1 }
                 if case .leakEnded = event { ended += 1 }
@@ -111,9 +109,7 @@ struct GrowthTests {
         for i in 0...6000 {
             let t = Double(i) / 10
             let rss = Self.base * (1 + 0.2 * t / 300) + Self.noise(t) * Self.mib
-            let sample = Sample(
-                timestamp: t, targetDescription: "t", process: .init(pid: 1, status: ProcessStatus(name: "x", residentBytes: UInt64(rss))),
-                host: MemInfo(totalBytes: 1 << 40, availableBytes: 1 << 39), cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
+            let sample = Sample.fixture(timestamp: t, residentBytes: UInt64(rss))
             let (analysis, events) = tracker.observe(sample, level: .healthy)
             rate = analysis.rateBytesPerSecond
             if events.contains(where: { if case .leakStarted = $0 { true } else { false } }) { started = true }
@@ -133,9 +129,7 @@ struct GrowthTests {
             let t = Double(i) * 10
             // 2 MiB/s towards the 1024 MiB warning.
             let rss = 600 * Self.mib + t * 2 * Self.mib
-            let sample = Sample(
-                timestamp: t, targetDescription: "t", process: .init(pid: 1, status: ProcessStatus(name: "x", residentBytes: UInt64(rss))),
-                host: MemInfo(totalBytes: 1 << 40, availableBytes: 1 << 39), cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
+            let sample = Sample.fixture(timestamp: t, residentBytes: UInt64(rss))
             for event in tracker.observe(sample, level: .healthy).1 { if case .trendStarted(let m) = event, message == nil { message = m } }
         }
         let text = try #require(message)
@@ -339,9 +333,7 @@ struct SlidingGrowthFitTests {
         for i in 0..<600 {
             t += i == 200 ? -50 : i == 400 ? 400 : 1
             let rss = UInt64(300_000_000 + 20_000 * Double(i) + Double(i % 7) * 4096)
-            let sample = Sample(
-                timestamp: t, targetDescription: "t", process: .init(pid: 1, status: ProcessStatus(name: "x", residentBytes: rss)),
-                host: MemInfo(totalBytes: 1 << 40, availableBytes: 1 << 39), cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
+            let sample = Sample.fixture(timestamp: t, residentBytes: rss)
             let rate = tracker.observe(sample, level: .healthy).0.rateBytesPerSecond
             let points = tracker.basisPoints
             #expect(zip(points, points.dropFirst()).allSatisfy { $0.t < $1.t } && points.last?.t == t, "check \(i)")
@@ -366,9 +358,7 @@ struct SlidingGrowthFitTests {
             t += Double.random(in: 0.05...2.5, using: &generator)
             let rss = UInt64(200_000_000 + 30_000 * (t - 1_800_000_000) + Double.random(in: 0...2_000_000, using: &generator))
             all.append((t, Double(rss)))
-            let sample = Sample(
-                timestamp: t, targetDescription: "t", process: .init(pid: 1, status: ProcessStatus(name: "x", residentBytes: rss)),
-                host: MemInfo(totalBytes: 1 << 40, availableBytes: 1 << 39), cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
+            let sample = Sample.fixture(timestamp: t, residentBytes: rss)
             let rate = tracker.observe(sample, level: .healthy).0.rateBytesPerSecond
             // The expected points: per ended slot within the window, its last check; then this one.
             var expected: [(t: Double, v: Double)] = []

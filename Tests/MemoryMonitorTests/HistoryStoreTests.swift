@@ -20,10 +20,7 @@ struct HistoryStoreTests {
     }
 
     func sample(pid: Int32, start: UInt64, rssMB: Double) -> Sample {
-        Sample(
-            timestamp: WallClock.now(), targetDescription: "t",
-            process: .init(pid: pid, startTicks: start, status: ProcessStatus(name: "x", residentBytes: UInt64(rssMB * Self.mib))),
-            host: MemInfo(totalBytes: 1 << 40, availableBytes: 1 << 39), cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
+        Sample.fixture(timestamp: WallClock.now(), pid: pid, startTicks: start, residentBytes: UInt64(rssMB * Self.mib))
     }
 
     /// Like the alert journal: a history file that cannot be read is moved aside, not overwritten,

@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 @testable import MemoryMonitor
 
@@ -9,9 +10,7 @@ struct MonitorTests {
             totalBytes: total, availableBytes: UInt64(Double(total) * (1 - percentUsed / 100)),
             swapTotalBytes: 1000 << 20, swapFreeBytes: UInt64(1000 * (1 - swapPercent / 100)) << 20)
         let status = ProcessStatus(name: "x", residentBytes: UInt64(rssMB * 1_048_576), virtualBytes: 1 << 30)
-        return Sample(
-            timestamp: 0, targetDescription: "test", process: .init(pid: 1, status: status), host: host, cgroup: nil,
-            hostPressure: nil, allocator: nil, exporter: .init())
+        return Sample.fixture(targetDescription: "test", status: status, host: host)
     }
 
     @Test(arguments: [

@@ -1,5 +1,6 @@
 import Glibc
 import SwiftProtobuf
+import TestSupport
 import Testing
 @testable import MemoryMonitor
 
@@ -63,7 +64,7 @@ struct ProtobufExpositionTests {
     @Test func checkDurationIsNativeAtSchema3() {
         var totals = CheckTotals(startedAt: 0)
         for seconds in [0.000_3, 0.000_3, 0.002] { totals.recordCheck(seconds: seconds, at: 0, overran: false) }
-        let sample = Sample(timestamp: 0, targetDescription: "t", process: nil, host: nil, cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
+        let sample = Sample.fixture(status: nil, host: nil)
         let family = CheckFamilies.families(sample: sample, totals: totals).first { $0.name == "memory_check_duration_seconds" }!
         let native = family.series[0].native!
         #expect(native.schema == 3)

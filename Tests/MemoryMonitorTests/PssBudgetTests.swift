@@ -37,7 +37,7 @@ struct PssBudgetTests {
 
     @Test func theMetricCountsDeferredReads() {
         var totals = CheckTotals(startedAt: 0)
-        var sample = Sample(timestamp: 0, targetDescription: "t", process: nil, host: nil, cgroup: nil, hostPressure: nil, allocator: nil, exporter: .init())
+        var sample = Sample.fixture(status: nil, host: nil)
         sample.pssDeferred = 7
         totals.record(sample)
         #expect(totals.pssSkipped == 7)

@@ -1,5 +1,5 @@
 /// Somewhere alerts go: the log, a webhook, Slack, email, Alertmanager, a custom handler.
-public protocol AlertChannel: Sendable {
+package protocol AlertChannel: Sendable {
     /// The channel's name in configuration, metrics and logs (`webhook`, `handler-1`, ...).
     var id: AlertChannelID { get }
     /// Delivers one alert or throws; a `DeliveryError` says whether trying again can help.
@@ -7,20 +7,20 @@ public protocol AlertChannel: Sendable {
 }
 
 /// Why a delivery failed. Anything else thrown counts as retryable (connection refused, reset...).
-public struct DeliveryError: Error, CustomStringConvertible {
+package struct DeliveryError: Error, CustomStringConvertible {
     /// Whether a later attempt may succeed (timeouts, 5xx, 429) or not (4xx, a rejected address).
-    public var retryable: Bool
-    public var message: String
+    package var retryable: Bool
+    package var message: String
 
-    public init(retryable: Bool, _ message: String) {
+    package init(retryable: Bool, _ message: String) {
         self.retryable = retryable
         self.message = message
     }
 
-    public var description: String { message }
+    package var description: String { message }
 
     /// The verdict for an HTTP status: 2xx is success (nil); 408, 429 and 5xx retry; other codes do not.
-    public static func forHTTPStatus(_ code: UInt) -> DeliveryError? {
+    package static func forHTTPStatus(_ code: UInt) -> DeliveryError? {
         switch code {
         case 200..<300: nil
         case 408, 429, 500..<600: DeliveryError(retryable: true, "HTTP \(code)")

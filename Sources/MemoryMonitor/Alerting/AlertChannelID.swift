@@ -1,54 +1,54 @@
 /// Which channel: the names configuration, metrics and the state directory use (`webhook`,
 /// `handler-1`, ...), as a type rather than a bare string.
-public struct AlertChannelID: RawRepresentable, Hashable, Sendable, Comparable, CustomStringConvertible {
-    public var rawValue: String
+package struct AlertChannelID: RawRepresentable, Hashable, Sendable, Comparable, CustomStringConvertible {
+    package var rawValue: String
 
-    public init(rawValue: String) { self.rawValue = rawValue }
+    package init(rawValue: String) { self.rawValue = rawValue }
 
     /// The log (always configured).
-    public static let log = AlertChannelID(rawValue: "log")
+    package static let log = AlertChannelID(rawValue: "log")
     /// The generic webhook (`alerting.webhook_url`).
-    public static let webhook = AlertChannelID(rawValue: "webhook")
+    package static let webhook = AlertChannelID(rawValue: "webhook")
     /// Slack's incoming webhook.
-    public static let slack = AlertChannelID(rawValue: "slack")
+    package static let slack = AlertChannelID(rawValue: "slack")
     /// SMTP.
-    public static let email = AlertChannelID(rawValue: "email")
+    package static let email = AlertChannelID(rawValue: "email")
     /// Alertmanager's /api/v2/alerts.
-    public static let alertmanager = AlertChannelID(rawValue: "alertmanager")
+    package static let alertmanager = AlertChannelID(rawValue: "alertmanager")
 
     /// The channels `alerting.alert_levels` may name.
-    public static let configurable: [AlertChannelID] = [.log, .webhook, .slack, .email, .alertmanager]
+    package static let configurable: [AlertChannelID] = [.log, .webhook, .slack, .email, .alertmanager]
 
     /// The n-th custom handler (SPEC §7 `add_handler`); handlers receive every alert.
-    public static func handler(_ number: Int) -> AlertChannelID { AlertChannelID(rawValue: "handler-\(number)") }
+    package static func handler(_ number: Int) -> AlertChannelID { AlertChannelID(rawValue: "handler-\(number)") }
 
     /// The channel `alerting.alert_levels` names this one by (`alertmanager-2` is routed as `alertmanager`).
-    public var routedAs: AlertChannelID { rawValue.hasPrefix("alertmanager-") ? .alertmanager : self }
+    package var routedAs: AlertChannelID { rawValue.hasPrefix("alertmanager-") ? .alertmanager : self }
 
     /// True for an Alertmanager's channel.
-    public var isAlertmanager: Bool { routedAs == .alertmanager }
+    package var isAlertmanager: Bool { routedAs == .alertmanager }
 
     /// True for a custom handler's channel.
-    public var isHandler: Bool { rawValue.hasPrefix("handler-") }
+    package var isHandler: Bool { rawValue.hasPrefix("handler-") }
 
-    public var description: String { rawValue }
+    package var description: String { rawValue }
 
-    public static func < (a: AlertChannelID, b: AlertChannelID) -> Bool { a.rawValue < b.rawValue }
+    package static func < (a: AlertChannelID, b: AlertChannelID) -> Bool { a.rawValue < b.rawValue }
 }
 
 /// What rate limiting groups: "similar alerts" are the same component at the same severity.
-public struct RateLimitKey: Hashable, Sendable {
-    public var component: Component
-    public var severity: Severity
+package struct RateLimitKey: Hashable, Sendable {
+    package var component: Component
+    package var severity: Severity
 
-    public init(_ alert: Alert) {
+    package init(_ alert: Alert) {
         component = alert.component
         severity = alert.severity
     }
 }
 
 /// Why an alert left a channel's queue without being delivered (`memory_alerts_dropped_total{reason}`).
-public enum AlertDropReason: String, Sendable, CaseIterable {
+package enum AlertDropReason: String, Sendable, CaseIterable {
     /// The queue was full: the oldest waiting alert made room.
     case queueFull = "queue_full"
     /// The receiver refused it for good (4xx, a permanent SMTP error).
@@ -60,6 +60,6 @@ public enum AlertDropReason: String, Sendable, CaseIterable {
 }
 
 /// The result of one delivery attempt (`memory_alert_deliveries_total{result}`).
-public enum DeliveryOutcome: String, Sendable {
+package enum DeliveryOutcome: String, Sendable {
     case delivered, failed
 }

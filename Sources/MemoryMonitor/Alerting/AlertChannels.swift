@@ -2,9 +2,9 @@ import AsyncHTTPClient
 import Logging
 
 /// Builds the channels the configuration gives a destination to.
-public enum AlertChannels {
+package enum AlertChannels {
     /// The channels, and a warning for each channel a level lists that has no destination.
-    public static func make(_ a: MonitorConfiguration.Alerting, logger: Logger) -> (channels: [any AlertChannel], warnings: [String]) {
+    package static func make(_ a: MonitorConfiguration.Alerting, logger: Logger) -> (channels: [any AlertChannel], warnings: [String]) {
         let client = HTTPClient.shared
         var channels: [any AlertChannel] = [LogChannel(logger: logger)]
         var missing: [String: String] = [:]
@@ -42,5 +42,5 @@ public enum AlertChannels {
     }
 
     /// This host's name, the default `instance` of alerts.
-    public static func hostName() -> String { SMTPClient.localName() }
+    package static func hostName() -> String { SMTPClient.localName() }
 }

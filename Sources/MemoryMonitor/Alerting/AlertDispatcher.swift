@@ -22,7 +22,7 @@ public final class AlertDispatcher: Sendable {
 
     /// A dispatcher over `channels` (each gets its queue). With a `store`, the history and pending
     /// deliveries it recovered are restored and the pending ones queued again.
-    public init(
+    package init(
         configuration: MonitorConfiguration.Alerting, channels: [any AlertChannel], metrics: MonitorMetrics, store: AlertStateStore?,
         logger: Logger
     ) {
@@ -68,7 +68,7 @@ public final class AlertDispatcher: Sendable {
     }
 
     /// The levels the recovered history left active, to seed the evaluator after a restart.
-    public var restoredLevels: [Component: Severity] {
+    package var restoredLevels: [Component: Severity] {
         state.withLock { $0.router.active.mapValues(\.severity) }
     }
 
@@ -92,7 +92,7 @@ public final class AlertDispatcher: Sendable {
     func finishQueues() { newQueue.finish() }
 
     /// Rate-limits, records and queues alerts. Never blocks on delivery.
-    public func dispatch(_ alerts: [Alert]) {
+    package func dispatch(_ alerts: [Alert]) {
         for alert in alerts { dispatch(alert) }
     }
 
@@ -114,7 +114,7 @@ public final class AlertDispatcher: Sendable {
     /// Drops these components' firing alerts from the active set without a "resolved" (the
     /// target vanished, so their values no longer describe anything); the summary counts them as
     /// superseded.
-    public func supersede(_ components: [Component]) {
+    package func supersede(_ components: [Component]) {
         guard !components.isEmpty else { return }
         state.withLock { $0.router.supersede(components) }
     }
@@ -127,7 +127,7 @@ public final class AlertDispatcher: Sendable {
     /// Records what the automatic response did in the alert that announced the level (or the
     /// active alerts at `severity`): `metadata.auto_response` in /health/alerts, and in the next
     /// re-send to Alertmanager while it is active.
-    public func annotate(id: String?, severity: Severity, autoResponse: JSONValue) {
+    package func annotate(id: String?, severity: Severity, autoResponse: JSONValue) {
         state.withLock { $0.router.annotate(id: id, severity: severity, autoResponse: autoResponse) }
     }
 

@@ -12,13 +12,13 @@ import Synchronization
 ///
 /// What it cannot read it never overwrites: an unreadable or oversized journal is moved aside
 /// (`alerts.journal.unread-<time>`), and each line it cannot parse is named in `warnings`.
-public final class AlertStateStore: Sendable {
+package final class AlertStateStore: Sendable {
     /// What the journal held at start.
-    public struct Recovered: Sendable {
+    package struct Recovered: Sendable {
         /// Sent alerts, oldest first.
-        public var history: [Alert]
+        package var history: [Alert]
         /// Deliveries not yet finished, in the order they were queued.
-        public var pending: [(channel: String, alert: Alert)]
+        package var pending: [(channel: String, alert: Alert)]
     }
 
     struct State {
@@ -27,7 +27,7 @@ public final class AlertStateStore: Sendable {
         var lines: Int
     }
 
-    public let path: String
+    package let path: String
     let retentionSeconds: Double
     private let state: Mutex<State>
     /// Where write failures go (counted and logged).
@@ -37,9 +37,9 @@ public final class AlertStateStore: Sendable {
     static let maximumHistory = 10_000
 
     /// What was read at start.
-    public let recovered: Recovered
+    package let recovered: Recovered
     /// What went wrong reading the journal at start (each skipped line, a file moved aside); log each.
-    public let warnings: [String]
+    package let warnings: [String]
 
     /// Opens (creating) `directory/alerts.journal`, reads it, rewrites it with only what is still
     /// needed (pending deliveries, history younger than `retentionSeconds`), and returns both.
@@ -48,7 +48,7 @@ public final class AlertStateStore: Sendable {
     /// (`alerts.journal.corrupt-<time>`, a hard link) before the rewrite, and where that fails it is
     /// not rewritten at all. A rewrite that fails (a full disk) leaves the journal as it was and
     /// the store appends to it. Throws only when the directory cannot hold a journal at all.
-    public init(directory: String, retentionSeconds: Double) throws {
+    package init(directory: String, retentionSeconds: Double) throws {
         var journal = StateJournal(directory: directory, name: "alerts.journal")
         path = journal.path
         self.retentionSeconds = retentionSeconds
@@ -105,10 +105,10 @@ public final class AlertStateStore: Sendable {
     var lineCount: Int { state.withLock { $0.lines } }
 
     /// Whether the file lacks entries held in memory (a write failed and has not been retried yet).
-    public var isBehind: Bool { state.withLock { $0.journal.isBehind || $0.journal.fd < 0 } }
+    package var isBehind: Bool { state.withLock { $0.journal.isBehind || $0.journal.fd < 0 } }
 
     /// Writes what the file lacks, if a write failed before (each check calls this).
-    public func retryIfBehind() {
+    package func retryIfBehind() {
         state.withLock { s in
             guard s.journal.isBehind || s.journal.fd < 0 else { return }
             compact(&s)
@@ -185,7 +185,7 @@ public final class AlertStateStore: Sendable {
 }
 
 /// The state directory cannot be used.
-public struct StateDirectoryError: Error, CustomStringConvertible {
-    public var message: String
-    public var description: String { message }
+package struct StateDirectoryError: Error, CustomStringConvertible {
+    package var message: String
+    package var description: String { message }
 }

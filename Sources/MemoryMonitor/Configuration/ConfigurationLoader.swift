@@ -6,14 +6,14 @@ import Musl
 
 /// Reads the SPEC §3 JSON file and the SPEC's environment variables into a `MonitorConfiguration`,
 /// collecting every problem with its key path, and naming unknown keys as warnings.
-public struct ConfigurationLoader {
+package struct ConfigurationLoader {
     /// Problems found so far; the configuration is unusable while this is non-empty.
-    public private(set) var problems: [ConfigurationProblem] = []
+    package private(set) var problems: [ConfigurationProblem] = []
     /// Unknown keys, as `key path` strings; they are ignored.
-    public private(set) var unknownKeys: [String] = []
+    package private(set) var unknownKeys: [String] = []
 
     /// Things that load but look wrong: placeholder destinations copied from an example.
-    public var warnings: [String] {
+    package var warnings: [String] {
         var found: [String] = []
         let a = configuration.alerting
         let destinations: [(String, String?)] =
@@ -32,15 +32,15 @@ public struct ConfigurationLoader {
         return ["example.com", "example.org", "example.net", "your-webhook", "yourcompany.com", "replace_me", ".invalid"].contains { v.contains($0) }
     }
     /// The configuration built so far.
-    public var configuration: MonitorConfiguration
+    package var configuration: MonitorConfiguration
 
     /// Starts from `base` (the embedded defaults unless given).
-    public init(base: MonitorConfiguration = MonitorConfiguration()) {
+    package init(base: MonitorConfiguration = MonitorConfiguration()) {
         self.configuration = base
     }
 
     /// Throws when problems were found; otherwise returns the configuration.
-    public func validated() throws(ConfigurationError) -> MonitorConfiguration {
+    package func validated() throws(ConfigurationError) -> MonitorConfiguration {
         var all = problems
         all += Self.crossChecks(configuration)
         if !all.isEmpty { throw ConfigurationError(problems: all) }
@@ -50,11 +50,11 @@ public struct ConfigurationLoader {
     // MARK: File
 
     /// The largest configuration file read.
-    public static let maximumFileBytes = 1 << 20
+    package static let maximumFileBytes = 1 << 20
 
     /// Reads a configuration file's text: at most 1 MiB, UTF-8 (a byte-order mark is skipped;
     /// invalid UTF-8 is an error naming its byte offset).
-    public static func readFile(_ path: String) throws(ConfigurationError) -> String {
+    package static func readFile(_ path: String) throws(ConfigurationError) -> String {
         var info = stat()
         guard stat(path, &info) == 0 else {
             throw ConfigurationError(fileError: "cannot read configuration file \(path): \(String(cString: strerror(errno)))")
@@ -93,7 +93,7 @@ public struct ConfigurationLoader {
     }
 
     /// Applies a JSON document (the file's text). Invalid JSON throws with line and column.
-    public mutating func apply(json text: String, source: String) throws(ConfigurationError) {
+    package mutating func apply(json text: String, source: String) throws(ConfigurationError) {
         let root: JSONValue
         do {
             root = try JSONParser.parse(text)
@@ -163,7 +163,7 @@ public struct ConfigurationLoader {
     // MARK: Environment and overrides
 
     /// Applies the environment variables the keys declare (SPEC §3), when set and not empty.
-    public mutating func apply(environment env: [String: String]) {
+    package mutating func apply(environment env: [String: String]) {
         for key in ConfigurationSchema.keys {
             guard let name = key.environment, let text = env[name], !text.isEmpty else { continue }
             set(key, text: text, source: name)
@@ -187,7 +187,7 @@ public struct ConfigurationLoader {
 
     /// Sets a port from text (environment variable or flag), recording a problem under `name`.
     /// `allowsAnyFreePort` accepts 0, which lets the kernel pick a port (the log names it).
-    public mutating func setPort(
+    package mutating func setPort(
         _ text: String, name: String, allowsAnyFreePort: Bool = false, _ assign: (inout MonitorConfiguration, Int) -> Void
     ) {
         let lowest = allowsAnyFreePort ? 0 : 1
@@ -199,21 +199,21 @@ public struct ConfigurationLoader {
     }
 
     /// Sets the log level from text (environment variable or flag), recording a problem under `source`.
-    public mutating func setLogLevel(_ text: String, source: String) { set("logging.level", text: text, source: source) }
+    package mutating func setLogLevel(_ text: String, source: String) { set("logging.level", text: text, source: source) }
 
     /// Records a problem found by the caller (a flag's value, say).
-    public mutating func report(_ problem: ConfigurationProblem) { problems.append(problem) }
+    package mutating func report(_ problem: ConfigurationProblem) { problems.append(problem) }
 
     /// Below this a check loop burns a core for nothing: /proc does not change that fast.
     static let minimumCheckInterval = 0.1
 
     /// Sets the check interval from a flag, with the file's bounds.
-    public mutating func setCheckInterval(_ seconds: Double, source: String) {
+    package mutating func setCheckInterval(_ seconds: Double, source: String) {
         set("monitoring.check_interval", text: JSONValue.format(seconds), source: source)
     }
 
     /// Sets the cgroup directory from a flag, with the file's rule.
-    public mutating func setCgroup(_ path: String, source: String) { set("monitoring.cgroup", text: path, source: source) }
+    package mutating func setCgroup(_ path: String, source: String) { set("monitoring.cgroup", text: path, source: source) }
 
     static func cgroupProblem(_ path: String) -> String? {
         path.hasPrefix("/") ? nil : "an absolute cgroup directory such as /sys/fs/cgroup/kubepods.slice/..."
@@ -221,7 +221,7 @@ public struct ConfigurationLoader {
 
     /// Sets the target from flags (each nil when not given), by the `monitoring.target` keys'
     /// rules: at most one, a positive pid, a pattern that compiles.
-    public mutating func setTarget(pid: Int32?, pidfile: String?, processName: String?, processMatch: String?, sources: String) {
+    package mutating func setTarget(pid: Int32?, pidfile: String?, processName: String?, processMatch: String?, sources: String) {
         let given = [
             ("pid", "--pid", pid.map { "\($0)" }), ("pidfile", "--pidfile", pidfile), ("process_name", "--process-name", processName),
             ("match", "--process-match", processMatch),
@@ -234,7 +234,7 @@ public struct ConfigurationLoader {
     }
 
     /// Why a `--process-match` / `monitoring.target.match` pattern is not a regular expression, or nil.
-    public static func patternProblem(_ pattern: String) -> String? {
+    package static func patternProblem(_ pattern: String) -> String? {
         do {
             _ = try Regex(pattern)
             return nil

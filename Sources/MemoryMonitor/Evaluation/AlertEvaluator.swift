@@ -1,22 +1,22 @@
 /// Turns samples into alerts: one `LevelTracker` per measured component, one alert per level
 /// change; a vanished target and new OOM kills are alerts of their own.
-public struct AlertEvaluator: Sendable {
+package struct AlertEvaluator: Sendable {
     /// What one sample changed.
-    public struct Outcome: Sendable {
+    package struct Outcome: Sendable {
         /// Alerts to dispatch.
-        public var alerts: [Alert] = []
+        package var alerts: [Alert] = []
         /// Components whose firing alert no longer applies without being resolved (the target
         /// vanished): the dispatcher drops them from the active set and counts them as superseded.
-        public var superseded: [Component] = []
+        package var superseded: [Component] = []
         /// Growth rate, leak state and predictions from this check; nil without growth tracking.
-        public var growth: GrowthTracker.Analysis?
+        package var growth: GrowthTracker.Analysis?
         /// A leak episode started at this check (`memory_leaks_detected_total` counts it).
-        public var leakStarted = false
+        package var leakStarted = false
     }
 
     private var trackers: [Component: LevelTracker]
     /// True while a `target` alert is firing.
-    public private(set) var targetGone = false
+    package private(set) var targetGone = false
     private(set) var policy: ThresholdPolicy
     let instance: String
     private var growth: GrowthTracker?
@@ -27,7 +27,7 @@ public struct AlertEvaluator: Sendable {
     /// - Parameters:
     ///   - growth: leak detection and prediction; nil leaves them out.
     ///   - leakSeverity: the severity of `memory_leak` alerts.
-    public init(
+    package init(
         policy: ThresholdPolicy, forChecks: Int, hysteresisPercent: Double, instance: String, levels: [Component: Severity] = [:],
         growth: GrowthTracker? = nil, leakSeverity: Severity = .warning
     ) {
@@ -44,7 +44,7 @@ public struct AlertEvaluator: Sendable {
     }
 
     /// The level in force per measured component, plus `target` while the target is gone.
-    public var levels: [Component: Severity] {
+    package var levels: [Component: Severity] {
         var levels = trackers.mapValues(\.level)
         if targetGone { levels[.target] = Self.targetGoneSeverity }
         return levels
@@ -53,7 +53,7 @@ public struct AlertEvaluator: Sendable {
     /// Takes new thresholds and rules and keeps every level, pending count and alert in force
     /// (SIGHUP). With `history` (growth settings changed), a new growth tracker is filled from
     /// it, so its window is not lost.
-    public mutating func reconfigure(_ c: MonitorConfiguration, history: [SampleHistory.Entry]?) {
+    package mutating func reconfigure(_ c: MonitorConfiguration, history: [SampleHistory.Entry]?) {
         policy = ThresholdPolicy(c.thresholds)
         leakSeverity = c.monitoring.leakDetection.severity
         for component in Array(trackers.keys) {
@@ -68,12 +68,12 @@ public struct AlertEvaluator: Sendable {
     }
 
     /// Hands history from before a restart to the growth tracker.
-    public mutating func restoreGrowth(_ entries: [SampleHistory.Entry]) {
+    package mutating func restoreGrowth(_ entries: [SampleHistory.Entry]) {
         growth?.restore(entries)
     }
 
     /// Feeds a sample; returns the alerts it raises and the alerts it supersedes.
-    public mutating func evaluate(_ sample: Sample) -> Outcome {
+    package mutating func evaluate(_ sample: Sample) -> Outcome {
         var outcome = Outcome()
         if case .gone(let reason) = sample.targetState {
             if !targetGone {

@@ -1,32 +1,32 @@
 /// A robust straight-line fit of memory over time: the Theil–Sen estimator (the median of the
 /// slopes between every pair of points), which a spike or a few outliers do not move.
-public struct GrowthFit: Sendable, Equatable {
+package struct GrowthFit: Sendable, Equatable {
     /// Growth, bytes per second (negative when shrinking).
-    public var slope: Double
+    package var slope: Double
     /// The fitted value at `end`, bytes.
-    public var valueAtEnd: Double
+    package var valueAtEnd: Double
     /// The fitted value at `start`, bytes.
-    public var valueAtStart: Double
+    package var valueAtStart: Double
     /// Time span of the points, seconds.
-    public var start: Double
-    public var end: Double
+    package var start: Double
+    package var end: Double
     /// Share of the variance the line explains, 0…1 (1 − residual / total sum of squares).
-    public var explained: Double
+    package var explained: Double
     /// Points fitted.
-    public var count: Int
+    package var count: Int
     /// The medians of four equal time segments, oldest first: growth that is sustained raises
     /// every one of them; a single step raises one.
-    public var quarterMedians: [Double]
+    package var quarterMedians: [Double]
 
     /// At most this many points enter a fit: Theil–Sen is quadratic in them. The leak tracker
     /// keeps one point per slot of window/63 and the newest check (`GrowthTracker`); a list with
     /// more is thinned evenly here.
-    public static let maximumPoints = 64
+    package static let maximumPoints = 64
 
     /// Fits `points` (time in seconds, value in bytes), oldest first, computing every pair's
     /// slope. Nil with fewer than 3 points or no time span. The tracker's checks use
     /// `SlidingGrowthFit`, which gives the same fit from the slopes it keeps.
-    public static func fit(_ points: [(t: Double, v: Double)]) -> GrowthFit? {
+    package static func fit(_ points: [(t: Double, v: Double)]) -> GrowthFit? {
         guard points.count >= 3 else { return nil }
         return withUnsafeTemporaryAllocation(of: (t: Double, v: Double).self, capacity: points.count) { buffer in
             for (i, point) in points.enumerated() { buffer[i] = point }
@@ -94,7 +94,7 @@ public struct GrowthFit: Sendable, Equatable {
     }
 
     /// Seconds until the fitted line reaches `target`: 0 when already there, nil when not growing.
-    public func secondsUntil(_ target: Double) -> Double? {
+    package func secondsUntil(_ target: Double) -> Double? {
         if valueAtEnd >= target { return 0 }
         guard slope > 0 else { return nil }
         return (target - valueAtEnd) / slope

@@ -17,7 +17,7 @@ public struct GrowthTracker: Sendable {
     }
 
     /// What changed this check.
-    public enum Event: Sendable, Equatable {
+    package enum Event: Sendable, Equatable {
         case leakStarted(rateBytesPerSecond: Double, windowGrowth: Double)
         case leakEnded
         case trendStarted(message: String)
@@ -62,7 +62,7 @@ public struct GrowthTracker: Sendable {
     /// The points the basis fit uses, oldest first (for tests).
     var basisPoints: [(t: Double, v: Double)] { (settled + (newest.map { [$0] } ?? [])).map { ($0.t, $0.basis) } }
 
-    public init(configuration: MonitorConfiguration) {
+    package init(configuration: MonitorConfiguration) {
         let l = configuration.monitoring.leakDetection
         rule = LeakRule(thresholdGrowthRate: l.thresholdGrowthRate, window: l.monitoringWindow)
         leakDetection = l.enabled
@@ -74,7 +74,7 @@ public struct GrowthTracker: Sendable {
 
     /// Keeps the history read back from the state directory; the first check takes up the points
     /// of the last window if they belong to the same process (pid and start time).
-    public mutating func restore(_ entries: [SampleHistory.Entry]) {
+    package mutating func restore(_ entries: [SampleHistory.Entry]) {
         restored = entries
     }
 
@@ -89,7 +89,7 @@ public struct GrowthTracker: Sendable {
     }
 
     /// Forgets every point: a new target is a new series.
-    public mutating func reset() -> [Event] {
+    package mutating func reset() -> [Event] {
         var events: [Event] = []
         if leaking { events.append(.leakEnded) }
         if let trend { events.append(.trendEnded(message: "RESOLVED: \(trend) (the target changed)")) }
@@ -105,7 +105,7 @@ public struct GrowthTracker: Sendable {
 
     /// Feeds one sample; returns the analysis and what changed. `level` is the current
     /// `process_memory` level: the trend looks at the next one up.
-    public mutating func observe(_ sample: Sample, level: Severity) -> (Analysis, [Event]) {
+    package mutating func observe(_ sample: Sample, level: Severity) -> (Analysis, [Event]) {
         guard let process = sample.process, let resident = process.status.residentBytes else {
             return (Analysis(basis: "resident", rateBytesPerSecond: nil, leaking: leaking, secondsToThreshold: [:], secondsToLimit: nil), [])
         }

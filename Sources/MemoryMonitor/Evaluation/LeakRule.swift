@@ -8,29 +8,29 @@
 ///    by at least a quarter of the growth the line expects per quarter (one step, as a cache
 ///    warming up and then flat, raises one quarter, not all of them).
 /// An episode ends when, over a window, the line rises by less than half the threshold.
-public struct LeakRule: Sendable, Equatable {
+package struct LeakRule: Sendable, Equatable {
     /// `monitoring.leak_detection.threshold_growth_rate`.
-    public var thresholdGrowthRate: Double
+    package var thresholdGrowthRate: Double
     /// `monitoring.leak_detection.monitoring_window`, seconds.
-    public var window: Double
-    public static let minimumPoints = 6
-    public static let minimumSpanShare = 0.8
-    public static let minimumExplained = 0.8
-    public static let quarterShare = 0.25
+    package var window: Double
+    package static let minimumPoints = 6
+    package static let minimumSpanShare = 0.8
+    package static let minimumExplained = 0.8
+    package static let quarterShare = 0.25
 
-    public init(thresholdGrowthRate: Double, window: Double) {
+    package init(thresholdGrowthRate: Double, window: Double) {
         self.thresholdGrowthRate = thresholdGrowthRate
         self.window = window
     }
 
     /// Relative growth the fit shows over a full window.
-    public func windowGrowth(_ fit: GrowthFit) -> Double {
+    package func windowGrowth(_ fit: GrowthFit) -> Double {
         guard fit.valueAtStart > 0 else { return 0 }
         return fit.slope * window / fit.valueAtStart
     }
 
     /// Whether the fit is a leak by the rule above.
-    public func isLeak(_ fit: GrowthFit) -> Bool {
+    package func isLeak(_ fit: GrowthFit) -> Bool {
         guard fit.count >= Self.minimumPoints, fit.end - fit.start >= window * Self.minimumSpanShare else { return false }
         guard windowGrowth(fit) >= thresholdGrowthRate, fit.explained >= Self.minimumExplained else { return false }
         let perQuarter = fit.slope * (fit.end - fit.start) / 4
@@ -40,7 +40,7 @@ public struct LeakRule: Sendable, Equatable {
     }
 
     /// Whether an episode in progress has ended: growth over the window below half the threshold.
-    public func hasStopped(_ fit: GrowthFit) -> Bool {
+    package func hasStopped(_ fit: GrowthFit) -> Bool {
         fit.end - fit.start >= window * Self.minimumSpanShare && windowGrowth(fit) < thresholdGrowthRate / 2
     }
 }

@@ -1,33 +1,33 @@
 /// The level of one component over time, without flapping: a level rises only after the value has
 /// stayed above the current level for `forChecks` consecutive checks (it rises to the lowest level
 /// seen in that run), and falls only when the value drops below a threshold by the hysteresis margin.
-public struct LevelTracker: Sendable, Equatable {
+package struct LevelTracker: Sendable, Equatable {
     /// The level currently in force (what alerts and /health report).
-    public private(set) var level: Severity
+    package private(set) var level: Severity
     /// Consecutive checks so far with the value above the current level.
-    public private(set) var pendingChecks = 0
+    package private(set) var pendingChecks = 0
     /// The lowest level seen during those checks.
     private var pendingFloor: Severity = .emergency
 
     /// Consecutive checks before a rise takes effect (1 = at once).
-    public var forChecks: Int
+    package var forChecks: Int
     /// Percent below a threshold the value must fall for that level to clear.
-    public var hysteresisPercent: Double
+    package var hysteresisPercent: Double
 
-    public init(forChecks: Int = 1, hysteresisPercent: Double = 5, level: Severity = .healthy) {
+    package init(forChecks: Int = 1, hysteresisPercent: Double = 5, level: Severity = .healthy) {
         self.forChecks = max(1, forChecks)
         self.hysteresisPercent = hysteresisPercent
         self.level = level
     }
 
     /// Back to healthy with nothing pending, without reporting a change (the value lost its meaning).
-    public mutating func reset() {
+    package mutating func reset() {
         level = .healthy
         pendingChecks = 0
     }
 
     /// Feeds one check's value; returns the new level when it changed.
-    public mutating func update(value: Double?, bounds: ThresholdPolicy.Bounds) -> Severity? {
+    package mutating func update(value: Double?, bounds: ThresholdPolicy.Bounds) -> Severity? {
         guard let value else {
             // Not measured (unknown, or target gone): hold the level, forget any pending rise.
             pendingChecks = 0

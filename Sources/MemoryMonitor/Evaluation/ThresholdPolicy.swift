@@ -1,13 +1,13 @@
 /// Maps a sample to a level per component using the configured thresholds.
-public struct ThresholdPolicy: Sendable, Equatable {
+package struct ThresholdPolicy: Sendable, Equatable {
     /// The three bounds of one component, in the unit its value is measured in.
-    public struct Bounds: Sendable, Equatable {
-        public var warning: Double
-        public var critical: Double
-        public var emergency: Double
+    package struct Bounds: Sendable, Equatable {
+        package var warning: Double
+        package var critical: Double
+        package var emergency: Double
 
         /// The bound for a level (healthy has none).
-        public func bound(for severity: Severity) -> Double? {
+        package func bound(for severity: Severity) -> Double? {
             switch severity {
             case .healthy: nil
             case .warning: warning
@@ -17,7 +17,7 @@ public struct ThresholdPolicy: Sendable, Equatable {
         }
 
         /// The highest level whose bound `value` reaches.
-        public func level(of value: Double) -> Severity {
+        package func level(of value: Double) -> Severity {
             if value >= emergency { return .emergency }
             if value >= critical { return .critical }
             if value >= warning { return .warning }
@@ -25,18 +25,18 @@ public struct ThresholdPolicy: Sendable, Equatable {
         }
     }
 
-    public var processMB: Bounds
-    public var systemPercent: Bounds
-    public var swapPercent: Bounds
+    package var processMB: Bounds
+    package var systemPercent: Bounds
+    package var swapPercent: Bounds
 
-    public init(_ t: MonitorConfiguration.Thresholds) {
+    package init(_ t: MonitorConfiguration.Thresholds) {
         processMB = Bounds(warning: t.memoryWarningMB, critical: t.memoryCriticalMB, emergency: t.memoryEmergencyMB)
         systemPercent = Bounds(warning: t.memoryPercentWarning, critical: t.memoryPercentCritical, emergency: t.memoryPercentEmergency)
         swapPercent = Bounds(warning: t.swapPercentWarning, critical: t.swapPercentCritical, emergency: t.swapPercentEmergency)
     }
 
     /// The bounds of a component.
-    public func bounds(_ component: Component) -> Bounds {
+    package func bounds(_ component: Component) -> Bounds {
         switch component {
         case .processMemory: processMB
         case .systemMemory: systemPercent
@@ -48,7 +48,7 @@ public struct ThresholdPolicy: Sendable, Equatable {
 
     /// The value a measured component is judged on, in its bounds' unit; nil when not measured
     /// (target gone, or the value unknown this time).
-    public static func value(of component: Component, in sample: Sample) -> Double? {
+    package static func value(of component: Component, in sample: Sample) -> Double? {
         switch component {
         case .processMemory: sample.process?.status.residentBytes.map { Double($0) / 1_048_576 }
         case .systemMemory: sample.memoryPercent
@@ -58,7 +58,7 @@ public struct ThresholdPolicy: Sendable, Equatable {
     }
 
     /// The level of every component in a sample.
-    public func levels(_ sample: Sample) -> [Component: Severity] {
+    package func levels(_ sample: Sample) -> [Component: Severity] {
         var levels: [Component: Severity] = [:]
         for component in Component.measured {
             levels[component] = Self.value(of: component, in: sample).map { bounds(component).level(of: $0) } ?? .healthy

@@ -14,7 +14,7 @@ public struct CheckTotals: Sendable, Equatable {
     /// Times the target's identity changed (restart, pid reuse seen through a pid file, group membership).
     public private(set) var targetChanges: UInt64 = 0
     /// Durations of the checks.
-    public private(set) var duration = HistogramState(bucketCount: CheckFamilies.durationBuckets.count, native: CheckFamilies.durationNative)
+    package private(set) var duration = HistogramState(bucketCount: CheckFamilies.durationBuckets.count, native: CheckFamilies.durationNative)
     /// Unix time of the last completed check.
     public private(set) var lastCheckTimestamp: Double?
     /// Unix time the counting started (OpenMetrics `_created`).
@@ -47,22 +47,22 @@ public struct CheckTotals: Sendable, Equatable {
 /// levels, the growth analysis and the active alerts; counters from the totals. Nothing here is
 /// shared or locked, so a body rendered for generation N holds check N's values only. Families of
 /// events between checks (deliveries, HTTP rejections, actions) are in `MonitorMetrics`.
-public enum CheckFamilies {
+package enum CheckFamilies {
     /// Histogram bounds for check duration: 10 µs to 2 s (the SPEC's ceiling for one check).
-    public static let durationBuckets: [Double] = [
+    package static let durationBuckets: [Double] = [
         0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2,
     ]
     static let durationNative: NativeHistogramOptions? = NativeHistogramOptions()
 
     /// The families of a snapshot.
-    public static func families(_ snapshot: MonitorSnapshot) -> [MetricFamilySnapshot] {
+    package static func families(_ snapshot: MonitorSnapshot) -> [MetricFamilySnapshot] {
         families(
             sample: snapshot.sample, levels: snapshot.levels, growth: snapshot.growth, activeAlerts: snapshot.activeAlerts,
             totals: snapshot.totals)
     }
 
     /// The families of one check's results.
-    public static func families(
+    package static func families(
         sample: Sample, levels: [Component: Severity] = [:], growth: GrowthTracker.Analysis? = nil, activeAlerts: [Alert] = [],
         totals: CheckTotals
     ) -> [MetricFamilySnapshot] {

@@ -151,7 +151,7 @@ public struct NativeHistogramOptions: Sendable {
 }
 
 /// Anything the registry can render.
-public protocol MetricFamilyProtocol: AnyObject, Sendable {
+package protocol MetricFamilyProtocol: AnyObject, Sendable {
     /// A consistent copy of the family's series.
     func snapshot() -> MetricFamilySnapshot
 }
@@ -268,24 +268,24 @@ final class ScalarSeries: Sendable {
 
 /// One series of a gauge family, looked up once: setting it hashes no labels. A removed series
 /// comes back in its place when set again.
-public struct Gauge: Sendable {
+package struct Gauge: Sendable {
     let series: ScalarSeries
     let slot: Int
 
     /// Sets the value.
-    public func set(_ value: Double) { series.set(value, at: slot) }
+    package func set(_ value: Double) { series.set(value, at: slot) }
 
     /// Removes the series (a value that is no longer known) until it is set again.
-    public func remove() { series.remove(at: slot) }
+    package func remove() { series.remove(at: slot) }
 
     /// Sets the value, or removes the series when it is nil.
-    public func set(orRemove value: Double?) {
+    package func set(orRemove value: Double?) {
         if let value { set(value) } else { remove() }
     }
 }
 
 /// A family of gauges: values that go up and down.
-public final class GaugeFamily: MetricFamilyProtocol {
+package final class GaugeFamily: MetricFamilyProtocol {
     private let series: ScalarSeries
 
     init(name: String, help: String, unit: String?, labelNames: [String]) {
@@ -293,36 +293,36 @@ public final class GaugeFamily: MetricFamilyProtocol {
     }
 
     /// The family name.
-    public var name: String { series.name }
+    package var name: String { series.name }
 
     /// Sets the series with these label values (one per label name).
-    public func set(_ value: Double, _ labelValues: String...) { set(value, labels: labelValues) }
+    package func set(_ value: Double, _ labelValues: String...) { set(value, labels: labelValues) }
 
     /// Sets the series with these label values.
-    public func set(_ value: Double, labels: [String]) { series.update(labels, initial: value) { $0 = value } }
+    package func set(_ value: Double, labels: [String]) { series.update(labels, initial: value) { $0 = value } }
 
     /// The series with these label values, to set without a lookup each time; it is not shown
     /// until it is first set.
-    public func handle(_ labelValues: String...) -> Gauge { handle(labels: labelValues) }
+    package func handle(_ labelValues: String...) -> Gauge { handle(labels: labelValues) }
 
     /// The series with these label values, as a handle.
-    public func handle(labels: [String]) -> Gauge { Gauge(series: series, slot: series.slot(labels)) }
+    package func handle(labels: [String]) -> Gauge { Gauge(series: series, slot: series.slot(labels)) }
 
     /// Removes a series (a value that is no longer known).
-    public func remove(_ labelValues: String...) { series.remove(labelValues) }
+    package func remove(_ labelValues: String...) { series.remove(labelValues) }
 
     /// Removes the series with these label values.
-    public func remove(labels: [String]) { series.remove(labels) }
+    package func remove(labels: [String]) { series.remove(labels) }
 
     /// The current value of a series, if it exists.
-    public func value(_ labelValues: String...) -> Double? { series.value(labelValues) }
+    package func value(_ labelValues: String...) -> Double? { series.value(labelValues) }
 
-    public func snapshot() -> MetricFamilySnapshot { series.snapshot() }
+    package func snapshot() -> MetricFamilySnapshot { series.snapshot() }
 }
 
 /// A family of counters: values that only go up (reset on restart). The name has no `_total`;
 /// the renderer adds it to samples.
-public final class CounterFamily: MetricFamilyProtocol {
+package final class CounterFamily: MetricFamilyProtocol {
     private let series: ScalarSeries
 
     init(name: String, help: String, unit: String?, labelNames: [String]) {
@@ -330,35 +330,35 @@ public final class CounterFamily: MetricFamilyProtocol {
     }
 
     /// The family name, without `_total`.
-    public var name: String { series.name }
+    package var name: String { series.name }
 
     /// Adds `amount` (non-negative) to the series with these label values, creating it at 0.
-    public func increment(by amount: Double = 1, _ labelValues: String...) { increment(by: amount, labels: labelValues) }
+    package func increment(by amount: Double = 1, _ labelValues: String...) { increment(by: amount, labels: labelValues) }
 
     /// Adds `amount` (non-negative) to the series with these label values.
-    public func increment(by amount: Double = 1, labels: [String]) {
+    package func increment(by amount: Double = 1, labels: [String]) {
         precondition(amount >= 0, "\(name): counters only go up")
         series.update(labels, initial: 0) { $0 += amount }
     }
 
     /// Mirrors a counter kept elsewhere (the kernel's OOM-kill count, CPU seconds): sets it outright.
-    public func set(_ value: Double, _ labelValues: String...) { set(value, labels: labelValues) }
+    package func set(_ value: Double, _ labelValues: String...) { set(value, labels: labelValues) }
 
     /// Mirrors a counter kept elsewhere, for the series with these label values.
-    public func set(_ value: Double, labels: [String]) {
+    package func set(_ value: Double, labels: [String]) {
         series.mirrored.store(true, ordering: .relaxed)
         series.update(labels, initial: value) { $0 = value }
     }
 
     /// The current value of a series, if it exists.
-    public func value(_ labelValues: String...) -> Double? { series.value(labelValues) }
+    package func value(_ labelValues: String...) -> Double? { series.value(labelValues) }
 
-    public func snapshot() -> MetricFamilySnapshot { series.snapshot() }
+    package func snapshot() -> MetricFamilySnapshot { series.snapshot() }
 }
 
 /// One histogram series' counts, as a value: a family keeps one per label set, and a check keeps
 /// its duration histogram in its totals (so a snapshot carries it).
-public struct HistogramState: Sendable, Equatable {
+package struct HistogramState: Sendable, Equatable {
     var counts: [UInt64]  // per bucket (not cumulative), last one is +Inf
     var sum: Double = 0
     // Native buckets (when the family has them).
@@ -374,7 +374,7 @@ public struct HistogramState: Sendable, Equatable {
     }
 
     /// The number of observations.
-    public var count: UInt64 { counts.reduce(0, +) }
+    package var count: UInt64 { counts.reduce(0, +) }
 
     /// Records one observation.
     mutating func observe(_ value: Double, buckets: [Double], native: NativeHistogramOptions?) {
@@ -425,17 +425,17 @@ public struct HistogramState: Sendable, Equatable {
 }
 
 /// A family of histograms with fixed bucket bounds.
-public final class HistogramFamily: MetricFamilyProtocol {
+package final class HistogramFamily: MetricFamilyProtocol {
     typealias State = HistogramState
 
-    public let name: String
-    public let help: String
-    public let unit: String?
-    public let labelNames: [String]
+    package let name: String
+    package let help: String
+    package let unit: String?
+    package let labelNames: [String]
     /// Upper bounds in increasing order, without +Inf.
-    public let buckets: [Double]
+    package let buckets: [Double]
     /// Set when the family also keeps native (exponential) buckets.
-    public let native: NativeHistogramOptions?
+    package let native: NativeHistogramOptions?
     private let table: Mutex<SeriesTable<State>>
 
     init(name: String, help: String, unit: String?, labelNames: [String], buckets: [Double], native: NativeHistogramOptions? = nil) {
@@ -450,7 +450,7 @@ public final class HistogramFamily: MetricFamilyProtocol {
     }
 
     /// Records one observation.
-    public func observe(_ value: Double, _ labelValues: String...) {
+    package func observe(_ value: Double, _ labelValues: String...) {
         let (buckets, native) = (buckets, native)
         table.withLock {
             $0.update(labelValues, initial: State(bucketCount: buckets.count, native: native)) { $0.observe(value, buckets: buckets, native: native) }
@@ -458,10 +458,10 @@ public final class HistogramFamily: MetricFamilyProtocol {
     }
 
     /// The number of observations of a series.
-    public func count(_ labelValues: String...) -> UInt64 { table.withLock { $0.value(labelValues)?.counts.reduce(0, +) ?? 0 } }
+    package func count(_ labelValues: String...) -> UInt64 { table.withLock { $0.value(labelValues)?.counts.reduce(0, +) ?? 0 } }
 
     /// The q-quantile (0..1) of a series, interpolated linearly within the bucket as Prometheus does.
-    public func quantile(_ q: Double, _ labelValues: String...) -> Double? {
+    package func quantile(_ q: Double, _ labelValues: String...) -> Double? {
         guard let state = table.withLock({ $0.value(labelValues) }) else { return nil }
         let total = state.counts.reduce(0, +)
         guard total > 0 else { return nil }
@@ -479,7 +479,7 @@ public final class HistogramFamily: MetricFamilyProtocol {
         return buckets.last
     }
 
-    public func snapshot() -> MetricFamilySnapshot {
+    package func snapshot() -> MetricFamilySnapshot {
         let native = native
         let series = table.withLock { t in
             t.slots.compactMap { slot in slot.value?.series(labels: slot.labels, native: native, created: slot.created) }

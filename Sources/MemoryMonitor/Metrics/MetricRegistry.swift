@@ -1,20 +1,20 @@
 import Synchronization
 
 /// The families the exporter serves, in the order they were registered.
-public final class MetricRegistry: Sendable {
+package final class MetricRegistry: Sendable {
     private let families = Mutex<[any MetricFamilyProtocol]>([])
     private let names = Mutex<Set<String>>([])
 
     /// An empty registry.
-    public init() {}
+    package init() {}
 
     /// Registers a gauge family. `unit` is the suffix the name ends with, for OpenMetrics `# UNIT`.
-    public func gauge(_ name: String, help: String, unit: String? = nil, labels: [String] = []) -> GaugeFamily {
+    package func gauge(_ name: String, help: String, unit: String? = nil, labels: [String] = []) -> GaugeFamily {
         add(GaugeFamily(name: name, help: help, unit: unit, labelNames: labels), name: name, unit: unit)
     }
 
     /// Registers a counter family; `name` is without `_total`.
-    public func counter(_ name: String, help: String, unit: String? = nil, labels: [String] = []) -> CounterFamily {
+    package func counter(_ name: String, help: String, unit: String? = nil, labels: [String] = []) -> CounterFamily {
         precondition(!name.hasSuffix("_total"), "counter family names are given without _total")
         return add(CounterFamily(name: name, help: help, unit: unit, labelNames: labels), name: name, unit: unit)
     }
@@ -22,14 +22,14 @@ public final class MetricRegistry: Sendable {
     /// Registers a histogram family with fixed bucket upper bounds (without +Inf), and with native
     /// (exponential) buckets too when `native` is given; the text formats carry only the classic
     /// buckets, the protobuf exposition carries both.
-    public func histogram(
+    package func histogram(
         _ name: String, help: String, unit: String? = nil, labels: [String] = [], buckets: [Double], native: NativeHistogramOptions? = nil
     ) -> HistogramFamily {
         add(HistogramFamily(name: name, help: help, unit: unit, labelNames: labels, buckets: buckets, native: native), name: name, unit: unit)
     }
 
     /// Snapshots of every family, in registration order.
-    public func snapshot() -> [MetricFamilySnapshot] {
+    package func snapshot() -> [MetricFamilySnapshot] {
         families.withLock { $0 }.map { $0.snapshot() }
     }
 

@@ -2,14 +2,14 @@
 /// renders, the admission gate, the overhead governor, the thresholds in force and the build.
 /// What a check measures is not here: `CheckFamilies` renders it from the check's snapshot.
 /// docs/metrics.md is the table of both; keep it in step.
-public final class MonitorMetrics: Sendable {
+package final class MonitorMetrics: Sendable {
     /// The registry the families live in.
-    public let registry: MetricRegistry
+    package let registry: MetricRegistry
 
     /// `memory_alerts_sent_total{severity}`.
-    public let alertsSent: CounterFamily
+    package let alertsSent: CounterFamily
     /// `memory_cleanup_operations_total`.
-    public let cleanupOperations: CounterFamily
+    package let cleanupOperations: CounterFamily
     /// `memory_auto_response_actions_total{level,action,result}`.
     let autoResponseActions: CounterFamily
     /// `memory_reclaimed_bytes_total{action}`.
@@ -28,10 +28,10 @@ public final class MonitorMetrics: Sendable {
     let alertsDropped: CounterFamily
 
     /// `memory_http_rejected_total{reason}`: connections or requests the HTTP server refused.
-    public let httpRejected: CounterFamily
+    package let httpRejected: CounterFamily
     /// `memory_exposition_renders_total{format}`: /metrics bodies rendered (one per snapshot and
     /// format at most; scrapes served from the cache render nothing).
-    public let expositionRenders: CounterFamily
+    package let expositionRenders: CounterFamily
 
     // The check loop's pace and the thresholds in force.
     let checkCPURatio: GaugeFamily
@@ -41,10 +41,10 @@ public final class MonitorMetrics: Sendable {
     let pressureTriggers: CounterFamily
 
     /// The `version` label of `memory_monitor_build_info`.
-    public static let version = "0.1.0"
+    package static let version = "0.1.0"
 
     /// The Swift compiler that built this binary (major.minor).
-    public static let swiftVersion: String = {
+    package static let swiftVersion: String = {
         #if compiler(>=6.4)
         "6.4+"
         #elseif compiler(>=6.3)
@@ -57,7 +57,7 @@ public final class MonitorMetrics: Sendable {
     }()
 
     /// `linux/x86_64`, as exporters report GOOS/GOARCH.
-    public static let platform: (os: String, arch: String) = {
+    package static let platform: (os: String, arch: String) = {
         #if os(Linux)
         let os = "linux"
         #elseif os(macOS)
@@ -76,10 +76,10 @@ public final class MonitorMetrics: Sendable {
     }()
 
     /// What `--version` prints.
-    public static var versionDescription: String { "\(version) (revision \(revision), swift \(swiftVersion), \(platform.os)/\(platform.arch))" }
+    package static var versionDescription: String { "\(version) (revision \(revision), swift \(swiftVersion), \(platform.os)/\(platform.arch))" }
 
     /// Registers every family in a new registry and sets the values known before the first sample.
-    public init(thresholds: MonitorConfiguration.Thresholds) {
+    package init(thresholds: MonitorConfiguration.Thresholds) {
         let r = MetricRegistry()
         registry = r
         alertsSent = r.counter("memory_alerts_sent", help: "Alerts sent, by severity.", labels: ["severity"])

@@ -16,9 +16,9 @@ public final class MemoryMonitor: Sendable {
     /// The configuration in force (`reload` may change parts of it).
     public var configuration: MonitorConfiguration { current.withLock { $0 } }
     /// The metric families it keeps up to date.
-    public let metrics: MonitorMetrics
+    package let metrics: MonitorMetrics
     /// Thresholds as levels.
-    public var policy: ThresholdPolicy { ThresholdPolicy(configuration.thresholds) }
+    package var policy: ThresholdPolicy { ThresholdPolicy(configuration.thresholds) }
     /// Rate limits, history and delivery of the alerts checks raise; run `AlertDelivery` to deliver.
     public let alerts: AlertDispatcher
     /// Unix time the monitor was created.
@@ -27,7 +27,7 @@ public final class MemoryMonitor: Sendable {
     /// gate, non-essential tasks, prepare-for-restart hooks.
     public let autoResponse: AutoResponse
     /// The `instance` alerts name.
-    public let instance: String
+    package let instance: String
 
     let sampler: Sampler
     let logger: Logger
@@ -59,8 +59,13 @@ public final class MemoryMonitor: Sendable {
     ///   - logger: where the pipeline logs.
     ///   - stateStore: with a state directory, alert history and undelivered alerts survive restarts.
     ///   - channels: the alert channels; nil builds them from `configuration.alerting`.
-    public init(
-        configuration: MonitorConfiguration, logger: Logger = Logger(label: "memory-monitor"), stateStore: AlertStateStore? = nil,
+    public convenience init(configuration: MonitorConfiguration, logger: Logger = Logger(label: "memory-monitor")) {
+        self.init(configuration: configuration, logger: logger, stateStore: nil, channels: nil)
+    }
+
+    /// The same with a state store and alert channels of the caller's (the executable, tests).
+    package init(
+        configuration: MonitorConfiguration, logger: Logger = Logger(label: "memory-monitor"), stateStore: AlertStateStore?,
         channels: [any AlertChannel]? = nil
     ) {
         self.current = Mutex(configuration)
@@ -137,7 +142,7 @@ public final class MemoryMonitor: Sendable {
     }
 
     /// The registry of the families of events between checks.
-    public var registry: MetricRegistry { metrics.registry }
+    package var registry: MetricRegistry { metrics.registry }
 
     /// Every family `/metrics` serves for a snapshot: the check's own (a pure function of the
     /// snapshot), then those of events between checks.
@@ -309,7 +314,7 @@ public final class MemoryMonitor: Sendable {
 
     /// The generation of the latest snapshot if it is at most `maxAge` old: the scrape hot path's
     /// freshness test, without copying the snapshot.
-    public func freshGeneration(maxAge: Duration) -> UInt64? {
+    package func freshGeneration(maxAge: Duration) -> UInt64? {
         let now = ContinuousClock.now
         return state.withLock { s in
             // Field by field: binding the whole snapshot would copy (retain) every part of it.
@@ -352,20 +357,20 @@ public final class MemoryMonitor: Sendable {
     public var uptimeSeconds: Double { (ContinuousClock.now - startedAt).seconds }
 
     /// Seconds since the last completed check, or nil before the first.
-    public var secondsSinceLastCheck: Double? {
+    package var secondsSinceLastCheck: Double? {
         snapshot.map { (ContinuousClock.now - $0.checkedAt).seconds }
     }
 
     /// True when no check has completed for three intervals (or ever, three intervals after start).
     /// The interval the check loop uses now: the configured one, longer while the checks take
     /// more CPU than `performance.monitoring_overhead_limit_percent` allows.
-    public var effectiveCheckInterval: Double {
+    package var effectiveCheckInterval: Double {
         let configured = current.withLock { $0.monitoring.checkInterval }
         return governor.withLock { $0.interval(configured: configured) }
     }
 
     /// The checks' CPU share, its limit, and the interval it gives.
-    public var overhead: OverheadGovernor.Status {
+    package var overhead: OverheadGovernor.Status {
         let c = configuration
         return governor.withLock { $0.status(limitPercent: c.performance.monitoringOverheadLimitPercent, configured: c.monitoring.checkInterval) }
     }
@@ -401,7 +406,7 @@ public final class MemoryMonitor: Sendable {
     }
 
     /// History entries of the last `seconds` (only the newest `newest` of them, when given).
-    public func history(lastSeconds seconds: Double, newest: Int = .max) -> [SampleHistory.Entry] {
+    package func history(lastSeconds seconds: Double, newest: Int = .max) -> [SampleHistory.Entry] {
         let since = WallClock.now() - seconds
         return state.withLock { $0.history.entries(since: since, newest: newest) }
     }
@@ -412,7 +417,7 @@ public final class MemoryMonitor: Sendable {
     }
 
     /// What the pressure watch is doing now.
-    public var pressureStatus: PressureWatch.Status { state.withLock { $0.pressureStatus } }
+    package var pressureStatus: PressureWatch.Status { state.withLock { $0.pressureStatus } }
 
     /// Records what the pressure watch is doing: the current snapshot shows it at once (the watch
     /// arms after a check, and the next check may be an interval away), and every later one.

@@ -7,42 +7,42 @@
 /// effective intervals (at least one second). Above the limit, the interval doubles, up to 64
 /// times the configured one (and at most a day). Below half the limit, it goes back to the
 /// configured interval at once. Pure: the loop passes the CPU and wall clocks in.
-public struct OverheadGovernor: Sendable {
+package struct OverheadGovernor: Sendable {
     /// What /health and the metrics report.
-    public struct Status: Sendable, Equatable {
+    package struct Status: Sendable, Equatable {
         /// The checks' CPU over the last whole window, in percent of one core; nil before one.
-        public var cpuPercent: Double?
-        public var limitPercent: Double
-        public var configuredIntervalSeconds: Double
+        package var cpuPercent: Double?
+        package var limitPercent: Double
+        package var configuredIntervalSeconds: Double
         /// The interval the loop uses now.
-        public var intervalSeconds: Double
-        public var stretched: Bool { intervalSeconds > configuredIntervalSeconds }
+        package var intervalSeconds: Double
+        package var stretched: Bool { intervalSeconds > configuredIntervalSeconds }
     }
 
-    public static let maximumFactor = 64.0
-    public static let windowChecks = 10.0
+    package static let maximumFactor = 64.0
+    package static let windowChecks = 10.0
 
     private(set) var factor = 1.0
     private var windowStart: (cpu: Double, wall: Double)?
     private(set) var lastPercent: Double?
 
-    public init() {}
+    package init() {}
 
     /// The interval to use now for `configured`.
-    public func interval(configured: Double) -> Double {
+    package func interval(configured: Double) -> Double {
         min(configured * factor, max(configured, 86_400))
     }
 
     /// Whether `observe` would close a window (or open the first) at `wallSeconds`: the caller
     /// reads the thread's CPU clock (a system call) only then, not after every check.
-    public func isDue(wallSeconds: Double, configured: Double) -> Bool {
+    package func isDue(wallSeconds: Double, configured: Double) -> Bool {
         guard let start = windowStart else { return true }
         return wallSeconds - start.wall >= max(1, Self.windowChecks * interval(configured: configured))
     }
 
     /// Records the thread's CPU seconds and the wall clock after a check; returns the change of
     /// interval when a window closed and moved it (old, new), else nil.
-    public mutating func observe(cpuSeconds: Double, wallSeconds: Double, limitPercent: Double, configured: Double) -> (from: Double, to: Double)? {
+    package mutating func observe(cpuSeconds: Double, wallSeconds: Double, limitPercent: Double, configured: Double) -> (from: Double, to: Double)? {
         guard let start = windowStart else {
             windowStart = (cpuSeconds, wallSeconds)
             return nil
@@ -63,7 +63,7 @@ public struct OverheadGovernor: Sendable {
         return after != before ? (before, after) : nil
     }
 
-    public func status(limitPercent: Double, configured: Double) -> Status {
+    package func status(limitPercent: Double, configured: Double) -> Status {
         Status(cpuPercent: lastPercent, limitPercent: limitPercent, configuredIntervalSeconds: configured, intervalSeconds: interval(configured: configured))
     }
 }

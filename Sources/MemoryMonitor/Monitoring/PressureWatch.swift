@@ -5,9 +5,9 @@ import Logging
 /// loop follows it after every check it runs, so a target whose cgroup changes is followed; where
 /// the kernel or permissions refuse the trigger, checks stay on the interval and `/health/memory`
 /// says why. Owned by the check loop's thread.
-public struct PressureWatch {
+package struct PressureWatch {
     /// What the watch is doing, for `/health/memory`.
-    public enum Status: Sendable, Equatable {
+    package enum Status: Sendable, Equatable {
         case off
         case armed(path: String)
         case unavailable(reason: String)

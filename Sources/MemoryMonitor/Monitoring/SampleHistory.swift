@@ -1,25 +1,25 @@
 /// The last N samples in compact form, for /health/metrics/history: a fixed-size ring buffer.
-public struct SampleHistory: Sendable {
+package struct SampleHistory: Sendable {
     /// One remembered sample, in the units of the SPEC's health API.
-    public struct Entry: Sendable, Equatable {
-        public var timestamp: Double
-        public var rssMB: Double?
-        public var vmsMB: Double?
+    package struct Entry: Sendable, Equatable {
+        package var timestamp: Double
+        package var rssMB: Double?
+        package var vmsMB: Double?
         /// Nil when the limit was unknown at that check.
-        public var percent: Double?
-        public var availableMB: Double?
+        package var percent: Double?
+        package var availableMB: Double?
         /// Nil when host memory was unreadable at that check.
-        public var swapPercent: Double?
-        public var checkSeconds: Double?
+        package var swapPercent: Double?
+        package var checkSeconds: Double?
         /// What the leak detector needs to pick its window up again after a restart.
-        public var anonymousMB: Double?
-        public var usedBytes: Double?
-        public var limitBytes: Double?
+        package var anonymousMB: Double?
+        package var usedBytes: Double?
+        package var limitBytes: Double?
         /// The target's pid and start time: restored points count only for the same process.
-        public var pid: Int32?
-        public var startTicks: UInt64?
+        package var pid: Int32?
+        package var startTicks: UInt64?
 
-        public init(
+        package init(
             timestamp: Double, rssMB: Double?, vmsMB: Double?, percent: Double?, availableMB: Double?, swapPercent: Double?,
             checkSeconds: Double?, anonymousMB: Double? = nil, usedBytes: Double? = nil, limitBytes: Double? = nil, pid: Int32? = nil,
             startTicks: UInt64? = nil
@@ -40,18 +40,18 @@ public struct SampleHistory: Sendable {
     }
 
     /// The most entries kept (`monitoring.history_size`).
-    public let capacity: Int
+    package let capacity: Int
     private var entries: [Entry] = []
     private var next = 0
 
-    public init(capacity: Int) {
+    package init(capacity: Int) {
         precondition(capacity > 0)
         self.capacity = capacity
         entries.reserveCapacity(min(capacity, 4096))
     }
 
     /// Appends an entry, dropping the oldest when full.
-    public mutating func append(_ entry: Entry) {
+    package mutating func append(_ entry: Entry) {
         if entries.count < capacity {
             entries.append(entry)
         } else {
@@ -64,7 +64,7 @@ public struct SampleHistory: Sendable {
     /// that many of them. One pass from the newest, copying only what is returned: callers hold
     /// the monitor's lock while this runs, and a history of 100 000 entries copied whole took
     /// milliseconds that a check (and a scrape behind it) waited for.
-    public func entries(since: Double, newest limit: Int = .max) -> [Entry] {
+    package func entries(since: Double, newest limit: Int = .max) -> [Entry] {
         let n = entries.count
         var result: [Entry] = []
         result.reserveCapacity(Swift.min(n, limit))
@@ -81,10 +81,10 @@ public struct SampleHistory: Sendable {
     }
 
     /// The number of entries held.
-    public var count: Int { entries.count }
+    package var count: Int { entries.count }
 
     /// The compact form of a sample.
-    public static func entry(_ sample: Sample, checkSeconds: Double?) -> Entry {
+    package static func entry(_ sample: Sample, checkSeconds: Double?) -> Entry {
         let mib = 1_048_576.0
         return Entry(
             timestamp: sample.timestamp,

@@ -49,7 +49,7 @@ public final class AutoResponse: Sendable {
     /// The admission gate an embedding service awaits around its work.
     public let gate: AdmissionGate
     /// The target is the monitor's own process: the in-process actions act.
-    public let inProcess: Bool
+    package let inProcess: Bool
     let metrics: MonitorMetrics
     let logger: Logger
     /// For `MEMORY_THRESHOLD_MB` and a manual hook's `threshold`.
@@ -115,20 +115,20 @@ public final class AutoResponse: Sendable {
     }
 
     /// Actions that ran and succeeded since start (`gc_collections` in /health/memory).
-    public var actionsRun: UInt64 { state.withLock { $0.actionsRun } }
+    package var actionsRun: UInt64 { state.withLock { $0.actionsRun } }
 
     /// Waits for the actions still running (tests, shutdown).
-    public func waitForRunning() async {
+    package func waitForRunning() async {
         while let task = state.withLock({ $0.running.values.first }) { await task.value }
     }
 
     /// Cancels running actions (graceful shutdown): hooks and commands are stopped.
-    public func cancelRunning() {
+    package func cancelRunning() {
         for task in state.withLock({ Array($0.running.values) }) { task.cancel() }
     }
 
     /// Keys that have no effect in this mode, for a warning at start.
-    public static func sidecarWarnings(_ c: MonitorConfiguration.AutoResponse, inProcess: Bool) -> [String] {
+    package static func sidecarWarnings(_ c: MonitorConfiguration.AutoResponse, inProcess: Bool) -> [String] {
         guard c.enabled, !inProcess else { return [] }
         var warnings: [String] = []
         for (name, level) in [("warning", Severity.warning), ("critical", .critical), ("emergency", .emergency)] {

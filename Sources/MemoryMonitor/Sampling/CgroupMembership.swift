@@ -1,17 +1,17 @@
 /// Which cgroups a process belongs to, from /proc/PID/cgroup.
-public struct CgroupMembership: Sendable, Equatable {
+package struct CgroupMembership: Sendable, Equatable {
     /// The path in the unified hierarchy ("0::/path").
-    public var unifiedPath: String?
+    package var unifiedPath: String?
     /// The path in the v1 hierarchy that has the memory controller ("N:memory:/path").
-    public var memoryV1Path: String?
+    package var memoryV1Path: String?
 
-    public init(unifiedPath: String? = nil, memoryV1Path: String? = nil) {
+    package init(unifiedPath: String? = nil, memoryV1Path: String? = nil) {
         self.unifiedPath = unifiedPath
         self.memoryV1Path = memoryV1Path
     }
 
     /// Where one hierarchy's files for a process are.
-    public enum Directory: Sendable, Equatable {
+    package enum Directory: Sendable, Equatable {
         /// The directory to read.
         case resolved(String)
         /// The host has no such hierarchy mounted, or the process is not in it.
@@ -21,14 +21,14 @@ public struct CgroupMembership: Sendable, Equatable {
         case unresolved(String)
 
         /// The directory, when resolved.
-        public var path: String? {
+        package var path: String? {
             if case .resolved(let path) = self { return path }
             return nil
         }
     }
 
     /// Parses /proc/PID/cgroup.
-    public static func parse(_ text: String) -> CgroupMembership {
+    package static func parse(_ text: String) -> CgroupMembership {
         var membership = CgroupMembership()
         KeyValueLines.forEachLine(text) { line in
             let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
@@ -46,7 +46,7 @@ public struct CgroupMembership: Sendable, Equatable {
     /// the reader's cgroup namespace root, and a mount shows the cgroup named by its mountinfo root:
     /// a path under that root maps into the mount; a path outside it (`/../x` from inside a
     /// cgroup namespace, or another container's cgroup) is unresolved, never the mount point.
-    public func directories(in mounts: CgroupMounts, exists: (String) -> Bool) -> (unified: Directory, memoryV1: Directory) {
+    package func directories(in mounts: CgroupMounts, exists: (String) -> Bool) -> (unified: Directory, memoryV1: Directory) {
         (Self.resolve(mount: mounts.unified, root: mounts.unifiedRoot, path: unifiedPath, exists: exists),
          Self.resolve(mount: mounts.memoryV1, root: mounts.memoryV1Root, path: memoryV1Path, exists: exists))
     }

@@ -77,7 +77,7 @@ public struct CgroupMemory: Sendable, Equatable {
 
     /// Reads one file of a cgroup directory: hands its bytes to the parser and returns true, or
     /// returns false when it is absent or unreadable.
-    package typealias FileReader = (_ path: String, _ parse: (UnsafeBufferPointer<UInt8>) -> Void) -> Bool
+    public typealias FileReader = (_ path: String, _ parse: (UnsafeBufferPointer<UInt8>) -> Void) -> Bool
 
     /// A `FileReader` over a function that returns a file's text.
     static func reader(_ read: @escaping (String) -> String?) -> FileReader {
@@ -94,7 +94,7 @@ public struct CgroupMemory: Sendable, Equatable {
     }
 
     /// Reads a v2 cgroup directory through `read`, each file parsed where it was read.
-    package static func readV2(directory: String, reader read: FileReader) -> CgroupMemory? {
+    public static func readV2(directory: String, reader read: FileReader) -> CgroupMemory? {
         var current: UInt64?
         var limit: UInt64??
         _ = read(directory + "/memory.current") { current = parseCounter($0) }
@@ -114,7 +114,7 @@ public struct CgroupMemory: Sendable, Equatable {
     }
 
     /// Reads a v1 memory cgroup directory through `read`, each file parsed where it was read.
-    package static func readV1(directory: String, reader read: FileReader) -> CgroupMemory? {
+    public static func readV1(directory: String, reader read: FileReader) -> CgroupMemory? {
         var usage: UInt64?
         var limit: UInt64??
         _ = read(directory + "/memory.usage_in_bytes") { usage = parseCounter($0) }

@@ -1,15 +1,15 @@
 /// Where the cgroup file systems are mounted, from /proc/self/mountinfo.
-public struct CgroupMounts: Sendable, Equatable {
+package struct CgroupMounts: Sendable, Equatable {
     /// Mount point of the cgroup v2 (unified) hierarchy, e.g. /sys/fs/cgroup or /sys/fs/cgroup/unified.
-    public var unified: String?
+    package var unified: String?
     /// The cgroup the unified mount shows at its mount point (mountinfo field 4), "/" for the whole tree.
-    public var unifiedRoot = "/"
+    package var unifiedRoot = "/"
     /// Mount point of the cgroup v1 hierarchy that carries the memory controller.
-    public var memoryV1: String?
+    package var memoryV1: String?
     /// The cgroup the v1 memory mount shows at its mount point.
-    public var memoryV1Root = "/"
+    package var memoryV1Root = "/"
 
-    public init(unified: String? = nil, unifiedRoot: String = "/", memoryV1: String? = nil, memoryV1Root: String = "/") {
+    package init(unified: String? = nil, unifiedRoot: String = "/", memoryV1: String? = nil, memoryV1Root: String = "/") {
         self.unified = unified
         self.unifiedRoot = unifiedRoot
         self.memoryV1 = memoryV1
@@ -18,12 +18,12 @@ public struct CgroupMounts: Sendable, Equatable {
 
     /// The cgroup mounts of another mount namespace, reached through `prefix` (`/proc/PID/root`):
     /// a sidecar sees its target's own cgroup there when its own mounts show only its own.
-    public func reached(through prefix: String) -> CgroupMounts {
+    package func reached(through prefix: String) -> CgroupMounts {
         CgroupMounts(unified: unified.map { prefix + $0 }, unifiedRoot: unifiedRoot, memoryV1: memoryV1.map { prefix + $0 }, memoryV1Root: memoryV1Root)
     }
 
     /// Parses mountinfo: fields 4 (root) and 5 (mount point) and, after the " - " separator, the type and options.
-    public static func parse(_ mountinfo: String) -> CgroupMounts {
+    package static func parse(_ mountinfo: String) -> CgroupMounts {
         var mounts = CgroupMounts()
         for line in mountinfo.split(separator: "\n") {
             let halves = line.split(separator: " - ", maxSplits: 1, omittingEmptySubsequences: false)

@@ -1,15 +1,15 @@
 /// CPU time and start time of one process from /proc/PID/stat, in clock ticks.
-public struct ProcessStat: Sendable, Equatable {
+package struct ProcessStat: Sendable, Equatable {
     /// utime + stime.
-    public var cpuTicks: UInt64
+    package var cpuTicks: UInt64
     /// starttime: ticks after boot.
-    public var startTicks: UInt64
+    package var startTicks: UInt64
     /// The state letter (field 3): R, S, D, Z (zombie), X (dead), ...
-    public var state: Character
+    package var state: Character
     /// ppid (field 4): 0 for init and kernel threads' parent.
-    public var parentPid: Int32
+    package var parentPid: Int32
 
-    public init(cpuTicks: UInt64, startTicks: UInt64, state: Character = "S", parentPid: Int32 = 0) {
+    package init(cpuTicks: UInt64, startTicks: UInt64, state: Character = "S", parentPid: Int32 = 0) {
         self.cpuTicks = cpuTicks
         self.startTicks = startTicks
         self.state = state
@@ -17,11 +17,11 @@ public struct ProcessStat: Sendable, Equatable {
     }
 
     /// A zombie or dead process has exited: its memory is gone, only its entry waits for its parent.
-    public var hasExited: Bool { state == "Z" || state == "X" || state == "x" }
+    package var hasExited: Bool { state == "Z" || state == "X" || state == "x" }
 
     /// Parses /proc/PID/stat. The command name is in parentheses and may itself hold spaces and
     /// parentheses, so fields are counted from the last ')'.
-    public static func parse(_ text: String) -> ProcessStat? { text.withProcBytes(parse) }
+    package static func parse(_ text: String) -> ProcessStat? { text.withProcBytes(parse) }
 
     /// Parses /proc/PID/stat's bytes where they were read.
     static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> ProcessStat? {
@@ -56,7 +56,7 @@ public struct ProcessStat: Sendable, Equatable {
     }
 
     /// The boot time in seconds since the epoch, from the "btime" line of /proc/stat.
-    public static func parseBootTime(_ procStat: String) -> Double? {
+    package static func parseBootTime(_ procStat: String) -> Double? {
         for line in procStat.split(separator: "\n") where line.hasPrefix("btime ") {
             return Double(line.dropFirst(6).trimmingTabs)
         }

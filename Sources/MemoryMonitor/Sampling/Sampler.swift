@@ -36,17 +36,17 @@ public final class Sampler: Sendable {
     }
 
     /// What to watch.
-    public let target: MonitoredTarget
+    package let target: MonitoredTarget
     /// A cgroup directory to read instead of resolving the target's (`--cgroup`, a sidecar that knows it).
-    public let cgroupOverride: String?
+    package let cgroupOverride: String?
     /// Whether to read glibc allocator statistics (`monitoring.enable_tracemalloc`).
-    public let collectsAllocatorStatistics: Bool
+    package let collectsAllocatorStatistics: Bool
     /// How long a Pss reading is reused. smaps_rollup walks every mapping of the process: it
     /// costs more than the rest of a sample together, and Pss moves slowly.
-    public let proportionalRefresh: Duration
+    package let proportionalRefresh: Duration
     /// Time one check may spend reading smaps_rollup (it takes the target's mmap lock and grows
     /// with its mappings); past it, the remaining processes of a group are read at later checks.
-    public let proportionalBudget: Duration
+    package let proportionalBudget: Duration
 
     private let ownPid: Int32
     private let ownStartTicks: UInt64?

@@ -1,17 +1,17 @@
 /// Proportional memory of one process from /proc/PID/smaps_rollup (Linux 4.14+), in bytes.
-public struct SmapsRollup: Sendable, Equatable {
+package struct SmapsRollup: Sendable, Equatable {
     /// Pss: resident memory with shared pages divided among their users.
-    public var proportionalBytes: UInt64
+    package var proportionalBytes: UInt64
     /// Rss as smaps counts it.
-    public var residentBytes: UInt64?
+    package var residentBytes: UInt64?
 
-    public init(proportionalBytes: UInt64, residentBytes: UInt64? = nil) {
+    package init(proportionalBytes: UInt64, residentBytes: UInt64? = nil) {
         self.proportionalBytes = proportionalBytes
         self.residentBytes = residentBytes
     }
 
     /// Parses smaps_rollup; nil when it has no Pss line (unreadable or empty for kernel threads).
-    public static func parse(_ text: String) -> SmapsRollup? { text.withProcBytes(parse) }
+    package static func parse(_ text: String) -> SmapsRollup? { text.withProcBytes(parse) }
 
     /// Parses smaps_rollup's bytes where they were read.
     static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> SmapsRollup? {

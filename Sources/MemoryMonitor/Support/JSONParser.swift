@@ -1,19 +1,19 @@
 /// Why a JSON text could not be read, and where: line and column are 1-based.
-public struct JSONParseError: Error, Equatable, CustomStringConvertible {
+package struct JSONParseError: Error, Equatable, CustomStringConvertible {
     /// What was wrong.
-    public var message: String
+    package var message: String
     /// The line of the offending character, from 1.
-    public var line: Int
+    package var line: Int
     /// The column of the offending character, from 1.
-    public var column: Int
+    package var column: Int
 
-    public var description: String { "invalid JSON at line \(line), column \(column): \(message)" }
+    package var description: String { "invalid JSON at line \(line), column \(column): \(message)" }
 }
 
 /// A strict RFC 8259 parser that reports the line and column of the first error.
-public enum JSONParser {
+package enum JSONParser {
     /// Parses one JSON value that fills the whole text (surrounding white space allowed).
-    public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
+    package static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
         var reader = Reader(bytes: Array(text.utf8))
         reader.skipWhitespace()
         let value = try reader.parseValue(depth: 0)
