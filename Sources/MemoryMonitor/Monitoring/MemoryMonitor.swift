@@ -40,17 +40,8 @@ public final class MemoryMonitor: Sendable {
     private let checkLock = Mutex<Void>(())
     /// `performance.monitoring_overhead_limit_percent`: the checks' CPU share and the interval.
     private let governor = Mutex(OverheadGovernor())
-    // The check a stale reader started, which later stale readers await too (single flight).
-    private let inFlight = Mutex<Task<MonitorSnapshot, Never>?>(nil)
-    /// Checks readers asked for, waiting for the check loop's thread to run one.
-    private let checkRequests = Mutex(CheckRequests())
-
-    struct CheckRequests {
-        /// Set while a check loop runs: wakes its thread for a reader's check, a reload that
-        /// changes the interval, or a check that found the target in another cgroup.
-        var wake: (@Sendable () -> Void)?
-        var waiting: [CheckedContinuation<MonitorSnapshot?, Never>] = []
-    }
+    /// Readers' requests for a check: the loop's thread runs one for all of them.
+    let mailbox = CheckMailbox()
 
     /// A monitor for `configuration`; nothing is sampled until the first check.
     ///
@@ -262,52 +253,22 @@ public final class MemoryMonitor: Sendable {
         // With a check loop running, its thread runs the check (and one check serves every reader
         // waiting by then): a check reads files, and for a large group takes many milliseconds,
         // which a thread of the cooperative pool should not spend blocked.
-        let fromLoop = await withCheckedContinuation { (continuation: CheckedContinuation<MonitorSnapshot?, Never>) in
-            let wake = checkRequests.withLock { r -> (@Sendable () -> Void)? in
-                guard let wake = r.wake else { return nil }
-                r.waiting.append(continuation)
-                return wake
-            }
-            if let wake { wake() } else { continuation.resume(returning: nil) }
-        }
-        if let fromLoop { return fromLoop }
-        let task = inFlight.withLock { inFlight -> Task<MonitorSnapshot, Never> in
-            if let running = inFlight { return running }
-            let started = Task { [self] in
-                let snapshot = self.check()
-                self.inFlight.withLock { $0 = nil }
-                return snapshot
-            }
-            inFlight = started
-            return started
-        }
-        return await task.value
+        return await mailbox.freshSnapshot { [self] in check() }
     }
 
     /// Lets the check loop run the checks readers ask for: `wake` wakes its thread, which then
     /// calls `takeCheckRequests()`. The monitor also wakes it when a check finds the target in
     /// another cgroup (to re-arm the pressure trigger) and when a reload changes the interval.
-    func acceptCheckRequests(wake: @escaping @Sendable () -> Void) {
-        checkRequests.withLock { $0.wake = wake }
-    }
+    func acceptCheckRequests(wake: @escaping @Sendable () -> Void) { mailbox.accept(wake: wake) }
 
     /// Whether a reader waits for a check.
-    var hasCheckRequests: Bool { checkRequests.withLock { !$0.waiting.isEmpty } }
+    var hasCheckRequests: Bool { mailbox.hasRequests }
 
     /// The readers waiting for a check; the caller runs one and resumes each with its snapshot.
-    func takeCheckRequests() -> [CheckedContinuation<MonitorSnapshot?, Never>] {
-        checkRequests.withLock { r in
-            defer { r.waiting = [] }
-            return r.waiting
-        }
-    }
+    func takeCheckRequests() -> [CheckedContinuation<MonitorSnapshot?, Never>] { mailbox.take() }
 
     /// The check loop stops: readers still waiting (given nil) and later ones run their own check.
-    func stopAcceptingCheckRequests() {
-        // Without a wake-up no reader is added any more: what is taken now is all.
-        checkRequests.withLock { $0.wake = nil }
-        for continuation in takeCheckRequests() { continuation.resume(returning: nil) }
-    }
+    func stopAcceptingCheckRequests() { mailbox.stop() }
 
     /// The latest published snapshot, if any check has completed.
     public var snapshot: MonitorSnapshot? { state.withLock { $0.snapshot } }
@@ -413,7 +374,7 @@ public final class MemoryMonitor: Sendable {
 
     /// Wakes the check loop's thread, if a loop runs.
     private func wakeLoop() {
-        checkRequests.withLock { $0.wake }?()
+        mailbox.wakeLoop()
     }
 
     /// What the pressure watch is doing now.
