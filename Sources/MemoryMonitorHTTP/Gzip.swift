@@ -1,9 +1,9 @@
 import CZlib
 
 /// gzip (RFC 1952) through the system's zlib.
-package enum Gzip {
+public enum Gzip {
     /// Compresses `input` into one gzip member. Level 6 is zlib's default balance.
-    package static func compress(_ input: [UInt8], level: Int32 = 6) -> [UInt8] {
+    public static func compress(_ input: [UInt8], level: Int32 = 6) -> [UInt8] {
         var stream = z_stream()
         // windowBits 15 + 16 asks zlib for a gzip header and trailer instead of zlib's own.
         let status = deflateInit2_(&stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))

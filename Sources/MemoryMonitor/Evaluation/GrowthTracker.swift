@@ -17,7 +17,7 @@ public struct GrowthTracker: Sendable {
     }
 
     /// What changed this check.
-    package enum Event: Sendable, Equatable {
+    public enum Event: Sendable, Equatable {
         case leakStarted(rateBytesPerSecond: Double, windowGrowth: Double)
         case leakEnded
         case trendStarted(message: String)
@@ -62,7 +62,7 @@ public struct GrowthTracker: Sendable {
     /// The points the basis fit uses, oldest first (for tests).
     var basisPoints: [(t: Double, v: Double)] { (settled + (newest.map { [$0] } ?? [])).map { ($0.t, $0.basis) } }
 
-    package init(configuration: MonitorConfiguration) {
+    public init(configuration: MonitorConfiguration) {
         let l = configuration.monitoring.leakDetection
         rule = LeakRule(thresholdGrowthRate: l.thresholdGrowthRate, window: l.monitoringWindow)
         leakDetection = l.enabled
@@ -105,7 +105,7 @@ public struct GrowthTracker: Sendable {
 
     /// Feeds one sample; returns the analysis and what changed. `level` is the current
     /// `process_memory` level: the trend looks at the next one up.
-    package mutating func observe(_ sample: Sample, level: Severity) -> (Analysis, [Event]) {
+    public mutating func observe(_ sample: Sample, level: Severity) -> (Analysis, [Event]) {
         guard let process = sample.process, let resident = process.status.residentBytes else {
             return (Analysis(basis: "resident", rateBytesPerSecond: nil, leaking: leaking, secondsToThreshold: [:], secondsToLimit: nil), [])
         }
