@@ -66,13 +66,17 @@ public final class HTTPServer: Service {
     /// slips between "stop accepting" and "tell the open ones to finish"): NIOExtras' quiescing.
     private let quiescing: ServerQuiescingHelper
     private let group: MultiThreadedEventLoopGroup
+    /// How long graceful shutdown lets open connections finish (`server.shutdown_grace_seconds`).
+    private let shutdownGrace: Duration
     private let logger: Logger
     /// The ports actually bound, in listener order (differs from the asked port when it was 0).
     public let boundPorts: [Int]
 
     private init(
-        channels: [Channel], connections: ConnectionLimit, quiescing: ServerQuiescingHelper, group: MultiThreadedEventLoopGroup, logger: Logger
+        channels: [Channel], connections: ConnectionLimit, quiescing: ServerQuiescingHelper, group: MultiThreadedEventLoopGroup,
+        shutdownGrace: Duration, logger: Logger
     ) {
+        self.shutdownGrace = shutdownGrace
         self.channels = channels
         self.connections = connections
         self.quiescing = quiescing
@@ -104,7 +108,7 @@ public final class HTTPServer: Service {
     public static func bind(
         host: String, listeners: [Listener], monitor: MemoryMonitor, cache: ExpositionCache, logger: Logger,
         maxConnections: Int = 512, limits: HTTPLimits = HTTPLimits(), security: HTTPSecurity = HTTPSecurity(),
-        group: MultiThreadedEventLoopGroup = .singleton
+        shutdownGrace: Duration = .seconds(5), group: MultiThreadedEventLoopGroup = .singleton
     ) async throws -> HTTPServer {
         var channels: [Channel] = []
         let rejected = monitor.metrics.httpRejected
@@ -153,7 +157,8 @@ public final class HTTPServer: Service {
                 throw ListenError(role: listener.role, address: host, port: listener.port, reason: Self.describe(error))
             }
         }
-        return HTTPServer(channels: channels, connections: connections, quiescing: quiescing, group: group, logger: logger)
+        return HTTPServer(
+            channels: channels, connections: connections, quiescing: quiescing, group: group, shutdownGrace: shutdownGrace, logger: logger)
     }
 
     private static func describe(_ error: any Error) -> String {
@@ -168,7 +173,7 @@ public final class HTTPServer: Service {
     /// Serves until graceful shutdown, then closes the listeners.
     public func run() async throws {
         try? await gracefulShutdown()
-        await close()
+        await close(grace: shutdownGrace)
     }
 
     /// Quiesces: closes every listener, lets each connection finish the response in progress and

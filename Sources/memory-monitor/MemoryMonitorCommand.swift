@@ -214,7 +214,8 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
             server = try await HTTPServer.bind(
                 host: configuration.monitoring.listenAddress,
                 listeners: HTTPServer.listeners(healthPort: configuration.monitoring.healthPort, metricsPort: configuration.monitoring.prometheusPort),
-                monitor: monitor, cache: cache, logger: logger, maxConnections: maxConnections, limits: limits, security: security)
+                monitor: monitor, cache: cache, logger: logger, maxConnections: maxConnections, limits: limits, security: security,
+                shutdownGrace: .milliseconds(Int64(configuration.server.shutdownGraceSeconds * 1000)))
         } catch {
             logger.critical("\(error)")
             throw ExitCode(1)

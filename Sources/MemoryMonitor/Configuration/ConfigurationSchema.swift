@@ -540,6 +540,10 @@ package enum ConfigurationSchema {
             "server.allowed_hosts", \.server.allowedHosts, hosts, .restart, new: true,
             "More `Host` values that `POST /health/actions/*` accepts. Always accepted: loopback names (`localhost`, `*.localhost`) and addresses, this host's name and its interfaces' addresses. Any other `Host` gets 403 (`memory_http_rejected_total{reason=\"host_not_allowed\"}`): a page on evil.example whose name was rebound to 127.0.0.1 (DNS rebinding) cannot run the clean-up. List the name a reverse proxy or a Service forwards with (`monitor.example.com`). Reads are not affected."
         ),
+        .stored(
+            "server.shutdown_grace_seconds", \.server.shutdownGraceSeconds, .number(atLeast: 0, atMost: 300), .restart, new: true,
+            "On SIGTERM the listeners close at once; connections answering a request get this long to finish, then are closed (the log counts them). Keep it below the orchestrator's grace (Kubernetes `terminationGracePeriodSeconds`, 30 by default) less `alerting.shutdown_grace_seconds`."
+        ),
     ]
 
     static let hosts = ValueKind<[String]>(

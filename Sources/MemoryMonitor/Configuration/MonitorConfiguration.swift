@@ -173,6 +173,8 @@ public struct MonitorConfiguration: Sendable, Equatable {
         /// `allowed_hosts`: more `Host` names (or addresses) the mutating endpoints accept, besides
         /// loopback and this host's own names and addresses (DNS rebinding defence).
         public var allowedHosts: [String] = []
+        /// Seconds graceful shutdown lets open connections finish before closing them.
+        public var shutdownGraceSeconds: Double = 5
     }
 
     /// `security.*`.
