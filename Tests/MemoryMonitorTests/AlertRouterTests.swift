@@ -57,7 +57,7 @@ struct AlertRouterTests {
         _ = r.receive(alert(.warning, at: 0), channels: channels)
         _ = r.receive(alert(.warning, .resolved, at: 10), channels: channels)
         let again = alert(.warning, at: 20)
-        #expect(r.receive(again, channels: channels) == .holdBack(RateLimitKey(again)))
+        #expect(r.receive(again, channels: channels) == .hold(again, reason: .refire))
         #expect(r.active[.processMemory]?.id == again.id)
         // Past the limit it goes out again.
         guard case .deliver = r.receive(alert(.warning, at: 400), channels: channels) else { Issue.record("held back"); return }
@@ -66,10 +66,91 @@ struct AlertRouterTests {
     @Test func escalationIsNeverHeldBackAndAResolveOnlyFollowsAFire() {
         var r = router()
         // A resolve for a fire nobody heard of is not sent.
-        #expect(r.receive(alert(.warning, .resolved, at: 0), channels: channels) == .holdBack(RateLimitKey(alert(.warning, .resolved, at: 0))))
+        let unannounced = alert(.warning, .resolved, at: 0)
+        #expect(r.receive(unannounced, channels: channels) == .hold(unannounced, reason: .unannounced))
         _ = r.receive(alert(.warning, at: 1), channels: channels)
         guard case .deliver = r.receive(alert(.critical, at: 2), channels: channels) else { Issue.record("escalation held back"); return }
         #expect(r.history.count == 2)
+    }
+
+    func router(rateLimit: Double, flapThreshold: Int, stable: Double) -> AlertRouter {
+        var c = MonitorConfiguration.Alerting()
+        c.rateLimitSeconds = rateLimit
+        c.flapThreshold = flapThreshold
+        c.flapStableSeconds = stable
+        c.channels = ["warning": ["log"], "critical": ["log", "slack"], "emergency": ["log", "slack", "email"]]
+        return AlertRouter(configuration: c)
+    }
+
+    /// The storm of the issue, replayed: a service crossing the thresholds every 5 s for 90 s
+    /// (rate limit 30 s). Before flap control every escalation and every emergency went out.
+    @Test func aFlappingServiceGetsOneNoticeThenQuietUntilStable() {
+        var r = router(rateLimit: 30, flapThreshold: 4, stable: 60)
+        let cycle: [(Severity, Alert.Status)] = [(.warning, .firing), (.critical, .firing), (.emergency, .firing), (.critical, .firing), (.warning, .firing), (.warning, .resolved)]
+        var sent: [Alert] = []
+        var held = 0
+        var t = 0.0
+        while t < 90 {
+            let (severity, status) = cycle[Int(t / 5) % cycle.count]
+            switch r.receive(alert(severity, status, at: t), channels: channels) {
+            case .deliver(let a, _): sent.append(a)
+            case .hold, .holdBack: held += 1
+            }
+            sent += r.tick(now: t, channels: channels).compactMap { if case .deliver(let a, _) = $0 { a } else { nil } }
+            t += 5
+        }
+        let notices = sent.filter { $0.message.hasPrefix("FLAPPING") }
+        #expect(notices.count == 1, "\(sent.map(\.message))")
+        for severity in Severity.alerting {
+            let fired = sent.filter { $0.status == .firing && $0.severity == severity }.count
+            #expect(fired <= 2, "\(severity): \(fired) notifications in one flapping episode")
+        }
+        #expect(held >= 12)
+        #expect(r.flapping[.processMemory] != nil)
+        // Stable at critical: nothing until flap_stable_seconds have passed, then its state once.
+        _ = r.receive(alert(.critical, at: 90), channels: channels)
+        #expect(r.tick(now: 120, channels: channels).isEmpty)
+        let after = r.tick(now: 150, channels: channels)
+        guard case .deliver(let final, _) = after.first else { Issue.record("no state after the flapping ended: \(after)"); return }
+        #expect(final.severity == .critical && final.status == .firing && after.count == 1)
+        #expect(r.flapping.isEmpty)
+        #expect(r.tick(now: 400, channels: channels).isEmpty)
+    }
+
+    /// A level that fires again within the window after it resolved is held; the open alert is
+    /// updated, and it goes out once the window has passed if it still holds.
+    @Test func aRefireIsHeldAndGoesOutWhenTheWindowPasses() {
+        var r = router(rateLimit: 300, flapThreshold: 4, stable: 300)
+        guard case .deliver = r.receive(alert(.warning, at: 0), channels: channels) else { Issue.record("first fire held"); return }
+        guard case .deliver = r.receive(alert(.warning, .resolved, at: 10), channels: channels) else { Issue.record("resolve held"); return }
+        let again = alert(.warning, at: 20)
+        #expect(r.receive(again, channels: channels) == .hold(again, reason: .refire))
+        #expect(r.active[.processMemory]?.id == again.id)
+        #expect(r.tick(now: 100, channels: channels).isEmpty)
+        let later = r.tick(now: 301, channels: channels)
+        guard case .deliver(let sent, _) = later.first else { Issue.record("the held re-fire never went out"); return }
+        #expect(sent.id == again.id && sent.timestamp == 301)
+        // Resolved again before the window passed: the held fire is dropped, nothing goes out.
+        var q = router(rateLimit: 300, flapThreshold: 4, stable: 300)
+        _ = q.receive(alert(.warning, at: 0), channels: channels)
+        _ = q.receive(alert(.warning, .resolved, at: 10), channels: channels)
+        _ = q.receive(alert(.warning, at: 20), channels: channels)
+        if case .deliver = q.receive(alert(.warning, .resolved, at: 30), channels: channels) { Issue.record("a second resolve was sent") }
+        #expect(q.tick(now: 400, channels: channels).isEmpty)
+    }
+
+    /// An escalation to a level not sent within the window goes out at once, even mid-flap-window.
+    @Test func anEscalationToAnUnsentLevelGoesOutAtOnce() {
+        var r = router(rateLimit: 300, flapThreshold: 10, stable: 300)
+        _ = r.receive(alert(.warning, at: 0), channels: channels)
+        guard case .deliver = r.receive(alert(.critical, at: 5), channels: channels) else { Issue.record("escalation held"); return }
+        // Back to warning (sent at 0): held as a re-fire, the open alert updated.
+        guard case .hold(_, .refire) = r.receive(alert(.warning, at: 10), channels: channels) else { Issue.record("de-escalation sent"); return }
+        // Critical again: receivers still think critical (the fall was held), so nothing to tell;
+        // emergency was never sent: out at once.
+        if case .deliver = r.receive(alert(.critical, at: 15), channels: channels) { Issue.record("critical sent twice") }
+        guard case .deliver(let e, _) = r.receive(alert(.emergency, at: 20), channels: channels) else { Issue.record("emergency held"); return }
+        #expect(e.severity == .emergency)
     }
 
     @Test func eventsAreNeverActive() {

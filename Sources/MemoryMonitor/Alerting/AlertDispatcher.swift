@@ -100,9 +100,26 @@ public final class AlertDispatcher: Sendable {
         let (action, queues) = state.withLock { s in
             (s.router.receive(alert, channels: Array(s.queues.keys)), s.queues)
         }
+        carryOut(action, queues: queues)
+    }
+
+    /// At each check (`now` is the sample's time): held alerts whose wait is over go out (a
+    /// flapping component that became stable, a re-fire whose window passed).
+    package func tick(now: Double) {
+        let (actions, queues) = state.withLock { s in
+            (s.router.tick(now: now, channels: Array(s.queues.keys)), s.queues)
+        }
+        for action in actions { carryOut(action, queues: queues) }
+    }
+
+    private func carryOut(_ action: AlertRouter.Action, queues: [AlertChannelID: DeliveryQueue]) {
         switch action {
+        case .hold(let alert, let reason):
+            metrics.alertsSuppressed.increment(reason.rawValue)
+            logger.debug("alert held", metadata: ["component": "\(alert.component.rawValue)", "severity": "\(alert.severity)", "reason": "\(reason.rawValue)"])
         case .holdBack(let key):
             metrics.alertsRateLimited.increment(key.component.rawValue, key.severity.description)
+            metrics.alertsSuppressed.increment(AlertRouter.HoldReason.rateLimited.rawValue)
             logger.debug("alert held back by the rate limit", metadata: ["component": "\(key.component.rawValue)", "severity": "\(key.severity)"])
         case .deliver(let alert, let channels):
             store?.recordSent(alert)

@@ -227,9 +227,16 @@ package enum ConfigurationSchema {
             "Accept any server certificate (self-signed relays)."),
         .stored(
             "alerting.rate_limit_seconds", \.alerting.rateLimitSeconds, .number(atLeast: 0, atMost: 604_800), .live,
-            "Seconds between similar alerts (same component and severity). Escalations are never held back; emergencies skip it while `auto_response.emergency_actions.send_immediate_alert` is true."
+            "Seconds between similar alerts (same component and severity), and the window of flap control: a level that fires again within it after it resolved or fell is not sent again (the open alert is updated; it goes out once the window has passed if the level still holds). An escalation to a level not sent within it goes out at once; so does an emergency while `auto_response.emergency_actions.send_immediate_alert` is true, unless it is such a re-fire. Held alerts are counted in `memory_alerts_suppressed_total{reason}`."
         ),
     ] + Severity.alerting.map(channels) + [
+        .stored(
+            "alerting.flap_threshold", \.alerting.flapThreshold, .integer(2...1000), .live, new: true,
+            "A component whose level changes more than this many times within `rate_limit_seconds` is flapping: one notice says so (`FLAPPING: ...`), then its changes are held (`memory_alerts_suppressed_total{reason=\"flapping\"}`) until it keeps one level for `flap_stable_seconds`; then its state goes out if it differs from what was last sent."
+        ),
+        .stored(
+            "alerting.flap_stable_seconds", \.alerting.flapStableSeconds, .number(atLeast: 0, atMost: 86_400), .live, new: true,
+            "How long a flapping component must keep one level before it is reported again."),
         .stored(
             "alerting.hysteresis_percent", \.alerting.hysteresisPercent, .number(atLeast: 0, atMost: 50), .live, new: true,
             "A level clears only when the value falls this many percent below its threshold."),

@@ -128,6 +128,10 @@ public struct MonitorConfiguration: Sendable, Equatable {
         public var shutdownGraceSeconds: Double = 5
         /// `auto_response.emergency_actions.send_immediate_alert`: emergencies skip the rate limit.
         public var emergencyBypassesRateLimit = true
+        /// Level changes within `rateLimitSeconds` that mark a component as flapping.
+        public var flapThreshold = 4
+        /// How long a flapping component must keep one level before its state goes out again.
+        public var flapStableSeconds: Double = 300
     }
 
     /// `alerting.smtp.*`.

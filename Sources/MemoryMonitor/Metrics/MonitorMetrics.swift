@@ -22,6 +22,8 @@ package final class MonitorMetrics: Sendable {
 
     // Alert delivery.
     let alertsRateLimited: CounterFamily
+    /// `memory_alerts_suppressed_total{reason}`: alerts not sent, by why.
+    let alertsSuppressed: CounterFamily
     let alertDeliveries: CounterFamily
     let alertDeliveryRetries: CounterFamily
     let alertQueueDepth: GaugeFamily
@@ -105,6 +107,11 @@ package final class MonitorMetrics: Sendable {
         alertsRateLimited = r.counter(
             "memory_alerts_rate_limited", help: "Alerts held back because a similar one was sent within alerting.rate_limit_seconds.",
             labels: ["component", "severity"])
+        alertsSuppressed = r.counter(
+            "memory_alerts_suppressed",
+            help: "Alerts not sent, by reason: rate_limited (a similar one within alerting.rate_limit_seconds), refire (the level fired again within it after it resolved or fell), flapping (the component changes level too often), unannounced_resolve (a resolve of a fire nobody was told of).",
+            labels: ["reason"])
+        for reason in AlertRouter.HoldReason.allCases { alertsSuppressed.increment(by: 0, reason.rawValue) }
         alertDeliveries = r.counter(
             "memory_alert_deliveries", help: "Delivery attempts by channel and result (delivered, failed).", labels: ["channel", "result"])
         alertDeliveryRetries = r.counter("memory_alert_delivery_retries", help: "Delivery retries scheduled, by channel.", labels: ["channel"])

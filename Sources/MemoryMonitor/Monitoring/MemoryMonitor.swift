@@ -161,6 +161,7 @@ public final class MemoryMonitor: Sendable {
             }
             alerts.supersede(outcome.superseded)
             alerts.dispatch(respond(to: outcome.alerts, levels: levels, sample: sample))
+            alerts.tick(now: sample.timestamp)
             let finished = clock.now
             let seconds = (finished - started).seconds
             let overran = seconds > configuration.performance.maxMonitoringTimeSeconds
