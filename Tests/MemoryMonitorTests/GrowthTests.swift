@@ -130,11 +130,46 @@ struct GrowthTests {
             // 2 MiB/s towards the 1024 MiB warning.
             let rss = 600 * Self.mib + t * 2 * Self.mib
             let sample = Sample.fixture(timestamp: t, residentBytes: UInt64(rss))
-            for event in tracker.observe(sample, level: .healthy).1 { if case .trendStarted(let m) = event, message == nil { message = m } }
+            for event in tracker.observe(sample, level: .healthy).1 { if case .trendStarted(let m, _) = event, message == nil { message = m } }
         }
         let text = try #require(message)
         #expect(text.hasPrefix("WARNING: RSS "))
         #expect(text.contains("growing 120.0 MB/min, crosses warning (1.0 GB) in about"))
+    }
+
+    /// Trend and leak alerts say what their numbers are: seconds to the crossing against the
+    /// prediction window, MB/min of growth against the least the leak rule counts; `memory_usage`
+    /// is the target's RSS in MB, as for process_memory.
+    @Test func trendAndLeakAlertsStateTheirUnits() throws {
+        let config = MonitorConfiguration()
+        var evaluator = AlertEvaluator(
+            policy: ThresholdPolicy(config.thresholds), forChecks: 1, hysteresisPercent: 5, instance: "h", growth: GrowthTracker(configuration: config))
+        var trend: Alert?
+        var leak: Alert?
+        var lastRSS = 0.0
+        for i in 0...40 {
+            let t = Double(i) * 10
+            lastRSS = 400 * Self.mib + t * 1 * Self.mib  // 60 MB/min towards the 1024 MB warning
+            for alert in evaluator.evaluate(Sample.fixture(timestamp: t, residentBytes: UInt64(lastRSS))).alerts where alert.status == .firing {
+                if alert.component == .memoryTrend, trend == nil { trend = alert }
+                if alert.component == .memoryLeak, leak == nil { leak = alert }
+            }
+        }
+        let t = try #require(trend)
+        guard case .object(let tp) = t.payload else { Issue.record("not an object"); return }
+        #expect(tp["unit"] == "seconds")
+        #expect(tp["threshold"] == .number(config.experimental.predictionWindow))
+        if case .number(let seconds) = tp["value"] { #expect(seconds > 0 && seconds <= config.experimental.predictionWindow) } else { Issue.record("no value") }
+        if case .number(let usage) = tp["memory_usage"] { #expect(usage > 400 && usage < 1024) } else { Issue.record("no memory_usage") }
+        let l = try #require(leak)
+        guard case .object(let lp) = l.payload else { Issue.record("not an object"); return }
+        #expect(lp["unit"] == "MB/min")
+        if case .number(let rate) = lp["value"], case .number(let least) = lp["threshold"] {
+            #expect(abs(rate - 60) < 3, "\(rate) MB/min")
+            #expect(least > 0 && least < rate)
+        } else {
+            Issue.record("no value or threshold")
+        }
     }
 }
 

@@ -29,19 +29,25 @@ public struct Alert: Sendable, Equatable {
     public var availableMB: Double?
     /// `metadata.auto_response`: the actions this level runs, then what they did and reclaimed.
     public var autoResponse: JSONValue?
+    /// The target's resident memory when the alert was raised, MiB: the SPEC's `memory_usage` for
+    /// every component (for `process_memory` it is also `value`); nil when it was not read.
+    public var residentMB: Double?
 
     /// The unit of `memoryUsage` and `threshold`.
     public var unit: String {
         switch component {
         case .processMemory: "MB"
-        case .systemMemory, .swapMemory: "%"
+        case .systemMemory, .swapMemory: "percent"
         case .target: "up"
         case .oom: "kills"
-        case .memoryLeak: "B/s"
-        case .memoryTrend: "s"
+        case .memoryLeak: "MB/min"
+        case .memoryTrend: "seconds"
         case .autoResponse: "restarts"
         }
     }
+
+    /// The unit as text puts it after a number ("512.0 MB", "85.0%").
+    public var unitSuffix: String { unit == "percent" ? "%" : unit == "seconds" ? " s" : " " + unit }
 
     /// The same for every delivery of this alert in this state, also after a crash re-sends it
     /// (delivery is at least once): receivers drop a key they have seen. `Idempotency-Key` header
@@ -59,8 +65,10 @@ public struct Alert: Sendable, Equatable {
             "timestamp": .string(WallClock.rfc3339(timestamp)),
             "severity": .string(severity.description),
             "component": .string(component.rawValue),
-            "memory_usage": .number(Self.round1(memoryUsage)),
+            "memory_usage": (component == .processMemory ? memoryUsage : residentMB).map { .number(Self.round1($0)) } ?? .null,
+            "value": .number(Self.round1(memoryUsage)),
             "threshold": .number(Self.round1(threshold)),
+            "unit": .string(unit),
             "message": .string(message),
             "metadata": .object(metadata),
             "status": .string(status.rawValue),
@@ -82,7 +90,7 @@ public struct Alert: Sendable, Equatable {
             let severity = Severity.allCases.first(where: { $0.description == severityText }),
             case .string(let componentText) = o["component"], let component = Component(rawValue: componentText),
             case .string(let statusText) = o["status"], let status = Status(rawValue: statusText),
-            case .number(let usage) = o["memory_usage"], case .number(let threshold) = o["threshold"],
+            case .number(let usage) = o["value"] ?? o["memory_usage"], case .number(let threshold) = o["threshold"],
             case .string(let message) = o["message"], case .string(let instance) = o["instance"],
             case .number(let epoch) = o["epoch"] ?? .null, WallClock.plausible.contains(epoch), usage.isFinite, threshold.isFinite
         else { return nil }
@@ -111,12 +119,14 @@ public struct Alert: Sendable, Equatable {
             message: message, instance: instance, targetDescription: description, targetPid: pid, targetName: name, percent: percent,
             availableMB: available)
         self.autoResponse = autoResponse
+        if case .number(let resident) = o["resident_mb"], resident.isFinite { residentMB = resident }
     }
 
     /// The payload with the exact epoch time, for the state directory.
     var storedPayload: JSONValue {
         guard case .object(var o) = payload else { return payload }
         o["epoch"] = .number(timestamp)
+        if let residentMB { o["resident_mb"] = .number(residentMB) }
         return .object(o)
     }
 

@@ -23,7 +23,7 @@ struct EmailChannel: AlertChannel {
             Status:     \(alert.status.rawValue)
             Severity:   \(alert.severity)
             Component:  \(alert.component.rawValue)
-            Usage:      \(Alert.round1(alert.memoryUsage))\(alert.unit) (threshold \(Alert.round1(alert.threshold))\(alert.unit))
+            Usage:      \(Alert.round1(alert.memoryUsage))\(alert.unitSuffix) (threshold \(Alert.round1(alert.threshold))\(alert.unitSuffix))
             Memory:     \(alert.memorySummary)
             Instance:   \(alert.instance)
             Target:     \(alert.targetDescription)\(alert.targetPid.map { ", pid \($0)" } ?? "")\(alert.targetName.map { " (\($0))" } ?? "")

@@ -92,7 +92,7 @@ enum AlertBodies {
         }
         let marker = resolved ? ":white_check_mark: RESOLVED" : (alert.severity == .warning ? ":warning:" : ":rotating_light:") + " " + alert.severity.description.uppercased()
         let title = "\(marker) · \(alert.component.rawValue) on \(e(alert.instance))"
-        let usage = "\(Alert.round1(alert.memoryUsage))\(alert.unit) (threshold \(Alert.round1(alert.threshold))\(alert.unit))"
+        let usage = "\(Alert.round1(alert.memoryUsage))\(alert.unitSuffix) (threshold \(Alert.round1(alert.threshold))\(alert.unitSuffix))"
         let fields: [JSONValue] = [
             ["title": "Usage", "value": .string(usage), "short": true],
             ["title": "Memory", "value": .string(e(alert.memorySummary)), "short": true],
@@ -142,7 +142,7 @@ enum AlertBodies {
                 "annotations": [
                     "summary": .string(alert.message),
                     "description": .string(
-                        "\(alert.component.rawValue) at \(Alert.round1(alert.memoryUsage))\(alert.unit), \(severity) threshold \(Alert.round1(alert.threshold))\(alert.unit); target \(alert.targetDescription)"
+                        "\(alert.component.rawValue) at \(Alert.round1(alert.memoryUsage))\(alert.unitSuffix), \(severity) threshold \(Alert.round1(alert.threshold))\(alert.unitSuffix); target \(alert.targetDescription)"
                     ),
                 ],
                 "startsAt": .string(WallClock.rfc3339(alert.timestamp)),

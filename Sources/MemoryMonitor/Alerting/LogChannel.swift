@@ -17,7 +17,7 @@ struct LogChannel: AlertChannel {
             level: level, "\(alert.message)",
             metadata: [
                 "alert": "\(alert.status.rawValue)", "severity": "\(alert.severity)", "component": "\(alert.component.rawValue)",
-                "memory_usage": "\(Alert.round1(alert.memoryUsage))", "threshold": "\(Alert.round1(alert.threshold))",
+                "value": "\(Alert.round1(alert.memoryUsage))", "threshold": "\(Alert.round1(alert.threshold))", "unit": "\(alert.unit)",
                 "instance": "\(alert.instance)", "id": "\(alert.id)",
             ])
     }

@@ -139,18 +139,27 @@ package struct AlertEvaluator: Sendable {
         case .leakStarted(let rate, let windowGrowth):
             outcome.leakStarted = true
             let basis = outcome.growth?.basis == "anonymous" ? "anonymous memory" : "resident memory"
+            // MB/min: the growth, and the least growth the leak rule counts at this size.
+            let mbPerMinute = 60 / 1_048_576.0
+            let least = windowGrowth > 0 ? rate * (growth?.rule.thresholdGrowthRate ?? 0) / windowGrowth : 0
             return makeEventAlert(
-                component: .memoryLeak, severity: leakSeverity, status: .firing, value: rate, threshold: 0,
+                component: .memoryLeak, severity: leakSeverity, status: .firing, value: rate * mbPerMinute, threshold: least * mbPerMinute,
                 message: "\(leakSeverity.description.uppercased()): memory leak suspected: \(basis) growing \(GrowthTracker.bytes(rate * 60))/min, +\(Self.format(windowGrowth * 100))% over the window",
                 sample: sample)
         case .leakEnded:
             return makeEventAlert(
-                component: .memoryLeak, severity: leakSeverity, status: .resolved, value: outcome.growth?.rateBytesPerSecond ?? 0, threshold: 0,
+                component: .memoryLeak, severity: leakSeverity, status: .resolved,
+                value: (outcome.growth?.rateBytesPerSecond ?? 0) * 60 / 1_048_576, threshold: 0,
                 message: "RESOLVED: memory growth stopped for a window", sample: sample)
-        case .trendStarted(let message):
-            return makeEventAlert(component: .memoryTrend, severity: .warning, status: .firing, value: 0, threshold: 0, message: message, sample: sample)
+        case .trendStarted(let message, let seconds):
+            // Seconds: until the predicted crossing, and the window a crossing is looked for in.
+            return makeEventAlert(
+                component: .memoryTrend, severity: .warning, status: .firing, value: seconds, threshold: growth?.predictionWindow ?? 0, message: message,
+                sample: sample)
         case .trendEnded(let message):
-            return makeEventAlert(component: .memoryTrend, severity: .warning, status: .resolved, value: 0, threshold: 0, message: message, sample: sample)
+            return makeEventAlert(
+                component: .memoryTrend, severity: .warning, status: .resolved, value: 0, threshold: growth?.predictionWindow ?? 0, message: message,
+                sample: sample)
         }
     }
 
@@ -173,21 +182,30 @@ package struct AlertEvaluator: Sendable {
         } else {
             message = "\(after.description.uppercased()): \(what) exceeds \(after) threshold"
         }
-        return Alert(
+        var alert = Alert(
             id: Self.newID(), timestamp: sample.timestamp, severity: severity, component: component, status: resolved ? .resolved : .firing,
             memoryUsage: value, threshold: threshold, message: message, instance: instance, targetDescription: sample.targetDescription,
             targetPid: sample.process?.pid, targetName: sample.process?.status.name, percent: sample.memoryPercent,
             availableMB: sample.availableMB)
+        alert.residentMB = Self.residentMB(sample)
+        return alert
     }
 
     func makeEventAlert(
         component: Component, severity: Severity, status: Alert.Status, value: Double, threshold: Double, message: String, sample: Sample
     ) -> Alert {
-        Alert(
+        var alert = Alert(
             id: Self.newID(), timestamp: sample.timestamp, severity: severity, component: component, status: status, memoryUsage: value,
             threshold: threshold, message: message, instance: instance, targetDescription: sample.targetDescription,
             targetPid: sample.process?.pid, targetName: sample.process?.status.name, percent: sample.memoryPercent,
             availableMB: sample.availableMB)
+        alert.residentMB = Self.residentMB(sample)
+        return alert
+    }
+
+    /// The target's resident memory, MiB (the SPEC's `memory_usage`), when read.
+    static func residentMB(_ sample: Sample) -> Double? {
+        sample.process?.status.residentBytes.map { Double($0) / 1_048_576 }
     }
 
     static func format(_ v: Double) -> String {

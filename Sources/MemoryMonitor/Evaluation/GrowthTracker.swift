@@ -20,7 +20,7 @@ public struct GrowthTracker: Sendable {
     public enum Event: Sendable, Equatable {
         case leakStarted(rateBytesPerSecond: Double, windowGrowth: Double)
         case leakEnded
-        case trendStarted(message: String)
+        case trendStarted(message: String, seconds: Double)
         case trendEnded(message: String)
     }
 
@@ -144,8 +144,8 @@ public struct GrowthTracker: Sendable {
         if predictive {
             let predicted = prediction(level: level, residentFit: residentFit, toThreshold: toThreshold, usedFit: usedFit, toLimit: toLimit)
             if let predicted, trend == nil {
-                trend = predicted
-                events.append(.trendStarted(message: "WARNING: \(predicted)"))
+                trend = predicted.text
+                events.append(.trendStarted(message: "WARNING: \(predicted.text)", seconds: predicted.seconds))
             } else if predicted == nil, let previous = trend {
                 trend = nil
                 events.append(.trendEnded(message: "RESOLVED: no crossing predicted within \(Self.duration(predictionWindow)) any more (was: \(previous))"))
@@ -193,7 +193,7 @@ public struct GrowthTracker: Sendable {
     /// The earliest crossing within the prediction window with a trend above `trend_threshold`,
     /// as a sentence, or nil.
     private func prediction(level: Severity, residentFit: GrowthFit?, toThreshold: [Severity: Double], usedFit: GrowthFit?, toLimit: Double?)
-        -> String?
+        -> (seconds: Double, text: String)?
     {
         var best: (seconds: Double, text: String)?
         if let fit = residentFit, Self.trustworthy(fit), fit.valueAtEnd > 0, fit.slope * predictionWindow / fit.valueAtEnd >= trendThreshold,
@@ -207,7 +207,7 @@ public struct GrowthTracker: Sendable {
         {
             best = (seconds, "memory in use \(Self.bytes(fit.valueAtEnd)) growing \(Self.bytes(fit.slope * 60))/min, reaches the limit (\(Self.bytes(limit))) in about \(Self.duration(seconds))")
         }
-        return best?.text
+        return best
     }
 
     /// Enough points on a line to extrapolate from.
