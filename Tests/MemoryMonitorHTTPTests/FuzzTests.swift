@@ -81,12 +81,7 @@ struct FuzzTests {
     }
 
     @Test func tenThousandRequestsNo5xxAndTheServerServesOn() async throws {
-        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
-        monitor.check()
-        let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
-        let server = try await HTTPServer.bind(
-            host: "127.0.0.1", listeners: [.init(role: "fuzz", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
-            logger: Logger(label: "fuzz"), maxConnections: 64)
+        let (monitor, server) = try await serveOnce(maxConnections: 64)
         let port = server.boundPorts[0]
         var generator = SeededGenerator(state: 20_261_127)
         var answered = 0

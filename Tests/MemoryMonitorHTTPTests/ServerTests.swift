@@ -512,17 +512,21 @@ struct ServerTests {
         await server.close()
     }
 
-    /// A server over a monitor that checked once, on an ephemeral 127.0.0.1 port.
     func serve(limits: HTTPLimits = HTTPLimits(), maxConnections: Int = 512) async throws -> (monitor: MemoryMonitor, server: HTTPServer) {
-        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
-        monitor.check()
-        let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
-        let server = try await HTTPServer.bind(
-            host: "127.0.0.1", listeners: [.init(role: "test", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
-            logger: Logger(label: "test"), maxConnections: maxConnections, limits: limits)
-        return (monitor, server)
+        try await serveOnce(limits: limits, maxConnections: maxConnections)
     }
 
+}
+
+/// A server over a monitor that checked once, on an ephemeral 127.0.0.1 port.
+func serveOnce(limits: HTTPLimits = HTTPLimits(), maxConnections: Int = 512) async throws -> (monitor: MemoryMonitor, server: HTTPServer) {
+    let monitor = MemoryMonitor(configuration: MonitorConfiguration())
+    monitor.check()
+    let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
+    let server = try await HTTPServer.bind(
+        host: "127.0.0.1", listeners: [.init(role: "test", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
+        logger: Logger(label: "test"), maxConnections: maxConnections, limits: limits)
+    return (monitor, server)
 }
 
 /// Graceful shutdown while clients keep connecting: every connection the listeners accepted is
@@ -531,12 +535,7 @@ struct ServerTests {
 @Suite("Quiescing")
 struct QuiescingTests {
     @Test func connectionsAcceptedDuringShutdownAreQuiescedToo() async throws {
-        let monitor = MemoryMonitor(configuration: MonitorConfiguration())
-        monitor.check()
-        let cache = ExpositionCache(monitor: monitor, maxAge: .seconds(60))
-        let server = try await HTTPServer.bind(
-            host: "127.0.0.1", listeners: [.init(role: "test", port: 0, routes: [.health, .metrics])], monitor: monitor, cache: cache,
-            logger: Logger(label: "test"))
+        let (_, server) = try await serveOnce()
         let port = server.boundPorts[0]
         // Idle keep-alive connections, each after one answered request.
         var idle: [Int32] = []

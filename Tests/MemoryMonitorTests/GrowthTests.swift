@@ -137,6 +137,51 @@ struct GrowthTests {
         #expect(text.contains("growing 120.0 MB/min, crosses warning (1.0 GB) in about"))
     }
 
+    /// The trend events of a trace of (time, RSS MiB) with warning at 200 MiB (the issue's scale).
+    static func trendEvents(_ trace: [(Double, Double)]) -> [GrowthTracker.Event] {
+        var config = MonitorConfiguration()
+        config.monitoring.leakDetection.enabled = false
+        config.thresholds.memoryWarningMB = 200
+        config.thresholds.memoryCriticalMB = 400
+        config.thresholds.memoryEmergencyMB = 800
+        var tracker = GrowthTracker(configuration: config)
+        var events: [GrowthTracker.Event] = []
+        for (t, mb) in trace {
+            events += tracker.observe(Sample.fixture(timestamp: t, residentBytes: UInt64(mb * Self.mib)), level: .healthy).1.filter {
+                switch $0 {
+                case .trendStarted, .trendEnded: true
+                default: false
+                }
+            }
+        }
+        return events
+    }
+
+    /// The issue's step: 100 MiB more at once, then flat at 110 MiB. It predicted "crosses warning
+    /// in about 52 s"; a step puts the whole rise in one quarter of the window, so now nothing.
+    @Test func aStepThenFlatPredictsNothing() {
+        let trace = stride(from: 0.0, through: 900, by: 2).map { t in (t, t < 200 ? 10.0 : 110.0) }
+        #expect(Self.trendEvents(trace).isEmpty)
+    }
+
+    /// A 60 s sawtooth between 50 and 150 MiB, checked every second for 15 minutes: every rising
+    /// edge is a straight line towards the warning, but the window's quarters do not rise.
+    @Test func aSawtoothPredictsNothing() {
+        let trace = stride(from: 0.0, through: 900, by: 1).map { t in (t, 50 + 100 * t.truncatingRemainder(dividingBy: 60) / 60) }
+        #expect(Self.trendEvents(trace).isEmpty)
+    }
+
+    /// A linear leak is still predicted, once, and the trend resolves when the growth stops.
+    @Test func aLinearLeakIsPredictedAndResolvesWhenGrowthStops() {
+        let trace = stride(from: 0.0, through: 1500, by: 5).map { t in (t, t < 400 ? 20 + t * 0.25 : 120.0) }
+        let events = Self.trendEvents(trace)
+        guard events.count == 2, case .trendStarted(_, let seconds) = events[0], case .trendEnded = events[1] else {
+            Issue.record("\(events)")
+            return
+        }
+        #expect(seconds > 0 && seconds <= 600)
+    }
+
     /// Trend and leak alerts say what their numbers are: seconds to the crossing against the
     /// prediction window, MB/min of growth against the least the leak rule counts; `memory_usage`
     /// is the target's RSS in MB, as for process_memory.

@@ -196,13 +196,13 @@ public struct GrowthTracker: Sendable {
         -> (seconds: Double, text: String)?
     {
         var best: (seconds: Double, text: String)?
-        if let fit = residentFit, Self.trustworthy(fit), fit.valueAtEnd > 0, fit.slope * predictionWindow / fit.valueAtEnd >= trendThreshold,
+        if let fit = residentFit, trustworthy(fit), fit.valueAtEnd > 0, fit.slope * predictionWindow / fit.valueAtEnd >= trendThreshold,
             let next = Severity.alerting.first(where: { $0 > level }), let seconds = toThreshold[next], seconds > 0, seconds <= predictionWindow,
             let bound = thresholds.bound(for: next)
         {
             best = (seconds, "RSS \(Self.bytes(fit.valueAtEnd)) growing \(Self.bytes(fit.slope * 60))/min, crosses \(next) (\(Self.bytes(bound * 1_048_576))) in about \(Self.duration(seconds))")
         }
-        if let fit = usedFit, Self.trustworthy(fit), fit.valueAtEnd > 0, fit.slope * predictionWindow / fit.valueAtEnd >= trendThreshold,
+        if let fit = usedFit, trustworthy(fit), fit.valueAtEnd > 0, fit.slope * predictionWindow / fit.valueAtEnd >= trendThreshold,
             let seconds = toLimit, seconds > 0, seconds <= predictionWindow, seconds < (best?.seconds ?? .infinity), let limit = newest?.limit
         {
             best = (seconds, "memory in use \(Self.bytes(fit.valueAtEnd)) growing \(Self.bytes(fit.slope * 60))/min, reaches the limit (\(Self.bytes(limit))) in about \(Self.duration(seconds))")
@@ -210,8 +210,24 @@ public struct GrowthTracker: Sendable {
         return best
     }
 
-    /// Enough points on a line to extrapolate from.
-    static func trustworthy(_ fit: GrowthFit) -> Bool { fit.count >= 5 && fit.explained >= 0.6 }
+    /// Enough points on a line to extrapolate from (docs/leak-detection.md, "When a trend is
+    /// trusted"): five or more spanning at least half the window, a line that explains 60 % of
+    /// the variance, and a rise spread over the window: each quarter's median above the one
+    /// before, the smallest of the three rises at least a quarter of the largest. A step puts the
+    /// whole rise in one quarter; a sawtooth or a cycle shorter than the window makes a quarter
+    /// fall (or rise by next to nothing).
+    func trustworthy(_ fit: GrowthFit) -> Bool {
+        guard fit.count >= 5, fit.explained >= 0.6, fit.end - fit.start >= rule.window / 2 else { return false }
+        return Self.risesThroughout(fit.quarterMedians)
+    }
+
+    /// Four quarter medians, each above the one before, the least rise at least a quarter of the most.
+    static func risesThroughout(_ quarters: [Double]) -> Bool {
+        guard quarters.count == 4 else { return false }
+        let rises = zip(quarters, quarters.dropFirst()).map { $1 - $0 }
+        guard let least = rises.min(), let most = rises.max(), least > 0 else { return false }
+        return least >= most / 4
+    }
 
     /// "1.4 GB", "512.3 MB", "12.0 KB" (binary units, as the SPEC writes MB).
     static func bytes(_ value: Double) -> String {
