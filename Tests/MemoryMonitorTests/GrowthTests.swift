@@ -138,7 +138,7 @@ struct GrowthTests {
     }
 
     /// The trend events of a trace of (time, RSS MiB) with warning at 200 MiB (the issue's scale).
-    static func trendEvents(_ trace: [(Double, Double)]) -> [GrowthTracker.Event] {
+    static func trendEvents(_ trace: [(Double, Double)], updates: Bool = false) -> [GrowthTracker.Event] {
         var config = MonitorConfiguration()
         config.monitoring.leakDetection.enabled = false
         config.thresholds.memoryWarningMB = 200
@@ -150,6 +150,7 @@ struct GrowthTests {
             events += tracker.observe(Sample.fixture(timestamp: t, residentBytes: UInt64(mb * Self.mib)), level: .healthy).1.filter {
                 switch $0 {
                 case .trendStarted, .trendEnded: true
+                case .trendUpdated: updates
                 default: false
                 }
             }
@@ -180,6 +181,24 @@ struct GrowthTests {
             return
         }
         #expect(seconds > 0 && seconds <= 600)
+    }
+
+    /// A leak that speeds up: the open trend alert's time to the crossing is refreshed when the
+    /// prediction moves by more than a quarter, and each refresh is nearer than the last.
+    @Test func theTimeToTheCrossingIsRefreshedWhenItMovesByAQuarter() {
+        let trace = stride(from: 0.0, through: 900, by: 5).map { t in (t, t < 450 ? 100 + t * 0.1 : 145 + (t - 450) * 0.4) }
+        let events = Self.trendEvents(trace, updates: true)
+        var said: [Double] = []
+        for event in events {
+            switch event {
+            case .trendStarted(_, let seconds), .trendUpdated(_, let seconds): said.append(seconds)
+            default: break
+            }
+        }
+        guard case .trendStarted = events.first else { Issue.record("\(events)"); return }
+        #expect(said.count >= 2, "\(events)")
+        #expect(events.contains { if case .trendUpdated(let m, _) = $0 { m.hasSuffix("(updated)") } else { false } })
+        #expect(zip(said, said.dropFirst()).allSatisfy { $1 < $0 }, "\(said)")
     }
 
     /// Trend and leak alerts say what their numbers are: seconds to the crossing against the

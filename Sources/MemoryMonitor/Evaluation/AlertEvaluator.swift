@@ -91,7 +91,7 @@ package struct AlertEvaluator: Sendable {
                 for event in growth?.reset() ?? [] {
                     switch event {
                     case .leakEnded, .leakStarted: outcome.superseded.append(.memoryLeak)
-                    case .trendEnded, .trendStarted: outcome.superseded.append(.memoryTrend)
+                    case .trendEnded, .trendStarted, .trendUpdated: outcome.superseded.append(.memoryTrend)
                     }
                 }
             }
@@ -151,7 +151,7 @@ package struct AlertEvaluator: Sendable {
                 component: .memoryLeak, severity: leakSeverity, status: .resolved,
                 value: (outcome.growth?.rateBytesPerSecond ?? 0) * 60 / 1_048_576, threshold: 0,
                 message: "RESOLVED: memory growth stopped for a window", sample: sample)
-        case .trendStarted(let message, let seconds):
+        case .trendStarted(let message, let seconds), .trendUpdated(let message, let seconds):
             // Seconds: until the predicted crossing, and the window a crossing is looked for in.
             return makeEventAlert(
                 component: .memoryTrend, severity: .warning, status: .firing, value: seconds, threshold: growth?.predictionWindow ?? 0, message: message,

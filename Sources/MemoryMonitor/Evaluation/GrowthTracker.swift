@@ -21,6 +21,8 @@ public struct GrowthTracker: Sendable {
         case leakStarted(rateBytesPerSecond: Double, windowGrowth: Double)
         case leakEnded
         case trendStarted(message: String, seconds: Double)
+        /// The predicted time moved by more than a quarter from what the open trend alert said.
+        case trendUpdated(message: String, seconds: Double)
         case trendEnded(message: String)
     }
 
@@ -52,6 +54,8 @@ public struct GrowthTracker: Sendable {
     private var restored: [SampleHistory.Entry] = []
     private(set) var leaking = false
     private(set) var trend: String?
+    /// When the open trend alert said the crossing would come (Unix time).
+    private var trendCrossingAt: Double?
     /// Slots per window: with the newest check, a fit has at most `GrowthFit.maximumPoints` points.
     static let slotsPerWindow = Double(GrowthFit.maximumPoints - 1)
     var slotWidth: Double { rule.window / Self.slotsPerWindow }
@@ -100,6 +104,7 @@ public struct GrowthTracker: Sendable {
         usedSeries.removeAll()
         leaking = false
         trend = nil
+        trendCrossingAt = nil
         return events
     }
 
@@ -145,9 +150,16 @@ public struct GrowthTracker: Sendable {
             let predicted = prediction(level: level, residentFit: residentFit, toThreshold: toThreshold, usedFit: usedFit, toLimit: toLimit)
             if let predicted, trend == nil {
                 trend = predicted.text
+                trendCrossingAt = point.t + predicted.seconds
                 events.append(.trendStarted(message: "WARNING: \(predicted.text)", seconds: predicted.seconds))
+            } else if let predicted, let said = trendCrossingAt, abs(predicted.seconds - (said - point.t)) > 0.25 * max(said - point.t, 1) {
+                // The time the open alert gave is off by more than a quarter: say the new one.
+                trend = predicted.text
+                trendCrossingAt = point.t + predicted.seconds
+                events.append(.trendUpdated(message: "WARNING: \(predicted.text) (updated)", seconds: predicted.seconds))
             } else if predicted == nil, let previous = trend {
                 trend = nil
+                trendCrossingAt = nil
                 events.append(.trendEnded(message: "RESOLVED: no crossing predicted within \(Self.duration(predictionWindow)) any more (was: \(previous))"))
             }
         }
