@@ -48,6 +48,9 @@ struct AlertingIntegrationTests {
         #expect(body["instance"] as? String == "test-host")
         #expect(body["threshold"] as? Double == 40)
         #expect((body["memory_usage"] as? Double ?? 0) >= 60)
+        // value, threshold and unit: for process_memory the value is memory_usage, in MB.
+        #expect(body["value"] as? Double == body["memory_usage"] as? Double)
+        #expect(body["unit"] as? String == "MB")
         #expect((body["message"] as? String)?.hasPrefix("WARNING: Memory usage ") == true)
         #expect((body["message"] as? String)?.hasSuffix("MB exceeds warning threshold") == true)
         #expect((body["timestamp"] as? String)?.hasSuffix("Z") == true)
