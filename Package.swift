@@ -66,6 +66,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Replays a memory trace through the alert evaluation (scripts/alert-quality.py); not shipped.
+        .executableTarget(
+            name: "alert-replay",
+            dependencies: ["MemoryMonitor"],
+            path: "Sources/alert-replay"
+        ),
         .executableTarget(
             name: "memory-monitor",
             dependencies: [

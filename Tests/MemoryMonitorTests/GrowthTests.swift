@@ -172,6 +172,21 @@ struct GrowthTests {
         #expect(Self.trendEvents(trace).isEmpty)
     }
 
+    /// A 600 s sawtooth with the 300 s window: each rising edge is a straight line for two
+    /// windows, so the first tooth looks like a leak. Every later tooth climbs back to the peak the
+    /// first reached, and growth counts only past an earlier peak: one episode, not one per tooth.
+    @Test func aSlowSawtoothIsALeakOnlyOnce() {
+        var tracker = GrowthTracker(configuration: MonitorConfiguration())
+        var leaks = 0
+        for t in stride(from: 0.0, through: 3600, by: 10) {
+            let mb = 80 + 100 * t.truncatingRemainder(dividingBy: 600) / 600
+            for event in tracker.observe(Sample.fixture(timestamp: t, residentBytes: UInt64(mb * Self.mib)), level: .healthy).1 {
+                if case .leakStarted = event { leaks += 1 }
+            }
+        }
+        #expect(leaks == 1)
+    }
+
     /// A linear leak is still predicted, once, and the trend resolves when the growth stops.
     @Test func aLinearLeakIsPredictedAndResolvesWhenGrowthStops() {
         let trace = stride(from: 0.0, through: 1500, by: 5).map { t in (t, t < 400 ? 20 + t * 0.25 : 120.0) }

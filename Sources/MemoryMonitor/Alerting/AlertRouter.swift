@@ -1,9 +1,9 @@
 /// The alert manager's decisions as a pure state machine: which alerts go out, to which
 /// channels, which the rate limit holds back, and what is active. `AlertDispatcher` drives it
 /// and carries out its actions; it does no I/O itself.
-struct AlertRouter: Sendable {
+package struct AlertRouter: Sendable {
     /// What to do with one alert.
-    enum Action: Sendable, Equatable {
+    package enum Action: Sendable, Equatable {
         /// Record it in the history (and the state directory) and queue it on these channels.
         case deliver(Alert, to: [AlertChannelID])
         /// A similar alert went out within the rate limit: count it, send nothing.
@@ -13,7 +13,7 @@ struct AlertRouter: Sendable {
     }
 
     /// Why an alert was not sent (`memory_alerts_suppressed_total{reason}`).
-    enum HoldReason: String, Sendable, CaseIterable {
+    package enum HoldReason: String, Sendable, CaseIterable {
         /// A similar alert (same component and severity) went out within the rate limit.
         case rateLimited = "rate_limited"
         /// The level fires again within the rate limit after it resolved or fell: the open alert
@@ -38,7 +38,7 @@ struct AlertRouter: Sendable {
     /// Flapping components, and when each last changed level.
     private(set) var flapping: [Component: Double] = [:]
     /// The latest alert per component that was held (refire, flapping) and not yet told.
-    private(set) var held: [Component: Alert] = [:]
+    package private(set) var held: [Component: Alert] = [:]
     /// Last time an alert was sent per component and severity.
     private var lastSent: [RateLimitKey: Double] = [:]
     /// Ids of firing alerts dropped from the active set by `supersede`.
@@ -73,7 +73,7 @@ struct AlertRouter: Sendable {
         superseded = old.superseded
     }
 
-    init(configuration: MonitorConfiguration.Alerting) {
+    package init(configuration: MonitorConfiguration.Alerting) {
         rateLimitSeconds = configuration.rateLimitSeconds
         emergencyBypassesRateLimit = configuration.emergencyBypassesRateLimit
         historySeconds = configuration.historyHours * 3600
@@ -106,7 +106,7 @@ struct AlertRouter: Sendable {
     /// - an escalation to a level not sent within the window goes out at once, as does an
     ///   emergency while `send_immediate_alert` holds;
     /// - a similar alert (same component and severity) within the window is held back.
-    mutating func receive(_ alert: Alert, channels: [AlertChannelID]) -> Action {
+    package mutating func receive(_ alert: Alert, channels: [AlertChannelID]) -> Action {
         let key = RateLimitKey(alert)
         let component = alert.component
         guard !component.isEvent else {
@@ -155,7 +155,7 @@ struct AlertRouter: Sendable {
     /// Called at each check: a flapping component that kept one level for `flapStableSeconds`,
     /// and a held re-fire whose window has passed, go out now when receivers last heard
     /// something else.
-    mutating func tick(now: Double, channels: [AlertChannelID]) -> [Action] {
+    package mutating func tick(now: Double, channels: [AlertChannelID]) -> [Action] {
         var actions: [Action] = []
         for (component, lastChange) in flapping where now - lastChange >= flapStableSeconds {
             flapping[component] = nil

@@ -48,6 +48,13 @@ public struct GrowthTracker: Sendable {
     /// The fits of each value over the settled points, kept up to date as points settle and
     /// leave the window.
     private var basisSeries = SlidingGrowthFit()
+    /// The highest values of the points that left the window in the last `peakLookback` seconds:
+    /// growth counts as a leak or a trend only once it passes them (a sawtooth or a cycle comes
+    /// back to where it has been; a leak goes past it).
+    private var basisPeaks = SlidingMaximum()
+    private var residentPeaks = SlidingMaximum()
+    /// How far back an earlier peak counts: eight windows.
+    var peakLookback: Double { rule.window * 8 }
     private var residentSeries = SlidingGrowthFit()
     private var usedSeries = SlidingGrowthFit()
     /// Checks from before a restart, taken up at the first check if the target is the same process.
@@ -105,6 +112,8 @@ public struct GrowthTracker: Sendable {
         leaking = false
         trend = nil
         trendCrossingAt = nil
+        basisPeaks = SlidingMaximum()
+        residentPeaks = SlidingMaximum()
         return events
     }
 
@@ -124,7 +133,7 @@ public struct GrowthTracker: Sendable {
         var events: [Event] = []
         let basisFit = basisSeries.fit(newest: (point.t, point.basis))
         if leakDetection, let fit = basisFit {
-            if !leaking && rule.isLeak(fit) {
+            if !leaking && rule.isLeak(fit) && passesEarlierPeak(fit, basisPeaks, now: point.t) {
                 leaking = true
                 events.append(.leakStarted(rateBytesPerSecond: fit.slope, windowGrowth: rule.windowGrowth(fit)))
             } else if leaking && rule.hasStopped(fit) {
@@ -189,6 +198,8 @@ public struct GrowthTracker: Sendable {
         while let first = settled.first, first.t < cutoff || settled.count > Int(Self.slotsPerWindow) {
             settled.removeFirst()
             drop(first, oldest: true)
+            basisPeaks.push(t: first.t, value: first.basis, keepingSince: point.t - peakLookback)
+            if let v = first.resident { residentPeaks.push(t: first.t, value: v, keepingSince: point.t - peakLookback) }
         }
     }
 
@@ -208,7 +219,7 @@ public struct GrowthTracker: Sendable {
         -> (seconds: Double, text: String)?
     {
         var best: (seconds: Double, text: String)?
-        if let fit = residentFit, trustworthy(fit), fit.valueAtEnd > 0, fit.slope * predictionWindow / fit.valueAtEnd >= trendThreshold,
+        if let fit = residentFit, trustworthy(fit), fit.valueAtEnd > 0, passesEarlierPeak(fit, residentPeaks, now: newest?.t ?? fit.end), fit.slope * predictionWindow / fit.valueAtEnd >= trendThreshold,
             let next = Severity.alerting.first(where: { $0 > level }), let seconds = toThreshold[next], seconds > 0, seconds <= predictionWindow,
             let bound = thresholds.bound(for: next)
         {
@@ -233,6 +244,14 @@ public struct GrowthTracker: Sendable {
         return Self.risesThroughout(fit.quarterMedians)
     }
 
+    /// Whether the fit ends above every point that left the window in the last `peakLookback`
+    /// seconds by at least half of what it grows in a window: a leak leaves its past behind (its
+    /// points a window ago are a whole window's growth lower); a sawtooth or a cycle climbs back
+    /// to where it has been.
+    func passesEarlierPeak(_ fit: GrowthFit, _ peaks: SlidingMaximum, now: Double) -> Bool {
+        peaks.isBelow(fit.valueAtEnd - max(0, fit.slope) * rule.window / 2, now: now, lookback: peakLookback)
+    }
+
     /// Four quarter medians, each above the one before, the least rise at least a quarter of the most.
     static func risesThroughout(_ quarters: [Double]) -> Bool {
         guard quarters.count == 4 else { return false }
@@ -254,5 +273,30 @@ public struct GrowthTracker: Sendable {
         if seconds >= 5400 { return "\(Int((seconds / 3600).rounded())) h" }
         if seconds >= 90 { return "\(Int((seconds / 60).rounded())) min" }
         return "\(Int(seconds.rounded())) s"
+    }
+}
+
+/// The maximum of the values pushed in a trailing time span: a monotonic queue (each value is
+/// pushed and removed once).
+struct SlidingMaximum: Sendable {
+    private var entries: [(t: Double, value: Double)] = []
+    private var head = 0
+
+    /// Adds a value; values pushed before `keepingSince` are forgotten.
+    mutating func push(t: Double, value: Double, keepingSince: Double) {
+        while entries.count > head, let last = entries.last, last.value <= value { entries.removeLast() }
+        entries.append((t, value))
+        while head < entries.count, entries[head].t < keepingSince { head += 1 }
+        if head > 64 && head * 2 > entries.count {
+            entries.removeFirst(head)
+            head = 0
+        }
+    }
+
+    /// Whether `value` is above every value pushed within `lookback` before `now` (true when none).
+    func isBelow(_ value: Double, now: Double, lookback: Double) -> Bool {
+        // Values fall from the front: the first one recent enough is the largest.
+        guard let peak = entries[head...].first(where: { $0.t >= now - lookback })?.value else { return true }
+        return value > peak
     }
 }

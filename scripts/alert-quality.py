@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""Alert quality on a corpus of memory traces: the exporter's own alerts against the bundled
+Prometheus rules and a predict_linear rule as users would write it.
+
+    swift build --product alert-replay && python3 scripts/alert-quality.py [--markdown]
+
+Each trace (RSS in MiB every 10 s for two hours, seeded) is replayed
+
+- through the exporter's evaluation and routing with the trace's own clock (.build/debug/alert-replay:
+  AlertEvaluator, then AlertRouter with its tick), thresholds 200/400/800 MiB, the default rate limit
+  (300 s), leak window (300 s) and prediction window (600 s);
+- through Prometheus's rule engine with promtool: the trace becomes the input series of a rule unit
+  test whose alert_rule_test entries probe every 30 s; promtool's failure report lists the alerts that
+  were firing. The rules: the bundled MemoryProcessWarning/Critical (prometheus/rules, `for: 5m`) and
+  `predict_linear(memory_process_resident_bytes[10m], 600) > warning` (what users write instead of a
+  trend alert).
+
+It prints, per trace and path: notifications (firing) per level, the most of one level within one
+rate-limit window, false leak or trend alerts, the detection delay of a leak, and the error of the
+predicted time to the threshold.
+"""
+import json
+import math
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPLAY = os.path.join(ROOT, ".build", "debug", "alert-replay")
+STEP = 10
+DURATION = 7200
+WARNING, CRITICAL, EMERGENCY = 200.0, 400.0, 800.0
+RATE_LIMIT = 300
+PREDICTION_WINDOW = 600
+MIB = 1048576
+
+
+def trace(name, f, leak_start=None, kind="steady"):
+    return {"name": name, "points": [(t, f(t)) for t in range(0, DURATION + 1, STEP)], "leak_start": leak_start, "kind": kind}
+
+
+def corpus():
+    rng = random.Random(20261206)
+    noise = {t: rng.gauss(0, 8) for t in range(0, DURATION + 1, STEP)}
+    flap = {t: rng.gauss(0, 2) for t in range(0, DURATION + 1, STEP)}
+    out = []
+    for rate in (3, 10, 40):  # MiB/min, from 100 MiB after 10 flat minutes
+        out.append(trace(f"linear leak {rate} MiB/min", lambda t, r=rate: 100 + max(0, t - 600) * r / 60, leak_start=600, kind="leak"))
+    out.append(trace("slow leak under noise (5 MiB/min, sd 8)", lambda t: 100 + max(0, t - 600) * 5 / 60 + noise[t], leak_start=600, kind="leak"))
+    out.append(trace("step +90 MiB, then flat", lambda t: 100 if t < 1800 else 190))
+    for period in (60, 600, 1800):
+        out.append(trace(f"sawtooth {period} s (80-180 MiB)", lambda t, p=period: 80 + 100 * (t % p) / p))
+    out.append(trace("flapping around warning (±15 MiB, 30 s)", lambda t: 200 + (15 if (t // 30) % 2 == 0 else -15) + flap[t], kind="flapping"))
+    out.append(trace("cache warm-up, then flat (to 180 MiB)", lambda t: 50 + 130 * (1 - math.exp(-t / 600))))
+    out.append(trace("daily cycle in 2 h (60-180 MiB)", lambda t: 120 + 60 * math.sin(2 * math.pi * t / 7200)))
+    return out
+
+
+def first_reaching(points, level_mb, after):
+    for t, v in points:
+        if t >= after and v >= level_mb:
+            return t
+    return None
+
+
+def replay_exporter(tr, window):
+    text = "\n".join(f"{t},{v:.3f}" for t, v in tr["points"]) + "\n"
+    args = [REPLAY, "--warning-mb", str(WARNING), "--critical-mb", str(CRITICAL), "--emergency-mb", str(EMERGENCY),
+            "--rate-limit", str(RATE_LIMIT), "--prediction-window", str(PREDICTION_WINDOW), "--window", str(window)]
+    result = subprocess.run(args, input=text, capture_output=True, text=True, check=True, timeout=120)
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    return [l for l in lines if l.get("sent")], [l for l in lines if "held" in l]
+
+
+RULES_EXTRA = f"""groups:
+  - name: replay.predict_linear
+    rules:
+      - alert: PredictLinearWarning
+        expr: predict_linear(memory_process_resident_bytes[10m], {PREDICTION_WINDOW}) > {int(WARNING * MIB)}
+        labels:
+          severity: warning
+          component: memory_trend
+"""
+
+PROBED = ["MemoryProcessWarning", "MemoryProcessCritical", "PredictLinearWarning"]
+PROBE_STEP = 30
+
+
+def go_duration(text):
+    total = 0.0
+    for number, unit in re.findall(r"([\d.]+)(h|ms|m|s)", text):
+        total += float(number) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
+    return total
+
+
+def replay_rules(tr, directory):
+    values = " ".join(str(int(v * MIB)) for _, v in tr["points"])
+    thresholds = "\n".join(
+        f"""      - series: 'memory_threshold_bytes{{job="j",instance="i",component="process_memory",severity="{s}"}}'
+        values: '{int(mb * MIB)}x{len(tr["points"])}'""" for s, mb in (("warning", WARNING), ("critical", CRITICAL), ("emergency", EMERGENCY)))
+    probes = "\n".join(
+        f"      - {{eval_time: {t}s, alertname: {name}, exp_alerts: []}}" for t in range(PROBE_STEP, DURATION + 1, PROBE_STEP) for name in PROBED)
+    test = f"""rule_files:
+  - {os.path.join(ROOT, "prometheus", "rules", "memory-monitor.alerts.yml")}
+  - {os.path.join(directory, "extra.yml")}
+evaluation_interval: {STEP}s
+tests:
+  - interval: {STEP}s
+    input_series:
+      - series: 'memory_process_resident_bytes{{job="j",instance="i"}}'
+        values: '{values}'
+{thresholds}
+    alert_rule_test:
+{probes}
+"""
+    with open(os.path.join(directory, "extra.yml"), "w") as f:
+        f.write(RULES_EXTRA)
+    path = os.path.join(directory, "test.yml")
+    with open(path, "w") as f:
+        f.write(test)
+    result = subprocess.run(["promtool", "test", "rules", path], capture_output=True, text=True, timeout=600)
+    firing = {name: [] for name in PROBED}
+    for block in re.split(r"\n\s*alertname: ", result.stdout + result.stderr)[1:]:
+        head = re.match(r"(\w+), time: ([^,]+),", block)
+        if head and "Labels:" in block.split("got:", 1)[-1]:
+            firing[head.group(1)].append(go_duration(head.group(2)))
+    return {name: sorted(times) for name, times in firing.items()}
+
+
+def episodes(times, step):
+    """Start times of runs of consecutive probe times."""
+    starts, last = [], None
+    for t in times:
+        if last is None or t - last > step:
+            starts.append(t)
+        last = t
+    return starts
+
+
+def most_in_window(times, window):
+    times = sorted(times)
+    return max((sum(1 for u in times if t <= u < t + window) for t in times), default=0)
+
+
+def exporter_row(tr, window=300):
+    sent, held = replay_exporter(tr, window)
+    fires = [s for s in sent if s["status"] == "firing"]
+    per_level = {lvl: [s["t"] for s in fires if s["severity"] == lvl and s["component"] == "process_memory"] for lvl in ("warning", "critical", "emergency")}
+    growth = [s for s in fires if s["component"] in ("memory_leak", "memory_trend")]
+    false_growth, false_leaks, errors = 0, 0, []
+    for s in growth:
+        if s["component"] == "memory_leak":
+            if tr["kind"] != "leak":
+                false_growth += 1
+                false_leaks += 1
+            continue
+        level = WARNING if not any(t <= s["t"] for t in per_level["warning"]) else CRITICAL
+        crossing = first_reaching(tr["points"], level, s["t"])
+        if crossing is None or crossing - s["t"] > PREDICTION_WINDOW:
+            false_growth += 1
+        elif crossing > s["t"]:
+            errors.append(abs(s["value"] - (crossing - s["t"])) / (crossing - s["t"]))
+    delay = None
+    after = [s["t"] for s in growth if tr["leak_start"] is not None and s["t"] >= tr["leak_start"]]
+    if after:
+        delay = min(after) - tr["leak_start"]
+    return {
+        "sent": {lvl: len(ts) for lvl, ts in per_level.items()},
+        "per_window": max(most_in_window(ts, RATE_LIMIT) for ts in per_level.values()),
+        "flapping_notices": sum(1 for s in sent if s.get("message", "").startswith("FLAPPING")),
+        "held": len(held),
+        "false": false_growth,
+        "false_leaks": false_leaks,
+        "delay": delay,
+        "error": statistics.median(errors) if errors else None,
+    }
+
+
+def rules_row(tr, directory):
+    firing = replay_rules(tr, directory)
+    per_level = {"warning": episodes(firing["MemoryProcessWarning"], PROBE_STEP), "critical": episodes(firing["MemoryProcessCritical"], PROBE_STEP)}
+    predicted = episodes(firing["PredictLinearWarning"], PROBE_STEP)
+    false_growth = 0
+    for start in predicted:
+        crossing = first_reaching(tr["points"], WARNING, start)
+        if crossing is None or crossing - start > PREDICTION_WINDOW:
+            false_growth += 1
+    delay = None
+    after = [t for t in predicted if tr["leak_start"] is not None and t >= tr["leak_start"]]
+    if after:
+        delay = after[0] - tr["leak_start"]
+    return {
+        "sent": {"warning": len(per_level["warning"]) + len(predicted), "critical": len(per_level["critical"]), "emergency": 0},
+        "per_window": max(most_in_window(ts, RATE_LIMIT) for ts in (per_level["warning"] + predicted, per_level["critical"])),
+        "flapping_notices": 0,
+        "held": 0,
+        "false": false_growth,
+        "false_leaks": 0,
+        "delay": delay,
+        "error": None,
+    }
+
+
+def cell(value, suffix=""):
+    return "—" if value is None else f"{value:.0f}{suffix}" if isinstance(value, (int, float)) and suffix != "%" else f"{value * 100:.1f}%"
+
+
+def main():
+    if not os.path.exists(REPLAY):
+        sys.exit("build the replay tool first: swift build --product alert-replay")
+    rows = []
+    with tempfile.TemporaryDirectory() as directory:
+        for tr in corpus():
+            rows.append((tr, "exporter", exporter_row(tr)))
+            rows.append((tr, "exporter, leak window 1800 s", exporter_row(tr, 1800)))
+            rows.append((tr, "rules + predict_linear", rules_row(tr, directory)))
+    print("| trace | path | notifications (rules: firing episodes) w/c/e | most of one level in 300 s | flapping notices | false alerts (of them leak) | leak detected after | time-to-threshold error (median) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for tr, path, r in rows:
+        sent = "/".join(str(r["sent"][lvl]) for lvl in ("warning", "critical", "emergency"))
+        delay = "—" if r["delay"] is None else f"{r['delay']:.0f} s"
+        error = "—" if r["error"] is None else f"{r['error'] * 100:.1f} %"
+        print(f"| {tr['name']} | {path} | {sent} | {r['per_window']} | {r['flapping_notices']} | {r['false']} ({r['false_leaks']}) | {delay} | {error} |")
+
+
+if __name__ == "__main__":
+    main()
