@@ -4,7 +4,8 @@ Prometheus rules and a predict_linear rule as users would write it.
 
     swift build --product alert-replay && python3 scripts/alert-quality.py [--markdown]
 
-Each trace (RSS in MiB every 10 s for two hours, seeded) is replayed
+Each trace (RSS in MiB every 10 s for two hours, seeded; and two recorded from real Python
+processes by scripts/record-trace.py, in scripts/alert-corpus/) is replayed
 
 - through the exporter's evaluation and routing with the trace's own clock (.build/debug/alert-replay:
   AlertEvaluator, then AlertRouter with its tick), thresholds 200/400/800 MiB, the default rate limit
@@ -40,7 +41,31 @@ MIB = 1048576
 
 
 def trace(name, f, leak_start=None, kind="steady"):
-    return {"name": name, "points": [(t, f(t)) for t in range(0, DURATION + 1, STEP)], "leak_start": leak_start, "kind": kind}
+    return {"name": name, "points": [(t, f(t)) for t in range(0, DURATION + 1, STEP)], "leak_start": leak_start, "kind": kind, "step": STEP}
+
+
+# Traces recorded from real Python processes by scripts/record-trace.py (see their first line).
+RECORDED = {
+    "example-service.csv": ("the example service, leaking 6 MiB/min (recorded)", 0, "leak"),
+    "gc-heavy.csv": ("a gc-heavy Python workload, no leak (recorded)", None, "steady"),
+}
+
+
+def recorded():
+    out = []
+    for file, (name, leak_start, kind) in RECORDED.items():
+        path = os.path.join(ROOT, "scripts", "alert-corpus", file)
+        if not os.path.exists(path):
+            continue
+        points = []
+        for line in open(path):
+            if line.startswith("#") or not line.strip():
+                continue
+            t, v = line.split(",")
+            points.append((float(t), float(v)))
+        step = round((points[-1][0] - points[0][0]) / max(1, len(points) - 1))
+        out.append({"name": name, "points": points, "leak_start": leak_start, "kind": kind, "step": step})
+    return out
 
 
 def corpus():
@@ -57,7 +82,7 @@ def corpus():
     out.append(trace("flapping around warning (±15 MiB, 30 s)", lambda t: 200 + (15 if (t // 30) % 2 == 0 else -15) + flap[t], kind="flapping"))
     out.append(trace("cache warm-up, then flat (to 180 MiB)", lambda t: 50 + 130 * (1 - math.exp(-t / 600))))
     out.append(trace("daily cycle in 2 h (60-180 MiB)", lambda t: 120 + 60 * math.sin(2 * math.pi * t / 7200)))
-    return out
+    return out + recorded()
 
 
 def first_reaching(points, level_mb, after):
@@ -103,13 +128,14 @@ def replay_rules(tr, directory):
         f"""      - series: 'memory_threshold_bytes{{job="j",instance="i",component="process_memory",severity="{s}"}}'
         values: '{int(mb * MIB)}x{len(tr["points"])}'""" for s, mb in (("warning", WARNING), ("critical", CRITICAL), ("emergency", EMERGENCY)))
     probes = "\n".join(
-        f"      - {{eval_time: {t}s, alertname: {name}, exp_alerts: []}}" for t in range(PROBE_STEP, DURATION + 1, PROBE_STEP) for name in PROBED)
+        f"      - {{eval_time: {t}s, alertname: {name}, exp_alerts: []}}"
+        for t in range(PROBE_STEP, int(tr["points"][-1][0]) + 1, PROBE_STEP) for name in PROBED)
     test = f"""rule_files:
   - {os.path.join(ROOT, "prometheus", "rules", "memory-monitor.alerts.yml")}
   - {os.path.join(directory, "extra.yml")}
-evaluation_interval: {STEP}s
+evaluation_interval: {tr["step"]}s
 tests:
-  - interval: {STEP}s
+  - interval: {tr["step"]}s
     input_series:
       - series: 'memory_process_resident_bytes{{job="j",instance="i"}}'
         values: '{values}'
