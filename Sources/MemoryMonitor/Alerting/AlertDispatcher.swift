@@ -106,9 +106,12 @@ public final class AlertDispatcher: Sendable {
     /// At each check (`now` is the sample's time): held alerts whose wait is over go out (a
     /// flapping component that became stable, a re-fire whose window passed).
     package func tick(now: Double) {
-        let (actions, queues) = state.withLock { s in
-            (s.router.tick(now: now, channels: Array(s.queues.keys)), s.queues)
+        // Nearly every check has nothing waiting: no channel list is built then.
+        let due = state.withLock { s -> ([AlertRouter.Action], [AlertChannelID: DeliveryQueue])? in
+            guard s.router.hasWaiting else { return nil }
+            return (s.router.tick(now: now, channels: Array(s.queues.keys)), s.queues)
         }
+        guard let (actions, queues) = due else { return }
         for action in actions { carryOut(action, queues: queues) }
     }
 

@@ -155,6 +155,9 @@ package struct AlertRouter: Sendable {
     /// Called at each check: a flapping component that kept one level for `flapStableSeconds`,
     /// and a held re-fire whose window has passed, go out now when receivers last heard
     /// something else.
+    /// Whether a held alert or a flapping component waits for a `tick`.
+    package var hasWaiting: Bool { !held.isEmpty || !flapping.isEmpty }
+
     package mutating func tick(now: Double, channels: [AlertChannelID]) -> [Action] {
         var actions: [Action] = []
         for (component, lastChange) in flapping where now - lastChange >= flapStableSeconds {
