@@ -19,10 +19,10 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-if ! .venv/bin/python3 -c "import prometheus_client, aiosmtpd" 2>/dev/null; then
-  echo "install-test-deps: creating .venv with prometheus-client and aiosmtpd"
+if ! .venv/bin/python3 -c "import prometheus_client, aiosmtpd, pytest" 2>/dev/null; then
+  echo "install-test-deps: creating .venv with prometheus-client, aiosmtpd and pytest"
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check prometheus-client aiosmtpd
+  .venv/bin/pip install -q --disable-pip-version-check prometheus-client aiosmtpd pytest
 fi
 
 # hadolint checks the Dockerfile; kubernetes-validate checks deploy/kubernetes offline.

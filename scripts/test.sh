@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
+# The Python agent's own suite (clients/python): real sockets, threads, event loops, uids.
+.venv/bin/python3 -m pytest -q clients/python/tests
 swift build
 # The README's embedding example, as a package of its own: it compiles only against the public API.
 swift build --package-path examples/embedding-swift
