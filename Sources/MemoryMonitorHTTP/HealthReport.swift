@@ -72,8 +72,36 @@ enum HealthReport {
             "available_mb": number(s.availableMB),
             "swap_percent": number(s.swapPercent),
             "gc_collections": .number(Double(snapshot.cleanupCycles)),
-            "gc_objects": s.allocator.map { .number(Double($0.inUseBytes)) } ?? .null,
+            "gc_objects": .null,
         ]
+        // With the target's runtime agent, the SPEC's gc keys are the target's Python collector;
+        // without one, gc_collections counts the clean-up actions run and gc_objects is unknown.
+        let runtime = s.runtime
+        if let python = runtime?.total {
+            body["gc_collections"] = .number(Double(python.generations.reduce(0) { $0 + $1.collections }))
+            body["gc_objects"] = python.objects.map { .number(Double($0)) } ?? .null
+            body["gc_source"] = "agent"
+        } else {
+            body["gc_source"] = "monitor"
+        }
+        var runtimeBody: JSONObject = [
+            "agents_up": runtime.map { .number(Double($0.agentsUp)) } ?? .null,
+            "agents_down": runtime.map { .number(Double($0.agentsDown)) } ?? .null,
+        ]
+        if let python = runtime?.total, case .object(let report) = python.json {
+            for key in report.keys { runtimeBody[key] = report[key] }
+        } else {
+            runtimeBody["reason"] =
+                runtime.map { .string($0.reason ?? "no agent answered") }
+                ?? .string(s.targetDescription == MonitoredTarget.ownProcess.description ? "the monitor watches itself: no agent" : "monitoring.agent.enabled is false or the target is not up")
+        }
+        if let runtime, !runtime.problems.isEmpty {
+            var problems = JSONObject()
+            for pid in runtime.problems.keys.sorted() { problems[String(pid)] = .string(runtime.problems[pid] ?? "") }
+            runtimeBody["problems"] = .object(problems)
+        }
+        body["runtime"] = .object(runtimeBody)
+        body["monitor_heap_bytes"] = s.allocator.map { .number(Double($0.inUseBytes)) } ?? .null
         body["target_up"] = .bool(p != nil)
         body["target_state"] = .string(stateName(s.targetState))
         body["pid"] = p.map { .number(Double($0.pid)) } ?? .null
@@ -235,13 +263,18 @@ enum HealthReport {
         let after = records.last(where: { $0.residentBytesAfter != nil })?.residentBytesAfter
         let reclaimed = ran.compactMap(\.reclaimedBytes).reduce(0, +)
         func bytes(_ v: UInt64?) -> JSONValue { v.map { .number(Double($0)) } ?? .null }
+        // Through the target's agent the SPEC's keys are Python objects, as gc.collect() counts them.
+        let collection = ran.first { $0.collectedObjects != nil }
         return .object([
             "success": .bool(!ran.isEmpty),
-            "scope": .string(monitor.autoResponse.inProcess ? "process" : "target"),
-            "units": "bytes",
-            "collected_objects": .number(Double(reclaimed)),
-            "before_objects": bytes(before),
-            "after_objects": bytes(after),
+            "scope": .string(monitor.autoResponse.inProcess ? "process" : collection != nil ? "agent" : "target"),
+            "units": .string(collection != nil ? "objects" : "bytes"),
+            "collected_objects": collection.map { bytes($0.collectedObjects) } ?? .number(Double(reclaimed)),
+            "before_objects": collection.map { bytes($0.objectsBefore) } ?? bytes(before),
+            "after_objects": collection.map { bytes($0.objectsAfter) } ?? bytes(after),
+            "rss_before_bytes": bytes(before),
+            "rss_after_bytes": bytes(after),
+            "reclaimed_bytes": .number(Double(reclaimed)),
             "timestamp": .string(WallClock.rfc3339(WallClock.now())),
             "target_pid": records.first?.targetPid.map { .number(Double($0)) } ?? .null,
             "dry_run": .bool(monitor.configuration.autoResponse.dryRun),

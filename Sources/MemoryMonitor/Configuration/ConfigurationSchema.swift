@@ -92,6 +92,21 @@ package enum ConfigurationSchema {
             "Seconds of checks the fit covers (leak rule and prediction)."),
         .stored(
             "monitoring.leak_detection.severity", \.monitoring.leakDetection.severity, severity, .live, new: true, "Severity of `memory_leak` alerts."),
+        .stored(
+            "monitoring.agent.enabled", \.monitoring.agent.enabled, .bool, .restart, new: true,
+            "Look for the target's runtime agent ([python-agent.md](python-agent.md)) at each check. Found without configuration: the agent's Unix socket is among the sockets the target holds open (`/proc/PID/fd`, `/proc/PID/net/unix`). With an agent, `/health/memory` `gc_objects` and `gc_collections` are the target's Python collector, and the clean-up actions run inside the target."
+        ),
+        .stored(
+            "monitoring.agent.timeout_seconds", \.monitoring.agent.timeoutSeconds, .number(atLeast: 0.01, atMost: 10), .restart, new: true,
+            "The longest a check waits for an agent's report; a hung agent is reported as down (`memory_target_agent_up` 0) and costs each check at most this."
+        ),
+        .optional(
+            "monitoring.agent.socket", \.monitoring.agent.socket, .string("absolute path"), .restart, new: true,
+            "The agent's socket, as the monitor reaches it, instead of discovering it."),
+        .optional(
+            "monitoring.agent.socket_dir", \.monitoring.agent.socketDirectory, .string("absolute path"), .restart, new: true,
+            "The monitor's mount of a directory it shares with the target (a Kubernetes `emptyDir` the agent's `MEMORY_MONITOR_AGENT_DIR` points at): a discovered socket is reached here when `/proc/PID/root` is not permitted."
+        ),
     ]
 
     static let pattern = ValueKind<String>(

@@ -29,6 +29,20 @@ public struct MonitorConfiguration: Sendable, Equatable {
         public var pressureTrigger: String? = "some 200000 2000000"
         /// `leak_detection.*`.
         public var leakDetection = LeakDetection()
+        /// `agent.*`: the target's runtime agent (clients/python).
+        public var agent = Agent()
+    }
+
+    /// `monitoring.agent.*`: how the monitor finds and talks to the agent inside the target.
+    public struct Agent: Sendable, Equatable {
+        /// `enabled`: look for the target's agent at each check.
+        public var enabled = true
+        /// `timeout_seconds`: the longest a check waits for an agent's report.
+        public var timeoutSeconds = 0.25
+        /// `socket`: the agent's socket, named outright (no discovery).
+        public var socket: String?
+        /// `socket_dir`: the monitor's mount of a directory it shares with the target (a Kubernetes emptyDir).
+        public var socketDirectory: String?
     }
 
     /// `monitoring.leak_detection.*`.

@@ -131,6 +131,31 @@ package enum CheckFamilies {
         f.counter(
             "memory_target_changes", "Times the target's identity (pid and start time, or a group's members) changed: restarts, replacements.",
             totals.targetChanges)
+        // The target's runtime agent (clients/python): a group sums its members' collectors.
+        let runtime = sample.runtime
+        let python = runtime?.total
+        f.gauge(
+            "memory_target_agent_up",
+            "Runtime agents of the target that answered the last check (0 or 1 for one process; a group counts its members). Absent when the probe is off.",
+            runtime.map { Double($0.agentsUp) })
+        f.gauge(
+            "memory_target_agent_down",
+            "Runtime agents of the target whose socket exists but that did not answer the last check (refused, timed out); the reason is in /health/memory.",
+            runtime.map { Double($0.agentsDown) })
+        let generations = python?.generations.enumerated().map { (String($0.offset), $0.element) } ?? []
+        f.counter(
+            "memory_target_python_gc_objects_collected", "Objects the target's Python collector collected, by generation (gc.get_stats()).",
+            labels: ["generation"], generations.map { ([$0.0], $0.1.collected) })
+        f.counter(
+            "memory_target_python_gc_objects_uncollectable",
+            "Objects the target's Python collector found uncollectable (gc.garbage), by generation: reference cycles with finalizers that it cannot free.",
+            labels: ["generation"], generations.map { ([$0.0], $0.1.uncollectable) })
+        f.counter(
+            "memory_target_python_gc_collections", "Collections the target's Python collector ran, by generation.", labels: ["generation"],
+            generations.map { ([$0.0], $0.1.collections) })
+        f.gauge(
+            "memory_target_python_objects", "Live objects the target's Python collector tracks (len(gc.get_objects()), refreshed by the agent at most every objects_interval).",
+            python?.objects.map { Double($0) })
         f.gauge(
             "memory_target_cgroup_resolved",
             "1 when the target's cgroup was found and read (or the host has no cgroup memory controller), 0 when it is outside the monitor's view; the limit is then unknown.",

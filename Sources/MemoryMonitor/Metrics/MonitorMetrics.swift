@@ -14,6 +14,7 @@ package final class MonitorMetrics: Sendable {
     let autoResponseActions: CounterFamily
     /// `memory_reclaimed_bytes_total{action}`.
     let reclaimedBytes: CounterFamily
+    let reclaimedObjects: CounterFamily
     let gateLimit: GaugeFamily
     let gateInFlight: GaugeFamily
     let gateWaiting: GaugeFamily
@@ -93,6 +94,10 @@ package final class MonitorMetrics: Sendable {
             labels: ["level", "action", "result"])
         reclaimedBytes = r.counter(
             "memory_reclaimed_bytes", help: "Resident bytes of the target freed by actions that succeeded, measured before and after each.", unit: "bytes",
+            labels: ["action"])
+        reclaimedObjects = r.counter(
+            "memory_reclaimed_objects",
+            help: "Python objects the target's collector freed in actions that succeeded through its runtime agent (force_gc), as gc.collect() counted them.",
             labels: ["action"])
         gateLimit = r.gauge("memory_admission_limit", help: "Operations the embedded admission gate admits at once (shrinks at critical and emergency).")
         gateInFlight = r.gauge("memory_admission_in_flight", help: "Operations admitted by the admission gate and still running.")

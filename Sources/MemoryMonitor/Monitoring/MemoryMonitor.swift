@@ -30,6 +30,8 @@ public final class MemoryMonitor: Sendable {
     package let instance: String
 
     let sampler: Sampler
+    /// The target's runtime agents (clients/python); nil when the probe is off or the monitor watches itself.
+    let agentProbe: RuntimeAgentProbe?
     let logger: Logger
     /// With a state directory: the history on disk.
     let historyStore: HistoryStore?
@@ -85,6 +87,13 @@ public final class MemoryMonitor: Sendable {
             // Never more than half of the check's own time limit.
             proportionalBudget: .milliseconds(
                 Int64(min(configuration.monitoring.pssBudgetSeconds, configuration.performance.maxMonitoringTimeSeconds / 2) * 1000)))
+        let agent = configuration.monitoring.agent
+        // The monitor watching itself has no agent to ask: its in-process actions act directly.
+        self.agentProbe =
+            agent.enabled && configuration.monitoring.target != .ownProcess
+            ? RuntimeAgentProbe(
+                settings: .init(enabled: true, timeoutSeconds: agent.timeoutSeconds, socket: agent.socket, socketDirectory: agent.socketDirectory))
+            : nil
         self.logger = logger
         self.startTime = WallClock.now()
         var history = SampleHistory(capacity: configuration.monitoring.historySize)
@@ -154,7 +163,8 @@ public final class MemoryMonitor: Sendable {
         checkLock.withLock { _ in
             let clock = ContinuousClock()
             let started = clock.now
-            let sample = sampler.sample()
+            var sample = sampler.sample()
+            if let agentProbe, case .up = sample.targetState { sample.runtime = agentProbe.read(sample.process?.members ?? []) }
             let (previous, outcome, levels) = state.withLock { s in
                 let outcome = s.evaluator.evaluate(sample)
                 return (s.snapshot?.sample, outcome, s.evaluator.levels)

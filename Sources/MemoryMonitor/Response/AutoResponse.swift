@@ -42,6 +42,8 @@ public final class AutoResponse: Sendable {
         var decidedLimit: Int
         var actionsRun: UInt64 = 0
         var thresholds: MonitorConfiguration.Thresholds
+        /// A change of the target agents' gate limit is on its way.
+        var agentGateInFlight = false
     }
 
     /// The rules in force (SIGHUP may change them).
@@ -137,12 +139,12 @@ public final class AutoResponse: Sendable {
             let inProcessOnly = runners.filter(\.isInProcessOnly).map(\.action.rawValue)
             if !inProcessOnly.isEmpty {
                 warnings.append(
-                    "auto_response.\(name)_actions: \(inProcessOnly.joined(separator: ", ")) act only inside a service that embeds the library; with another process as the target they are skipped")
+                    "auto_response.\(name)_actions: \(inProcessOnly.joined(separator: ", ")) act only inside a service that embeds the library or runs the runtime agent (clients/python); with another process as the target and no agent they are skipped")
             }
             let cleanup = runners.filter(\.isCleanup).map(\.action.rawValue)
             if !cleanup.isEmpty && !a.asksTarget {
                 warnings.append(
-                    "auto_response.\(name)_actions: \(cleanup.joined(separator: ", ")) ask the target through signal or http_hook, and neither is set: they are skipped")
+                    "auto_response.\(name)_actions: \(cleanup.joined(separator: ", ")) ask the target through its runtime agent (clients/python), signal or http_hook; neither signal nor http_hook is set, so without an agent they are skipped")
             }
         }
         return warnings
@@ -154,14 +156,16 @@ public final class AutoResponse: Sendable {
     /// due, starts them on their own task, and returns their names (for the alert's metadata).
     func respond(to context: Context, monitor: MemoryMonitor) -> [ResponseAction] {
         updateGate(level: context.level)
+        followAgentGate(level: context.level, sample: context.sample)
         guard context.level > .healthy, case .up = context.sample.targetState else { return [] }
         let now = ContinuousClock.now.secondsSinceReference
         let interval = monitor.configuration.monitoring.checkInterval
+        let agentPresent = !(context.sample.runtime?.reachable.isEmpty ?? true)
         // Planned and registered under one lock: a check that a running round's settle wait asks
         // for finds that round and starts none.
         let planned = state.withLock { s -> [ResponsePlanner.Planned] in
             guard !s.runningLevels.contains(context.level) else { return [] }
-            let planned = s.planner.plan(level: context.level, now: now, minimumRoundSeconds: interval)
+            let planned = s.planner.plan(level: context.level, now: now, minimumRoundSeconds: interval, agentPresent: agentPresent)
             if !planned.isEmpty { start(planned, context: context, monitor: monitor, state: &s) }
             return planned
         }
@@ -186,9 +190,10 @@ public final class AutoResponse: Sendable {
     /// Runs the manual clean-up (`POST /health/actions/gc`): the warning level's clean-up
     /// against the current target. Nil when nothing configured can reach the target.
     func runManual(monitor: MemoryMonitor) async -> [ActionRecord]? {
-        let planned = state.withLock { $0.planner.manualPlan() }
-        guard !planned.isEmpty else { return nil }
         let snapshot = await monitor.snapshot(maxAge: .zero)
+        let agentPresent = !(snapshot.sample.runtime?.reachable.isEmpty ?? true)
+        let planned = state.withLock { $0.planner.manualPlan(agentPresent: agentPresent) }
+        guard !planned.isEmpty else { return nil }
         let context = Context(level: .warning, trigger: .manual, alert: nil, sample: snapshot.sample)
         return await execute(planned, context: context, monitor: monitor)
     }
@@ -217,6 +222,81 @@ public final class AutoResponse: Sendable {
         metrics.updateGate(gate.status)
     }
 
+    /// With a sidecar target that has a runtime agent, the agent's gate follows the level as the
+    /// embedded gate does: throttled at critical (`throttle_operations`) and emergency
+    /// (`emergency_throttle`), restored below. The agent's own report says where its gate is, so
+    /// an agent that restarted is throttled again; one change is on its way at a time.
+    private func followAgentGate(level: Severity, sample: Sample) {
+        guard !inProcess, let runtime = sample.runtime, !runtime.reachable.isEmpty, let total = runtime.total else { return }
+        let agents = runtime.reachable.map { AgentEndpoint(pid: $0.pid, socket: $0.socket) }
+        let decision = state.withLock { s -> (limit: Int?, action: ResponseAction?, dryRun: Bool, timeout: Double)? in
+            guard !s.agentGateInFlight else { return nil }
+            let (limit, action) = s.planner.gateLimit(level: level)
+            let wanted: Int? = action == nil ? nil : limit
+            let actual: Int? = total.gateThrottled ? total.gateLimit : nil
+            guard wanted != actual else { return nil }
+            if s.planner.configuration.dryRun {
+                // Recorded once per decision: remembered as the limit a dry run would have set.
+                guard s.decidedLimit != limit else { return nil }
+                s.decidedLimit = limit
+            } else {
+                s.agentGateInFlight = true
+            }
+            return (wanted, action, s.planner.configuration.dryRun, s.planner.configuration.actionTimeoutSeconds)
+        }
+        guard let decision else { return }
+        let recordedAction: ResponseAction = decision.action ?? (actualAction(total) ?? .throttle)
+        let description = decision.limit.map { "limit \($0)" } ?? "the service's own limit"
+        let previous = total.gateThrottled ? total.gateLimit.map(String.init) ?? "none" : "the service's own"
+        if decision.dryRun {
+            record(
+                ActionRecord(
+                    timestamp: WallClock.now(), level: level, trigger: .auto, action: recordedAction, result: .dryRun,
+                    detail: "dry run: would set the target agent's admission gate to \(description)", targetPid: agents.first?.pid, durationSeconds: 0))
+            return
+        }
+        let environment = ActionEnvironment(
+            level: level, trigger: .auto, alert: nil, sample: sample, actions: configuration.actions(for: level) ?? configuration.warning,
+            timeoutSeconds: decision.timeout, inProcess: false, members: sample.process?.members ?? [], original: sample.process?.members ?? [],
+            goneReason: nil, thresholdMB: thresholdMB(level), hooks: hooks, agents: agents)
+        let id = state.withLock { s -> UInt64 in
+            s.nextID += 1
+            return s.nextID
+        }
+        let task = Task { [self] in
+            let started = ContinuousClock.now
+            let answers: [AgentActions.Answer]
+            if let limit = decision.limit {
+                answers = await AgentActions.ask(environment, "throttle", ["limit": .number(Double(limit))])
+            } else {
+                answers = await AgentActions.ask(environment, "restore", [:])
+            }
+            let failures = answers.compactMap { answer -> String? in
+                if case .failure(let failure) = answer.result { return "pid \(answer.pid): \(failure)" }
+                return nil
+            }
+            record(
+                ActionRecord(
+                    timestamp: WallClock.now(), level: level, trigger: .auto, action: recordedAction, result: failures.isEmpty ? .ok : .failed,
+                    detail: "target agent's admission gate \(previous) → \(description)"
+                        + (failures.isEmpty ? "" : ": " + failures.joined(separator: "; ")),
+                    targetPid: agents.first?.pid, durationSeconds: (ContinuousClock.now - started).seconds))
+            state.withLock { s in
+                s.agentGateInFlight = false
+                s.running.removeValue(forKey: id)
+            }
+        }
+        state.withLock { s in
+            if s.agentGateInFlight { s.running[id] = task }
+        }
+    }
+
+    /// The throttle the agent's report says is in force (for the record of a restore).
+    private func actualAction(_ total: RuntimeReport) -> ResponseAction? {
+        guard total.gateThrottled, let limit = total.gateLimit else { return nil }
+        return limit <= configuration.gate.emergencyLimit ? .emergencyThrottle : .throttle
+    }
+
     // MARK: Running actions
 
     /// Runs the planned actions in order, each measured; returns their records.
@@ -233,7 +313,8 @@ public final class AutoResponse: Sendable {
         var environment = ActionEnvironment(
             level: context.level, trigger: context.trigger, alert: context.alert, sample: context.sample,
             actions: c.actions(for: context.level) ?? c.warning, timeoutSeconds: c.actionTimeoutSeconds, inProcess: inProcess, members: original,
-            original: original, goneReason: nil, thresholdMB: thresholdMB(context.level), hooks: hooks)
+            original: original, goneReason: nil, thresholdMB: thresholdMB(context.level), hooks: hooks,
+            agents: (context.sample.runtime?.reachable ?? []).map { AgentEndpoint(pid: $0.pid, socket: $0.socket) })
         if case .gone(let reason) = context.sample.targetState { environment.goneReason = reason }
         for item in planned {
             if Task.isCancelled { break }
@@ -254,9 +335,11 @@ public final class AutoResponse: Sendable {
             case .dryRun:
                 r.result = .dryRun
                 r.detail = "dry run: would " + runner.intent(environment)
-            case .run where runner.asksTarget:
+            case .run where runner.asksTarget || environment.viaAgent:
                 r.residentBytesBefore = residentNow
-                (r.result, r.detail) = await runner.run(environment)
+                let outcome = await runner.perform(environment)
+                (r.result, r.detail) = (outcome.result, outcome.detail)
+                (r.objectsBefore, r.objectsAfter, r.collectedObjects) = (outcome.objectsBefore, outcome.objectsAfter, outcome.collectedObjects)
                 if r.result == .ok || r.result == .failed {
                     if c.settleSeconds > 0 { try? await Task.sleep(for: .seconds(c.settleSeconds)) }
                     let after = await monitor.snapshot(maxAge: .zero).sample
@@ -274,7 +357,7 @@ public final class AutoResponse: Sendable {
                 // In the monitor's own process: measured at once, the heap too.
                 r.residentBytesBefore = Sampler.ownResidentBytes()
                 r.heapBytesBefore = AllocatorStatistics.current().inUseBytes
-                (r.result, r.detail) = await runner.run(environment)
+                (r.result, r.detail) = await runner.perform(environment).resultAndDetail
                 r.residentBytesAfter = Sampler.ownResidentBytes()
                 r.heapBytesAfter = AllocatorStatistics.current().inUseBytes
                 if r.residentBytesAfter != nil { residentNow = r.residentBytesAfter }
@@ -307,6 +390,7 @@ public final class AutoResponse: Sendable {
         metrics.autoResponseActions.increment(level, r.action.rawValue, r.result.rawValue)
         if r.result == .ok || r.result == .failed { metrics.cleanupOperations.increment() }
         if r.result == .ok, let reclaimed = r.reclaimedBytes { metrics.reclaimedBytes.increment(by: Double(reclaimed), r.action.rawValue) }
+        if r.result == .ok, let collected = r.collectedObjects { metrics.reclaimedObjects.increment(by: Double(collected), r.action.rawValue) }
         var metadata: Logger.Metadata = [
             "level": "\(level)", "action": "\(r.action.rawValue)", "result": "\(r.result.rawValue)", "detail": "\(r.detail)",
             "duration_seconds": "\(JSONValue.format((r.durationSeconds * 1000).rounded() / 1000))",
@@ -315,6 +399,7 @@ public final class AutoResponse: Sendable {
         if let before = r.residentBytesBefore { metadata["rss_before_bytes"] = "\(before)" }
         if let after = r.residentBytesAfter { metadata["rss_after_bytes"] = "\(after)" }
         if let reclaimed = r.reclaimedBytes { metadata["reclaimed_bytes"] = "\(reclaimed)" }
+        if let collected = r.collectedObjects { metadata["collected_objects"] = "\(collected)" }
         // Manual clean-ups come from requests: a flood of them must not flood the log.
         if r.trigger == .manual {
             let (allowed, held) = manualLogLimit.allow("manual")
@@ -346,7 +431,14 @@ public final class AutoResponse: Sendable {
         let reclaimed = records.compactMap { $0.result == .ok ? $0.reclaimedBytes : nil }.reduce(0, +)
         return [
             "level": .string(level.description),
-            "actions": .array(records.map { ["action": .string($0.action.rawValue), "result": .string($0.result.rawValue), "reclaimed_bytes": $0.reclaimedBytes.map { .number(Double($0)) } ?? .null] }),
+            "actions": .array(
+                records.map {
+                    [
+                        "action": .string($0.action.rawValue), "result": .string($0.result.rawValue),
+                        "reclaimed_bytes": $0.reclaimedBytes.map { .number(Double($0)) } ?? .null,
+                        "collected_objects": $0.collectedObjects.map { .number(Double($0)) } ?? .null,
+                    ]
+                }),
             "reclaimed_bytes": .number(Double(reclaimed)),
         ]
     }

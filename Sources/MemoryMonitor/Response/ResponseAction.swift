@@ -59,6 +59,11 @@ public struct ActionRecord: Sendable, Equatable {
     public var heapBytesAfter: UInt64?
     /// Seconds the action took, settle time included.
     public var durationSeconds: Double
+    /// Through the target's runtime agent: Python objects the collector tracked before and after,
+    /// and what `gc.collect()` reported it freed (summed over a group's agents).
+    public var objectsBefore: UInt64?
+    public var objectsAfter: UInt64?
+    public var collectedObjects: UInt64?
 
     /// Resident bytes the action freed (0 when it grew); nil when either reading is unknown.
     public var reclaimedBytes: UInt64? {
@@ -82,6 +87,9 @@ public struct ActionRecord: Sendable, Equatable {
             "heap_before_bytes": bytes(heapBytesBefore),
             "heap_after_bytes": bytes(heapBytesAfter),
             "reclaimed_bytes": bytes(reclaimedBytes),
+            "objects_before": bytes(objectsBefore),
+            "objects_after": bytes(objectsAfter),
+            "collected_objects": bytes(collectedObjects),
             "duration_seconds": .number((durationSeconds * 1000).rounded() / 1000),
         ])
     }

@@ -5,6 +5,7 @@ import Musl
 #endif
 import AsyncHTTPClient
 import NIOCore
+import NIOPosix
 
 /// What one kind of action does: one type per action, as one type per alert channel. The
 /// automatic response plans, runs, measures and records; the runner only acts, through the
@@ -25,12 +26,106 @@ protocol ResponseActionRunner: Sendable {
     func intent(_ environment: ActionEnvironment) -> String
     /// Acts, and says how it went.
     func run(_ environment: ActionEnvironment) async -> (ActionResult, String)
+    /// Acts, and says how it went with what it counted (objects, through the target's agent).
+    func perform(_ environment: ActionEnvironment) async -> ActionOutcome
 }
 
 extension ResponseActionRunner {
     var asksTarget: Bool { false }
     var isInProcessOnly: Bool { false }
     var isCleanup: Bool { false }
+    func perform(_ environment: ActionEnvironment) async -> ActionOutcome {
+        let (result, detail) = await run(environment)
+        return ActionOutcome(result: result, detail: detail)
+    }
+}
+
+/// How an action went.
+struct ActionOutcome: Sendable {
+    var result: ActionResult
+    var detail: String
+    var objectsBefore: UInt64? = nil
+    var objectsAfter: UInt64? = nil
+    var collectedObjects: UInt64? = nil
+}
+
+extension ActionOutcome {
+    var resultAndDetail: (ActionResult, String) { (result, detail) }
+}
+
+/// Where one of the target's runtime agents listens.
+struct AgentEndpoint: Sendable, Equatable {
+    var pid: Int32
+    var socket: String
+}
+
+/// Asks the target's runtime agents (clients/python) to act: one request per agent, on a thread
+/// of NIO's blocking pool (never a cooperative thread), each within the action timeout.
+enum AgentActions {
+    struct Answer: Sendable {
+        var pid: Int32
+        var result: Result<JSONValue, AgentFailure>
+    }
+
+    static func ask(_ e: ActionEnvironment, _ action: String, _ body: JSONValue) async -> [Answer] {
+        var answers: [Answer] = []
+        // The agent's own timeout (for clearers and hooks) runs out first, so it can say which one hung.
+        let timeout = e.timeoutSeconds + 5
+        for endpoint in e.agents {
+            let result: Result<JSONValue, AgentFailure>
+            do {
+                result = try await NIOThreadPool.singleton.runIfActive {
+                    switch UnixHTTP.request(endpoint.socket, method: "POST", path: "/actions/\(action)?wait=1", body: body, timeout: timeout) {
+                    case .success(let answer) where answer.status == 200: return .success(answer.body)
+                    case .success(let answer):
+                        var message = "status \(answer.status)"
+                        if case .object(let o) = answer.body, case .string(let m)? = o["error"] { message += ": \(m)" }
+                        return .failure(AgentFailure(description: message))
+                    case .failure(let failure): return .failure(failure)
+                    }
+                }
+            } catch {
+                result = .failure(AgentFailure(description: "not run: \(error)"))
+            }
+            answers.append(Answer(pid: endpoint.pid, result: result))
+        }
+        return answers
+    }
+
+    static func number(_ v: JSONValue?) -> UInt64? { if case .number(let n)? = v, n.isFinite, n >= 0 { UInt64(n) } else { nil } }
+
+    /// The outcome of an action that ran the agents' callables (clearers, hooks): failed when any failed.
+    static func callables(_ answers: [Answer], key: String, what: String) -> ActionOutcome {
+        var parts: [String] = []
+        var failed = 0
+        var ran = 0
+        for answer in answers {
+            switch answer.result {
+            case .failure(let failure):
+                failed += 1
+                parts.append("pid \(answer.pid): \(failure)")
+            case .success(let body):
+                guard case .object(let o) = body, case .array(let list)? = o[key] else { continue }
+                for case .object(let entry) in list {
+                    ran += 1
+                    var name = "?"
+                    if case .string(let n)? = entry["name"] { name = n }
+                    var result = "ok"
+                    if case .string(let r)? = entry["result"] { result = r }
+                    var seconds = 0.0
+                    if case .number(let d)? = entry["duration_seconds"] { seconds = d }
+                    var text = "\(name) \(result) in \(JSONValue.format((seconds * 1000).rounded() / 1000)) s"
+                    if result != "ok" {
+                        failed += 1
+                        if case .string(let error)? = entry["error"] { text += " (\(error))" }
+                    }
+                    parts.append(text)
+                }
+            }
+        }
+        let summary = "\(ran) \(what) ran in the target's agent" + (parts.isEmpty ? "" : ": " + parts.joined(separator: "; "))
+        return ActionOutcome(result: failed > 0 ? .failed : .ok, detail: summary)
+    }
 }
 
 /// What an action may see and touch.
@@ -58,6 +153,11 @@ struct ActionEnvironment: Sendable {
     var thresholdMB: Double
     /// What an embedding service registered.
     var hooks: EmbeddingHooks
+    /// The target's runtime agents that answered the last check.
+    var agents: [AgentEndpoint] = []
+
+    /// The clean-up runs inside the target, through its agents.
+    var viaAgent: Bool { !inProcess && !agents.isEmpty }
 }
 
 /// The actions, in the order a level runs them.
@@ -93,6 +193,45 @@ struct TrimRunner: ResponseActionRunner {
         for _ in 0..<cycles { released = AllocatorStatistics.trim() || released }
         return (.ok, "malloc_trim ran \(cycles) time(s)\(released ? "" : "; nothing was returned to the kernel")")
     }
+
+    /// Through the target's agent: `gc.collect()` `cycles` times, then `malloc_trim(0)`.
+    func perform(_ e: ActionEnvironment) async -> ActionOutcome {
+        guard e.viaAgent else {
+            let (result, detail) = await run(e)
+            return ActionOutcome(result: result, detail: detail)
+        }
+        let cycles = cycles(e)
+        let answers = await AgentActions.ask(e, "gc", ["generation": 2, "cycles": .number(Double(cycles))])
+        var outcome = ActionOutcome(result: .ok, detail: "")
+        var parts: [String] = []
+        var failed = 0
+        for answer in answers {
+            switch answer.result {
+            case .failure(let failure):
+                failed += 1
+                parts.append("pid \(answer.pid): \(failure)")
+            case .success(let body):
+                guard case .object(let o) = body, let before = AgentActions.number(o["objects_before"]),
+                    let after = AgentActions.number(o["objects_after"]), let collected = AgentActions.number(o["collected_total"])
+                else {
+                    failed += 1
+                    parts.append("pid \(answer.pid): an answer this monitor does not read")
+                    continue
+                }
+                outcome.objectsBefore = (outcome.objectsBefore ?? 0) + before
+                outcome.objectsAfter = (outcome.objectsAfter ?? 0) + after
+                outcome.collectedObjects = (outcome.collectedObjects ?? 0) + collected
+                var perCycle = ""
+                if case .array(let list)? = o["collected"] { perCycle = list.compactMap { AgentActions.number($0).map(String.init) }.joined(separator: "+") }
+                var trimmed = ""
+                if case .bool(let t)? = o["malloc_trim"] { trimmed = t ? "; malloc_trim returned memory" : "; malloc_trim had nothing to return" }
+                parts.append("pid \(answer.pid): objects \(before) → \(after), collected \(perCycle.isEmpty ? String(collected) : perCycle)\(trimmed)")
+            }
+        }
+        outcome.result = failed == answers.count ? .failed : .ok
+        outcome.detail = "gc.collect() ran \(cycles) time(s) in the target's agent: " + parts.joined(separator: "; ")
+        return outcome
+    }
 }
 
 /// `clear_caches` (the normal-priority clearers) and `clear_all_caches` (every clearer).
@@ -107,6 +246,15 @@ struct CacheClearRunner: ResponseActionRunner {
         let clearers = e.hooks.clearers(all: all)
         for clear in clearers { clear() }
         return (.ok, "\(clearers.count) cache clearer(s) ran")
+    }
+
+    func perform(_ e: ActionEnvironment) async -> ActionOutcome {
+        guard e.viaAgent else {
+            let (result, detail) = await run(e)
+            return ActionOutcome(result: result, detail: detail)
+        }
+        let answers = await AgentActions.ask(e, "clear_caches", ["priority": .string(all ? "all" : "normal"), "timeout": .number(e.timeoutSeconds)])
+        return AgentActions.callables(answers, key: "clearers", what: all ? "cache clearer(s) of every priority" : "normal-priority cache clearer(s)")
     }
 }
 
@@ -135,6 +283,15 @@ struct StopNonEssentialRunner: ResponseActionRunner {
         for cancel in cancels { cancel() }
         return (.ok, "\(cancels.count) non-essential task(s) cancelled")
     }
+
+    func perform(_ e: ActionEnvironment) async -> ActionOutcome {
+        guard e.viaAgent else {
+            let (result, detail) = await run(e)
+            return ActionOutcome(result: result, detail: detail)
+        }
+        let answers = await AgentActions.ask(e, "stop_non_essential", ["timeout": .number(e.timeoutSeconds)])
+        return AgentActions.callables(answers, key: "stopped", what: "non-essential task(s) stopped")
+    }
 }
 
 /// `prepare_restart`: awaits the prepare-for-restart hooks, each within the action timeout.
@@ -154,6 +311,15 @@ struct PrepareRestartRunner: ResponseActionRunner {
             return (.failed, "\(timedOut) of \(hooks.count) prepare-for-restart hook(s) ran past \(JSONValue.format(e.timeoutSeconds)) s")
         }
         return (.ok, "\(hooks.count) prepare-for-restart hook(s) ran")
+    }
+
+    func perform(_ e: ActionEnvironment) async -> ActionOutcome {
+        guard e.viaAgent else {
+            let (result, detail) = await run(e)
+            return ActionOutcome(result: result, detail: detail)
+        }
+        let answers = await AgentActions.ask(e, "prepare_restart", ["timeout": .number(e.timeoutSeconds)])
+        return AgentActions.callables(answers, key: "hooks", what: "prepare-for-restart hook(s)")
     }
 }
 

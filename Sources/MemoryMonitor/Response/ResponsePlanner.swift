@@ -39,8 +39,8 @@ struct ResponsePlanner: Sendable {
     static func configured(_ a: MonitorConfiguration.LevelActions) -> [ResponseAction] { ResponseActionRunners.configured(a) }
 
     /// Why `action` cannot act in a sidecar, or nil when it can.
-    func sidecarSkipReason(_ action: ResponseAction, _ a: MonitorConfiguration.LevelActions, level: Severity) -> String? {
-        guard !inProcess else { return nil }
+    func sidecarSkipReason(_ action: ResponseAction, _ a: MonitorConfiguration.LevelActions, level: Severity, agentPresent: Bool = false) -> String? {
+        guard !inProcess, !agentPresent else { return nil }
         let runner = ResponseActionRunners.runner(for: action)
         if runner.isInProcessOnly {
             return "\(action.rawValue) acts only inside a service that embeds the MemoryMonitor library; the target is another process"
@@ -57,16 +57,19 @@ struct ResponsePlanner: Sendable {
     /// At most one round per level starts within `minimumRoundSeconds` (the check interval),
     /// whatever the cooldown: the check an action's settle wait asks for must not start the next
     /// round of the same actions.
-    mutating func plan(level: Severity, now: Double, minimumRoundSeconds: Double = 0) -> [Planned] {
+    ///
+    /// With `agentPresent` (the target's runtime agent answered) the clean-up and in-process
+    /// actions run inside the target through the agent, next to any signal or hook.
+    mutating func plan(level: Severity, now: Double, minimumRoundSeconds: Double = 0, agentPresent: Bool = false) -> [Planned] {
         guard configuration.enabled, let actions = configuration.actions(for: level) else { return [] }
         if let last = lastRound[level], now - last < minimumRoundSeconds { return [] }
         var planned: [Planned] = []
         for action in Self.configured(actions) {
-            if !inProcess && ResponseActionRunners.runner(for: action).isCleanup && actions.asksTarget { continue }
+            if !inProcess && !agentPresent && ResponseActionRunners.runner(for: action).isCleanup && actions.asksTarget { continue }
             let key = Key(level: level, action: action)
             if let last = lastRun[key], now - last < configuration.cooldownSeconds { continue }
             lastRun[key] = now
-            if let reason = sidecarSkipReason(action, actions, level: level) {
+            if let reason = sidecarSkipReason(action, actions, level: level, agentPresent: agentPresent) {
                 planned.append(Planned(action: action, decision: .skip(reason)))
                 continue
             }
@@ -88,10 +91,10 @@ struct ResponsePlanner: Sendable {
 
     /// The clean-up a manual request runs: the warning level's clean-up actions (in-process) or
     /// what asks the target (sidecar); no cooldown, no command, no restart.
-    func manualPlan() -> [Planned] {
+    func manualPlan(agentPresent: Bool = false) -> [Planned] {
         let actions = configuration.warning
         var list: [ResponseAction]
-        if inProcess {
+        if inProcess || agentPresent {
             list = [.forceGC]
             if actions.clearAllCaches { list.append(.clearAllCaches) } else if actions.clearCaches { list.append(.clearCaches) }
             if actions.signal != nil { list.append(.signal) }
