@@ -7,7 +7,7 @@ extension Dictionary where Key == String, Value == Any {
     func number(_ key: String) -> Double? { self[key] as? Double }
 }
 
-/// The automatic response against real processes: examples/python-service/app.py (it leaks on
+/// The automatic response against real processes: Tests/Peers/handwritten_service.py (it leaks on
 /// purpose and frees its cache on SIGUSR1 or POST /admin/memory) watched by the built exporter.
 @Suite("Automatic response end to end", .serialized, .offCooperativePool)
 struct AutoResponseIntegrationTests {
@@ -19,7 +19,7 @@ struct AutoResponseIntegrationTests {
 
         init(rate: Int, limit: Int) throws {
             child = try ChildProcess(
-                TestEnvironment.python, [TestEnvironment.packageRoot + "/examples/python-service/app.py"],
+                TestEnvironment.python, [TestEnvironment.packageRoot + "/Tests/Peers/handwritten_service.py"],
                 environment: ["PORT": "\(port)", "LEAK_MB_PER_SECOND": "\(rate)", "LEAK_LIMIT_MB": "\(limit)", "EVENTS_FILE": events])
             guard child.wait(seconds: 20, for: { child.stdout.contains("listening") }) else {
                 throw RawHTTPError(description: "the example service did not start: \(child.stderr)")

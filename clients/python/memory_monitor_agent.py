@@ -23,6 +23,7 @@ Standard library only. One file: copy it into a service to vendor it.
 """
 
 import asyncio
+import atexit
 import ctypes
 import ctypes.util
 import gc
@@ -70,6 +71,7 @@ class _Gate:
         self._active = 0
         self._waiting = 0
         self._peak = 0
+        self._peak_reset_pending = False
         self._admitted = 0
         self._async_waiters = []  # futures of coroutines waiting, with their loops
 
@@ -96,6 +98,9 @@ class _Gate:
                 self._throttle = None
             elif throttle is not None:
                 self._throttle = max(1, int(throttle))
+                # The peak counts from when the new limit holds: once the work admitted before it drains.
+                self._peak_reset_pending = True
+                self._settle_peak()
             self._wake()
             return previous, self.limit
 
@@ -114,9 +119,16 @@ class _Gate:
         self._admitted += 1
         self._peak = max(self._peak, self._active)
 
+    def _settle_peak(self):
+        limit = self.limit
+        if self._peak_reset_pending and (limit is None or self._active <= limit):
+            self._peak = self._active
+            self._peak_reset_pending = False
+
     def release(self):
         with self._cond:
             self._active -= 1
+            self._settle_peak()
             self._wake()
 
     async def acquire_async(self):
@@ -146,7 +158,8 @@ class _Gate:
 
     def reset_peak(self):
         with self._cond:
-            self._peak = self._active
+            self._peak_reset_pending = True
+            self._settle_peak()
 
 
 def _resolve(future):
@@ -383,7 +396,6 @@ class _Agent:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         previous, now = self.gate.set_limits(throttle=limit)
-        self.gate.reset_peak()
         return {"previous_limit": previous, "limit": now}
 
     def action_restore(self, params):
@@ -681,6 +693,7 @@ def _malloc_trim():
 # The public API
 
 _agent = _Agent()
+atexit.register(_agent.stop)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_agent.after_fork_in_child)
 

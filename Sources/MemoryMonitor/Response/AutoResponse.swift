@@ -294,7 +294,7 @@ public final class AutoResponse: Sendable {
     /// The throttle the agent's report says is in force (for the record of a restore).
     private func actualAction(_ total: RuntimeReport) -> ResponseAction? {
         guard total.gateThrottled, let limit = total.gateLimit else { return nil }
-        return limit <= configuration.gate.emergencyLimit ? .emergencyThrottle : .throttle
+        return limit == configuration.gate.criticalLimit ? .throttle : .emergencyThrottle
     }
 
     // MARK: Running actions

@@ -30,6 +30,8 @@ public struct RuntimeReport: Sendable, Equatable {
     public var gateLimit: Int?
     public var gateActive: Int
     public var gateWaiting: Int
+    /// The most work inside the gate at once since the last throttle.
+    public var gatePeak: Int = 0
     public var gateThrottled: Bool
     /// Registered cache clearers, non-essential work and prepare-for-restart hooks.
     public var clearers: Int
@@ -68,6 +70,7 @@ public struct RuntimeReport: Sendable, Equatable {
             report.gateActive = int(g["active"]) ?? 0
             report.gateWaiting = int(g["waiting"]) ?? 0
             report.gateThrottled = bool(g["throttled"])
+            report.gatePeak = int(g["peak"]) ?? 0
         }
         return report
     }
@@ -89,6 +92,7 @@ public struct RuntimeReport: Sendable, Equatable {
             total.tracedBytes += r.tracedBytes
             total.gateActive += r.gateActive
             total.gateWaiting += r.gateWaiting
+            total.gatePeak += r.gatePeak
             total.gateThrottled = total.gateThrottled || r.gateThrottled
             total.clearers += r.clearers
             total.nonEssential += r.nonEssential
@@ -113,7 +117,7 @@ public struct RuntimeReport: Sendable, Equatable {
             "tracemalloc": ["tracing": .bool(tracemallocTracing), "traced_bytes": .number(Double(tracedBytes))],
             "gate": [
                 "limit": gateLimit.map { .number(Double($0)) } ?? .null, "active": .number(Double(gateActive)),
-                "waiting": .number(Double(gateWaiting)), "throttled": .bool(gateThrottled),
+                "waiting": .number(Double(gateWaiting)), "peak": .number(Double(gatePeak)), "throttled": .bool(gateThrottled),
             ],
             "clearers": .number(Double(clearers)), "non_essential": .number(Double(nonEssential)),
             "prepare_restart_hooks": .number(Double(prepareHooks)),
