@@ -245,6 +245,7 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         try await group.run()
         // Hooks and commands still running are stopped (a command gets SIGTERM, then SIGKILL).
         monitor.autoResponse.cancelRunning()
+        await monitor.autoResponse.releaseAgentGates()
         logger.info("memory-monitor stopped")
     }
 

@@ -184,6 +184,17 @@ struct PythonAgentIntegrationTests {
         #expect(waitFor(15) { gate()["throttled"] as? Bool == false }, "\(gate())")
         #expect(waitFor(5) { (gate()["active"] as? Int ?? 0) > 4 }, "\(gate())")
         #expect(actions(exporter).first?.text("detail")?.contains("the service's own limit") == true, "\(actions(exporter))")
+
+        // Throttled again, then the monitor stops: it gives the service its own limit back.
+        try write(critical: 20)
+        kill(exporter.child.pid, SIGHUP)
+        #expect(waitFor(15) { gate()["throttled"] as? Bool == true }, "\(gate())")
+        #expect(exporter.stop() == 0)
+        #expect(exporter.child.stderr.contains("admission gate restored at shutdown"), "\(exporter.child.stderr.suffix(2000))")
+        let curl = try ChildProcess("/usr/bin/curl", ["-s", "--unix-socket", service.socket, "http://agent/report"])
+        #expect(curl.waitForExit(seconds: 10) == 0)
+        let report = (try? JSONSerialization.jsonObject(with: Data(curl.stdout.utf8))) as? [String: Any] ?? [:]
+        #expect((report["gate"] as? [String: Any])?["throttled"] as? Bool == false, "\(curl.stdout)")
     }
 
     /// The agent checks each connection's uid (SO_PEERCRED): a monitor running as a uid the

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Logging
+import NIOPosix
 import Synchronization
 
 /// The automatic response (SPEC §8): what the monitor does when a level is reached, and the
@@ -44,6 +45,8 @@ public final class AutoResponse: Sendable {
         var thresholds: MonitorConfiguration.Thresholds
         /// A change of the target agents' gate limit is on its way.
         var agentGateInFlight = false
+        /// Agents this monitor throttled and has not restored: restored at shutdown.
+        var throttledAgents: [AgentEndpoint] = []
     }
 
     /// The rules in force (SIGHUP may change them).
@@ -281,13 +284,42 @@ public final class AutoResponse: Sendable {
                     detail: "target agent's admission gate \(previous) → \(description)"
                         + (failures.isEmpty ? "" : ": " + failures.joined(separator: "; ")),
                     targetPid: agents.first?.pid, durationSeconds: (ContinuousClock.now - started).seconds))
+            let answered = answers.compactMap { answer -> AgentEndpoint? in
+                guard case .success = answer.result else { return nil }
+                return agents.first { $0.pid == answer.pid }
+            }
             state.withLock { s in
                 s.agentGateInFlight = false
                 s.running.removeValue(forKey: id)
+                if decision.limit != nil {
+                    s.throttledAgents = answered
+                } else {
+                    s.throttledAgents.removeAll { a in answered.contains(a) }
+                }
             }
         }
         state.withLock { s in
             if s.agentGateInFlight { s.running[id] = task }
+        }
+    }
+
+    /// At shutdown: the agents this monitor throttled get their own limit back, so a service is
+    /// never left throttled by a monitor that has gone (each within a second).
+    package func releaseAgentGates() async {
+        let agents = state.withLock { s -> [AgentEndpoint] in
+            defer { s.throttledAgents = [] }
+            return s.throttledAgents
+        }
+        for agent in agents {
+            let result = try? await NIOThreadPool.singleton.runIfActive {
+                UnixHTTP.request(agent.socket, method: "POST", path: "/actions/restore?wait=1", body: [:], timeout: 1)
+            }
+            switch result {
+            case .success(let answer)? where answer.status == 200:
+                logger.notice("target agent's admission gate restored at shutdown", metadata: ["target_pid": "\(agent.pid)"])
+            default:
+                logger.warning("target agent's admission gate could not be restored at shutdown", metadata: ["target_pid": "\(agent.pid)"])
+            }
         }
     }
 
