@@ -166,7 +166,7 @@ struct BundleTests {
         let rule = try yamlDocuments(k8s + "prometheusrule.yaml").first ?? [:]
         #expect(rule["apiVersion"] as? String == "monitoring.coreos.com/v1" && rule["kind"] as? String == "PrometheusRule")
         let groups = (rule["spec"] as? [String: Any])?["groups"] as? [[String: Any]] ?? []
-        #expect(groups.count == 6, "\(groups.map { $0["name"] ?? "?" })")
+        #expect(groups.count == 7, "\(groups.map { $0["name"] ?? "?" })")
         let rulesFile = NSTemporaryDirectory() + "mm-rules-\(UUID().uuidString).json"
         try JSONSerialization.data(withJSONObject: ["groups": groups], options: [.withoutEscapingSlashes]).write(to: URL(fileURLWithPath: rulesFile))
         let (checked, promtool) = try tool("/usr/bin/promtool", ["check", "rules", rulesFile])
