@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs examples/python-service/app.py (leaking 20 MiB/s up to 300 MiB) with memory-monitor as its
+# Runs Tests/Peers/handwritten_service.py (the hand-written SIGUSR1 handler and hook; leaking 20 MiB/s up to 300 MiB) with memory-monitor as its
 # sidecar on this machine, for DURATION seconds (default 40), and prints what each action did and
 # reclaimed. Thresholds are scaled down (warning 60, critical 100, emergency 250 MiB) so every
 # level is reached in seconds. Both processes are stopped by pid at the end.
@@ -27,7 +27,7 @@ cat > "$work/config.json" <<JSON
    "emergency_actions": {"signal": "SIGUSR1", "restart": {"signal": "SIGTERM", "max_per_hour": 3}}}}
 JSON
 PORT=$app_port LEAK_MB_PER_SECOND=20 LEAK_LIMIT_MB=300 EVENTS_FILE="$work/events.jsonl" \
-    python3 "$root/examples/python-service/app.py" > "$work/app.log" 2>&1 &
+    python3 "$root/Tests/Peers/handwritten_service.py" > "$work/app.log" 2>&1 &
 app=$!
 monitor=""
 cleanup() { kill "$app" ${monitor:+"$monitor"} 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
