@@ -333,7 +333,8 @@ package enum UnixHTTP {
 /// path as bound. `monitoring.agent.socket` names the socket outright.
 ///
 /// A connection per agent is kept open between checks (keep-alive); a hung agent costs a check at
-/// most `monitoring.agent.timeout_seconds`, after which its connection is dropped.
+/// most `monitoring.agent.timeout_seconds`, after which its connection is dropped, and all the
+/// agents of a group together at most twice that.
 package final class RuntimeAgentProbe: Sendable {
     package struct Settings: Sendable, Equatable {
         package var enabled = true
@@ -371,7 +372,14 @@ package final class RuntimeAgentProbe: Sendable {
                 if let fd = k.fd { close(fd) }
                 known.removeValue(forKey: pid)
             }
+            // A group of hung agents must not add a timeout per member: past twice the timeout in
+            // all, the rest wait for the next check.
+            let budgetEnd = ContinuousClock.now + .milliseconds(Int64(settings.timeoutSeconds * 2000))
             for member in members {
+                guard ContinuousClock.now < budgetEnd else {
+                    reading.problems[member.pid] = "not read this check: the agents' time budget (2 × monitoring.agent.timeout_seconds) was spent"
+                    continue
+                }
                 var k = known[member.pid] ?? Known(startTicks: member.startTicks, lastDiscovery: .now - .seconds(3600))
                 if k.startTicks != member.startTicks {  // a reused pid is another process
                     if let fd = k.fd { close(fd) }
