@@ -57,9 +57,11 @@ def run(binary, agent_on, seconds, interval, mode):
                 break
             except OSError:
                 time.sleep(0.1)
+        cpu_start = cpu_seconds(exporter.pid), cpu_seconds(service.pid)
         time.sleep(seconds)
         history = get(port, "/health/metrics/history?hours=1")
         memory = get(port, "/health/memory")
+        memory["cpu"] = (cpu_seconds(exporter.pid) - cpu_start[0], cpu_seconds(service.pid) - cpu_start[1])
     finally:
         for p in (exporter, service):
             p.send_signal(signal.SIGTERM)
@@ -72,6 +74,13 @@ def run(binary, agent_on, seconds, interval, mode):
     # The first checks warm caches and find the socket: left out, as a long-running exporter would.
     durations = durations[2:] if len(durations) > 10 else durations
     return durations, memory
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def describe(durations):
@@ -87,7 +96,7 @@ def main():
     parser.add_argument("--interval", type=float, default=1)
     parser.add_argument("--mode", default="threads", choices=["threads", "asyncio", "idle"])
     args = parser.parse_args()
-    off, _ = run(args.binary, False, args.seconds, args.interval, args.mode)
+    off, memory_off = run(args.binary, False, args.seconds, args.interval, args.mode)
     on, memory = run(args.binary, True, args.seconds, args.interval, args.mode)
     a, b = describe(off), describe(on)
     runtime = memory.get("runtime") or {}
@@ -97,6 +106,8 @@ def main():
         print(f"{name:14}{d['checks']:>8}{d['p50_us']:>10}{d['p90_us']:>10}{d['p99_us']:>10}{d['max_us']:>10}")
     print(f"added by the agent: p50 {b['p50_us'] - a['p50_us']} µs, p90 {b['p90_us'] - a['p90_us']} µs")
     print(f"agents up {runtime.get('agents_up')}, gc_objects {memory.get('gc_objects')}")
+    for name, m in (("agent off", memory_off), ("agent on", memory)):
+        print(f"{name}: CPU over the run: exporter {m['cpu'][0]:.2f} s, service {m['cpu'][1]:.2f} s")
 
 
 if __name__ == "__main__":

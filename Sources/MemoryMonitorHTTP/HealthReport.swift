@@ -87,6 +87,7 @@ enum HealthReport {
         var runtimeBody: JSONObject = [
             "agents_up": runtime.map { .number(Double($0.agentsUp)) } ?? .null,
             "agents_down": runtime.map { .number(Double($0.agentsDown)) } ?? .null,
+            "read_seconds": runtime.map { .number(($0.readSeconds * 1_000_000).rounded() / 1_000_000) } ?? .null,
         ]
         if let python = runtime?.total, case .object(let report) = python.json {
             for key in report.keys { runtimeBody[key] = report[key] }

@@ -241,6 +241,27 @@ struct PythonAgentIntegrationTests {
         #expect(runtime(exporter)["agents_up"] as? Int == 1)
     }
 
+    /// A hung agent (the whole service stopped with SIGSTOP): each check waits at most
+    /// `monitoring.agent.timeout_seconds`, the agent is reported down with the reason, and it is
+    /// read again once the service runs.
+    @Test func aHungAgentCostsAChecksAtMostItsTimeout() throws {
+        let service = try Service("Tests/Peers/agent_service.py")
+        let exporter = try Exporter(
+            ["--pid", "\(service.child.pid)"],
+            config: Self.config(warning: 4000, critical: 5000, emergency: 6000, autoResponse: "{}", agent: #"{"timeout_seconds": 0.1}"#))
+        defer { exporter.stop() }
+        #expect(waitFor(10) { runtime(exporter)["agents_up"] as? Int == 1 })
+        kill(service.child.pid, SIGSTOP)
+        defer { kill(service.child.pid, SIGCONT) }
+        #expect(waitFor(10) { (runtime(exporter)["problems"] as? [String: String])?.values.contains { $0.hasPrefix("timeout") } == true }, "\(runtime(exporter))")
+        #expect(metric(exporter, "memory_target_agent_down") == 1)
+        let history = (try? exporter.health("/health/metrics/history?hours=1"))?["samples"] as? [[String: Any]] ?? []
+        let recent = history.suffix(5).compactMap { $0.number("check_duration_seconds") }
+        #expect(!recent.isEmpty && recent.allSatisfy { $0 < 0.1 + 0.15 }, "\(recent)")
+        kill(service.child.pid, SIGCONT)
+        #expect(waitFor(10) { runtime(exporter)["agents_up"] as? Int == 1 }, "\(runtime(exporter))")
+    }
+
     /// Without an agent the behaviour is today's, and /health/memory says why there is none.
     @Test func aTargetWithoutAnAgentSaysWhy() throws {
         let child = try ChildProcess(TestEnvironment.python, ["-c", "import time; print('up', flush=True); time.sleep(600)"])

@@ -84,12 +84,23 @@ public struct CheckLoop: Service {
             let tick = deadline
             deadline = nextDeadline(after: tick, interval: interval, now: clock.now)
             pressureCheckDue = nil
+            // The target's runtime agents are asked for their report a little before the tick,
+            // so their answer (a thread to wake on each side: about half a millisecond here) is
+            // waiting when the check reads it, instead of the check waiting for it.
+            var agentsAsked = !monitor.hasRuntimeAgents
             waiting: while true {
-                switch waker.wait(until: min(deadline, pressureCheckDue ?? deadline), trigger: watch.trigger?.fd) {
+                let askAt = deadline - Self.agentLead
+                let until = min(agentsAsked || askAt <= clock.now ? deadline : askAt, pressureCheckDue ?? deadline)
+                switch waker.wait(until: until, trigger: watch.trigger?.fd) {
                 case .stopped:
                     return
                 case .due:
                     if clock.now >= deadline { break waiting }
+                    if !agentsAsked && clock.now >= askAt && (pressureCheckDue.map { clock.now < $0 } ?? true) {
+                        agentsAsked = true
+                        monitor.askRuntimeAgents()
+                        continue waiting
+                    }
                     // A held-back pressure check is due before the tick.
                     pressureCheckDue = nil
                     lastPressureCheck = clock.now
@@ -122,6 +133,9 @@ public struct CheckLoop: Service {
             }
         }
     }
+
+    /// How long before a tick the runtime agents are asked for their report.
+    static let agentLead = Duration.milliseconds(10)
 
     /// CPU time of the calling thread (the loop's), in seconds.
     static func threadCPUSeconds() -> Double {

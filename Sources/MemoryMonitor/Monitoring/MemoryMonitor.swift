@@ -157,12 +157,19 @@ public final class MemoryMonitor: Sendable {
 
     // MARK: Checks
 
+    /// Whether the checks read the target's runtime agents.
+    package var hasRuntimeAgents: Bool { agentProbe != nil }
+
+    /// Sends the known agents their next report request (the check loop, just before a tick).
+    package func askRuntimeAgents() { agentProbe?.prefetch() }
+
     /// One full check: sample, judge levels, update history and metrics, dispatch alerts, publish.
     @discardableResult
     public func check() -> MonitorSnapshot {
         checkLock.withLock { _ in
             let clock = ContinuousClock()
             let started = clock.now
+            agentProbe?.prefetch()
             var sample = sampler.sample()
             if let agentProbe, case .up = sample.targetState { sample.runtime = agentProbe.read(sample.process?.members ?? []) }
             let (previous, outcome, levels) = state.withLock { s in

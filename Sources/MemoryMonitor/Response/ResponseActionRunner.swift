@@ -123,7 +123,7 @@ enum AgentActions {
                 }
             }
         }
-        let summary = "\(ran) \(what) ran in the target's agent" + (parts.isEmpty ? "" : ": " + parts.joined(separator: "; "))
+        let summary = "\(ran) \(what) in the target's agent" + (parts.isEmpty ? "" : ": " + parts.joined(separator: "; "))
         return ActionOutcome(result: failed > 0 ? .failed : .ok, detail: summary)
     }
 }
@@ -254,7 +254,7 @@ struct CacheClearRunner: ResponseActionRunner {
             return ActionOutcome(result: result, detail: detail)
         }
         let answers = await AgentActions.ask(e, "clear_caches", ["priority": .string(all ? "all" : "normal"), "timeout": .number(e.timeoutSeconds)])
-        return AgentActions.callables(answers, key: "clearers", what: all ? "cache clearer(s) of every priority" : "normal-priority cache clearer(s)")
+        return AgentActions.callables(answers, key: "clearers", what: all ? "cache clearer(s) of every priority ran" : "normal-priority cache clearer(s) ran")
     }
 }
 
@@ -319,7 +319,7 @@ struct PrepareRestartRunner: ResponseActionRunner {
             return ActionOutcome(result: result, detail: detail)
         }
         let answers = await AgentActions.ask(e, "prepare_restart", ["timeout": .number(e.timeoutSeconds)])
-        return AgentActions.callables(answers, key: "hooks", what: "prepare-for-restart hook(s)")
+        return AgentActions.callables(answers, key: "hooks", what: "prepare-for-restart hook(s) ran")
     }
 }
 

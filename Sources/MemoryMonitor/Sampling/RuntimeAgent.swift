@@ -133,6 +133,8 @@ public struct RuntimeReading: Sendable, Equatable {
     public var reports: [Int32: RuntimeReport] = [:]
     /// Why a member's agent is not used: no socket, permission denied, timeout, refused.
     public var problems: [Int32: String] = [:]
+    /// Wall time this check spent on the agents (waiting for answers included).
+    public var readSeconds: Double = 0
 
     public init() {}
 
@@ -198,8 +200,10 @@ package enum UnixHTTP {
 
     #if canImport(Glibc)
     private static let systemConnect = Glibc.connect
+    private static let systemSend = Glibc.send
     #else
     private static let systemConnect = Musl.connect
+    private static let systemSend = Musl.send
     #endif
 
     static func describe(_ code: Int32) -> String {
@@ -231,23 +235,37 @@ package enum UnixHTTP {
         _ fd: Int32, method: String, path: String, body: JSONValue? = nil, timeout: Double
     ) -> Result<(status: Int, body: JSONValue, keepOpen: Bool), AgentFailure> {
         let end = deadline(timeout)
+        if let failure = send(fd, method: method, path: path, body: body, until: end, timeout: timeout) { return .failure(failure) }
+        return readAnswer(fd, until: end, timeout: timeout)
+    }
+
+    /// Sends one request; nil when it went out.
+    package static func send(_ fd: Int32, method: String, path: String, body: JSONValue? = nil, until end: ContinuousClock.Instant, timeout: Double)
+        -> AgentFailure?
+    {
         let payload = body?.serialized ?? ""
         var request = "\(method) \(path) HTTP/1.1\r\nHost: agent\r\nUser-Agent: memory-monitor\r\n"
         if body != nil { request += "Content-Type: application/json\r\n" }
         request += "Content-Length: \(payload.utf8.count)\r\n\r\n" + payload
-        var out = Array(request.utf8)
+        let out = Array(request.utf8)
         var sent = 0
         while sent < out.count {
-            let n = out.withUnsafeMutableBytes { send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+            let n = out.withUnsafeBytes { systemSend(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
             if n > 0 {
                 sent += n
             } else if n < 0 && (errno == EAGAIN || errno == EINTR) {
-                guard wait(fd, for: Int16(POLLOUT), until: end) else { return .failure(timedOut(timeout)) }
+                guard wait(fd, for: Int16(POLLOUT), until: end) else { return timedOut(timeout) }
             } else {
-                return .failure(AgentFailure(description: "send: \(describe(errno))"))
+                return AgentFailure(description: "send: \(describe(errno))")
             }
         }
-        out.removeAll(keepingCapacity: true)
+        return nil
+    }
+
+    /// Reads the answer to a request sent on `fd`: (status, JSON body, whether the connection stays open).
+    package static func readAnswer(_ fd: Int32, until end: ContinuousClock.Instant, timeout: Double) -> Result<
+        (status: Int, body: JSONValue, keepOpen: Bool), AgentFailure
+    > {
         // The answer: a head, then Content-Length bytes.
         var buffer: [UInt8] = []
         buffer.reserveCapacity(4096)
@@ -349,6 +367,8 @@ package final class RuntimeAgentProbe: Sendable {
         var startTicks: UInt64?
         var socket: String?
         var fd: Int32?
+        /// A report was asked for before the check sampled /proc (`prefetch`): its answer is read next.
+        var asked = false
         var lastDiscovery: ContinuousClock.Instant
         var problem: String?
     }
@@ -362,10 +382,32 @@ package final class RuntimeAgentProbe: Sendable {
         known.withLock { for k in $0.values { if let fd = k.fd { close(fd) } } }
     }
 
+    /// Asks the agents known from the last check for their report, before the check reads /proc:
+    /// the agent answers while the monitor samples, so the check does not wait out a round trip
+    /// (two context switches and a wake-up of the other side) in series.
+    package func prefetch() {
+        guard settings.enabled else { return }
+        known.withLock { known in
+            let end = UnixHTTP.deadline(settings.timeoutSeconds)
+            for (pid, var k) in known {
+                guard let fd = k.fd, !k.asked else { continue }
+                if let failure = UnixHTTP.send(fd, method: "GET", path: "/report", until: end, timeout: settings.timeoutSeconds) {
+                    close(fd)
+                    k.fd = nil
+                    k.problem = failure.description
+                } else {
+                    k.asked = true
+                }
+                known[pid] = k
+            }
+        }
+    }
+
     /// Reads the agents of `members`; nil when the probe is off.
     package func read(_ members: [Sample.TargetProcess.Member]) -> RuntimeReading? {
         guard settings.enabled else { return nil }
         var reading = RuntimeReading()
+        let started = ContinuousClock.now
         known.withLock { known in
             let alive = Set(members.map(\.pid))
             for (pid, k) in known where !alive.contains(pid) {
@@ -382,13 +424,14 @@ package final class RuntimeAgentProbe: Sendable {
                 }
                 var k = known[member.pid] ?? Known(startTicks: member.startTicks, lastDiscovery: .now - .seconds(3600))
                 if k.startTicks != member.startTicks {  // a reused pid is another process
-                    if let fd = k.fd { close(fd) }
+                    if let fd = k.fd { close(fd) }  // an answer asked for is dropped with it
                     k = Known(startTicks: member.startTicks, lastDiscovery: .now - .seconds(3600))
                 }
                 probe(member.pid, &k, into: &reading)
                 known[member.pid] = k
             }
         }
+        reading.readSeconds = (ContinuousClock.now - started).seconds
         return reading
     }
 
@@ -421,7 +464,14 @@ package final class RuntimeAgentProbe: Sendable {
             }
         }
         guard let fd = k.fd else { return }
-        switch UnixHTTP.exchange(fd, method: "GET", path: "/report", timeout: settings.timeoutSeconds) {
+        let answer: Result<(status: Int, body: JSONValue, keepOpen: Bool), AgentFailure>
+        if k.asked {
+            k.asked = false
+            answer = UnixHTTP.readAnswer(fd, until: UnixHTTP.deadline(settings.timeoutSeconds), timeout: settings.timeoutSeconds)
+        } else {
+            answer = UnixHTTP.exchange(fd, method: "GET", path: "/report", timeout: settings.timeoutSeconds)
+        }
+        switch answer {
         case .success(let answer):
             if !answer.keepOpen {
                 close(fd)
