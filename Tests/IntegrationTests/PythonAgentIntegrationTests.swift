@@ -262,6 +262,25 @@ struct PythonAgentIntegrationTests {
         #expect(waitFor(10) { runtime(exporter)["agents_up"] as? Int == 1 }, "\(runtime(exporter))")
     }
 
+    /// A `--process-match` group of two services with agents: both are found, their collectors
+    /// are summed, and the metrics count the agents without per-pid labels.
+    @Test func aGroupSumsItsAgents() throws {
+        let a = try Service("Tests/Peers/agent_service.py", environment: ["CYCLES": "1000"])
+        let b = try Service("Tests/Peers/agent_service.py", environment: ["CYCLES": "2000"])
+        let exporter = try Exporter(
+            ["--process-match", "Peers/agent_service\\.py"],
+            config: Self.config(warning: 4000, critical: 5000, emergency: 6000, autoResponse: "{}"))
+        defer { exporter.stop() }
+        #expect(waitFor(15) { runtime(exporter)["agents_up"] as? Int == 2 }, "\(runtime(exporter)) \(exporter.child.stderr.suffix(1500))")
+        let objects = (try? exporter.health("/health/memory"))?["gc_objects"] as? Double ?? 0
+        // Each holds its uncollected cycles (2 objects per cycle) besides its own few thousand.
+        #expect(objects > 6000, "\(objects)")
+        #expect(metric(exporter, "memory_target_agent_up") == 2)
+        let text = (try? exporter.metrics().bodyText) ?? ""
+        #expect(!text.contains("memory_target_python_objects{"), "no per-pid labels")
+        _ = (a, b)
+    }
+
     /// Without an agent the behaviour is today's, and /health/memory says why there is none.
     @Test func aTargetWithoutAnAgentSaysWhy() throws {
         let child = try ChildProcess(TestEnvironment.python, ["-c", "import time; print('up', flush=True); time.sleep(600)"])
