@@ -243,6 +243,7 @@ class _Agent:
         self.refused = 0
         self.actions = 0
         self.tracemalloc_started_by_agent = False
+        self.profile = None  # the running allocation profile: baseline snapshot and who started tracing
         self._trim = _malloc_trim()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -423,6 +424,126 @@ class _Agent:
         with self.registry.lock:
             hooks = list(self.registry.prepare)
         return {"hooks": [_call(name, fn, loop or self.loop, timeout) for name, fn, loop in hooks]}
+
+
+    # -- allocation sites (tracemalloc), on request -------------------------------------------
+
+    def action_profile_start(self, params):
+        """Starts tracemalloc if it is not tracing (remembering that this profile started it) and
+        takes the baseline snapshot."""
+        depth = int(params.get("depth", 8))
+        if not 1 <= depth <= 64:
+            raise ValueError("depth must be 1 to 64")
+        if self.profile is not None:
+            raise AgentBusy("profile_start (a profile is running)")
+        started_here = not tracemalloc.is_tracing()
+        if started_here:
+            tracemalloc.start(depth)
+        started = time.perf_counter()
+        baseline = tracemalloc.take_snapshot().filter_traces(_PROFILE_FILTERS)
+        seconds = time.perf_counter() - started
+        self.profile = {"baseline": baseline, "started_here": started_here, "started_at": time.monotonic()}
+        return {"started_tracing": started_here, "traceback_limit": tracemalloc.get_traceback_limit(),
+                "snapshot_seconds": round(seconds, 6), "tracemalloc_bytes": tracemalloc.get_tracemalloc_memory()}
+
+    def action_profile_stop(self, params):
+        """The difference from the baseline, grouped by line, top N by growth; then tracing that
+        this profile started is stopped (its traces freed)."""
+        top = int(params.get("top", 10))
+        depth = int(params.get("depth", 8))
+        profile = self.profile
+        if profile is None:
+            raise ValueError("no profile is running (POST /actions/profile_start first)")
+        try:
+            started = time.perf_counter()
+            snapshot = tracemalloc.take_snapshot().filter_traces(_PROFILE_FILTERS)
+            seconds = time.perf_counter() - started
+            overhead = tracemalloc.get_tracemalloc_memory()
+            by_line = snapshot.compare_to(profile["baseline"], "lineno")
+            by_traceback = snapshot.compare_to(profile["baseline"], "traceback")
+        finally:
+            self.profile = None
+            if profile["started_here"] and tracemalloc.is_tracing():
+                tracemalloc.stop()
+        growth = sum(stat.size_diff for stat in by_line if stat.size_diff > 0)
+        # For each line, the call path that grew most through it: the caller of a helper that leaks.
+        paths = {}
+        for stat in by_traceback:
+            frame = stat.traceback[-1]
+            key = (frame.filename, frame.lineno)
+            if stat.size_diff > 0 and (key not in paths or stat.size_diff > paths[key].size_diff):
+                paths[key] = stat
+        root = _service_root()
+        sites = []
+        for stat in sorted(by_line, key=lambda s: s.size_diff, reverse=True)[:max(0, top)]:
+            frame = stat.traceback[-1]
+            path = paths.get((frame.filename, frame.lineno))
+            frames = list(path.traceback) if path is not None else [frame]
+            file, package = _display_path(frame.filename, root)
+            sites.append({
+                "site": f"{file}:{frame.lineno}", "file": file, "line": frame.lineno, "package": package,
+                "function": _function_at(frame.filename, frame.lineno),
+                "size_diff_bytes": stat.size_diff, "count_diff": stat.count_diff, "size_bytes": stat.size,
+                "share_of_growth": round(stat.size_diff / growth, 4) if growth > 0 and stat.size_diff > 0 else 0,
+                "traceback": [f"{_display_path(f.filename, root)[0]}:{f.lineno} in {_function_at(f.filename, f.lineno)}"
+                              for f in reversed(frames[-depth:])],
+            })
+        return {"profile_seconds": round(time.monotonic() - profile["started_at"], 3), "growth_bytes": growth, "sites": sites,
+                "snapshot_seconds": round(seconds, 6), "tracemalloc_bytes": overhead, "stopped_tracing": profile["started_here"]}
+
+
+_PROFILE_FILTERS = [
+    tracemalloc.Filter(False, __file__),
+    tracemalloc.Filter(False, tracemalloc.__file__),
+    tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
+    tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>"),
+    tracemalloc.Filter(False, "<unknown>"),
+]
+
+
+def _service_root():
+    main = getattr(sys.modules.get("__main__"), "__file__", None)
+    return os.path.dirname(os.path.abspath(main)) if main else os.getcwd()
+
+
+def _display_path(filename, root):
+    """A path as a person reads it: relative to the service's root; a package's module as the
+    package's path; the standard library as <stdlib>/...; and the package name, if any."""
+    for marker in ("/site-packages/", "/dist-packages/"):
+        if marker in filename:
+            rest = filename.split(marker, 1)[1]
+            return rest, rest.split("/", 1)[0].removesuffix(".py")
+    if root and filename.startswith(root.rstrip("/") + "/"):
+        return filename[len(root.rstrip("/")) + 1:], None
+    stdlib = os.path.dirname(os.__file__)
+    if filename.startswith(stdlib + "/"):
+        return "<stdlib>/" + filename[len(stdlib) + 1:], None
+    return filename, None
+
+
+def _function_at(filename, lineno):
+    """The name of the function enclosing a line, read from the source (tracemalloc keeps only
+    file and line): the nearest `def` above it that is indented less."""
+    import linecache
+
+    line = linecache.getline(filename, lineno)
+    if not line.strip():
+        return "?"
+    indent = len(line) - len(line.lstrip())
+    for n in range(lineno - 1, 0, -1):
+        text = linecache.getline(filename, n)
+        stripped = text.lstrip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        level = len(text) - len(stripped)
+        if level >= indent:
+            continue
+        if stripped.startswith(("def ", "async def ")):
+            return stripped.split("def ", 1)[1].split("(", 1)[0].strip()
+        indent = level
+        if level == 0:
+            break
+    return "<module>"
 
 
 def _call(name, fn, loop, timeout):

@@ -265,3 +265,60 @@ def test_object_count_cost_is_measured(agent):
     assert seconds > 0
     _, report = request("/report")
     assert report["gc"]["objects_count_seconds"] == round(seconds, 6)
+
+
+# ---- allocation sites (tracemalloc) ----------------------------------------------------------
+
+leaked = []
+
+
+def leak_steadily(n):
+    for _ in range(n):
+        leaked.append(bytearray(1000))  # the leaking line
+
+
+def leak_two_calls_deep(n):
+    leak_steadily(n)
+
+
+def test_a_profile_names_the_leaking_line_and_its_caller(agent):
+    import tracemalloc
+
+    assert not tracemalloc.is_tracing()
+    static = [bytearray(1000) for _ in range(2000)]  # large, made before the profile: not growth
+    status, start = request("/actions/profile_start", "POST", {"depth": 8})
+    assert status == 200 and start["started_tracing"] is True
+    churn = []
+    for i in range(50):
+        leak_two_calls_deep(100)
+        churn = [bytearray(500) for _ in range(100)]  # allocated and freed each round
+    del churn
+    status, result = request("/actions/profile_stop", "POST", {"top": 5})
+    assert status == 200, result
+    top = result["sites"][0]
+    assert top["function"] == "leak_steadily", top
+    assert top["file"].endswith("test_agent.py")
+    line = [n for n, text in enumerate(open(__file__), 1) if "# the leaking line" in text and "append" in text][0]
+    assert top["line"] == line
+    assert top["size_diff_bytes"] >= 5000 * 1000
+    assert top["share_of_growth"] >= 0.7, result["sites"]
+    assert any("leak_two_calls_deep" in frame for frame in top["traceback"]), top["traceback"]
+    assert result["stopped_tracing"] is True and not tracemalloc.is_tracing()
+    assert result["tracemalloc_bytes"] > 0 and result["snapshot_seconds"] > 0
+    # A second stop without a start is a client error.
+    assert request("/actions/profile_stop", "POST", {})[0] == 400
+    del static
+    leaked.clear()
+
+
+def test_a_profile_leaves_tracing_it_did_not_start(agent):
+    import tracemalloc
+
+    tracemalloc.start(4)
+    try:
+        status, start = request("/actions/profile_start", "POST", {})
+        assert start["started_tracing"] is False
+        status, result = request("/actions/profile_stop", "POST", {})
+        assert status == 200 and result["stopped_tracing"] is False and tracemalloc.is_tracing()
+    finally:
+        tracemalloc.stop()
