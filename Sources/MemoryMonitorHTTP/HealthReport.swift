@@ -158,6 +158,7 @@ enum HealthReport {
                 "rate_bytes_per_second": g.rateBytesPerSecond.map { .number($0.rounded()) } ?? .null,
                 "leak_suspected": .bool(g.leaking),
                 "predicted_seconds_to": .object(predicted),
+                "sites": .array(snapshot.leakSites.map(\.json)),
             ])
         } else {
             body["growth"] = .null
@@ -281,6 +282,18 @@ enum HealthReport {
             "dry_run": .bool(monitor.configuration.autoResponse.dryRun),
             "actions": .array(records.map(\.json)),
         ])
+    }
+
+    /// `GET /health/leaks`: leak episodes, newest first, with the allocation sites their profile
+    /// found through the target's runtime agent, or why there are none.
+    static func leaks(_ monitor: MemoryMonitor) -> JSONValue {
+        let profiler = monitor.leakProfiler
+        return [
+            "profiling": .bool(profiler.isRunning),
+            "profile_seconds": .number(monitor.configuration.monitoring.leakDetection.profileSeconds),
+            "latest_profile": profiler.latest?.json ?? .null,
+            "episodes": .array(profiler.episodes.map(\.json)),
+        ]
     }
 
     /// `GET /health/actions?hours=N`: recent actions, newest first, with totals and the gate.

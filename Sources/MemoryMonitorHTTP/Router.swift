@@ -67,7 +67,7 @@ public struct Router: Sendable {
         case "/metrics" where routes.contains(.metrics):
             guard isRead else { return .now(methodNotAllowed("GET, HEAD")) }
             return metrics(headers: headers)
-        case "/health/actions/gc" where routes.contains(.health):
+        case "/health/actions/gc" where routes.contains(.health), "/health/actions/profile" where routes.contains(.health):
             guard method == .POST else { return .now(methodNotAllowed("POST")) }
             if let refusal = hostRefusal(headers) ?? Self.crossOrigin(headers) ?? Self.authorize(headers: headers, remote: remote, token: monitor.configuration.security.actionToken) {
                 let (allowed, held) = refusalLogLimit.allow("refused")
@@ -79,6 +79,20 @@ public struct Router: Sendable {
                 return .now(refusal)
             }
             let monitor = monitor
+            if path == "/health/actions/profile" {
+                let seconds: Double
+                switch Self.seconds(query, default: monitor.configuration.monitoring.leakDetection.profileSeconds) {
+                case .success(let value): seconds = value
+                case .failure(let error): return .now(.error(.badRequest, error.message))
+                }
+                // The profile waits `seconds` for the agent to trace: off the event loop.
+                return .later {
+                    switch await monitor.profileAllocations(seconds: seconds) {
+                    case .success(let profile): return .json(.ok, profile.json)
+                    case .failure(let refusal): return .error(.conflict, "\(refusal)")
+                    }
+                }
+            }
             // Actions block (malloc_trim, cache clearers) or wait (settle_seconds): off the event loop.
             return .later {
                 guard let records = await monitor.cleanUp() else {
@@ -125,6 +139,9 @@ public struct Router: Sendable {
             case .success(let hours): return .json(.ok, HealthReport.actions(monitor, hours: hours))
             case .failure(let error): return .error(.badRequest, error.message)
             }
+        case "/health/leaks" where routes.contains(.health):
+            guard isRead else { return methodNotAllowed("GET, HEAD") }
+            return .json(.ok, HealthReport.leaks(monitor))
         case "/health/alerts" where routes.contains(.health):
             guard isRead else { return methodNotAllowed("GET, HEAD") }
             switch Self.hours(query, default: 24) {
@@ -138,7 +155,7 @@ public struct Router: Sendable {
             if routes.contains(.metrics) { endpoints.append("/metrics") }
             if routes.contains(.health) {
                 endpoints += ["/health", "/health/memory", "/health/alerts?hours=24", "/health/metrics/history?hours=1&step=60", "/health/actions?hours=24",
-                    "POST /health/actions/gc",
+                    "/health/leaks", "POST /health/actions/gc", "POST /health/actions/profile?seconds=60",
                 ]
             }
             return .json(.ok, ["name": "memory-monitor", "version": .string(MonitorMetrics.version), "endpoints": .array(endpoints)])
@@ -277,6 +294,20 @@ public struct Router: Sendable {
             let raw = kv.count > 1 ? String(kv[1]) : ""
             guard let value = Double(raw), value.isFinite, value > 0, value <= 8760 else {
                 return .failure(HoursError(message: "query parameter hours must be a number > 0 and <= 8760, got \"\(raw.prefix(64))\""))
+            }
+            return .success(value)
+        }
+        return .success(defaultValue)
+    }
+
+    /// The optional `seconds` query parameter of a profile: 1 to 3600.
+    static func seconds(_ query: Substring, default defaultValue: Double) -> Result<Double, HoursError> {
+        for pair in query.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard kv.first == "seconds" else { continue }
+            let raw = kv.count > 1 ? String(kv[1]) : ""
+            guard let value = Double(raw), value.isFinite, value >= 1, value <= 3600 else {
+                return .failure(HoursError(message: "query parameter seconds must be a number >= 1 and <= 3600, got \"\(raw.prefix(64))\""))
             }
             return .success(value)
         }

@@ -51,12 +51,12 @@ struct BundleTests {
         let (status, output) = try tool("/usr/bin/promtool", ["check", "config", Self.root + "/prometheus/prometheus.yml"])
         #expect(status == 0, "\(output)")
         #expect(output.contains("SUCCESS: 12 rules found"))
-        #expect(output.contains("SUCCESS: 21 rules found"))
+        #expect(output.contains("SUCCESS: 22 rules found"))
     }
 
     @Test func promtoolRuleUnitTestsPass() throws {
         let tests = try FileManager.default.contentsOfDirectory(atPath: Self.root + "/prometheus/tests").filter { $0.hasSuffix(".test.yml") }.sorted()
-        #expect(tests.count == 4)
+        #expect(tests.count == 5)
         let (status, output) = try tool("/usr/bin/promtool", ["test", "rules"] + tests.map { Self.root + "/prometheus/tests/" + $0 })
         #expect(status == 0, "\(output)")
         #expect(!output.contains("FAILED"))
@@ -68,7 +68,7 @@ struct BundleTests {
             let t = line.trimmingCharacters(in: .whitespaces)
             return t.hasPrefix("- alert: ") ? String(t.dropFirst(9)) : nil
         }
-        #expect(names.count == 21)
+        #expect(names.count == 22)
         var tested = ""
         for file in try FileManager.default.contentsOfDirectory(atPath: Self.root + "/prometheus/tests") {
             tested += try String(contentsOfFile: Self.root + "/prometheus/tests/" + file, encoding: .utf8)
@@ -170,7 +170,7 @@ struct BundleTests {
         let rulesFile = NSTemporaryDirectory() + "mm-rules-\(UUID().uuidString).json"
         try JSONSerialization.data(withJSONObject: ["groups": groups], options: [.withoutEscapingSlashes]).write(to: URL(fileURLWithPath: rulesFile))
         let (checked, promtool) = try tool("/usr/bin/promtool", ["check", "rules", rulesFile])
-        #expect(checked == 0 && promtool.contains("SUCCESS: 33 rules found"), "\(promtool)")
+        #expect(checked == 0 && promtool.contains("SUCCESS: 34 rules found"), "\(promtool)")
 
         // The PodMonitor selects the Deployment's pods on a port the sidecar declares.
         let monitor = try yamlDocuments(k8s + "podmonitor.yaml").first ?? [:]
@@ -351,7 +351,7 @@ struct BundleTests {
     @Test func dashboardRoundTripsThroughGrafanaFoundationSDK() throws {
         let r = try TestEnvironment.run(TestEnvironment.python, [Self.root + "/scripts/check-dashboard.py"])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
-        #expect(r.stdout.contains("18 panels (5 rows"), "\(r.stdout)")
+        #expect(r.stdout.contains("19 panels (5 rows"), "\(r.stdout)")
     }
 
     /// examples/python-service: its compose file parses, and its configuration is valid with no
@@ -426,13 +426,21 @@ struct BundleTests {
     }
 
     /// Prometheus loads prometheus/ (target and Alertmanager pointed at this test's ports, `for`
-    /// shortened), scrapes the real exporter started on low thresholds; every recording rule and
-    /// every dashboard query returns data; the warning alert fires and reaches a real Alertmanager
+    /// shortened), scrapes the real exporter started on low thresholds, watching a Python service
+    /// with the runtime agent (one allocation profile taken); every recording rule and every
+    /// dashboard query returns data; the warning alert fires and reaches a real Alertmanager
     /// loaded with alertmanager/alertmanager.yml.
     @Test func endToEndRulesDashboardAndAlertmanager() throws {
+        // A service with the agent and a steady leak: every Python and leak-site query has data.
+        let service = try ChildProcess(TestEnvironment.python, [Self.root + "/Tests/Peers/leak_sites_service.py"])
+        defer { service.stop() }
+        #expect(service.wait(seconds: 20) { service.stdout.contains("leak_line") })
         let exporter = try Exporter(
-            ["--check-interval", "0.5"],
+            ["--check-interval", "0.5", "--pid", "\(service.pid)"],
             config: #"{"thresholds": {"memory_warning_mb": 1, "memory_critical_mb": 100000, "memory_emergency_mb": 200000}}"#)
+        // The "Leak sites" table's series: one profile of the service.
+        #expect(waitFor(10) { ((try? exporter.health("/health/memory"))?["runtime"] as? [String: Any])?["agents_up"] as? Int == 1 })
+        #expect(try RawHTTP.request(port: exporter.healthPort, method: "POST", path: "/health/actions/profile?seconds=1").status == 200)
         let alertmanager = try AlertmanagerServer(configPath: Self.root + "/alertmanager/alertmanager.yml")
         defer {
             alertmanager.stop()

@@ -32,6 +32,11 @@ public struct Alert: Sendable, Equatable {
     /// The target's resident memory when the alert was raised, MiB: the SPEC's `memory_usage` for
     /// every component (for `process_memory` it is also `value`); nil when it was not read.
     public var residentMB: Double?
+    /// Updates of the same alert sent since it fired (a leak alert that learned its allocation
+    /// sites): each is delivered again under a delivery key of its own.
+    public var revision = 0
+    /// `metadata.leak_sites`: the top allocation sites of a `memory_leak` alert (issue 27).
+    public var leakSites: JSONValue?
 
     /// The unit of `memoryUsage` and `threshold`.
     public var unit: String {
@@ -52,7 +57,7 @@ public struct Alert: Sendable, Equatable {
     /// The same for every delivery of this alert in this state, also after a crash re-sends it
     /// (delivery is at least once): receivers drop a key they have seen. `Idempotency-Key` header
     /// and `delivery_key` in the body.
-    public var deliveryKey: String { "\(id)/\(status.rawValue)" }
+    public var deliveryKey: String { revision == 0 ? "\(id)/\(status.rawValue)" : "\(id)/\(status.rawValue)/\(revision)" }
 
     /// The SPEC §7 JSON payload, plus `status`, `instance`, `id`, `delivery_key` and the target.
     public var payload: JSONValue {
@@ -61,6 +66,7 @@ public struct Alert: Sendable, Equatable {
             "available_mb": availableMB.map { .number(Self.round1($0)) } ?? .null,
         ]
         if let autoResponse { metadata["auto_response"] = autoResponse }
+        if let leakSites { metadata["leak_sites"] = leakSites }
         return .object([
             "timestamp": .string(WallClock.rfc3339(timestamp)),
             "severity": .string(severity.description),

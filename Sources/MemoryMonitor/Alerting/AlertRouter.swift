@@ -23,6 +23,8 @@ package struct AlertRouter: Sendable {
         case flapping
         /// A resolve of a fire nobody was told of.
         case unannounced = "unannounced_resolve"
+        /// An update (a leak alert's allocation sites) of an alert that is no longer the open one.
+        case staleUpdate = "stale_update"
     }
 
     /// Sent alerts, oldest first, bounded by age and count.
@@ -112,6 +114,15 @@ package struct AlertRouter: Sendable {
         guard !component.isEvent else {
             let bypass = alert.severity == .emergency && emergencyBypassesRateLimit
             if !bypass, let last = lastSent[key], alert.timestamp - last < rateLimitSeconds { return .holdBack(key) }
+            return deliver(alert, channels: channels)
+        }
+        if alert.revision > 0 {
+            // An update of the alert receivers were told of (same id, still firing): the same
+            // alert better informed, not a new one; neither the rate limit nor flap control holds it.
+            guard alert.status == .firing, let last = told[component], last.id == alert.id, last.status == .firing,
+                active[component]?.id == alert.id
+            else { return .hold(alert, reason: .staleUpdate) }
+            active[component] = alert
             return deliver(alert, channels: channels)
         }
         if alert.status == .firing { active[component] = alert } else { active[component] = nil }

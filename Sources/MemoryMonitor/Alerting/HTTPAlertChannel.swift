@@ -151,6 +151,10 @@ enum AlertBodies {
                 annotations["auto_response"] = .string(response.serialized)
                 object["annotations"] = .object(annotations)
             }
+            if let sites = alert.leakSites, case .object(var annotations) = object["annotations"] {
+                annotations["leak_sites"] = .string(sites.serialized)
+                object["annotations"] = .object(annotations)
+            }
             if ended { object["endsAt"] = .string(WallClock.rfc3339(WallClock.now())) }
             return .object(object)
         }

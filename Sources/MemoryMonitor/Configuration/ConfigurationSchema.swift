@@ -93,6 +93,16 @@ package enum ConfigurationSchema {
         .stored(
             "monitoring.leak_detection.severity", \.monitoring.leakDetection.severity, severity, .live, new: true, "Severity of `memory_leak` alerts."),
         .stored(
+            "monitoring.leak_detection.profile_seconds", \.monitoring.leakDetection.profileSeconds, .number(atLeast: 1, atMost: 3600), .live, new: true,
+            "When a leak episode starts and the target's runtime agent answers ([python-agent.md](python-agent.md)), the agent traces allocations (tracemalloc) this long; the leak alert is then updated (same id) with the top three sites, and `GET /health/leaks` lists them."
+        ),
+        .stored(
+            "monitoring.leak_detection.profile_sites", \.monitoring.leakDetection.profileSites, .integer(1...100), .live, new: true,
+            "Allocation sites a profile keeps, and at most this many `memory_leak_site_growth_bytes` series."),
+        .stored(
+            "monitoring.leak_detection.profile_depth", \.monitoring.leakDetection.profileDepth, .integer(1...64), .live, new: true,
+            "Frames of each site's traceback (tracemalloc's traceback limit when the profile starts tracing)."),
+        .stored(
             "monitoring.agent.enabled", \.monitoring.agent.enabled, .bool, .restart, new: true,
             "Look for the target's runtime agent ([python-agent.md](python-agent.md)) at each check. Found without configuration: the agent's Unix socket is among the sockets the target holds open (`/proc/PID/fd`, `/proc/PID/net/unix`). With an agent, `/health/memory` `gc_objects` and `gc_collections` are the target's Python collector, and the clean-up actions run inside the target."
         ),

@@ -54,6 +54,12 @@ public struct MonitorConfiguration: Sendable, Equatable {
         public var monitoringWindow: Double = 300
         /// Severity of `memory_leak` alerts (`leak_detection.severity`).
         public var severity: Severity = .warning
+        /// `profile_seconds`: how long the target's agent traces allocations when an episode starts.
+        public var profileSeconds: Double = 60
+        /// `profile_sites`: allocation sites a profile keeps (and `memory_leak_site_growth_bytes` series).
+        public var profileSites = 10
+        /// `profile_depth`: frames of each site's traceback.
+        public var profileDepth = 8
     }
 
     /// `experimental.*`: predictive alerting.

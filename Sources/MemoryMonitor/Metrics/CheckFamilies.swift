@@ -56,9 +56,19 @@ package enum CheckFamilies {
 
     /// The families of a snapshot.
     package static func families(_ snapshot: MonitorSnapshot) -> [MetricFamilySnapshot] {
-        families(
+        var all = families(
             sample: snapshot.sample, levels: snapshot.levels, growth: snapshot.growth, activeAlerts: snapshot.activeAlerts,
             totals: snapshot.totals)
+        if !snapshot.leakSites.isEmpty {
+            var f = Builder(created: snapshot.totals.startedAt)
+            f.gauge(
+                "memory_leak_site_growth_bytes",
+                "Growth of each of the top allocation sites (file:line) of the newest leak profile through the target's runtime agent, by rank (1 grew most); replaced by each profile, at most monitoring.leak_detection.profile_sites series.",
+                unit: "bytes", labels: ["rank", "site"],
+                snapshot.leakSites.enumerated().map { ([String($0.offset + 1), $0.element.site], Double($0.element.sizeDiffBytes)) })
+            all += f.families
+        }
+        return all
     }
 
     /// The families of one check's results.

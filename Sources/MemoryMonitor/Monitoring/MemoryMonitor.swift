@@ -32,6 +32,8 @@ public final class MemoryMonitor: Sendable {
     let sampler: Sampler
     /// The target's runtime agents (clients/python); nil when the probe is off or the monitor watches itself.
     let agentProbe: RuntimeAgentProbe?
+    /// Allocation sites of leak episodes, through the target's runtime agent.
+    package let leakProfiler = LeakProfiler()
     let logger: Logger
     /// With a state directory: the history on disk.
     let historyStore: HistoryStore?
@@ -178,6 +180,10 @@ public final class MemoryMonitor: Sendable {
             }
             alerts.supersede(outcome.superseded)
             alerts.dispatch(respond(to: outcome.alerts, levels: levels, sample: sample))
+            if outcome.leakStarted {
+                let leakAlert = outcome.alerts.first { $0.component == .memoryLeak && $0.status == .firing }
+                leakProfiler.episodeStarted(alert: leakAlert, sample: sample, monitor: self)
+            }
             alerts.tick(now: sample.timestamp)
             let finished = clock.now
             let seconds = (finished - started).seconds
@@ -191,10 +197,11 @@ public final class MemoryMonitor: Sendable {
                 if outcome.leakStarted { s.totals.recordLeak() }
                 s.totals.recordCheck(seconds: seconds, at: sample.timestamp, overran: overran)
                 s.history.append(entry)
-                let snapshot = MonitorSnapshot(
+                var snapshot = MonitorSnapshot(
                     generation: (s.snapshot?.generation ?? 0) &+ 1, sample: sample, levels: levels, activeAlerts: active,
                     checkedAt: finished, checkSeconds: seconds, cleanupCycles: autoResponse.actionsRun, growth: outcome.growth,
                     totals: s.totals)
+                snapshot.leakSites = leakProfiler.latestSites
                 s.snapshot = snapshot
                 return snapshot
             }
@@ -420,6 +427,20 @@ public final class MemoryMonitor: Sendable {
     /// `warning_actions.signal` or `http_hook`).
     public func cleanUp() async -> [ActionRecord]? {
         await autoResponse.runManual(monitor: self)
+    }
+
+    /// `POST /health/actions/profile`: the target's allocation sites over `seconds`, through its
+    /// runtime agent.
+    package func profileAllocations(seconds: Double) async -> Result<LeakProfile, LeakProfiler.Refusal> {
+        let snapshot = await snapshot(maxAge: .seconds(1))
+        let agents = (snapshot.sample.runtime?.reachable ?? []).map { AgentEndpoint(pid: $0.pid, socket: $0.socket) }
+        guard !agents.isEmpty else {
+            return .failure(.noAgent(snapshot.sample.runtime?.reason ?? "the monitor does not probe for agents (monitoring.agent.enabled, or it watches itself)"))
+        }
+        let c = configuration.monitoring.leakDetection
+        return await leakProfiler.profile(
+            agents: agents, seconds: seconds, top: c.profileSites, depth: c.profileDepth, timeout: max(10, configuration.autoResponse.actionTimeoutSeconds),
+            trigger: .manual)
     }
 }
 

@@ -54,7 +54,12 @@ extension ActionOutcome {
 }
 
 /// Where one of the target's runtime agents listens.
-struct AgentEndpoint: Sendable, Equatable {
+package struct AgentEndpoint: Sendable, Equatable {
+    package init(pid: Int32, socket: String) {
+        self.pid = pid
+        self.socket = socket
+    }
+
     var pid: Int32
     var socket: String
 }
