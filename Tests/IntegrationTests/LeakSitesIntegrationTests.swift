@@ -7,9 +7,9 @@ import Testing
 /// line that leaks.
 @Suite("Leak allocation sites end to end", .serialized, .offCooperativePool)
 struct LeakSitesIntegrationTests {
-    static func config(profileSeconds: Double = 3) -> String {
+    static func config(profileSeconds: Double = 3, traceFromStart: Bool = false) -> String {
         """
-        {"monitoring": {"check_interval": 0.5,
+        {"monitoring": {"check_interval": 0.5, "enable_tracemalloc": \(traceFromStart),
                         "leak_detection": {"monitoring_window": 10, "threshold_growth_rate": 0.05, "profile_seconds": \(profileSeconds)}},
          "experimental": {"predictive_alerting": false},
          "thresholds": {"memory_warning_mb": 4000, "memory_critical_mb": 5000, "memory_emergency_mb": 6000},
@@ -25,9 +25,10 @@ struct LeakSitesIntegrationTests {
     /// A service with a steady leak at a known line, a churning site and a large static one: the
     /// leak alert's update names the leaking line first with at least 70 % of the growth, and
     /// neither other site is in the top 3 with growth. Threads with the leak one call deep, then
-    /// asyncio with it two calls deep (the traceback shows the caller).
-    @Test(arguments: [("threads", false), ("asyncio", true)])
-    func theLeakAlertNamesTheLeakingLine(mode: String, deep: Bool) throws {
+    /// asyncio with it two calls deep (the traceback shows the caller); then with
+    /// `enable_tracemalloc` true, where the agent traces from the start and keeps tracing.
+    @Test(arguments: [("threads", false, false), ("asyncio", true, false), ("threads", false, true)])
+    func theLeakAlertNamesTheLeakingLine(mode: String, deep: Bool, traceFromStart: Bool) throws {
         var env = ProcessInfo.processInfo.environment
         env["MODE"] = mode
         env["DEEP"] = deep ? "1" : nil
@@ -36,8 +37,14 @@ struct LeakSitesIntegrationTests {
         #expect(service.wait(seconds: 20) { service.stdout.contains("leak_line") })
         let ready = (try? JSONSerialization.jsonObject(with: Data(service.stdout.split(separator: "\n").first.map(String.init)?.utf8 ?? "".utf8))) as? [String: Any] ?? [:]
         let line = ready["leak_line"] as? Int ?? -1
-        let exporter = try Exporter(["--pid", "\(service.pid)"], config: Self.config())
+        let exporter = try Exporter(["--pid", "\(service.pid)"], config: Self.config(traceFromStart: traceFromStart))
         defer { exporter.stop() }
+        func tracing() -> Bool? {
+            (((try? exporter.health("/health/memory"))?["runtime"] as? [String: Any])?["tracemalloc"] as? [String: Any])?["tracing"] as? Bool
+        }
+        if traceFromStart {
+            #expect(waitFor(10) { tracing() == true }, "the agent was not asked to trace from the start")
+        }
         #expect(
             waitFor(60) { (firstEpisode(exporter)["profile"] as? [String: Any]) != nil || (firstEpisode(exporter)["reason"] as? String).map { $0 != "profiling" } == true },
             "\(leaks(exporter)) \(exporter.child.stderr.suffix(2000))")
@@ -57,7 +64,11 @@ struct LeakSitesIntegrationTests {
             #expect(site["function"] as? String != "churn", "\(site)")
             #expect(site["site"] as? String != "leak_sites_service.py:\(staticLine)", "the static site grew: \(site)")
         }
-        #expect((profile["tracemalloc_bytes"] as? Double ?? 0) > 0 && profile["started_tracing"] as? Bool == true)
+        #expect((profile["tracemalloc_bytes"] as? Double ?? 0) > 0 && profile["started_tracing"] as? Bool == !traceFromStart)
+        if traceFromStart {
+            // Traced since the monitor found the agent: the site holds more than it grew in the profile.
+            #expect((top["size_bytes"] as? Double ?? 0) > (top["size_diff_bytes"] as? Double ?? 0), "\(top)")
+        }
 
         // The leak alert was updated (same id) with the top sites, in its payload and message.
         func leakAlerts() -> [[String: Any]] {
@@ -72,11 +83,8 @@ struct LeakSitesIntegrationTests {
         #expect((update?["delivery_key"] as? String)?.hasSuffix("/firing/1") == true)
         let series = #"memory_leak_site_growth_bytes{rank="1",site="leak_sites_service.py:\#(line)"}"#
         #expect(waitFor(10) { ((try? exporter.metrics().bodyText) ?? "").contains(series) })
-        // Tracing this profile started is off again.
-        func tracing() -> Bool? {
-            (((try? exporter.health("/health/memory"))?["runtime"] as? [String: Any])?["tracemalloc"] as? [String: Any])?["tracing"] as? Bool
-        }
-        #expect(waitFor(10) { tracing() == false })
+        // Tracing this profile started is off again; tracing from the start stays on.
+        #expect(waitFor(10) { tracing() == traceFromStart })
     }
 
     /// POST /health/actions/profile?seconds=N with the same authorisation as POST gc; and a

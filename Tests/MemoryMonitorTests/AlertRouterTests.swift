@@ -31,6 +31,31 @@ struct AlertRouterTests {
         #expect(to == expected)
     }
 
+    /// A leak alert's update with its allocation sites (same id, revision 1) goes out within the
+    /// rate limit, under a delivery key of its own; an update of an alert that is no longer the
+    /// open one is dropped (stale_update), and a plain similar alert is still held back.
+    @Test func anUpdateOfTheOpenAlertGoesOutAndAStaleOneDoesNot() {
+        var r = router()
+        let first = alert(.warning, at: 0, component: .memoryLeak)
+        guard case .deliver = r.receive(first, channels: channels) else { Issue.record("first held"); return }
+        var update = first
+        update.timestamp = 60
+        update.revision = 1
+        update.leakSites = .array([["site": "app.py:12"]])
+        guard case .deliver(let sent, _) = r.receive(update, channels: channels) else { Issue.record("update held"); return }
+        #expect(sent.id == first.id && sent.deliveryKey == "\(first.id)/firing/1" && first.deliveryKey == "\(first.id)/firing")
+        guard case .holdBack = r.receive(alert(.warning, at: 90, component: .memoryLeak), channels: channels) else {
+            Issue.record("a similar alert was not held")
+            return
+        }
+        // The episode ended; a late update of it is not sent.
+        _ = r.receive(alert(.warning, .resolved, at: 400, component: .memoryLeak), channels: channels)
+        var late = first
+        late.timestamp = 401
+        late.revision = 1
+        guard case .hold(_, .staleUpdate) = r.receive(late, channels: channels) else { Issue.record("a stale update went out"); return }
+    }
+
     /// Several Alertmanagers (alerting.alertmanager_urls): each gets what `alertmanager` is routed.
     @Test func everyAlertmanagerOfAClusterGetsTheAlert() {
         var c = MonitorConfiguration.Alerting()

@@ -428,6 +428,22 @@ class _Agent:
 
     # -- allocation sites (tracemalloc), on request -------------------------------------------
 
+    def action_tracemalloc(self, params):
+        """Tracing from now on (`monitoring.enable_tracemalloc`), or off again if the agent started it."""
+        enable = params.get("enable", True) not in (False, "0", "false")
+        depth = int(params.get("depth", 8))
+        if not 1 <= depth <= 64:
+            raise ValueError("depth must be 1 to 64")
+        if enable and not tracemalloc.is_tracing():
+            tracemalloc.start(depth)
+            self.tracemalloc_started_by_agent = True
+        elif not enable and self.tracemalloc_started_by_agent and self.profile is None and tracemalloc.is_tracing():
+            tracemalloc.stop()
+            self.tracemalloc_started_by_agent = False
+        return {"tracing": tracemalloc.is_tracing(), "traceback_limit": tracemalloc.get_traceback_limit(),
+                "started_by_agent": self.tracemalloc_started_by_agent,
+                "tracemalloc_bytes": tracemalloc.get_tracemalloc_memory() if tracemalloc.is_tracing() else 0}
+
     def action_profile_start(self, params):
         """Starts tracemalloc if it is not tracing (remembering that this profile started it) and
         takes the baseline snapshot."""

@@ -31,8 +31,12 @@ package enum ConfigurationSchema {
             .number(atLeast: ConfigurationLoader.minimumCheckInterval, atMost: 86_400), .live, flag: "--check-interval",
             "Seconds between checks (fractions allowed; below 0.1 s a check loop only burns CPU)."),
         .stored(
-            "monitoring.enable_tracemalloc", \.monitoring.collectAllocatorStatistics, .bool, .restart,
-            "Collect the monitor's allocator statistics (`mallinfo2`); Swift has no tracemalloc."),
+            "monitoring.enable_tracemalloc", \.monitoring.traceAllocations, .bool, .restart,
+            "With a Python target that runs the runtime agent ([python-agent.md](python-agent.md)): the agent traces allocations with `tracemalloc` from when the monitor finds it, so a leak profile also sees allocations older than the episode (each site's `size_bytes`); off, it traces only during a profile. Measured cost of each mode: [benchmarks.md](benchmarks.md#tracemalloc-in-the-service). The SPEC's example sets it true. Without an agent it has no effect (before this release it switched the monitor's own allocator statistics: now `allocator_statistics`)."
+        ),
+        .stored(
+            "monitoring.allocator_statistics", \.monitoring.collectAllocatorStatistics, .bool, .restart, new: true,
+            "Collect the monitor's own allocator statistics (`mallinfo2`: `memory_allocator_bytes`, `/health/memory` `monitor_heap_bytes`)."),
         .stored("monitoring.prometheus_port", \.monitoring.prometheusPort, .port, .restart, env: "PROMETHEUS_PORT", flag: "--prometheus-port", "Port of `/metrics`."),
         .stored(
             "monitoring.health_port", \.monitoring.healthPort, .port, .restart, new: true, env: "MEMORY_HEALTH_PORT", flag: "--health-port",
@@ -92,6 +96,10 @@ package enum ConfigurationSchema {
             "Seconds of checks the fit covers (leak rule and prediction)."),
         .stored(
             "monitoring.leak_detection.severity", \.monitoring.leakDetection.severity, severity, .live, new: true, "Severity of `memory_leak` alerts."),
+        .stored(
+            "monitoring.leak_detection.profile", \.monitoring.leakDetection.profile, .bool, .live, new: true,
+            "Profile allocation sites through the target's runtime agent when a leak episode starts. tracemalloc slows allocation-heavy Python code many times over while it traces (measured: [benchmarks.md](benchmarks.md#tracemalloc-in-the-service)); false keeps leak alerts without sites. `POST /health/actions/profile` works either way."
+        ),
         .stored(
             "monitoring.leak_detection.profile_seconds", \.monitoring.leakDetection.profileSeconds, .number(atLeast: 1, atMost: 3600), .live, new: true,
             "When a leak episode starts and the target's runtime agent answers ([python-agent.md](python-agent.md)), the agent traces allocations (tracemalloc) this long; the leak alert is then updated (same id) with the top three sites, and `GET /health/leaks` lists them."

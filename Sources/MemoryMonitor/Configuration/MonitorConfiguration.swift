@@ -5,8 +5,11 @@ public struct MonitorConfiguration: Sendable, Equatable {
     public struct Monitoring: Sendable, Equatable {
         /// `check_interval`: seconds between checks (fractions allowed).
         public var checkInterval: Double = 30
-        /// `enable_tracemalloc`: collect the monitor's allocator statistics (mallinfo2).
+        /// `allocator_statistics`: collect the monitor's own allocator statistics (mallinfo2).
         public var collectAllocatorStatistics = true
+        /// `enable_tracemalloc`: the target's runtime agent traces allocations from the start (tracemalloc),
+        /// so a leak profile also sees what was allocated before the episode; off, it traces only during a profile.
+        public var traceAllocations = false
         /// `prometheus_port`: the metrics listener.
         public var prometheusPort = 9091
         /// `health_port`: the health API listener (may equal `prometheus_port`).
@@ -54,6 +57,8 @@ public struct MonitorConfiguration: Sendable, Equatable {
         public var monitoringWindow: Double = 300
         /// Severity of `memory_leak` alerts (`leak_detection.severity`).
         public var severity: Severity = .warning
+        /// `profile`: profile allocation sites through the target's agent when an episode starts.
+        public var profile = true
         /// `profile_seconds`: how long the target's agent traces allocations when an episode starts.
         public var profileSeconds: Double = 60
         /// `profile_sites`: allocation sites a profile keeps (and `memory_leak_site_growth_bytes` series).

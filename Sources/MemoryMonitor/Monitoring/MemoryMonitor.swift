@@ -94,7 +94,9 @@ public final class MemoryMonitor: Sendable {
         self.agentProbe =
             agent.enabled && configuration.monitoring.target != .ownProcess
             ? RuntimeAgentProbe(
-                settings: .init(enabled: true, timeoutSeconds: agent.timeoutSeconds, socket: agent.socket, socketDirectory: agent.socketDirectory))
+                settings: .init(
+                    enabled: true, timeoutSeconds: agent.timeoutSeconds, socket: agent.socket, socketDirectory: agent.socketDirectory,
+                    traceFromStart: configuration.monitoring.traceAllocations, traceDepth: configuration.monitoring.leakDetection.profileDepth))
             : nil
         self.logger = logger
         self.startTime = WallClock.now()

@@ -9,6 +9,8 @@ public struct LeakSite: Sendable, Equatable {
     /// Bytes and allocations the site gained over the profile (negative: it shrank).
     public var sizeDiffBytes: Int64
     public var countDiff: Int64
+    /// Bytes the site holds now (with tracing from start, allocations older than the profile too).
+    public var sizeBytes: Int64
     /// Its part of the growth of every site that grew.
     public var share: Double
     /// The call path that grew most through it, most recent call first.
@@ -19,7 +21,7 @@ public struct LeakSite: Sendable, Equatable {
     public var json: JSONValue {
         [
             "site": .string(site), "function": .string(function), "size_diff_bytes": .number(Double(sizeDiffBytes)),
-            "count_diff": .number(Double(countDiff)), "share_of_growth": .number((share * 1000).rounded() / 1000),
+            "count_diff": .number(Double(countDiff)), "size_bytes": .number(Double(sizeBytes)), "share_of_growth": .number((share * 1000).rounded() / 1000),
             "traceback": .array(traceback.map { .string($0) }), "pid": .number(Double(pid)),
         ]
     }
@@ -158,13 +160,15 @@ package final class LeakProfiler: Sendable {
                     if case .array(let frames)? = entry["traceback"] { traceback = frames.compactMap { if case .string(let t) = $0 { t } else { nil } } }
                     let size = Int64(Self.number(entry["size_diff_bytes"]))
                     let count = Int64(Self.number(entry["count_diff"]))
+                    let held = Int64(Self.number(entry["size_bytes"]))
                     if var known = sites[site] {
                         known.sizeDiffBytes += size
                         known.countDiff += count
+                        known.sizeBytes += held
                         sites[site] = known
                     } else {
                         sites[site] = LeakSite(
-                            site: site, function: function, sizeDiffBytes: size, countDiff: count, share: 0, traceback: traceback, pid: agent.pid)
+                            site: site, function: function, sizeDiffBytes: size, countDiff: count, sizeBytes: held, share: 0, traceback: traceback, pid: agent.pid)
                     }
                 }
             }
@@ -188,6 +192,11 @@ package final class LeakProfiler: Sendable {
         let agents = (sample.runtime?.reachable ?? []).map { AgentEndpoint(pid: $0.pid, socket: $0.socket) }
         let message = alert?.message ?? "memory leak suspected"
         var episode = LeakEpisode(startedAt: sample.timestamp, alertID: alert?.id, message: message, profile: nil, reason: nil)
+        guard monitor.configuration.monitoring.leakDetection.profile else {
+            episode.reason = "no allocation sites: profiling is off (monitoring.leak_detection.profile)"
+            record(episode)
+            return
+        }
         guard !agents.isEmpty else {
             episode.reason = "no allocation sites: " + (sample.runtime.map { "no runtime agent answers (\($0.reason ?? "none"))" }
                 ?? "the target has no runtime agent probe (monitoring.agent.enabled is false, or the monitor watches itself)")

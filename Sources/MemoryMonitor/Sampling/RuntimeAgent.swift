@@ -361,6 +361,10 @@ package final class RuntimeAgentProbe: Sendable {
         package var socketDirectory: String?
         /// While a member has no agent, discovery is retried this often (it reads the target's fd table).
         package var rediscoverSeconds = 5.0
+        /// `monitoring.enable_tracemalloc`: each agent found is asked to trace allocations from then on.
+        package var traceFromStart = false
+        /// The traceback depth it traces with (`monitoring.leak_detection.profile_depth`).
+        package var traceDepth = 8
     }
 
     private struct Known {
@@ -369,6 +373,8 @@ package final class RuntimeAgentProbe: Sendable {
         var fd: Int32?
         /// A report was asked for before the check sampled /proc (`prefetch`): its answer is read next.
         var asked = false
+        /// The agent was asked once to trace from start (`traceFromStart`).
+        var traceAsked = false
         var lastDiscovery: ContinuousClock.Instant
         var problem: String?
     }
@@ -491,6 +497,16 @@ package final class RuntimeAgentProbe: Sendable {
             }
             k.problem = nil
             reading.reports[pid] = report
+            if settings.traceFromStart && !report.tracemallocTracing && !k.traceAsked, let fd = k.fd {
+                // Once per agent: from now on a profile finds tracing on and leaves it on.
+                k.traceAsked = true
+                let body: JSONValue = ["enable": true, "depth": .number(Double(settings.traceDepth))]
+                if case .failure(let failure) = UnixHTTP.exchange(fd, method: "POST", path: "/actions/tracemalloc?wait=1", body: body, timeout: settings.timeoutSeconds) {
+                    close(fd)
+                    k.fd = nil
+                    reading.problems[pid] = "tracemalloc not started: \(failure)"
+                }
+            }
         case .failure(let failure):
             close(fd)
             k.fd = nil

@@ -39,7 +39,7 @@ public final class Sampler: Sendable {
     package let target: MonitoredTarget
     /// A cgroup directory to read instead of resolving the target's (`--cgroup`, a sidecar that knows it).
     package let cgroupOverride: String?
-    /// Whether to read glibc allocator statistics (`monitoring.enable_tracemalloc`).
+    /// Whether to read glibc allocator statistics (`monitoring.allocator_statistics`).
     package let collectsAllocatorStatistics: Bool
     /// How long a Pss reading is reused. smaps_rollup walks every mapping of the process: it
     /// costs more than the rest of a sample together, and Pss moves slowly.

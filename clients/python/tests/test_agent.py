@@ -322,3 +322,19 @@ def test_a_profile_leaves_tracing_it_did_not_start(agent):
         assert status == 200 and result["stopped_tracing"] is False and tracemalloc.is_tracing()
     finally:
         tracemalloc.stop()
+
+
+def test_tracing_from_start_is_kept_by_a_profile_and_stopped_on_request(agent):
+    import tracemalloc
+
+    status, answer = request("/actions/tracemalloc", "POST", {"enable": True, "depth": 4})
+    assert status == 200 and answer["tracing"] is True and answer["traceback_limit"] == 4
+    try:
+        status, start = request("/actions/profile_start", "POST", {})
+        assert start["started_tracing"] is False
+        status, result = request("/actions/profile_stop", "POST", {})
+        assert result["stopped_tracing"] is False and tracemalloc.is_tracing()
+        assert request("/report")[1]["tracemalloc"]["started_by_agent"] is True
+    finally:
+        status, answer = request("/actions/tracemalloc", "POST", {"enable": False})
+    assert answer["tracing"] is False and not tracemalloc.is_tracing()
