@@ -1,4 +1,3 @@
-import NIOPosix
 import Synchronization
 
 /// One allocation site from a profile: where the target's memory grew, by line.
@@ -258,19 +257,6 @@ package final class LeakProfiler: Sendable {
     static func number(_ v: JSONValue?) -> Double { if case .number(let n)? = v, n.isFinite { n } else { 0 } }
 
     static func ask(_ agent: AgentEndpoint, _ action: String, _ body: JSONValue, timeout: Double) async -> Result<JSONValue, AgentFailure> {
-        do {
-            return try await NIOThreadPool.singleton.runIfActive {
-                switch UnixHTTP.request(agent.socket, method: "POST", path: "/actions/\(action)?wait=1", body: body, timeout: timeout) {
-                case .success(let answer) where answer.status == 200: return .success(answer.body)
-                case .success(let answer):
-                    var message = "status \(answer.status)"
-                    if case .object(let o) = answer.body, case .string(let m)? = o["error"] { message += ": \(m)" }
-                    return .failure(AgentFailure(description: message))
-                case .failure(let failure): return .failure(failure)
-                }
-            }
-        } catch {
-            return .failure(AgentFailure(description: "not run: \(error)"))
-        }
+        await AgentActions.post(agent, action, body, timeout: timeout)
     }
 }

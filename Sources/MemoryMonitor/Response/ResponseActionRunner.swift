@@ -34,7 +34,10 @@ extension ResponseActionRunner {
     var asksTarget: Bool { false }
     var isInProcessOnly: Bool { false }
     var isCleanup: Bool { false }
-    func perform(_ environment: ActionEnvironment) async -> ActionOutcome {
+    func perform(_ environment: ActionEnvironment) async -> ActionOutcome { await outcome(of: environment) }
+
+    /// `run`'s answer as an outcome: what an action does without the target's agent.
+    func outcome(of environment: ActionEnvironment) async -> ActionOutcome {
         let (result, detail) = await run(environment)
         return ActionOutcome(result: result, detail: detail)
     }
@@ -75,26 +78,28 @@ enum AgentActions {
     static func ask(_ e: ActionEnvironment, _ action: String, _ body: JSONValue) async -> [Answer] {
         var answers: [Answer] = []
         // The agent's own timeout (for clearers and hooks) runs out first, so it can say which one hung.
-        let timeout = e.timeoutSeconds + 5
         for endpoint in e.agents {
-            let result: Result<JSONValue, AgentFailure>
-            do {
-                result = try await NIOThreadPool.singleton.runIfActive {
-                    switch UnixHTTP.request(endpoint.socket, method: "POST", path: "/actions/\(action)?wait=1", body: body, timeout: timeout) {
-                    case .success(let answer) where answer.status == 200: return .success(answer.body)
-                    case .success(let answer):
-                        var message = "status \(answer.status)"
-                        if case .object(let o) = answer.body, case .string(let m)? = o["error"] { message += ": \(m)" }
-                        return .failure(AgentFailure(description: message))
-                    case .failure(let failure): return .failure(failure)
-                    }
-                }
-            } catch {
-                result = .failure(AgentFailure(description: "not run: \(error)"))
-            }
-            answers.append(Answer(pid: endpoint.pid, result: result))
+            answers.append(Answer(pid: endpoint.pid, result: await post(endpoint, action, body, timeout: e.timeoutSeconds + 5)))
         }
         return answers
+    }
+
+    /// One action of one agent: its answer's body, or why not (the agent's `error` when it refused).
+    static func post(_ agent: AgentEndpoint, _ action: String, _ body: JSONValue, timeout: Double) async -> Result<JSONValue, AgentFailure> {
+        do {
+            return try await NIOThreadPool.singleton.runIfActive {
+                switch UnixHTTP.request(agent.socket, method: "POST", path: "/actions/\(action)?wait=1", body: body, timeout: timeout) {
+                case .success(let answer) where answer.status == 200: return .success(answer.body)
+                case .success(let answer):
+                    var message = "status \(answer.status)"
+                    if case .object(let o) = answer.body, case .string(let m)? = o["error"] { message += ": \(m)" }
+                    return .failure(AgentFailure(description: message))
+                case .failure(let failure): return .failure(failure)
+                }
+            }
+        } catch {
+            return .failure(AgentFailure(description: "not run: \(error)"))
+        }
     }
 
     static func number(_ v: JSONValue?) -> UInt64? { if case .number(let n)? = v, n.isFinite, n >= 0 { UInt64(n) } else { nil } }
@@ -201,10 +206,7 @@ struct TrimRunner: ResponseActionRunner {
 
     /// Through the target's agent: `gc.collect()` `cycles` times, then `malloc_trim(0)`.
     func perform(_ e: ActionEnvironment) async -> ActionOutcome {
-        guard e.viaAgent else {
-            let (result, detail) = await run(e)
-            return ActionOutcome(result: result, detail: detail)
-        }
+        guard e.viaAgent else { return await outcome(of: e) }
         let cycles = cycles(e)
         let answers = await AgentActions.ask(e, "gc", ["generation": 2, "cycles": .number(Double(cycles))])
         var outcome = ActionOutcome(result: .ok, detail: "")
@@ -254,10 +256,7 @@ struct CacheClearRunner: ResponseActionRunner {
     }
 
     func perform(_ e: ActionEnvironment) async -> ActionOutcome {
-        guard e.viaAgent else {
-            let (result, detail) = await run(e)
-            return ActionOutcome(result: result, detail: detail)
-        }
+        guard e.viaAgent else { return await outcome(of: e) }
         let answers = await AgentActions.ask(e, "clear_caches", ["priority": .string(all ? "all" : "normal"), "timeout": .number(e.timeoutSeconds)])
         return AgentActions.callables(answers, key: "clearers", what: all ? "cache clearer(s) of every priority ran" : "normal-priority cache clearer(s) ran")
     }
@@ -290,10 +289,7 @@ struct StopNonEssentialRunner: ResponseActionRunner {
     }
 
     func perform(_ e: ActionEnvironment) async -> ActionOutcome {
-        guard e.viaAgent else {
-            let (result, detail) = await run(e)
-            return ActionOutcome(result: result, detail: detail)
-        }
+        guard e.viaAgent else { return await outcome(of: e) }
         let answers = await AgentActions.ask(e, "stop_non_essential", ["timeout": .number(e.timeoutSeconds)])
         return AgentActions.callables(answers, key: "stopped", what: "non-essential task(s) stopped")
     }
@@ -319,10 +315,7 @@ struct PrepareRestartRunner: ResponseActionRunner {
     }
 
     func perform(_ e: ActionEnvironment) async -> ActionOutcome {
-        guard e.viaAgent else {
-            let (result, detail) = await run(e)
-            return ActionOutcome(result: result, detail: detail)
-        }
+        guard e.viaAgent else { return await outcome(of: e) }
         let answers = await AgentActions.ask(e, "prepare_restart", ["timeout": .number(e.timeoutSeconds)])
         return AgentActions.callables(answers, key: "hooks", what: "prepare-for-restart hook(s) ran")
     }
