@@ -49,6 +49,7 @@ struct LeakSitesIntegrationTests {
             waitFor(60) { (firstEpisode(exporter)["profile"] as? [String: Any]) != nil || (firstEpisode(exporter)["reason"] as? String).map { $0 != "profiling" } == true },
             "\(leaks(exporter)) \(exporter.child.stderr.suffix(2000))")
         let episode = firstEpisode(exporter)
+        #expect(episode["profile"] is [String: Any], "no profile: \(episode) \(exporter.child.stderr.suffix(3000))")
         let profile = episode["profile"] as? [String: Any] ?? [:]
         let sites = profile["sites"] as? [[String: Any]] ?? []
         let top = sites.first ?? [:]

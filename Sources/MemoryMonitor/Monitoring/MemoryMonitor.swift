@@ -441,7 +441,7 @@ public final class MemoryMonitor: Sendable {
         }
         let c = configuration.monitoring.leakDetection
         return await leakProfiler.profile(
-            agents: agents, seconds: seconds, top: c.profileSites, depth: c.profileDepth, timeout: max(10, configuration.autoResponse.actionTimeoutSeconds),
+            agents: agents, seconds: seconds, top: c.profileSites, depth: c.profileDepth, timeout: max(60, configuration.autoResponse.actionTimeoutSeconds),
             trigger: .manual)
     }
 }

@@ -205,7 +205,8 @@ package final class LeakProfiler: Sendable {
         episode.reason = "profiling"
         record(episode)
         let c = monitor.configuration.monitoring.leakDetection
-        let timeout = max(10, monitor.configuration.autoResponse.actionTimeoutSeconds)
+        // A snapshot grows with the traces: seconds once tracing has run a while. Off the check path.
+        let timeout = max(60, monitor.configuration.autoResponse.actionTimeoutSeconds)
         let task = Task { [self] in
             let result = await profile(agents: agents, seconds: c.profileSeconds, top: c.profileSites, depth: c.profileDepth, timeout: timeout, trigger: .auto)
             switch result {
