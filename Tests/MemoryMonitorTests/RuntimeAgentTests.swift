@@ -30,6 +30,10 @@ struct RuntimeAgentTests {
         let sum = try #require(RuntimeReport.sum([a, b]))
         #expect(sum.objects == 1500 && sum.generations.map(\.collections) == [50, 5, 1] && sum.generations.map(\.collected) == [500, 50, 10])
         #expect(sum.threads == 6 && sum.gateThrottled && sum.counts == [24, 6, 2])
+        // Numbers from another process are bounded: a huge or negative one is unknown, never a trap.
+        let hostile = try #require(RuntimeReport.parse(Self.report(objects: 1e300, collections: [-5, 1e19, 3])))
+        #expect(hostile.objects == nil && hostile.generations.map(\.collections) == [0, 0, 3])
+        #expect(JSONValue.number(1e16).boundedInteger == nil && JSONValue.number(-3).boundedCount == nil)
         // Not a report: nothing is made up.
         #expect(RuntimeReport.parse(["error": "no"]) == nil)
         #expect(RuntimeReport.parse(.array([])) == nil)

@@ -147,8 +147,8 @@ package final class LeakProfiler: Sendable {
             case .failure(let failure): failures.append("pid \(agent.pid): \(failure)")
             case .success(let body):
                 guard case .object(let o) = body else { continue }
-                growth += Int64(Self.number(o["growth_bytes"]))
-                overhead += UInt64(max(0, Self.number(o["tracemalloc_bytes"])))
+                growth += o["growth_bytes"]?.boundedInteger ?? 0
+                overhead += o["tracemalloc_bytes"]?.boundedCount ?? 0
                 snapshotSeconds = max(snapshotSeconds, Self.number(o["snapshot_seconds"]))
                 guard case .array(let list)? = o["sites"] else { continue }
                 for case .object(let entry) in list {
@@ -157,9 +157,9 @@ package final class LeakProfiler: Sendable {
                     if case .string(let f)? = entry["function"] { function = f }
                     var traceback: [String] = []
                     if case .array(let frames)? = entry["traceback"] { traceback = frames.compactMap { if case .string(let t) = $0 { t } else { nil } } }
-                    let size = Int64(Self.number(entry["size_diff_bytes"]))
-                    let count = Int64(Self.number(entry["count_diff"]))
-                    let held = Int64(Self.number(entry["size_bytes"]))
+                    let size = entry["size_diff_bytes"]?.boundedInteger ?? 0
+                    let count = entry["count_diff"]?.boundedInteger ?? 0
+                    let held = entry["size_bytes"]?.boundedInteger ?? 0
                     if var known = sites[site] {
                         known.sizeDiffBytes += size
                         known.countDiff += count

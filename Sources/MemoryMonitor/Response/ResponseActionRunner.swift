@@ -102,7 +102,7 @@ enum AgentActions {
         }
     }
 
-    static func number(_ v: JSONValue?) -> UInt64? { if case .number(let n)? = v, n.isFinite, n >= 0 { UInt64(n) } else { nil } }
+    static func number(_ v: JSONValue?) -> UInt64? { v?.boundedCount }
 
     /// The outcome of an action that ran the agents' callables (clearers, hooks): failed when any failed.
     static func callables(_ answers: [Answer], key: String, what: String) -> ActionOutcome {

@@ -41,7 +41,7 @@ public struct RuntimeReport: Sendable, Equatable {
     /// Reads the agent's `/report` body; nil when it is not one.
     package static func parse(_ json: JSONValue) -> RuntimeReport? {
         guard case .object(let o) = json, case .object(let gc)? = o["gc"] else { return nil }
-        func int(_ v: JSONValue?) -> Int? { if case .number(let n)? = v, n.isFinite, n >= 0 { Int(n) } else { nil } }
+        func int(_ v: JSONValue?) -> Int? { v?.boundedCount.map { Int($0) } }
         func text(_ v: JSONValue?) -> String { if case .string(let s)? = v { s } else { "" } }
         func bool(_ v: JSONValue?) -> Bool { if case .bool(let b)? = v { b } else { false } }
         func count(_ v: JSONValue?) -> Int { if case .array(let a)? = v { a.count } else { 0 } }

@@ -22,6 +22,18 @@ public enum JSONValue: Sendable, Equatable {
     }
 }
 
+extension JSONValue {
+    /// An integer from another process's JSON (a runtime agent), or nil: finite, within ±2^53 (a
+    /// double's exact integers) so that no conversion traps and no sum of a group's values overflows.
+    package var boundedInteger: Int64? {
+        guard case .number(let n) = self, n.isFinite, abs(n) <= 9_007_199_254_740_992 else { return nil }
+        return Int64(n)
+    }
+
+    /// The same, not negative.
+    package var boundedCount: UInt64? { boundedInteger.flatMap { $0 >= 0 ? UInt64($0) : nil } }
+}
+
 /// An ordered JSON object.
 public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
     /// Keys in the order they were added or read.
