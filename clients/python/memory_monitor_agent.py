@@ -687,6 +687,13 @@ class _Server:
                 return
             if not ok:
                 agent.refused += 1
+                # Read the request first: a Unix socket closed with unread data resets the peer,
+                # which would then never see why it was refused.
+                conn.settimeout(1)
+                try:
+                    _read_request(conn, b"")
+                except (OSError, ValueError):
+                    pass
                 _send(conn, 403, {"error": f"uid {uid} may not use this agent (allowed: root, {os.getuid()}"
                                            f"{''.join(', ' + str(u) for u in sorted(agent.allowed_uids))})"}, close=True)
                 return
@@ -801,9 +808,16 @@ def _default_path():
 
 
 def _unlink_stale(path):
-    """Removes a socket left by a process that is gone; refuses to take one that answers."""
-    if not os.path.exists(path):
+    """Removes a socket left by a process that is gone; refuses to take one that answers, and
+    never removes anything that is not a socket."""
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
         return
+    if not stat.S_ISSOCK(mode):
+        raise OSError(f"{path} exists and is not a socket: not replaced")
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.settimeout(0.5)

@@ -338,3 +338,12 @@ def test_tracing_from_start_is_kept_by_a_profile_and_stopped_on_request(agent):
     finally:
         status, answer = request("/actions/tracemalloc", "POST", {"enable": False})
     assert answer["tracing"] is False and not tracemalloc.is_tracing()
+
+
+def test_a_file_that_is_not_a_socket_is_never_removed(tmp_path):
+    target = tmp_path / "not-a-socket.sock"
+    target.write_text("keep me")
+    out = subprocess.run([sys.executable, "-c", "import memory_monitor_agent as a, sys; a.start(path=sys.argv[1])", str(target)],
+                         capture_output=True, text=True, timeout=30, cwd=os.path.join(os.path.dirname(__file__), ".."))
+    assert out.returncode != 0 and "not a socket" in out.stderr
+    assert target.read_text() == "keep me"
