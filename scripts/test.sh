@@ -7,7 +7,10 @@ bash scripts/install-test-deps.sh
 .venv/bin/python3 -m pytest -q clients/python/tests
 swift build
 # The README's embedding example, as a package of its own: it compiles only against the public API.
-swift build --package-path examples/embedding-swift
+# It shares this build's scratch path, so the dependencies it has in common are not compiled again
+# (12 s instead of 3.5 min); access control still sees it as another package (a `package`
+# declaration used there fails to compile).
+swift build --package-path examples/embedding-swift --scratch-path .build
 # Serially: several tests block their thread while real peers run, and the machine has 2 cores.
 swift test --disable-xctest --no-parallel
 # The image, the compose stack and the Python example on a real Docker engine, around the binary
