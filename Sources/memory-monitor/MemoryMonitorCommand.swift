@@ -243,8 +243,11 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
             metadata: ["version": "\(MonitorMetrics.version)", "pid": "\(getpid())", "config": "\(config ?? "embedded defaults")"])
         groupBox.withLock { $0 = group }
         try await group.run()
-        // Hooks and commands still running are stopped (a command gets SIGTERM, then SIGKILL).
+        // The check loop stopped its actions and restored agents' gates; what a request started
+        // after that (POST /health/actions/gc while connections drained) is stopped here too
+        // (a command gets SIGTERM, then SIGKILL).
         monitor.autoResponse.cancelRunning()
+        await monitor.autoResponse.waitForRunning()
         await monitor.autoResponse.releaseAgentGates()
         logger.info("memory-monitor stopped")
     }

@@ -17,6 +17,10 @@ import Synchronization
 /// group may take many milliseconds) never occupies a thread of the cooperative pool. Checks a
 /// reader asks for (`MemoryMonitor.snapshot(maxAge:)`, a scrape finding the snapshot too old) run
 /// on this thread too while the loop runs.
+///
+/// The work a check starts and does not wait for (auto-response actions, a runtime agent's gate,
+/// a leak episode's profile) runs in this service's task group; graceful shutdown stops it and
+/// waits for it, then restores the gate of any runtime agent the monitor throttled.
 public struct CheckLoop: Service {
     let monitor: MemoryMonitor
     let logger: Logger
@@ -47,17 +51,29 @@ public struct CheckLoop: Service {
         pool.start()
         monitor.acceptCheckRequests { waker.wake() }
         let (monitor, logger) = (monitor, logger)
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                _ = try? await pool.runIfActive { Self.loop(monitor: monitor, logger: logger, waker: waker) }
-            } onGracefulShutdown: {
+        // The work checks start (actions, agent gate changes, leak profiles) runs in this
+        // service's task group: at shutdown it is cancelled and awaited before `run()` returns.
+        let tasks = monitor.actionTasks
+        let jobs = tasks.open()
+        await withDiscardingTaskGroup { group in
+            group.addTask { await tasks.run(jobs) }
+            await withTaskCancellationHandler {
+                await withGracefulShutdownHandler {
+                    _ = try? await pool.runIfActive { Self.loop(monitor: monitor, logger: logger, waker: waker) }
+                } onGracefulShutdown: {
+                    waker.stop()
+                }
+            } onCancel: {
                 waker.stop()
             }
-        } onCancel: {
-            waker.stop()
+            monitor.stopAcceptingCheckRequests()
+            let running = tasks.runningCount
+            if running > 0 { logger.notice("stopping the actions still running", metadata: ["count": "\(running)"]) }
+            tasks.close()
         }
-        monitor.stopAcceptingCheckRequests()
         try? await pool.shutdownGracefully()
+        // A runtime agent this monitor throttled gets its own limit back.
+        await monitor.autoResponse.releaseAgentGates()
         logger.info("check loop stopped")
     }
 

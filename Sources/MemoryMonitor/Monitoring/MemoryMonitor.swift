@@ -33,7 +33,10 @@ public final class MemoryMonitor: Sendable {
     /// The target's runtime agents (clients/python); nil when the probe is off or the monitor watches itself.
     let agentProbe: RuntimeAgentProbe?
     /// Allocation sites of leak episodes, through the target's runtime agent.
-    package let leakProfiler = LeakProfiler()
+    package let leakProfiler: LeakProfiler
+    /// Where actions, agent gate changes and leak profiles run: the check loop's task group while
+    /// it runs (`CheckLoop`).
+    package let actionTasks = ActionTasks()
     let logger: Logger
     /// With a state directory: the history on disk.
     let historyStore: HistoryStore?
@@ -76,7 +79,8 @@ public final class MemoryMonitor: Sendable {
         self.instance = instance
         self.autoResponse = AutoResponse(
             configuration: configuration.autoResponse, thresholds: configuration.thresholds,
-            inProcess: configuration.monitoring.target == .ownProcess, metrics: metrics, logger: logger)
+            inProcess: configuration.monitoring.target == .ownProcess, metrics: metrics, logger: logger, tasks: actionTasks)
+        self.leakProfiler = LeakProfiler(tasks: actionTasks)
         let evaluator = AlertEvaluator(
             policy: policy, forChecks: configuration.alerting.forChecks, hysteresisPercent: configuration.alerting.hysteresisPercent,
             instance: instance, levels: alerts.restoredLevels,

@@ -11,8 +11,9 @@ import Synchronization
 /// embedding API it acts through (cache clearers, the admission gate, non-essential tasks,
 /// prepare-for-restart hooks).
 ///
-/// A check decides (`ResponsePlanner`, under a lock, never blocking); the actions run on their
-/// own task, so a hung hook or command never holds the check loop or an event loop. Each action
+/// A check decides (`ResponsePlanner`, under a lock, never blocking); the actions run in the
+/// check loop's task group (`ActionTasks`), so a hung hook or command never holds the check loop
+/// or an event loop, and graceful shutdown stops and awaits them. Each action
 /// is a `ResponseActionRunner`; this type runs them in order, then logs, counts, lists (`GET
 /// /health/actions`) and measures each: resident bytes of the target before and after (after
 /// `settle_seconds` for what asks the target).
@@ -35,8 +36,6 @@ public final class AutoResponse: Sendable {
     struct State: Sendable {
         var planner: ResponsePlanner
         var records: [ActionRecord] = []
-        var nextID: UInt64 = 0
-        var running: [UInt64: Task<Void, Never>] = [:]
         /// Levels whose round of actions is still running: no second round of a level starts meanwhile.
         var runningLevels: Set<Severity> = []
         /// The limit the level asks of the gate (in a dry run it is not applied).
@@ -60,6 +59,8 @@ public final class AutoResponse: Sendable {
     /// For `MEMORY_THRESHOLD_MB` and a manual hook's `threshold`.
     var thresholds: MonitorConfiguration.Thresholds { state.withLock { $0.thresholds } }
     private let state: Mutex<State>
+    /// Where the actions run: the check loop's task group.
+    package let tasks: ActionTasks
     /// What the embedding service registered.
     let hooks = EmbeddingHooks()
     static let recordCapacity = 2000
@@ -67,8 +68,9 @@ public final class AutoResponse: Sendable {
 
     init(
         configuration: MonitorConfiguration.AutoResponse, thresholds: MonitorConfiguration.Thresholds, inProcess: Bool, metrics: MonitorMetrics,
-        logger: Logger
+        logger: Logger, tasks: ActionTasks = ActionTasks()
     ) {
+        self.tasks = tasks
         self.inProcess = inProcess
         self.metrics = metrics
         self.logger = logger
@@ -123,14 +125,10 @@ public final class AutoResponse: Sendable {
     package var actionsRun: UInt64 { state.withLock { $0.actionsRun } }
 
     /// Waits for the actions still running (tests, shutdown).
-    package func waitForRunning() async {
-        while let task = state.withLock({ $0.running.values.first }) { await task.value }
-    }
+    package func waitForRunning() async { await tasks.waitForAll() }
 
-    /// Cancels running actions (graceful shutdown): hooks and commands are stopped.
-    package func cancelRunning() {
-        for task in state.withLock({ Array($0.running.values) }) { task.cancel() }
-    }
+    /// Cancels running actions that no check loop owns (after shutdown): hooks and commands are stopped.
+    package func cancelRunning() { tasks.cancelAll() }
 
     /// Keys that have no effect in this mode, for a warning at start.
     package static func sidecarWarnings(_ c: MonitorConfiguration.AutoResponse, inProcess: Bool) -> [String] {
@@ -169,24 +167,18 @@ public final class AutoResponse: Sendable {
         let planned = state.withLock { s -> [ResponsePlanner.Planned] in
             guard !s.runningLevels.contains(context.level) else { return [] }
             let planned = s.planner.plan(level: context.level, now: now, minimumRoundSeconds: interval, agentPresent: agentPresent)
-            if !planned.isEmpty { start(planned, context: context, monitor: monitor, state: &s) }
+            if !planned.isEmpty { s.runningLevels.insert(context.level) }
             return planned
         }
+        if !planned.isEmpty { start(planned, context: context, monitor: monitor) }
         return planned.map(\.action)
     }
 
-    private func start(_ planned: [ResponsePlanner.Planned], context: Context, monitor: MemoryMonitor, state s: inout State) {
-        // Registered under the lock that the task's own removal takes, so it is never left behind.
-        s.nextID += 1
-        let id = s.nextID
-        s.runningLevels.insert(context.level)
-        s.running[id] = Task { [self] in
+    private func start(_ planned: [ResponsePlanner.Planned], context: Context, monitor: MemoryMonitor) {
+        tasks.submit { [self] in
             let records = await execute(planned, context: context, monitor: monitor)
             monitor.alerts.annotate(id: context.alert?.id, severity: context.level, autoResponse: Self.summary(records, level: context.level))
-            state.withLock { s in
-                s.running.removeValue(forKey: id)
-                s.runningLevels.remove(context.level)
-            }
+            state.withLock { _ = $0.runningLevels.remove(context.level) }
         }
     }
 
@@ -262,11 +254,7 @@ public final class AutoResponse: Sendable {
             level: level, trigger: .auto, alert: nil, sample: sample, actions: configuration.actions(for: level) ?? configuration.warning,
             timeoutSeconds: decision.timeout, inProcess: false, members: sample.process?.members ?? [], original: sample.process?.members ?? [],
             goneReason: nil, thresholdMB: thresholdMB(level), hooks: hooks, agents: agents)
-        let id = state.withLock { s -> UInt64 in
-            s.nextID += 1
-            return s.nextID
-        }
-        let task = Task { [self] in
+        tasks.submit { [self] in
             let started = ContinuousClock.now
             let answers: [AgentActions.Answer]
             if let limit = decision.limit {
@@ -290,16 +278,12 @@ public final class AutoResponse: Sendable {
             }
             state.withLock { s in
                 s.agentGateInFlight = false
-                s.running.removeValue(forKey: id)
                 if decision.limit != nil {
                     s.throttledAgents = answered
                 } else {
                     s.throttledAgents.removeAll { a in answered.contains(a) }
                 }
             }
-        }
-        state.withLock { s in
-            if s.agentGateInFlight { s.running[id] = task }
         }
     }
 

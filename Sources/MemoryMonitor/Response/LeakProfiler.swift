@@ -96,13 +96,15 @@ package final class LeakProfiler: Sendable {
         var episodes: [LeakEpisode] = []
         var running = false
         var latest: LeakProfile?
-        var task: Task<Void, Never>?
     }
 
     private let state = Mutex(State())
     static let episodeCapacity = 50
 
-    package init() {}
+    /// Where the profiles run: the check loop's task group.
+    let tasks: ActionTasks
+
+    package init(tasks: ActionTasks = ActionTasks()) { self.tasks = tasks }
 
     /// The newest profile's sites (for the metrics and /health/memory).
     package var latestSites: [LeakSite] { state.withLock { $0.latest?.sites ?? [] } }
@@ -185,7 +187,7 @@ package final class LeakProfiler: Sendable {
         return .success(profile)
     }
 
-    /// A leak episode started: its profile runs on a task of its own, then the leak alert is
+    /// A leak episode started: its profile runs in the check loop's task group (`ActionTasks`), then the leak alert is
     /// updated (same id) with the top three sites. Without an agent the episode says why.
     package func episodeStarted(alert: Alert?, sample: Sample, monitor: MemoryMonitor) {
         let agents = (sample.runtime?.reachable ?? []).map { AgentEndpoint(pid: $0.pid, socket: $0.socket) }
@@ -207,7 +209,7 @@ package final class LeakProfiler: Sendable {
         let c = monitor.configuration.monitoring.leakDetection
         // A snapshot grows with the traces: seconds once tracing has run a while. Off the check path.
         let timeout = max(60, monitor.configuration.autoResponse.actionTimeoutSeconds)
-        let task = Task { [self] in
+        tasks.submit { [self] in
             let result = await profile(agents: agents, seconds: c.profileSeconds, top: c.profileSites, depth: c.profileDepth, timeout: timeout, trigger: .auto)
             switch result {
             case .success(let profile):
@@ -235,11 +237,7 @@ package final class LeakProfiler: Sendable {
                 monitor.logger.warning("leak allocation sites not found", metadata: ["reason": "\(refusal)"])
             }
         }
-        state.withLock { $0.task = task }
     }
-
-    /// Waits for a running episode profile (tests, shutdown).
-    package func cancel() { state.withLock { $0.task?.cancel() } }
 
     private func record(_ episode: LeakEpisode) {
         state.withLock { s in
