@@ -25,24 +25,32 @@ final class ReportBuilder: Sendable {
     static let capacity = 8
 
     /// The reply for `key` (which must name the snapshot generation and the query), built by
-    /// `build` unless a reply for it was kept.
-    func reply(key: String, build: @escaping @Sendable () -> Response) -> Reply {
+    /// `build` unless a reply for it was kept. The build runs on the reports' thread, or with
+    /// `onReportThread: false` (a cheap report that must not wait behind a history build) on the
+    /// task pool.
+    func reply(key: String, onReportThread: Bool = true, build: @escaping @Sendable () -> Response) -> Reply {
         if let kept = kept(key) { return .now(kept) }
+        guard onReportThread else {
+            return .later { [self] in keep(key, build()) }
+        }
         return .later { [self] in
             do {
                 return try await Self.thread.runIfActive { [self] in
                     if let kept = kept(key) { return kept }
-                    let response = build()
-                    replies.withLock { list in
-                        list.append((key, response))
-                        if list.count > Self.capacity { list.removeFirst(list.count - Self.capacity) }
-                    }
-                    return response
+                    return keep(key, build())
                 }
             } catch {
                 return .error(.serviceUnavailable, "the server is shutting down")
             }
         }
+    }
+
+    private func keep(_ key: String, _ response: Response) -> Response {
+        replies.withLock { list in
+            list.append((key, response))
+            if list.count > Self.capacity { list.removeFirst(list.count - Self.capacity) }
+        }
+        return response
     }
 
     private func kept(_ key: String) -> Response? {

@@ -116,6 +116,24 @@ public struct Router: Sendable {
                 }
             case .failure(let error): return .now(.error(.badRequest, error.message))
             }
+        case "/health/memory" where routes.contains(.health) && isRead:
+            // A function of the snapshot (and the trigger's state): built once per check, off the
+            // event loop, and served from the kept reply until the next check.
+            let monitor = monitor
+            let snapshot = monitor.snapshot
+            let pressure = monitor.pressureStatus
+            let key = "memory \(snapshot?.generation ?? 0) \(pressure)"
+            return reports.reply(key: key, onReportThread: false) {
+                let (status, body) = HealthReport.memory(snapshot, pressureTrigger: pressure)
+                return .json(HTTPResponseStatus(statusCode: status), body)
+            }
+        case "/health", "/health/actions", "/health/leaks", "/health/alerts":
+            // Health reports are built off the event loop (on the task pool, never behind a
+            // history build): the event loops parse requests and write replies, and a burst of
+            // health checks does not hold back a scrape served from the cache.
+            guard routes.contains(.health), isRead else { return .now(respondNow(method: method, path: path, query: query, headers: headers)) }
+            let router = self
+            return .later { router.respondNow(method: method, path: path, query: query, headers: headers) }
         default:
             return .now(respondNow(method: method, path: path, query: query, headers: headers))
         }
