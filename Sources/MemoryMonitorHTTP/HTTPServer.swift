@@ -128,6 +128,9 @@ public final class HTTPServer: Service {
                 // TCP level: SOL_SOCKET's option 1 is SO_DEBUG, which needs CAP_NET_ADMIN.
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.maxMessagesPerRead, value: 16)
+                // A client that half-closes after its request (`printf ... | nc`, some probes)
+                // still gets the reply that is built off the event loop; then the connection closes.
+                .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         // A failed initializer makes NIO close the connection at once.
@@ -220,6 +223,10 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let security: HTTPSecurity
     private var state = State.idle
     private var isActive = true
+    /// A reply is being built off the event loop.
+    private var replyPending = false
+    /// The client half-closed: close once the pending reply is written.
+    private var inputClosed = false
 
     init(router: Router, logger: Logger, limits: HTTPLimits, rejected: CounterFamily, deadline: RequestDeadline, security: HTTPSecurity) {
         self.router = router
@@ -351,11 +358,13 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             // Off the event loop; HTTPServerPipelineHandler holds pipelined requests until this response ends.
             let promise = context.eventLoop.makePromise(of: Response.self)
             promise.completeWithTask(work)
+            replyPending = true
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             promise.futureResult.whenSuccess { response in
                 let (handler, context) = bound.value
+                handler.replyPending = false
                 guard handler.isActive else { return }
-                handler.write(context: context, head: head, response: response, close: !head.isKeepAlive)
+                handler.write(context: context, head: head, response: response, close: !head.isKeepAlive || handler.inputClosed)
             }
         }
     }
@@ -389,6 +398,10 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         if event is IdleStateHandler.IdleStateEvent {
             // Idle for idleTimeout: free the descriptor (a keep-alive scraper simply reconnects).
             context.close(promise: nil)
+        } else if let event = event as? ChannelEvent, event == .inputClosed {
+            // The client sent all it will: answer what is pending, then close.
+            inputClosed = true
+            if !replyPending { context.close(promise: nil) }
         } else {
             context.fireUserInboundEventTriggered(event)
         }
