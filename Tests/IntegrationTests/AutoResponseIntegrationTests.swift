@@ -40,11 +40,11 @@ struct AutoResponseIntegrationTests {
         deinit { child.stop() }
     }
 
-    static func config(_ actions: String, cooldown: Double = 30, extra: String = "") -> String {
+    static func config(_ actions: String, cooldown: Double = 30, extra: String = "", warningMB: Int = 35, criticalMB: Int = 55) -> String {
         """
         {"monitoring": {"check_interval": 0.2, "leak_detection": {"enabled": false}},
          "experimental": {"predictive_alerting": false},
-         "thresholds": {"memory_warning_mb": 35, "memory_critical_mb": 55, "memory_emergency_mb": 4000},
+         "thresholds": {"memory_warning_mb": \(warningMB), "memory_critical_mb": \(criticalMB), "memory_emergency_mb": 4000},
          "alerting": {"instance": "test-host"},
          "auto_response": {"cooldown_seconds": \(cooldown), "settle_seconds": 0.5, "action_timeout_seconds": 2, \(actions)}\(extra)}
         """
@@ -188,7 +188,9 @@ struct AutoResponseIntegrationTests {
         #expect(waitFor(10) { service.residentMB > 30 })
         let exporter = try Exporter(
             ["--pid", "\(service.child.pid)"],
-            config: Self.config(#""warning_actions": {"signal": "SIGUSR1"}"#, extra: #", "security": {"action_token": "t0ken"}"#))
+            // No level is reached (the service stays far below 1 GB): the only clean-up is the manual one.
+            config: Self.config(
+                #""warning_actions": {"signal": "SIGUSR1"}"#, extra: #", "security": {"action_token": "t0ken"}"#, warningMB: 1000, criticalMB: 2000))
         defer { exporter.stop() }
         let path = "/health/actions/gc"
         #expect(try RawHTTP.request(port: exporter.healthPort, method: "POST", path: path).status == 401)

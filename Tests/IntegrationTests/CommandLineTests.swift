@@ -216,7 +216,8 @@ struct CommandLineTests {
         var env = ProcessInfo.processInfo.environment
         env["MONITORING_LOG_LEVEL"] = "error"
         let exporter = try Exporter(["--log-level", "info"], environment: env)
-        #expect(exporter.child.stderr.contains("info memory-monitor: memory-monitor started"))
+        // Logged after the listeners are bound, which is when `Exporter` returns: wait for it.
+        #expect(waitFor(10) { exporter.child.stderr.contains("info memory-monitor: memory-monitor started") })
         #expect(exporter.stop() == 0)
     }
 

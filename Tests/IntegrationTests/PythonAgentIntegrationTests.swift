@@ -143,7 +143,8 @@ struct PythonAgentIntegrationTests {
         let collected = body.number("collected_objects") ?? 0
         // 50 000 cycles: 100 000 Node objects (their payloads are not containers: freed, not counted).
         #expect(collected >= 100_000, "\(body)")
-        #expect((body.number("before_objects") ?? 0) - (body.number("after_objects") ?? 0) >= 100_000, "\(body)")
+        // The service's own threads (the agent answering) may make a few objects between the two counts.
+        #expect((body.number("before_objects") ?? 0) - (body.number("after_objects") ?? 0) >= 99_900, "\(body)")
         // The collector's own statistics rose by exactly what the answer says it collected.
         #expect(waitFor(5) { collectedStat() - statBefore == collected }, "stats \(collectedStat()) - \(statBefore) vs \(collected)")
         #expect(service.residentMB < residentBefore - 100, "RSS \(residentBefore) → \(service.residentMB) MB")

@@ -3,9 +3,10 @@ import NIOCore
 import NIOHTTP1
 import Testing
 @testable import MemoryMonitorHTTP
+import TestSupport
 
 /// The token rule for mutating endpoints, with client addresses a loopback-only test cannot make.
-@Suite("Mutating endpoints: who may call them")
+@Suite("Mutating endpoints: who may call them", .offCooperativePool)
 struct ActionAuthTests {
     func status(_ headers: [(String, String)], from ip: String, token: String?) throws -> UInt? {
         let remote = try SocketAddress(ipAddress: ip, port: 40000)

@@ -2,8 +2,9 @@ import MemoryMonitor
 import NIOHTTP1
 import Testing
 @testable import MemoryMonitorHTTP
+import TestSupport
 
-@Suite("Health report")
+@Suite("Health report", .offCooperativePool)
 struct HealthReportTests {
     @Test func overallAndMemoryComeFromTheSnapshot() throws {
         var config = MonitorConfiguration()

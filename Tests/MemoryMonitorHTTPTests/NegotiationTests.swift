@@ -1,8 +1,9 @@
 import MemoryMonitor
 import Testing
 @testable import MemoryMonitorHTTP
+import TestSupport
 
-@Suite("Content negotiation")
+@Suite("Content negotiation", .offCooperativePool)
 struct NegotiationTests {
     @Test(arguments: [
         // Prometheus 2.x (2.42 on Debian 12).
@@ -91,7 +92,7 @@ struct NegotiationTests {
     }
 }
 
-@Suite("gzip")
+@Suite("gzip", .offCooperativePool)
 struct GzipTests {
     @Test(arguments: [0, 1, 100, 70_000, 1_000_000])
     func roundTrip(_ size: Int) throws {

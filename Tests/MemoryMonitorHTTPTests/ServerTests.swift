@@ -533,7 +533,7 @@ func serveOnce(limits: HTTPLimits = HTTPLimits(), maxConnections: Int = 512) asy
 /// Graceful shutdown while clients keep connecting: every connection the listeners accepted is
 /// told to finish (NIOExtras' quiescing, which tracks them on their event loops), none is left to
 /// be closed outright at the end of the grace period.
-@Suite("Quiescing")
+@Suite("Quiescing", .offCooperativePool)
 struct QuiescingTests {
     @Test func connectionsAcceptedDuringShutdownAreQuiescedToo() async throws {
         let (_, server) = try await serveOnce()

@@ -4,10 +4,11 @@ import MemoryMonitorHTTP
 import NIOCore
 import Synchronization
 import Testing
+import TestSupport
 
 /// A `/metrics` body comes from one check: rendered from that check's snapshot, never from a
 /// registry the next check is writing.
-@Suite("One body, one check")
+@Suite("One body, one check", .offCooperativePool)
 struct SnapshotConsistencyTests {
     /// The value of the first sample line starting with `prefix` (name and labels, then a space).
     static func value(_ body: String, _ prefix: String) -> Double? {

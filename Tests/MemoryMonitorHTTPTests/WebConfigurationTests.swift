@@ -2,10 +2,11 @@ import CCrypt
 import MemoryMonitor
 import NIOCore
 import NIOHTTP1
+import TestSupport
 import Testing
 @testable import MemoryMonitorHTTP
 
-@Suite("Web configuration (exporter-toolkit YAML)")
+@Suite("Web configuration (exporter-toolkit YAML)", .offCooperativePool)
 struct WebConfigurationTests {
     @Test func theToolkitExampleParses() throws {
         let web = try WebConfiguration.parse(

@@ -1,7 +1,8 @@
 import Testing
 @testable import MemoryMonitorHTTP
+import TestSupport
 
-@Suite("Web configuration YAML subset")
+@Suite("Web configuration YAML subset", .offCooperativePool)
 struct WebConfigurationYAMLTests {
     typealias Node = WebConfigurationYAML.Node
 

@@ -7,7 +7,7 @@ import Testing
 
 /// The work checks start runs in the check loop's task group: graceful shutdown stops it and
 /// waits for it; without a loop it runs on tasks of its own that are still reached.
-@Suite("Action tasks")
+@Suite("Action tasks", .offCooperativePool)
 struct ActionTasksTests {
     /// What a job saw: that it started, and that it was cancelled.
     final class Seen: Sendable {

@@ -1,9 +1,10 @@
 import Logging
 import Testing
 @testable import MemoryMonitor
+import TestSupport
 
 /// The router as a pure state machine: one alert in, one action out.
-@Suite("Alert routing")
+@Suite("Alert routing", .offCooperativePool)
 struct AlertRouterTests {
     func alert(_ severity: Severity, _ status: Alert.Status = .firing, at t: Double, component: Component = .processMemory) -> Alert {
         Alert(
@@ -197,7 +198,7 @@ struct AlertRouterTests {
     }
 }
 
-@Suite("Alert delivery drain")
+@Suite("Alert delivery drain", .offCooperativePool)
 struct DrainTests {
     /// Shutdown drains by awaiting the queues, and returns as soon as they are empty.
     @Test func drainReturnsWhenQueuesEmpty() async throws {

@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 @testable import MemoryMonitor
 
-@Suite("Level tracking")
+@Suite("Level tracking", .offCooperativePool)
 struct LevelTrackerTests {
     let bounds = ThresholdPolicy.Bounds(warning: 1000, critical: 2000, emergency: 4000)
 
@@ -72,7 +72,7 @@ final class ScriptedChannel: AlertChannel, @unchecked Sendable {
     }
 }
 
-@Suite("Alert dispatch and delivery", .serialized)
+@Suite("Alert dispatch and delivery", .serialized, .offCooperativePool)
 struct AlertDispatchTests {
     func configuration(_ edit: (inout MonitorConfiguration.Alerting) -> Void = { _ in }) -> MonitorConfiguration.Alerting {
         var a = MonitorConfiguration.Alerting()
@@ -243,7 +243,7 @@ struct AlertDispatchTests {
     }
 }
 
-@Suite("State directory")
+@Suite("State directory", .offCooperativePool)
 struct AlertStateStoreTests {
     func tempDirectory() -> String { "/tmp/mm-state-\(AlertEvaluator.newID())" }
 
@@ -362,7 +362,7 @@ import Glibc
 
 import AsyncHTTPClient
 
-@Suite("Secrets in delivery errors")
+@Suite("Secrets in delivery errors", .offCooperativePool)
 struct DeliveryRedactionTests {
     @Test func errorsNeverCarryTheURLOrAHeaderValue() {
         let channel = HTTPAlertChannel(

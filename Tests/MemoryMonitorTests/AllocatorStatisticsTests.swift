@@ -1,7 +1,8 @@
 import Testing
 @testable import MemoryMonitor
+import TestSupport
 
-@Suite("Allocator statistics and arenas")
+@Suite("Allocator statistics and arenas", .offCooperativePool)
 struct AllocatorStatisticsTests {
     /// The environment's own choice of arena count stands: MALLOC_ARENA_MAX, or the glibc tunable.
     @Test func theEnvironmentsArenaChoiceStands() {

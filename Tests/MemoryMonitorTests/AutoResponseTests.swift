@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 @testable import MemoryMonitor
 
-@Suite("Automatic response: planning")
+@Suite("Automatic response: planning", .offCooperativePool)
 struct ResponsePlannerTests {
     typealias Planned = ResponsePlanner.Planned
 
@@ -97,7 +97,7 @@ struct ResponsePlannerTests {
     }
 }
 
-@Suite("Automatic response: the embedded API")
+@Suite("Automatic response: the embedded API", .offCooperativePool)
 struct EmbeddedResponseTests {
     func sample(rssMB: Double) -> Sample {
         let status = ProcessStatus(name: "self", residentBytes: UInt64(rssMB * 1_048_576), virtualBytes: 1 << 30)
@@ -207,7 +207,7 @@ struct EmbeddedResponseTests {
 
 }
 
-@Suite("Log rate limit")
+@Suite("Log rate limit", .offCooperativePool)
 struct LogRateLimitTests {
     @Test func aBurstPassesThenLinesAreCountedAndReported() {
         let limit = LogRateLimit(burst: 3, windowSeconds: 10)

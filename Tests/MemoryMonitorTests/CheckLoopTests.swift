@@ -164,7 +164,7 @@ struct CheckLoopTests {
 /// host's file when the target is no longer in a v2 memory cgroup. The kernel files are real: two
 /// child cgroups of this host's unified hierarchy, which has PSI but no memory controller (a v2
 /// memory cgroup exists here only as fixtures), so the snapshots say v2 for them by hand.
-@Suite("Pressure trigger follows the target's cgroup", .serialized)
+@Suite("Pressure trigger follows the target's cgroup", .serialized, .offCooperativePool)
 struct PressureWatchTests {
     func snapshot(_ directory: String?) -> MonitorSnapshot {
         let sample = Sample.fixture(

@@ -6,7 +6,7 @@ import TestSupport
 
 /// Each key is declared once (`ConfigurationSchema`): these tests hold the reader, the reload plan
 /// and the docs to that one declaration.
-@Suite("Configuration schema")
+@Suite("Configuration schema", .offCooperativePool)
 struct ConfigurationSchemaTests {
     /// The configuration the defaults give with one key set to `value` (by its path, in the file).
     static func configuration(_ key: ConfigurationKey, _ value: JSONValue) -> (MonitorConfiguration, [String]) {

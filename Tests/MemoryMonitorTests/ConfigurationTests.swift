@@ -6,7 +6,7 @@ import TestSupport
 import Testing
 @testable import MemoryMonitor
 
-@Suite("Configuration")
+@Suite("Configuration", .offCooperativePool)
 struct ConfigurationTests {
     /// SPEC §3's example file, verbatim.
     static let specExample = """

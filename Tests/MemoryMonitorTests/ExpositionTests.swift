@@ -1,7 +1,8 @@
 import Testing
 @testable import MemoryMonitor
+import TestSupport
 
-@Suite("Exposition")
+@Suite("Exposition", .offCooperativePool)
 struct ExpositionTests {
     func registry() -> MetricRegistry {
         let r = MetricRegistry()

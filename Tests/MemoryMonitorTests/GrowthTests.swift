@@ -7,7 +7,7 @@ import Testing
 
 /// Leak detection and prediction on synthetic series: one point every 10 s, 5-minute window,
 /// 10 % threshold (the SPEC's defaults), 100 MiB to start.
-@Suite("Leak detection and prediction")
+@Suite("Leak detection and prediction", .offCooperativePool)
 struct GrowthTests {
     static let mib = 1_048_576.0
     static let rule = LeakRule(thresholdGrowthRate: 0.1, window: 300)
@@ -252,7 +252,7 @@ struct GrowthTests {
     }
 }
 
-@Suite("Median by selection")
+@Suite("Median by selection", .offCooperativePool)
 struct MedianSelectionTests {
     /// The selection median equals the sorted one, for odd and even counts, duplicates, sorted,
     /// reversed and constant inputs (seeded, so a failure repeats).
@@ -285,7 +285,7 @@ struct MedianSelectionTests {
 }
 
 
-@Suite("Theil–Sen fit against a plain reference")
+@Suite("Theil–Sen fit against a plain reference", .offCooperativePool)
 struct GrowthFitReferenceTests {
     /// The estimator written the plain way: every slope in an array, medians by sorting.
     static func reference(_ points: [(t: Double, v: Double)]) -> GrowthFit? {
@@ -358,7 +358,7 @@ struct GrowthFitReferenceTests {
 }
 
 
-@Suite("Sliding Theil–Sen fit")
+@Suite("Sliding Theil–Sen fit", .offCooperativePool)
 struct SlidingGrowthFitTests {
     static func same(_ a: GrowthFit?, _ b: GrowthFit?) -> Bool {
         guard let a, let b else { return a == nil && b == nil }

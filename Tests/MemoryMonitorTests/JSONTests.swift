@@ -1,7 +1,8 @@
 import Testing
 @testable import MemoryMonitor
+import TestSupport
 
-@Suite("JSON")
+@Suite("JSON", .offCooperativePool)
 struct JSONTests {
     @Test func parsesNestedDocumentKeepingKeyOrder() throws {
         let value = try JSONParser.parse(#"{"b": [1, 2.5, -3e2, true, null], "a": {"s": "x\"\u00e9\n"}}"#)

@@ -2,7 +2,7 @@ import TestSupport
 import Testing
 @testable import MemoryMonitor
 
-@Suite("Monitor")
+@Suite("Monitor", .offCooperativePool)
 struct MonitorTests {
     func sample(rssMB: Double, percentUsed: Double, swapPercent: Double = 0) -> Sample {
         let total: UInt64 = 10_000 << 20

@@ -1,8 +1,9 @@
 import Testing
 @testable import MemoryMonitor
+import TestSupport
 
 /// `performance.monitoring_overhead_limit_percent` as a pure function of the CPU and wall clocks.
-@Suite("Overhead limit")
+@Suite("Overhead limit", .offCooperativePool)
 struct OverheadGovernorTests {
     /// Checks that take 10 % of a core against a 5 % limit: the interval doubles once per window
     /// (ten intervals) up to 64 times; then at 1 % (under half the limit) it comes back at once.

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
 @testable import MemoryMonitor
+import TestSupport
 
-@Suite("Parsers of /proc and cgroup files")
+@Suite("Parsers of /proc and cgroup files", .offCooperativePool)
 struct ProcParserTests {
     @Test func meminfoFromDebian12() throws {
         let info = try #require(MemInfo.parse(fixture("meminfo-debian12-noswap.txt")))
@@ -119,7 +120,7 @@ struct ProcParserTests {
     }
 }
 
-@Suite("cgroup discovery and reading")
+@Suite("cgroup discovery and reading", .offCooperativePool)
 struct CgroupTests {
     @Test func mountsOnHybridHost() {
         let mounts = CgroupMounts.parse(fixture("mountinfo-hybrid.txt"))
@@ -268,7 +269,7 @@ struct CgroupTests {
     }
 }
 
-@Suite("Effective limit")
+@Suite("Effective limit", .offCooperativePool)
 struct EffectiveLimitTests {
     let host = MemInfo(totalBytes: 8 << 30, availableBytes: 6 << 30)
 
@@ -292,7 +293,7 @@ struct EffectiveLimitTests {
     }
 }
 
-@Suite("Target helpers")
+@Suite("Target helpers", .offCooperativePool)
 struct TargetTests {
     @Test(arguments: [("1234\n", Int32?.some(1234)), ("  42  ", 42), ("", nil), ("abc", nil), ("-5", nil), ("0", nil)])
     func pidfile(_ text: String, _ expected: Int32?) {

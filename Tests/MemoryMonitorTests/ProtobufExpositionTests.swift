@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 @testable import MemoryMonitor
 
-@Suite("Native histograms and protobuf exposition")
+@Suite("Native histograms and protobuf exposition", .offCooperativePool)
 struct ProtobufExpositionTests {
     /// Bucket i at schema s holds (2^((i-1)/2^s), 2^(i/2^s)]: a bound itself falls in the bucket
     /// it closes, the next representable value in the next one.

@@ -1,8 +1,9 @@
 import Testing
 
 @testable import MemoryMonitor
+import TestSupport
 
-@Suite("Runtime agent: reports, groups, plans")
+@Suite("Runtime agent: reports, groups, plans", .offCooperativePool)
 struct RuntimeAgentTests {
     /// A report as clients/python/memory_monitor_agent.py writes it (keys trimmed to what is read).
     static func report(objects: Double, collections: [Double], uncollectable: Double = 0, throttled: Bool = false, limit: JSONValue = .null) -> JSONValue {

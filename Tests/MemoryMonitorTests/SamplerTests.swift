@@ -92,6 +92,8 @@ struct SamplerResolutionTests {
             kill(child.processIdentifier, SIGKILL)  // the test runner's children may not see SIGTERM
             child.waitUntilExit()
         }
+        // The child is named "sleep" once it has exec'd, which may be after run() returns.
+        #expect(waitFor(10) { (try? String(contentsOfFile: "/proc/\(child.processIdentifier)/comm", encoding: .utf8)) == "sleep\n" })
         let sample = Sampler(target: .processName("sleep")).sample()
         let process = try #require(sample.process)
         #expect(process.status.name == "sleep")

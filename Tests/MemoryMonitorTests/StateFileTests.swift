@@ -76,7 +76,7 @@ struct FullDiskTests {
 }
 
 /// A hostile process name (any bytes but NUL fit in comm) reaches each channel escaped for it.
-@Suite("Hostile names in alert channels")
+@Suite("Hostile names in alert channels", .offCooperativePool)
 struct ChannelEscapingTests {
     func alert(name: String) -> Alert {
         Alert(

@@ -3,10 +3,11 @@ import Glibc
 #endif
 import Testing
 @testable import MemoryMonitor
+import TestSupport
 
 /// Unknown is a value: a read that fails never becomes a zero, another cgroup's figure, or a
 /// level change; a vanished target is an alert, not a "resolved"; OOM counters only go up.
-@Suite("Unknown values, vanished targets, OOM kills", .serialized)
+@Suite("Unknown values, vanished targets, OOM kills", .serialized, .offCooperativePool)
 struct UnknownValueTests {
     func status(rssMB: Double) -> ProcessStatus { ProcessStatus(name: "app", residentBytes: UInt64(rssMB * 1_048_576)) }
     let host = MemInfo(totalBytes: 1000 << 20, availableBytes: 100 << 20)
