@@ -304,13 +304,51 @@ struct GrowthFitReferenceTests {
         guard !slopes.isEmpty else { return nil }
         let slope = median(slopes)
         let intercept = median(p.map { $0.v - slope * $0.t })
-        let mean = p.reduce(0) { $0 + $1.v } / Double(p.count)
+        var sum = 0.0
+        var sumT = 0.0
+        for q in p {
+            sum += q.v
+            sumT += q.t
+        }
+        let mean = sum / Double(p.count)
+        let meanT = sumT / Double(p.count)
         var residual = 0.0
         var total = 0.0
+        var spread = 0.0
         for q in p {
             let r = q.v - (intercept + slope * q.t)
             residual += r * r
             total += (q.v - mean) * (q.v - mean)
+            spread += (q.t - meanT) * (q.t - meanT)
+        }
+        // The slope in standard errors, written out: slope / sqrt((residual / (n - 2)) / spread).
+        let significance: Double =
+            p.count <= 2 || spread <= 0 || slope == 0 ? 0 : residual == 0 ? (slope > 0 ? .infinity : -.infinity)
+            : slope * (spread / (residual / Double(p.count - 2))).squareRoot()
+        // The parabola through what the line leaves, written out the same way.
+        let residuals = p.map { $0.v - (intercept + slope * $0.t) }
+        let weights = p.map { ($0.t - meanT) * ($0.t - meanT) }
+        var sumR = 0.0
+        var sumW = 0.0
+        for i in p.indices {
+            sumR += residuals[i]
+            sumW += weights[i]
+        }
+        let (meanR, meanW) = (sumR / Double(p.count), sumW / Double(p.count))
+        var rw = 0.0
+        var ww = 0.0
+        var rr = 0.0
+        for i in p.indices {
+            let (r, w) = (residuals[i] - meanR, weights[i] - meanW)
+            rw += r * w
+            ww += w * w
+            rr += r * r
+        }
+        var curvature = (0.0, 0.0)
+        if p.count > 3, ww > 0, rw / ww != 0 {
+            let c = rw / ww
+            let left = max(0, rr - c * c * ww) / Double(p.count - 3)
+            curvature = left > 0 ? (2 * c, c * (ww / left).squareRoot()) : (2 * c, c > 0 ? .infinity : -.infinity)
         }
         let span = last.t - first.t
         let quarters = (0..<4).map { q -> Double in
@@ -321,7 +359,8 @@ struct GrowthFitReferenceTests {
         }
         return GrowthFit(
             slope: slope, valueAtEnd: intercept + slope * last.t, valueAtStart: intercept + slope * first.t, start: first.t, end: last.t,
-            explained: total == 0 ? 0 : max(0, 1 - residual / total), count: p.count, quarterMedians: quarters)
+            explained: total == 0 ? 0 : max(0, 1 - residual / total), significance: significance, curvature: curvature.0,
+            curvatureSignificance: curvature.1, count: p.count, quarterMedians: quarters)
     }
 
     /// Seeded series of every shape a tracker sees (growing, flat, noisy, stepped, repeated
@@ -349,6 +388,8 @@ struct GrowthFitReferenceTests {
             #expect(fit.slope == expected.slope, "round \(round)")
             #expect(fit.valueAtEnd == expected.valueAtEnd && fit.valueAtStart == expected.valueAtStart, "round \(round)")
             #expect(fit.explained == expected.explained && fit.count == expected.count, "round \(round)")
+            #expect(fit.significance == expected.significance, "round \(round)")
+            #expect(fit.curvature == expected.curvature && fit.curvatureSignificance == expected.curvatureSignificance, "round \(round)")
             #expect(fit.start == expected.start && fit.end == expected.end, "round \(round)")
             let same = zip(fit.quarterMedians, expected.quarterMedians).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
             #expect(same && fit.quarterMedians.count == 4, "round \(round): \(fit.quarterMedians) vs \(expected.quarterMedians)")

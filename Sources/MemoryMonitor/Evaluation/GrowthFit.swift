@@ -12,6 +12,16 @@ package struct GrowthFit: Sendable, Equatable {
     package var end: Double
     /// Share of the variance the line explains, 0…1 (1 − residual / total sum of squares).
     package var explained: Double
+    /// The slope over its standard error, with the residuals about this line: how many times
+    /// the noise could not make this slope. Infinite for points exactly on a rising line, 0 for
+    /// a flat one. Unlike `explained` it does not fall as the noise grows against one window's
+    /// rise, only as the evidence does: a slow leak under noise is a weak fit and a clear slope.
+    package var significance: Double
+    /// How the growth rate itself changes: the second derivative of a parabola fitted to what
+    /// the line leaves (bytes/s²; negative when the rise slows, as a cache warming up does).
+    package var curvature: Double
+    /// `curvature` in standard errors (0 when it cannot be told).
+    package var curvatureSignificance: Double
     /// Points fitted.
     package var count: Int
     /// The medians of four equal time segments, oldest first: growth that is sustained raises
@@ -65,16 +75,44 @@ package struct GrowthFit: Sendable, Equatable {
         for i in 0..<n { scratch[i] = p[i].v - slope * p[i].t }
         let intercept = median(UnsafeMutableBufferPointer(rebasing: scratch[..<n]))
         var sum = 0.0
-        for i in 0..<n { sum += p[i].v }
+        var sumT = 0.0
+        for i in 0..<n {
+            sum += p[i].v
+            sumT += p[i].t
+        }
         let mean = sum / Double(n)
+        let meanT = sumT / Double(n)
         var residual = 0.0
         var total = 0.0
+        var spread = 0.0
         for i in 0..<n {
             let r = p[i].v - (intercept + slope * p[i].t)
             residual += r * r
             total += (p[i].v - mean) * (p[i].v - mean)
+            spread += (p[i].t - meanT) * (p[i].t - meanT)
         }
         let explained = total == 0 ? 0 : max(0, 1 - residual / total)
+        let significance = Self.significance(slope: slope, residual: residual, spread: spread, count: n)
+        // What the line leaves, against the squared distance from the middle time: a parabola.
+        var sumR = 0.0
+        var sumW = 0.0
+        for i in 0..<n {
+            let u = p[i].t - meanT
+            sumR += p[i].v - (intercept + slope * p[i].t)
+            sumW += u * u
+        }
+        let (meanR, meanW) = (sumR / Double(n), sumW / Double(n))
+        var rw = 0.0
+        var ww = 0.0
+        var rr = 0.0
+        for i in 0..<n {
+            let u = p[i].t - meanT
+            let (r, w) = (p[i].v - (intercept + slope * p[i].t) - meanR, u * u - meanW)
+            rw += r * w
+            ww += w * w
+            rr += r * r
+        }
+        let (curvature, curvatureSignificance) = Self.curvature(rw: rw, ww: ww, rr: rr, count: n)
         let span = last.t - first.t
         var quarters: [Double] = []
         quarters.reserveCapacity(4)
@@ -90,7 +128,35 @@ package struct GrowthFit: Sendable, Equatable {
         }
         return GrowthFit(
             slope: slope, valueAtEnd: intercept + slope * last.t, valueAtStart: intercept + slope * first.t, start: first.t, end: last.t,
-            explained: explained, count: n, quarterMedians: quarters)
+            explained: explained, significance: significance, curvature: curvature, curvatureSignificance: curvatureSignificance, count: n,
+            quarterMedians: quarters)
+    }
+
+    /// The parabola's second derivative (`2c` for `c·u²`) and `c` in standard errors, from the
+    /// centred sums of residual × weight, weight² and residual².
+    static func curvature(rw: Double, ww: Double, rr: Double, count n: Int) -> (Double, Double) {
+        guard n > 3, ww > 0 else { return (0, 0) }
+        let c = rw / ww
+        let left = max(0, rr - c * c * ww) / Double(n - 3)
+        guard c != 0 else { return (0, 0) }
+        guard left > 0 else { return (2 * c, c > 0 ? .infinity : -.infinity) }
+        return (2 * c, c * (ww / left).squareRoot())
+    }
+
+    /// `slope / (s / sqrt(spread))` with `s² = residual / (n − 2)`: the slope in standard errors.
+    static func significance(slope: Double, residual: Double, spread: Double, count n: Int) -> Double {
+        guard n > 2, spread > 0, slope != 0 else { return 0 }
+        let variance = residual / Double(n - 2)
+        guard variance > 0 else { return slope > 0 ? .infinity : -.infinity }
+        return slope * (spread / variance).squareRoot()
+    }
+
+    /// The rise is slowing for certain: the growth rate falls by at least 30 % across the
+    /// span, by at least 5 standard errors. A cache warming up, or a load that has passed its
+    /// peak hour, rises ever more slowly; a leak does not. Neither a leak nor a trend is read
+    /// from such a window.
+    package var slows: Bool {
+        slope > 0 && curvatureSignificance <= -5 && -curvature * (end - start) >= 0.3 * slope
     }
 
     /// Seconds until the fitted line reaches `target`: 0 when already there, nil when not growing.

@@ -198,8 +198,12 @@ public struct GrowthTracker: Sendable {
         while let first = settled.first, first.t < cutoff || settled.count > Int(Self.slotsPerWindow) {
             settled.removeFirst()
             drop(first, oldest: true)
-            basisPeaks.push(t: first.t, value: first.basis, keepingSince: point.t - peakLookback)
-            if let v = first.resident { residentPeaks.push(t: first.t, value: v, keepingSince: point.t - peakLookback) }
+            // Where the series was, robustly: the median of the leaving point and the four after
+            // it, so that one high sample of a noisy series does not count as a peak to pass.
+            basisPeaks.push(t: first.t, value: Self.level(first.basis, settled.prefix(4).map(\.basis)), keepingSince: point.t - peakLookback)
+            if let v = first.resident {
+                residentPeaks.push(t: first.t, value: Self.level(v, settled.prefix(4).compactMap(\.resident)), keepingSince: point.t - peakLookback)
+            }
         }
     }
 
@@ -235,12 +239,13 @@ public struct GrowthTracker: Sendable {
 
     /// Enough points on a line to extrapolate from (docs/leak-detection.md, "When a trend is
     /// trusted"): five or more spanning at least half the window, a line that explains 60 % of
-    /// the variance, and a rise spread over the window: each quarter's median above the one
+    /// the variance, a rise that does not slow for certain (`GrowthFit.slows`), and a rise
+    /// spread over the window: each quarter's median above the one
     /// before, the smallest of the three rises at least a quarter of the largest. A step puts the
     /// whole rise in one quarter; a sawtooth or a cycle shorter than the window makes a quarter
     /// fall (or rise by next to nothing).
     func trustworthy(_ fit: GrowthFit) -> Bool {
-        guard fit.count >= 5, fit.explained >= 0.6, fit.end - fit.start >= rule.window / 2 else { return false }
+        guard fit.count >= 5, fit.explained >= 0.6, fit.end - fit.start >= rule.window / 2, !fit.slows else { return false }
         return Self.risesThroughout(fit.quarterMedians)
     }
 
@@ -250,6 +255,14 @@ public struct GrowthTracker: Sendable {
     /// to where it has been.
     func passesEarlierPeak(_ fit: GrowthFit, _ peaks: SlidingMaximum, now: Double) -> Bool {
         peaks.isBelow(fit.valueAtEnd - max(0, fit.slope) * rule.window / 2, now: now, lookback: peakLookback)
+    }
+
+    /// The median of `value` and the points after it.
+    static func level(_ value: Double, _ after: [Double]) -> Double {
+        var values = after
+        values.append(value)
+        values.sort()
+        return values.count % 2 == 1 ? values[values.count / 2] : (values[values.count / 2 - 1] + values[values.count / 2]) / 2
     }
 
     /// Four quarter medians, each above the one before, the least rise at least a quarter of the most.

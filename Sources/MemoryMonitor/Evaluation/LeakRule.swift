@@ -2,9 +2,13 @@
 /// 1. enough evidence: at least 6 points spanning at least 80 % of the window;
 /// 2. enough growth: the fitted line rises by at least `threshold_growth_rate` of its starting
 ///    value over the window (SPEC: 10 % in 5 minutes), scaled to the window when the span is shorter;
-/// 3. a line explains it: the Theil–Sen fit explains at least 80 % of the variance (noise and
-///    a sawtooth around a flat level do not fit a rising line);
-/// 4. it is sustained: the median of each quarter of the window is above the previous quarter's
+/// 3. the rise is not noise: the Theil–Sen fit explains at least 80 % of the variance, or its
+///    slope is at least 4 standard errors (a slow leak under noise the size of a window's rise
+///    explains less of the variance, but its slope is just as certain; noise and a sawtooth
+///    around a flat level are neither);
+/// 4. it does not slow: the growth rate falls by less than 30 % across the window, or not
+///    certainly (`GrowthFit.slows`): a cache warming up rises ever more slowly;
+/// 5. it is sustained: the median of each quarter of the window is above the previous quarter's
 ///    by at least a quarter of the growth the line expects per quarter (one step, as a cache
 ///    warming up and then flat, raises one quarter, not all of them).
 /// An episode ends when, over a window, the line rises by less than half the threshold.
@@ -16,6 +20,7 @@ package struct LeakRule: Sendable, Equatable {
     package static let minimumPoints = 6
     package static let minimumSpanShare = 0.8
     package static let minimumExplained = 0.8
+    package static let minimumSignificance = 4.0
     package static let quarterShare = 0.25
 
     package init(thresholdGrowthRate: Double, window: Double) {
@@ -32,7 +37,9 @@ package struct LeakRule: Sendable, Equatable {
     /// Whether the fit is a leak by the rule above.
     package func isLeak(_ fit: GrowthFit) -> Bool {
         guard fit.count >= Self.minimumPoints, fit.end - fit.start >= window * Self.minimumSpanShare else { return false }
-        guard windowGrowth(fit) >= thresholdGrowthRate, fit.explained >= Self.minimumExplained else { return false }
+        guard windowGrowth(fit) >= thresholdGrowthRate, fit.explained >= Self.minimumExplained || fit.significance >= Self.minimumSignificance,
+            !fit.slows
+        else { return false }
         let perQuarter = fit.slope * (fit.end - fit.start) / 4
         let q = fit.quarterMedians
         guard q.count == 4, q.allSatisfy({ !$0.isNaN }) else { return false }
