@@ -40,6 +40,22 @@ struct ProcParserTests {
         #expect(status.threads == 1)
     }
 
+    /// SIGKILL pending (ShdPnd bit 8): the process was killed and has not exited; its memory is
+    /// being freed. Other pending signals (SIGTERM, bit 14) are not a kill.
+    @Test func statusNamesAPendingKill() throws {
+        let text = fixture("status-cat.txt")
+        #expect(ProcessStatus.parse(text)?.killPending == false)
+        let killed = text.replacingOccurrences(of: "ShdPnd:\t0000000000000000", with: "ShdPnd:\t0000000000000100")
+        #expect(killed != text)
+        let status = try #require(ProcessStatus.parse(killed))
+        #expect(status.killPending)
+        #expect(status.residentBytes == 1772 * 1024 && status.threads == 1)
+        let terminated = text.replacingOccurrences(of: "ShdPnd:\t0000000000000000", with: "ShdPnd:\t0000000000004000")
+        #expect(ProcessStatus.parse(terminated)?.killPending == false)
+        #expect(ProcessStatus.parse(text.replacingOccurrences(of: "ShdPnd:\t0000000000000000", with: "ShdPnd:\t0000000000000f00"))?.killPending == true)
+        #expect(ProcessStatus.parse(try String(contentsOfFile: "/proc/self/status", encoding: .utf8))?.killPending == false)
+    }
+
     @Test func statusOfKernelThreadHasNoMemory() throws {
         let status = try #require(ProcessStatus.parse(fixture("status-kthread.txt")))
         #expect(status.name == "kthreadd")
@@ -85,7 +101,14 @@ struct ProcParserTests {
         let real = try #require(ProcessStat.parse(fixture("stat-cat.txt")))
         #expect(real.state == "R")
         #expect(!real.hasExited)
+        #expect(!real.isExiting)
         #expect(real.startTicks == 10345)
+        // Field 9, the task flags: PF_EXITING (0x4) set while the process exits.
+        let fields = fixture("stat-cat.txt").split(separator: " ", omittingEmptySubsequences: false)
+        var exiting = fields
+        exiting[8] = Substring(String(UInt64(fields[8])! | 0x4))
+        #expect(ProcessStat.parse(exiting.joined(separator: " "))?.isExiting == true)
+        #expect(ProcessStat.parse(try String(contentsOfFile: "/proc/self/stat", encoding: .utf8))?.isExiting == false)
         #expect(ProcessStat.parse("12 (x) S 1") == nil)
         #expect(ProcessStat.parseBootTime("cpu 1 2\nbtime 1700000000\n") == 1_700_000_000)
     }
@@ -93,7 +116,7 @@ struct ProcParserTests {
     /// The parsers stop once they have every key they want (the rest of the file is not
     /// scanned), and read to the end when one is missing.
     @Test func parsersStopOnceEveryKeyIsSeen() throws {
-        let status = "Name:\tx\nVmHWM:\t8 kB\nVmRSS:\t4 kB\nRssAnon:\t2 kB\nVmSize:\t16 kB\nVmSwap:\t0 kB\nThreads:\t3\nVmRSS:\t999 kB\n"
+        let status = "Name:\tx\nVmHWM:\t8 kB\nVmRSS:\t4 kB\nRssAnon:\t2 kB\nVmSize:\t16 kB\nVmSwap:\t0 kB\nThreads:\t3\nShdPnd:\t0000000000000000\nVmRSS:\t999 kB\n"
         #expect(ProcessStatus.parse(status)?.residentBytes == 4096)
         // No RssAnon (a kernel before 4.5): the later lines are read, the last VmRSS counts.
         let old = status.replacingOccurrences(of: "RssAnon:\t2 kB\n", with: "")

@@ -8,6 +8,8 @@ package struct ProcessStat: Sendable, Equatable {
     package var state: Character
     /// ppid (field 4): 0 for init and kernel threads' parent.
     package var parentPid: Int32
+    /// The kernel's task flags (field 9).
+    package var flags: UInt64 = 0
 
     package init(cpuTicks: UInt64, startTicks: UInt64, state: Character = "S", parentPid: Int32 = 0) {
         self.cpuTicks = cpuTicks
@@ -18,6 +20,10 @@ package struct ProcessStat: Sendable, Equatable {
 
     /// A zombie or dead process has exited: its memory is gone, only its entry waits for its parent.
     package var hasExited: Bool { state == "Z" || state == "X" || state == "x" }
+
+    /// The process is exiting (PF_EXITING, 0x4): its memory is being torn down, so what it
+    /// holds now is no recovery. An OOM kill's victim passes through here.
+    package var isExiting: Bool { flags & 0x4 != 0 }
 
     /// Parses /proc/PID/stat. The command name is in parentheses and may itself hold spaces and
     /// parentheses, so fields are counted from the last ')'.
@@ -32,6 +38,7 @@ package struct ProcessStat: Sendable, Equatable {
         var utime: UInt64?
         var stime: UInt64?
         var start: UInt64?
+        var flags: UInt64?
         var field = 0
         var i = close + 1
         while i < bytes.count && field <= 19 {
@@ -43,6 +50,7 @@ package struct ProcessStat: Sendable, Equatable {
             switch field {
             case 0: state = bytes[i]
             case 1: parent = value.number(allowKiB: false)
+            case 6: flags = value.number(allowKiB: false)
             case 11: utime = value.number(allowKiB: false)
             case 12: stime = value.number(allowKiB: false)
             case 19: start = value.number(allowKiB: false)
@@ -52,7 +60,9 @@ package struct ProcessStat: Sendable, Equatable {
             i = end
         }
         guard let state, let utime, let stime, let start, let parent, let parentPid = Int32(exactly: parent) else { return nil }
-        return ProcessStat(cpuTicks: utime + stime, startTicks: start, state: Character(Unicode.Scalar(state)), parentPid: parentPid)
+        var stat = ProcessStat(cpuTicks: utime + stime, startTicks: start, state: Character(Unicode.Scalar(state)), parentPid: parentPid)
+        stat.flags = flags ?? 0
+        return stat
     }
 
     /// The boot time in seconds since the epoch, from the "btime" line of /proc/stat.

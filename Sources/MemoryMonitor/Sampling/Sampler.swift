@@ -284,14 +284,14 @@ public final class Sampler: Sendable {
     }
 
     /// The start time of a live process; a zombie counts as missing (it has exited, its parent
-    /// has not reaped it yet).
+    /// has not reaped it yet), and so does a process that is exiting (its memory is being freed).
     private func startTicks(of pid: Int32) -> Result<UInt64?, ReadFailure> { liveStat(of: pid).map { $0?.startTicks } }
 
     private func liveStat(of pid: Int32) -> Result<ProcessStat?, ReadFailure> {
         switch ProcFile.parseOrFail("/proc/\(pid)/stat", singleRecord: true, ProcessStat.parse) {
         case .failure(let failure): return .failure(failure)
         case .success(let stat):
-            if stat?.hasExited == true { return .failure(ReadFailure(code: ESRCH)) }
+            if stat?.hasExited == true || stat?.isExiting == true { return .failure(ReadFailure(code: ESRCH)) }
             return .success(stat)
         }
     }
@@ -336,6 +336,7 @@ public final class Sampler: Sendable {
         now: ContinuousClock.Instant
     ) -> Reading {
         var read: [(Identity, ProcessStatus)] = []
+        var killed = 0
         for member in members {
             if member.pid == ownPid {
                 if let ownStatus { read.append((member, ownStatus)); continue }
@@ -348,10 +349,17 @@ public final class Sampler: Sendable {
             case .success(let parsed):
                 // A process that exited mid-read leaves an empty or partial file.
                 guard let status = parsed else { continue }
+                // Killed and not yet exited: its memory is being freed, which is no recovery.
+                if status.killPending {
+                    killed += 1
+                    continue
+                }
                 read.append((member, status))
             }
         }
-        guard let first = read.first else { return .gone("the process exited") }
+        guard let first = read.first else {
+            return .gone(killed > 0 ? "the process was killed (SIGKILL is pending; it has not exited yet)" : "the process exited")
+        }
         var total = first.1
         var unavailable: [String: String] = [:]
         var proportional: UInt64? = 0
