@@ -4,6 +4,8 @@ import Synchronization
 /// The monitor: the check pipeline (sample → evaluate → history → metrics → alerts → snapshot).
 /// A check is the only writer; everything else reads the `MonitorSnapshot` it publishes.
 /// Embeddable in a Swift service (no HTTP server here); `CheckLoop` drives it on a timer.
+/// Its parts are built in one place (`MonitorParts`); readers' checks go through `CheckMailbox`
+/// and a reload's decisions through `ReloadPlan`.
 public final class MemoryMonitor: Sendable {
     struct State: Sendable {
         var snapshot: MonitorSnapshot?
@@ -36,7 +38,7 @@ public final class MemoryMonitor: Sendable {
     package let leakProfiler: LeakProfiler
     /// Where actions, agent gate changes and leak profiles run: the check loop's task group while
     /// it runs (`CheckLoop`).
-    package let actionTasks = ActionTasks()
+    package let actionTasks: ActionTasks
     let logger: Logger
     /// With a state directory: the history on disk.
     let historyStore: HistoryStore?
@@ -62,68 +64,30 @@ public final class MemoryMonitor: Sendable {
     }
 
     /// The same with a state store and alert channels of the caller's (the executable, tests).
-    package init(
+    package convenience init(
         configuration: MonitorConfiguration, logger: Logger = Logger(label: "memory-monitor"), stateStore: AlertStateStore?,
         channels: [any AlertChannel]? = nil
     ) {
+        self.init(
+            configuration: configuration, logger: logger,
+            parts: MonitorParts(configuration: configuration, logger: logger, stateStore: stateStore, channels: channels), stateStore: stateStore)
+    }
+
+    /// The check pipeline over parts built elsewhere (`MonitorParts`, the one place they are composed).
+    init(configuration: MonitorConfiguration, logger: Logger, parts: MonitorParts, stateStore: AlertStateStore?) {
         self.current = Mutex(configuration)
-        self.metrics = MonitorMetrics(thresholds: configuration.thresholds)
-        let policy = ThresholdPolicy(configuration.thresholds)
-        let channels = channels ?? {
-            let built = AlertChannels.make(configuration.alerting, logger: logger)
-            for warning in built.warnings { logger.warning("\(warning)") }
-            return built.channels
-        }()
-        self.alerts = AlertDispatcher(configuration: configuration.alerting, channels: channels, metrics: metrics, store: stateStore, logger: logger)
-        let instance = configuration.alerting.instance ?? AlertChannels.hostName() + ":\(configuration.monitoring.prometheusPort)"
-        self.instance = instance
-        self.autoResponse = AutoResponse(
-            configuration: configuration.autoResponse, thresholds: configuration.thresholds,
-            inProcess: configuration.monitoring.target == .ownProcess, metrics: metrics, logger: logger, tasks: actionTasks)
-        self.leakProfiler = LeakProfiler(tasks: actionTasks)
-        let evaluator = AlertEvaluator(
-            policy: policy, forChecks: configuration.alerting.forChecks, hysteresisPercent: configuration.alerting.hysteresisPercent,
-            instance: instance, levels: alerts.restoredLevels,
-            growth: GrowthTracker(configuration: configuration), leakSeverity: configuration.monitoring.leakDetection.severity)
-        self.sampler = Sampler(
-            target: configuration.monitoring.target,
-            cgroup: configuration.monitoring.cgroup,
-            collectsAllocatorStatistics: configuration.monitoring.collectAllocatorStatistics,
-            proportionalRefresh: .milliseconds(Int64(configuration.monitoring.pssRefreshSeconds * 1000)),
-            // Never more than half of the check's own time limit.
-            proportionalBudget: .milliseconds(
-                Int64(min(configuration.monitoring.pssBudgetSeconds, configuration.performance.maxMonitoringTimeSeconds / 2) * 1000)))
-        let agent = configuration.monitoring.agent
-        // The monitor watching itself has no agent to ask: its in-process actions act directly.
-        self.agentProbe =
-            agent.enabled && configuration.monitoring.target != .ownProcess
-            ? RuntimeAgentProbe(
-                settings: .init(
-                    enabled: true, timeoutSeconds: agent.timeoutSeconds, socket: agent.socket, socketDirectory: agent.socketDirectory,
-                    traceFromStart: configuration.monitoring.traceAllocations, traceDepth: configuration.monitoring.leakDetection.profileDepth))
-            : nil
+        self.metrics = parts.metrics
+        self.alerts = parts.alerts
+        self.instance = parts.instance
+        self.actionTasks = parts.actionTasks
+        self.autoResponse = parts.autoResponse
+        self.leakProfiler = parts.leakProfiler
+        self.sampler = parts.sampler
+        self.agentProbe = parts.agentProbe
+        self.historyStore = parts.historyStore
         self.logger = logger
         self.startTime = WallClock.now()
-        var history = SampleHistory(capacity: configuration.monitoring.historySize)
-        var evaluatorWithHistory = evaluator
-        if let directory = configuration.alerting.stateDirectory, stateStore != nil {
-            do {
-                let store = try HistoryStore(directory: directory, capacity: configuration.monitoring.historySize)
-                for warning in store.warnings { logger.warning("\(warning)") }
-                for entry in store.recovered { history.append(entry) }
-                evaluatorWithHistory.restoreGrowth(store.recovered)
-                if !store.recovered.isEmpty {
-                    logger.info("history recovered from the state directory", metadata: ["checks": "\(store.recovered.count)"])
-                }
-                self.historyStore = store
-            } catch {
-                logger.warning("history is not kept in the state directory", metadata: ["error": "\(error)"])
-                self.historyStore = nil
-            }
-        } else {
-            self.historyStore = nil
-        }
-        self.state = Mutex(State(history: history, evaluator: evaluatorWithHistory, totals: CheckTotals(startedAt: startTime)))
+        self.state = Mutex(State(history: parts.history, evaluator: parts.evaluator, totals: CheckTotals(startedAt: startTime)))
         if let stateStore { listen(to: stateStore.writeErrors, file: "alerts.journal") }
         if let historyStore { listen(to: historyStore.writeErrors, file: "history.jsonl") }
     }
