@@ -21,7 +21,7 @@ public struct MonitorSnapshot: Sendable {
     /// What the checks have counted up to and including this one.
     public var totals: CheckTotals
     /// The newest allocation profile's top sites (issue 27); empty before the first.
-    public var leakSites: [LeakSite] = []
+    package var leakSites: [LeakSite] = []
 
     /// Times the target's identity changed (restart, pid reuse seen through a pid file, group membership).
     public var targetChanges: UInt64 { totals.targetChanges }

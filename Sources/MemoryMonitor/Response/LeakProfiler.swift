@@ -1,23 +1,23 @@
 import Synchronization
 
 /// One allocation site from a profile: where the target's memory grew, by line.
-public struct LeakSite: Sendable, Equatable {
+package struct LeakSite: Sendable, Equatable {
     /// `app.py:42` (relative to the service's root; a package's module by the package's path).
-    public var site: String
-    public var function: String
+    package var site: String
+    package var function: String
     /// Bytes and allocations the site gained over the profile (negative: it shrank).
-    public var sizeDiffBytes: Int64
-    public var countDiff: Int64
+    package var sizeDiffBytes: Int64
+    package var countDiff: Int64
     /// Bytes the site holds now (with tracing from start, allocations older than the profile too).
-    public var sizeBytes: Int64
+    package var sizeBytes: Int64
     /// Its part of the growth of every site that grew.
-    public var share: Double
+    package var share: Double
     /// The call path that grew most through it, most recent call first.
-    public var traceback: [String]
+    package var traceback: [String]
     /// The target process it was found in.
-    public var pid: Int32
+    package var pid: Int32
 
-    public var json: JSONValue {
+    package var json: JSONValue {
         [
             "site": .string(site), "function": .string(function), "size_diff_bytes": .number(Double(sizeDiffBytes)),
             "count_diff": .number(Double(countDiff)), "size_bytes": .number(Double(sizeBytes)), "share_of_growth": .number((share * 1000).rounded() / 1000),
@@ -26,30 +26,30 @@ public struct LeakSite: Sendable, Equatable {
     }
 
     /// `app.py:42 in leak() +3.1 MB (82%)`.
-    public var summary: String {
+    package var summary: String {
         "\(site) in \(function)() +\(GrowthTracker.bytes(Double(sizeDiffBytes))) (\(Int((share * 100).rounded()))%)"
     }
 }
 
 /// What one profile found.
-public struct LeakProfile: Sendable, Equatable {
-    public var startedAt: Double
-    public var seconds: Double
-    public var trigger: ActionTrigger
+package struct LeakProfile: Sendable, Equatable {
+    package var startedAt: Double
+    package var seconds: Double
+    package var trigger: ActionTrigger
     /// Top sites by growth, largest first (a group's agents merged by site).
-    public var sites: [LeakSite]
+    package var sites: [LeakSite]
     /// Growth of every site that grew.
-    public var growthBytes: Int64
+    package var growthBytes: Int64
     /// tracemalloc's own memory at the end, summed over the agents.
-    public var tracemallocBytes: UInt64
+    package var tracemallocBytes: UInt64
     /// The longest snapshot an agent took.
-    public var snapshotSeconds: Double
+    package var snapshotSeconds: Double
     /// Agents that could not profile, and why.
-    public var failures: [String]
+    package var failures: [String]
     /// Whether the agent started tracing for this profile (then stopped it) or found it on.
-    public var startedTracing: Bool
+    package var startedTracing: Bool
 
-    public var json: JSONValue {
+    package var json: JSONValue {
         [
             "started": .string(WallClock.rfc3339(startedAt)), "seconds": .number((seconds * 1000).rounded() / 1000),
             "trigger": .string(trigger.rawValue), "growth_bytes": .number(Double(growthBytes)), "sites": .array(sites.map(\.json)),
@@ -60,15 +60,15 @@ public struct LeakProfile: Sendable, Equatable {
 }
 
 /// A leak episode as `GET /health/leaks` lists it.
-public struct LeakEpisode: Sendable, Equatable {
-    public var startedAt: Double
-    public var alertID: String?
-    public var message: String
-    public var profile: LeakProfile?
+package struct LeakEpisode: Sendable, Equatable {
+    package var startedAt: Double
+    package var alertID: String?
+    package var message: String
+    package var profile: LeakProfile?
     /// Why there are no sites (no agent, the profile failed), or that the profile is running.
-    public var reason: String?
+    package var reason: String?
 
-    public var json: JSONValue {
+    package var json: JSONValue {
         [
             "started": .string(WallClock.rfc3339(startedAt)), "alert_id": alertID.map { .string($0) } ?? .null, "message": .string(message),
             "profile": profile?.json ?? .null, "reason": reason.map { .string($0) } ?? .null,

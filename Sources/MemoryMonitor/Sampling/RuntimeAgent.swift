@@ -7,36 +7,36 @@ import Synchronization
 
 /// What the target's runtime agent (clients/python) reported: its garbage collector, threads,
 /// tracemalloc and admission gate. Object counts are Python objects, never bytes.
-public struct RuntimeReport: Sendable, Equatable {
-    public struct Generation: Sendable, Equatable {
-        public var collections: UInt64
-        public var collected: UInt64
-        public var uncollectable: UInt64
+package struct RuntimeReport: Sendable, Equatable {
+    package struct Generation: Sendable, Equatable {
+        package var collections: UInt64
+        package var collected: UInt64
+        package var uncollectable: UInt64
     }
 
-    public var interpreter: String
-    public var version: String
-    public var gcEnabled: Bool
+    package var interpreter: String
+    package var version: String
+    package var gcEnabled: Bool
     /// `gc.get_count()`: allocations less deallocations since each generation's last collection.
-    public var counts: [Int]
+    package var counts: [Int]
     /// `gc.get_stats()` per generation.
-    public var generations: [Generation]
+    package var generations: [Generation]
     /// Live objects the collector tracks (`len(gc.get_objects())`, taken at most every N seconds by the agent).
-    public var objects: UInt64?
-    public var threads: Int
-    public var tracemallocTracing: Bool
-    public var tracedBytes: UInt64
+    package var objects: UInt64?
+    package var threads: Int
+    package var tracemallocTracing: Bool
+    package var tracedBytes: UInt64
     /// The agent's admission gate: its limit (nil: unlimited), work inside it and waiting.
-    public var gateLimit: Int?
-    public var gateActive: Int
-    public var gateWaiting: Int
+    package var gateLimit: Int?
+    package var gateActive: Int
+    package var gateWaiting: Int
     /// The most work inside the gate at once since the last throttle.
-    public var gatePeak: Int = 0
-    public var gateThrottled: Bool
+    package var gatePeak: Int = 0
+    package var gateThrottled: Bool
     /// Registered cache clearers, non-essential work and prepare-for-restart hooks.
-    public var clearers: Int
-    public var nonEssential: Int
-    public var prepareHooks: Int
+    package var clearers: Int
+    package var nonEssential: Int
+    package var prepareHooks: Int
 
     /// Reads the agent's `/report` body; nil when it is not one.
     package static func parse(_ json: JSONValue) -> RuntimeReport? {
@@ -126,28 +126,28 @@ public struct RuntimeReport: Sendable, Equatable {
 }
 
 /// The target's agents as one check found them.
-public struct RuntimeReading: Sendable, Equatable {
+package struct RuntimeReading: Sendable, Equatable {
     /// Each member that has an agent socket, by pid (as the monitor sees it): where to reach it.
-    public var endpoints: [Int32: String] = [:]
+    package var endpoints: [Int32: String] = [:]
     /// What each agent that answered reported.
-    public var reports: [Int32: RuntimeReport] = [:]
+    package var reports: [Int32: RuntimeReport] = [:]
     /// Why a member's agent is not used: no socket, permission denied, timeout, refused.
-    public var problems: [Int32: String] = [:]
+    package var problems: [Int32: String] = [:]
     /// Wall time this check spent on the agents (waiting for answers included).
-    public var readSeconds: Double = 0
+    package var readSeconds: Double = 0
 
-    public init() {}
+    package init() {}
 
     /// Agents that answered.
-    public var agentsUp: Int { reports.count }
+    package var agentsUp: Int { reports.count }
     /// Agents whose socket exists but that did not answer (refused, timed out, malformed).
-    public var agentsDown: Int { endpoints.count - reports.count }
+    package var agentsDown: Int { endpoints.count - reports.count }
     /// The group's figures, summed over the agents that answered.
-    public var total: RuntimeReport? { RuntimeReport.sum(reports.keys.sorted().compactMap { reports[$0] }) }
+    package var total: RuntimeReport? { RuntimeReport.sum(reports.keys.sorted().compactMap { reports[$0] }) }
     /// Members whose agent answered: the actions go there.
-    public var reachable: [(pid: Int32, socket: String)] { reports.keys.sorted().compactMap { pid in endpoints[pid].map { (pid, $0) } } }
+    package var reachable: [(pid: Int32, socket: String)] { reports.keys.sorted().compactMap { pid in endpoints[pid].map { (pid, $0) } } }
     /// Why no agent answers, for `/health/memory` (nil when one does).
-    public var reason: String? {
+    package var reason: String? {
         guard reports.isEmpty else { return nil }
         let reasons = Set(problems.values).sorted()
         return reasons.isEmpty ? "no agent socket found" : reasons.joined(separator: "; ")

@@ -131,7 +131,7 @@ public struct Sample: Sendable {
     /// Pss reads this check left for later because of `monitoring.pss_budget_seconds`.
     public var pssDeferred = 0
     /// The target's runtime agents (clients/python); nil when the probe is off or the target is the monitor itself.
-    public var runtime: RuntimeReading?
+    package var runtime: RuntimeReading?
 
     public init(
         timestamp: Double, targetDescription: String, process: TargetProcess?, targetState: TargetState? = nil, targetChanged: Bool = false,
