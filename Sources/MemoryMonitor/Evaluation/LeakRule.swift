@@ -11,7 +11,8 @@
 /// 5. it is sustained: the median of each quarter of the window is above the previous quarter's
 ///    by at least a quarter of the growth the line expects per quarter (one step, as a cache
 ///    warming up and then flat, raises one quarter, not all of them).
-/// An episode ends when, over a window, the line rises by less than half the threshold.
+/// An episode ends when, over a window, the line rises by less than half the threshold, even
+/// at two standard errors above its slope.
 package struct LeakRule: Sendable, Equatable {
     /// `monitoring.leak_detection.threshold_growth_rate`.
     package var thresholdGrowthRate: Double
@@ -46,8 +47,14 @@ package struct LeakRule: Sendable, Equatable {
         return zip(q, q.dropFirst()).allSatisfy { $1 - $0 >= perQuarter * Self.quarterShare }
     }
 
-    /// Whether an episode in progress has ended: growth over the window below half the threshold.
+    /// Whether an episode in progress has ended: growth over the window below half the
+    /// threshold, even at two standard errors above the fitted slope. Under noise a steady
+    /// leak's slope dips now and then; without the margin such a dip "resolved" a leak that went
+    /// on, and the next rise raised it again.
     package func hasStopped(_ fit: GrowthFit) -> Bool {
-        fit.end - fit.start >= window * Self.minimumSpanShare && windowGrowth(fit) < thresholdGrowthRate / 2
+        guard fit.end - fit.start >= window * Self.minimumSpanShare else { return false }
+        guard fit.valueAtStart > 0 else { return true }
+        let standardError = fit.significance.isFinite && fit.significance != 0 ? abs(fit.slope / fit.significance) : 0
+        return (fit.slope + 2 * standardError) * window / fit.valueAtStart < thresholdGrowthRate / 2
     }
 }
