@@ -14,10 +14,11 @@ swift build --package-path examples/embedding-swift --scratch-path .build
 # The suite in two processes. Tests that change or measure process-wide state (the descriptor
 # limit, ns_last_pid, the process's own descriptors, malloc statistics, the loop thread's CPU
 # share) or that measure under load (500 open connections, a login flood, generations served,
-# quiescing while clients connect, a profile's top allocation site, an OOM kill's timing) run
-# alone, serially; everything else runs in parallel, each test body on threads of its own
-# (`.offCooperativePool`). About 4 minutes in all instead of about 7 serially here.
-serial="UnprivilegedTests|TargetSafetyTests|samplerUnderEMFILE|ProcFileTests|CheckLoopTests|PressureWatchTests|AlertingIntegrationTests|SnapshotConsistencyTests|AllocatorStatisticsTests|aScrapeSucceedsBeside500SlowClients|aLoginFloodIsBackedOffAndAGoodScraperIsServed|QuiescingTests|LeakSitesIntegrationTests|oomKilledTargetInARealCgroup"
+# quiescing while clients connect, memory a real service gives back, a profile's top allocation
+# site, an OOM kill's timing) run alone, serially; everything else runs in parallel, each test
+# body on threads of its own (`.offCooperativePool`). About 5 minutes in all instead of about 7
+# serially here.
+serial="UnprivilegedTests|TargetSafetyTests|samplerUnderEMFILE|ProcFileTests|CheckLoopTests|PressureWatchTests|AlertingIntegrationTests|SnapshotConsistencyTests|AllocatorStatisticsTests|aScrapeSucceedsBeside500SlowClients|aLoginFloodIsBackedOffAndAGoodScraperIsServed|QuiescingTests|LeakSitesIntegrationTests|oomKilledTargetInARealCgroup|PythonAgentIntegrationTests|AutoResponseIntegrationTests"
 swift build --build-tests
 swift test --skip-build --disable-xctest --skip "$serial"
 swift test --skip-build --disable-xctest --no-parallel --filter "$serial"
