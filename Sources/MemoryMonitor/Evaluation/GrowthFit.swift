@@ -85,23 +85,19 @@ package struct GrowthFit: Sendable, Equatable {
         var residual = 0.0
         var total = 0.0
         var spread = 0.0
+        var sumR = 0.0
         for i in 0..<n {
             let r = p[i].v - (intercept + slope * p[i].t)
             residual += r * r
+            sumR += r
             total += (p[i].v - mean) * (p[i].v - mean)
             spread += (p[i].t - meanT) * (p[i].t - meanT)
         }
         let explained = total == 0 ? 0 : max(0, 1 - residual / total)
         let significance = Self.significance(slope: slope, residual: residual, spread: spread, count: n)
-        // What the line leaves, against the squared distance from the middle time: a parabola.
-        var sumR = 0.0
-        var sumW = 0.0
-        for i in 0..<n {
-            let u = p[i].t - meanT
-            sumR += p[i].v - (intercept + slope * p[i].t)
-            sumW += u * u
-        }
-        let (meanR, meanW) = (sumR / Double(n), sumW / Double(n))
+        // What the line leaves, against the squared distance from the middle time (whose mean is
+        // spread / n): a parabola.
+        let (meanR, meanW) = (sumR / Double(n), spread / Double(n))
         var rw = 0.0
         var ww = 0.0
         var rr = 0.0
