@@ -148,9 +148,8 @@ public struct Router: Sendable {
             let (status, body) = HealthReport.overall(monitor)
             return .json(HTTPResponseStatus(statusCode: status), body)
         case "/health/memory" where routes.contains(.health):
-            guard isRead else { return methodNotAllowed("GET, HEAD") }
-            let (status, body) = HealthReport.memory(monitor.snapshot, pressureTrigger: monitor.pressureStatus)
-            return .json(HTTPResponseStatus(statusCode: status), body)
+            // Reads are answered in `reply` (built once per check); only other methods come here.
+            return methodNotAllowed("GET, HEAD")
         case "/health/actions" where routes.contains(.health):
             guard isRead else { return methodNotAllowed("GET, HEAD") }
             switch Self.hours(query, default: 24) {
