@@ -290,6 +290,85 @@ struct GrowthTests {
         #expect(zip(said, said.dropFirst()).allSatisfy { $1 < $0 }, "\(said)")
     }
 
+    /// A normal sample from the generator (Box–Muller).
+    static func gaussian(_ generator: inout SeededGenerator) -> Double {
+        let (u1, u2) = (Double.random(in: Double.ulpOfOne..<1, using: &generator), Double.random(in: 0..<1, using: &generator))
+        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
+    }
+
+    /// The corpus's noisy leak (5 MiB/min from 100 MiB after 600 s, noise sd 8 MiB, a check every
+    /// 10 s) past the 200 MiB warning toward the 400 MiB critical, with the level each check
+    /// reads: one trend alert toward each threshold, each ending when its crossing comes, over
+    /// five seeds. Before, a check whose fit was not trusted (the noise) resolved the alert and
+    /// the next one raised it again: three to seven times per seed.
+    @Test func aNoisyLeaksTrendAlertIsOneAlertPerCrossing() {
+        var config = MonitorConfiguration()
+        config.monitoring.leakDetection.enabled = false
+        config.monitoring.checkInterval = 10
+        config.thresholds.memoryWarningMB = 200
+        config.thresholds.memoryCriticalMB = 400
+        config.thresholds.memoryEmergencyMB = 800
+        let bounds = ThresholdPolicy(config.thresholds).processMB
+        for seed in 1...5 {
+            var generator = SeededGenerator(state: UInt64(seed) * 7877)
+            var tracker = GrowthTracker(configuration: config)
+            var levels = LevelTracker()
+            var events: [String] = []
+            for t in stride(from: 0.0, through: 4200, by: 10) {
+                let mb = 100 + max(0, t - 600) * 5 / 60 + 8 * Self.gaussian(&generator)
+                _ = levels.update(value: mb, bounds: bounds)
+                for event in tracker.observe(Sample.fixture(timestamp: t, residentBytes: UInt64(mb * Self.mib)), level: levels.level).1 {
+                    switch event {
+                    case .trendStarted(let m, _): events.append("\(t) started \(levels.level) \(m)")
+                    case .trendEnded(let message): events.append("\(t) \(levels.level) \(message)")
+                    case .trendUpdated(let m, _): events.append("\(t) \(levels.level) \(m)")
+                    default: break
+                    }
+                }
+            }
+            // Toward warning, then toward critical (the second may start as an update of the first).
+            let starts = events.filter { $0.contains(" started ") }.count
+            let resolved = events.filter { $0.contains("RESOLVED: no crossing predicted") }.count
+            #expect(starts >= 1 && starts <= 2 && resolved == 0, "seed \(seed): \(events)")
+        }
+    }
+
+    /// Under noise the first check over a threshold comes before the line reaches it. The time the
+    /// model gives equals the median of 4000 simulated runs (checks every 10 s of the line plus
+    /// independent normal noise) within one check, for slow and fast rises; without noise it is
+    /// the line's time.
+    @Test func theFirstCheckOverAThresholdIsTheMedianOfSimulatedRuns() throws {
+        var generator = SeededGenerator(state: 20261207)
+        for (slope, noise) in [(5.0 / 60, 8.0), (1.0 / 60, 8.0), (30.0 / 60, 8.0), (5.0 / 60, 2.0)] {
+            let fit = GrowthFit(
+                slope: slope, valueAtEnd: 150, valueAtStart: 150 - slope * 300, start: 0, end: 300, explained: 0.5, significance: 5, curvature: 0,
+                curvatureSignificance: 0, noise: noise, count: 30, quarterMedians: [])
+            let model = try #require(fit.secondsUntilFirstCheck(reaching: 200, interval: 10))
+            var firsts: [Double] = []
+            for _ in 0..<4000 {
+                var k = 1.0
+                while 150 + slope * 10 * k + noise * Self.gaussian(&generator) < 200 { k += 1 }
+                firsts.append(k * 10)
+            }
+            firsts.sort()
+            let median = firsts[firsts.count / 2]
+            #expect(abs(model - median) <= 10, "slope \(slope * 60)/min, noise \(noise): model \(model) s, simulated \(median) s, line \(fit.secondsUntil(200)!) s")
+            #expect(model <= fit.secondsUntil(200)!)
+            // Far targets share one lead: the same time within a check.
+            var lead: Double?
+            let shared = try #require(fit.secondsUntilFirstCheck(reaching: 200, interval: 10, lead: &lead))
+            #expect(lead != nil && abs(shared - model) <= 10, "shared lead \(shared) s against \(model) s")
+            if slope < 0.1 && noise > 2 { #expect(model < fit.secondsUntil(200)! - 60, "a slow rise under noise crosses at least a minute early") }
+        }
+        let quiet = GrowthFit(
+            slope: 1, valueAtEnd: 150, valueAtStart: 0, start: 0, end: 150, explained: 1, significance: .infinity, curvature: 0, curvatureSignificance: 0,
+            noise: 0.5, count: 30, quarterMedians: [])
+        #expect(quiet.secondsUntilFirstCheck(reaching: 200, interval: 10) == 50)
+        #expect(GrowthFit(
+            slope: 0, valueAtEnd: 150, valueAtStart: 150, start: 0, end: 300, explained: 0, significance: 0, curvature: 0, curvatureSignificance: 0,
+            noise: 8, count: 30, quarterMedians: []).secondsUntilFirstCheck(reaching: 200, interval: 10) == nil)
+    }
+
     /// Trend and leak alerts say what their numbers are: seconds to the crossing against the
     /// prediction window, MB/min of growth against the least the leak rule counts; `memory_usage`
     /// is the target's RSS in MB, as for process_memory.
@@ -424,6 +503,14 @@ struct GrowthFitReferenceTests {
             let left = max(0, rr - c * c * ww) / Double(p.count - 3)
             curvature = left > 0 ? (2 * c, c * (ww / left).squareRoot()) : (2 * c, c > 0 ? .infinity : -.infinity)
         }
+        // The noise, written out: the residuals' and the neighbours' differences' variance, the smaller.
+        var noise = 0.0
+        if p.count > 2 {
+            let steps = zip(p.dropFirst(), p).map { $0.v - $1.v }
+            let meanStep = (last.v - first.v) / Double(p.count - 1)
+            let fromSteps = steps.map { ($0 - meanStep) * ($0 - meanStep) }.reduce(0, +) / 2
+            noise = (min(residual, fromSteps) / Double(p.count - 2)).squareRoot()
+        }
         let span = last.t - first.t
         let quarters = (0..<4).map { q -> Double in
             let lo = first.t + span * Double(q) / 4
@@ -434,7 +521,8 @@ struct GrowthFitReferenceTests {
         return GrowthFit(
             slope: slope, valueAtEnd: intercept + slope * last.t, valueAtStart: intercept + slope * first.t, start: first.t, end: last.t,
             explained: total == 0 ? 0 : max(0, 1 - residual / total), significance: significance, curvature: curvature.0,
-            curvatureSignificance: curvature.1, count: p.count, quarterMedians: quarters)
+            curvatureSignificance: curvature.1, noise: noise, count: p.count,
+            quarterMedians: quarters)
     }
 
     /// Seeded series of every shape a tracker sees (growing, flat, noisy, stepped, repeated
@@ -464,6 +552,7 @@ struct GrowthFitReferenceTests {
             #expect(fit.explained == expected.explained && fit.count == expected.count, "round \(round)")
             #expect(fit.significance == expected.significance, "round \(round)")
             #expect(fit.curvature == expected.curvature && fit.curvatureSignificance == expected.curvatureSignificance, "round \(round)")
+            #expect(fit.noise == expected.noise, "round \(round)")
             #expect(fit.start == expected.start && fit.end == expected.end, "round \(round)")
             let same = zip(fit.quarterMedians, expected.quarterMedians).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
             #expect(same && fit.quarterMedians.count == 4, "round \(round): \(fit.quarterMedians) vs \(expected.quarterMedians)")

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// A robust straight-line fit of memory over time: the Theil–Sen estimator (the median of the
 /// slopes between every pair of points), which a spike or a few outliers do not move.
 package struct GrowthFit: Sendable, Equatable {
@@ -22,6 +28,12 @@ package struct GrowthFit: Sendable, Equatable {
     package var curvature: Double
     /// `curvature` in standard errors (0 when it cannot be told).
     package var curvatureSignificance: Double
+    /// How much one point strays at random, bytes: the smaller of the residuals' standard
+    /// deviation, √(residual sum of squares ÷ (n − 2)), and the one the differences between
+    /// neighbouring points give, √(Σ(dᵢ − d̄)² ÷ 2(n − 2)) (a bend or a step a line does not
+    /// follow leaves residuals that are not noise; it barely moves neighbours apart). 0 with
+    /// fewer than three points.
+    package var noise: Double
     /// Points fitted.
     package var count: Int
     /// The medians of four equal time segments, oldest first: growth that is sustained raises
@@ -124,8 +136,21 @@ package struct GrowthFit: Sendable, Equatable {
         }
         return GrowthFit(
             slope: slope, valueAtEnd: intercept + slope * last.t, valueAtStart: intercept + slope * first.t, start: first.t, end: last.t,
-            explained: explained, significance: significance, curvature: curvature, curvatureSignificance: curvatureSignificance, count: n,
-            quarterMedians: quarters)
+            explained: explained, significance: significance, curvature: curvature, curvatureSignificance: curvatureSignificance,
+            noise: noise(p, residual: residual), count: n, quarterMedians: quarters)
+    }
+
+    /// `noise` of the points `p`, oldest first, whose residual sum of squares about the line is `residual`.
+    static func noise(_ p: UnsafeBufferPointer<(t: Double, v: Double)>, residual: Double) -> Double {
+        let n = p.count
+        guard n > 2 else { return 0 }
+        let meanStep = (p[n - 1].v - p[0].v) / Double(n - 1)
+        var steps = 0.0
+        for i in 1..<n {
+            let d = p[i].v - p[i - 1].v - meanStep
+            steps += d * d
+        }
+        return (min(residual, steps / 2) / Double(n - 2)).squareRoot()
     }
 
     /// The parabola's second derivative (`2c` for `c·u²`) and `c` in standard errors, from the
@@ -155,11 +180,85 @@ package struct GrowthFit: Sendable, Equatable {
         slope > 0 && curvatureSignificance <= -5 && -curvature * (end - start) >= 0.3 * slope
     }
 
+    /// The slope's standard error, bytes per second (0 when it cannot be told).
+    package var slopeError: Double {
+        significance.isFinite && significance != 0 ? abs(slope / significance) : 0
+    }
+
+    /// The same line through the same end value with another slope.
+    package func pivoted(slope newSlope: Double) -> GrowthFit {
+        var fit = self
+        fit.slope = newSlope
+        fit.valueAtStart = valueAtEnd - newSlope * (end - start)
+        return fit
+    }
+
     /// Seconds until the fitted line reaches `target`: 0 when already there, nil when not growing.
     package func secondsUntil(_ target: Double) -> Double? {
         if valueAtEnd >= target { return 0 }
         guard slope > 0 else { return nil }
         return (target - valueAtEnd) / slope
+    }
+
+    /// Seconds until the first check that reads at least `target`, at the median, when checks
+    /// come every `interval` seconds and read the line plus independent noise the size of the
+    /// fit's `noise`. Under noise some check reads above the line first, so a threshold is
+    /// crossed before the line reaches it: with a slow rise, one to two standard deviations of
+    /// the noise before. With the check k intervals ahead below the target with probability
+    /// Φ((target − line(k)) ÷ noise), none of the first k checks reaches it with the product of
+    /// those; the time is the first k where that falls to one half. It is the line's time when
+    /// the noise is below a quarter of one interval's rise (the checks cannot tell them apart),
+    /// 0 when the line is there, nil when it is not rising. At most 128 steps: where the line is
+    /// more than 5 standard deviations below the target a check reaches it with a probability
+    /// under 3·10⁻⁷, and the steps take several checks at once when there are more.
+    package func secondsUntilFirstCheck(reaching target: Double, interval: Double) -> Double? {
+        guard let line = secondsUntil(target) else { return nil }
+        let rise = slope * interval
+        guard line > 0, interval > 0, noise.isFinite, noise > 0, noise * 4 > rise else { return line }
+        let last = (line / interval).rounded(.up)
+        guard last.isFinite, last < 1e12 else { return line }
+        var k = max(1, ((target - 5 * noise - valueAtEnd) / rise).rounded(.up))
+        guard k <= last else { return line }
+        let stride = max(1, ((last - k + 1) / 128).rounded(.up))
+        let half = -0.693_147_180_559_945_3  // log ½
+        var logSurvival = 0.0
+        while k <= last {
+            let m = min(stride, last - k + 1)
+            let middle = k + (m - 1) / 2
+            let z = (target - (valueAtEnd + rise * middle)) / noise
+            // log Φ(z) = log(1 − Q(z)), Q(z) = ½ erfc(z ÷ √2): exact far above the line too.
+            let perCheck = log1p(-0.5 * erfc(z * 0.707_106_781_186_547_5))
+            let step = m * perCheck
+            if logSurvival + step <= half {
+                let within = ((half - logSurvival) / perCheck).rounded(.up)
+                return min(line, (k - 1 + max(1, min(m, within))) * interval)
+            }
+            logSurvival += step
+            k += m
+        }
+        return line
+    }
+
+    /// How much sooner than the line the first check reaches a target more than six standard
+    /// deviations of the noise above the line's value now: the same for every such target (the
+    /// line approaches each one alike), so a check computes it once for all of them. 0 when the
+    /// noise is below a quarter of one interval's rise or the line is not rising.
+    package func firstCheckLead(interval: Double) -> Double {
+        let rise = slope * interval
+        guard slope > 0, interval > 0, noise.isFinite, noise > 0, noise * 4 > rise else { return 0 }
+        let checks = (6 * noise / rise).rounded(.up)
+        guard checks.isFinite, checks < 1e12, let first = secondsUntilFirstCheck(reaching: valueAtEnd + checks * rise, interval: interval) else { return 0 }
+        return max(0, checks * interval - first)
+    }
+
+    /// `secondsUntilFirstCheck(reaching:interval:)`, with the lead for far targets given
+    /// (`firstCheckLead`, computed once by the caller when `lead` is nil and needed).
+    package func secondsUntilFirstCheck(reaching target: Double, interval: Double, lead: inout Double?) -> Double? {
+        guard let line = secondsUntil(target) else { return nil }
+        guard line > 0, target - valueAtEnd > 6 * noise else { return secondsUntilFirstCheck(reaching: target, interval: interval) }
+        let known = lead ?? firstCheckLead(interval: interval)
+        lead = known
+        return max(0, line - known)
     }
 
     /// Keeps `maximumPoints` evenly spaced points of the first `count` in `buffer`, in place

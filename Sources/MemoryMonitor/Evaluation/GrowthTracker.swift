@@ -63,6 +63,15 @@ public struct GrowthTracker: Sendable {
     private(set) var trend: String?
     /// When the open trend alert said the crossing would come (Unix time).
     private var trendCrossingAt: Double?
+    /// What the open trend alert predicts a crossing of.
+    private var trendTarget: TrendTarget?
+    /// When the target's level was last at or above each `process_memory` level: a crossing that
+    /// came within the prediction window is not predicted again (the level falls back below it
+    /// under noise, by the hysteresis margin, and rises again).
+    private var reachedAt: [Severity: Double] = [:]
+    /// Seconds between checks, smoothed over the last few: the time to the first check that reads
+    /// a threshold counts in them. The configured interval until two checks have come.
+    private var checkInterval: Double
     /// Slots per window: with the newest check, a fit has at most `GrowthFit.maximumPoints` points.
     static let slotsPerWindow = Double(GrowthFit.maximumPoints - 1)
     var slotWidth: Double { rule.window / Self.slotsPerWindow }
@@ -81,6 +90,15 @@ public struct GrowthTracker: Sendable {
         predictionWindow = configuration.experimental.predictionWindow
         trendThreshold = configuration.experimental.trendThreshold
         thresholds = ThresholdPolicy(configuration.thresholds).processMB
+        checkInterval = configuration.monitoring.checkInterval
+    }
+
+    /// What a trend alert predicts the crossing of.
+    enum TrendTarget: Sendable, Equatable {
+        /// A `process_memory` threshold, by RSS.
+        case threshold(Severity)
+        /// The effective memory limit, by memory in use.
+        case limit
     }
 
     /// Keeps the history read back from the state directory; the first check takes up the points
@@ -112,6 +130,8 @@ public struct GrowthTracker: Sendable {
         leaking = false
         trend = nil
         trendCrossingAt = nil
+        trendTarget = nil
+        reachedAt = [:]
         basisPeaks = SlidingMaximum()
         residentPeaks = SlidingMaximum()
         return events
@@ -125,6 +145,9 @@ public struct GrowthTracker: Sendable {
         }
         let anonymous = process.status.anonymousBytes
         if !restored.isEmpty { takeUpRestored(process, now: sample.timestamp) }
+        if let previous = newest?.t, sample.timestamp > previous {
+            checkInterval = pointCount < 2 ? sample.timestamp - previous : 0.8 * checkInterval + 0.2 * (sample.timestamp - previous)
+        }
         let point = Point(
             t: sample.timestamp, basis: Double(anonymous ?? resident), resident: Double(resident), used: sample.limit.map { Double($0.usedBytes) },
             limit: sample.limit.map { Double($0.limitBytes) })
@@ -147,29 +170,46 @@ public struct GrowthTracker: Sendable {
             ? basisFit : residentSeries.fit(newest: point.resident.map { (point.t, $0) })
         var toThreshold: [Severity: Double] = .init(minimumCapacity: Severity.alerting.count)
         if let fit = residentFit, fit.slope > 0 {
+            var lead: Double?
             for severity in Severity.alerting {
-                if let bound = thresholds.bound(for: severity), let seconds = fit.secondsUntil(bound * 1_048_576) { toThreshold[severity] = seconds }
+                if let bound = thresholds.bound(for: severity), let seconds = fit.secondsUntilFirstCheck(reaching: bound * 1_048_576, interval: checkInterval, lead: &lead) {
+                    toThreshold[severity] = seconds
+                }
             }
         }
         var toLimit: Double?
         let usedFit = usedSeries.fit(newest: point.used.map { (point.t, $0) })
-        if let fit = usedFit, fit.slope > 0, let limit = point.limit { toLimit = fit.secondsUntil(limit) }
+        if let fit = usedFit, fit.slope > 0, let limit = point.limit { toLimit = fit.secondsUntilFirstCheck(reaching: limit, interval: checkInterval) }
 
+        for severity in Severity.alerting where severity <= level { reachedAt[severity] = point.t }
         if predictive {
             let predicted = prediction(level: level, residentFit: residentFit, toThreshold: toThreshold, usedFit: usedFit, toLimit: toLimit)
-            if let predicted, trend == nil {
-                trend = predicted.text
-                trendCrossingAt = point.t + predicted.seconds
+            if let open = trendTarget {
+                let said = (trendCrossingAt ?? point.t) - point.t
+                if let predicted, predicted.target != open || abs(predicted.seconds - said) > max(0.25 * said, Self.leastRefresh) {
+                    // Another crossing, or the time the open alert gave is off by more than a
+                    // quarter and a minute: say the new one.
+                    openTrend(predicted, now: point.t)
+                    events.append(.trendUpdated(message: "WARNING: \(predicted.text) (updated)", seconds: predicted.seconds))
+                } else if predicted == nil, mayStillCross(open, level: level, residentFit: residentFit, usedFit: usedFit) {
+                    // Not a fit to say a time from, but the growth goes on: the alert stands. Once
+                    // the time it said has passed, it says the line's time now.
+                    if let said = trendCrossingAt, point.t >= said, let again = estimate(open, residentFit: residentFit, usedFit: usedFit, toThreshold: toThreshold, toLimit: toLimit) {
+                        openTrend(again, now: point.t)
+                        events.append(.trendUpdated(message: "WARNING: \(again.text) (updated)", seconds: again.seconds))
+                    }
+                } else if predicted == nil, let previous = trend {
+                    let reached = if case .threshold(let severity) = open, level >= severity { true } else { false }
+                    trend = nil
+                    trendCrossingAt = nil
+                    trendTarget = nil
+                    events.append(.trendEnded(message: reached
+                        ? "RESOLVED: the crossing came (was: \(previous))"
+                        : "RESOLVED: no crossing predicted within \(Self.duration(predictionWindow)) any more (was: \(previous))"))
+                }
+            } else if let predicted {
+                openTrend(predicted, now: point.t)
                 events.append(.trendStarted(message: "WARNING: \(predicted.text)", seconds: predicted.seconds))
-            } else if let predicted, let said = trendCrossingAt, abs(predicted.seconds - (said - point.t)) > 0.25 * max(said - point.t, 1) {
-                // The time the open alert gave is off by more than a quarter: say the new one.
-                trend = predicted.text
-                trendCrossingAt = point.t + predicted.seconds
-                events.append(.trendUpdated(message: "WARNING: \(predicted.text) (updated)", seconds: predicted.seconds))
-            } else if predicted == nil, let previous = trend {
-                trend = nil
-                trendCrossingAt = nil
-                events.append(.trendEnded(message: "RESOLVED: no crossing predicted within \(Self.duration(predictionWindow)) any more (was: \(previous))"))
             }
         }
         let analysis = Analysis(
@@ -217,24 +257,85 @@ public struct GrowthTracker: Sendable {
 
     private func slot(_ t: Double) -> Double { (t / slotWidth).rounded(.down) }
 
+    typealias Predicted = (seconds: Double, text: String, target: TrendTarget)
+
+    /// The least change of the time to a crossing that refreshes an open trend alert, besides a
+    /// quarter of it: "in about 40 s" against "in about 20 s" is not news to anyone paged.
+    static let leastRefresh = 60.0
+
+    private mutating func openTrend(_ predicted: Predicted, now: Double) {
+        trend = predicted.text
+        trendCrossingAt = now + predicted.seconds
+        trendTarget = predicted.target
+    }
+
     /// The earliest crossing within the prediction window with a trend above `trend_threshold`,
-    /// as a sentence, or nil.
+    /// from a fit trusted to extrapolate, as a sentence, or nil.
     private func prediction(level: Severity, residentFit: GrowthFit?, toThreshold: [Severity: Double], usedFit: GrowthFit?, toLimit: Double?)
-        -> (seconds: Double, text: String)?
+        -> Predicted?
     {
-        var best: (seconds: Double, text: String)?
+        var best: Predicted?
         if let fit = residentFit, trustworthy(fit), fit.valueAtEnd > 0, passesEarlierPeak(fit, residentPeaks, now: newest?.t ?? fit.end), fit.slope * predictionWindow / fit.valueAtEnd >= trendThreshold,
             let next = Severity.alerting.first(where: { $0 > level }), let seconds = toThreshold[next], seconds > 0, seconds <= predictionWindow,
-            let bound = thresholds.bound(for: next)
+            reachedAt[next].map({ (newest?.t ?? fit.end) - $0 > predictionWindow }) ?? true,
+            let bound = thresholds.bound(for: next), surelyWithin(fit, bound * 1_048_576)
         {
-            best = (seconds, "RSS \(Self.bytes(fit.valueAtEnd)) growing \(Self.bytes(fit.slope * 60))/min, crosses \(next) (\(Self.bytes(bound * 1_048_576))) in about \(Self.duration(seconds))")
+            best = estimate(.threshold(next), residentFit: fit, usedFit: nil, toThreshold: toThreshold, toLimit: nil)
         }
         if let fit = usedFit, trustworthy(fit), fit.valueAtEnd > 0, fit.slope * predictionWindow / fit.valueAtEnd >= trendThreshold,
-            let seconds = toLimit, seconds > 0, seconds <= predictionWindow, seconds < (best?.seconds ?? .infinity), let limit = newest?.limit
+            let seconds = toLimit, seconds > 0, seconds <= predictionWindow, seconds < (best?.seconds ?? .infinity), let limit = newest?.limit,
+            surelyWithin(fit, limit)
         {
-            best = (seconds, "memory in use \(Self.bytes(fit.valueAtEnd)) growing \(Self.bytes(fit.slope * 60))/min, reaches the limit (\(Self.bytes(limit))) in about \(Self.duration(seconds))")
+            best = estimate(.limit, residentFit: nil, usedFit: fit, toThreshold: [:], toLimit: toLimit) ?? best
         }
         return best
+    }
+
+    /// Whether the crossing comes within the prediction window even at one standard error below
+    /// the fitted slope. A noisy series' slope is overestimated now and then; an alert from such
+    /// a check said "in about 10 min" and resolved a minute later.
+    private func surelyWithin(_ fit: GrowthFit, _ bound: Double) -> Bool {
+        guard let seconds = fit.pivoted(slope: fit.slope - fit.slopeError).secondsUntilFirstCheck(reaching: bound, interval: checkInterval) else { return false }
+        return seconds <= predictionWindow
+    }
+
+    /// The sentence of a trend alert for `target` with this check's time to the crossing.
+    private func estimate(_ target: TrendTarget, residentFit: GrowthFit?, usedFit: GrowthFit?, toThreshold: [Severity: Double], toLimit: Double?) -> Predicted? {
+        switch target {
+        case .threshold(let severity):
+            guard let fit = residentFit, let seconds = toThreshold[severity], seconds > 0, let bound = thresholds.bound(for: severity) else { return nil }
+            return (seconds, "RSS \(Self.bytes(fit.valueAtEnd)) growing \(Self.bytes(fit.slope * 60))/min, crosses \(severity) (\(Self.bytes(bound * 1_048_576))) in about \(Self.duration(seconds))", target)
+        case .limit:
+            guard let fit = usedFit, let seconds = toLimit, seconds > 0, let limit = newest?.limit else { return nil }
+            return (seconds, "memory in use \(Self.bytes(fit.valueAtEnd)) growing \(Self.bytes(fit.slope * 60))/min, reaches the limit (\(Self.bytes(limit))) in about \(Self.duration(seconds))", target)
+        }
+    }
+
+    /// Whether an open trend alert stands on a check that gives no trusted prediction: its
+    /// crossing has not come, and the growth may still bring it within the prediction window at
+    /// no less than `trend_threshold`, taking the slope two standard errors up. Under noise one
+    /// check's fit is trusted and the next is not; without this, a noisy leak's trend alert
+    /// resolved and fired again every few checks. A step to flat or growth that stopped ends it
+    /// (the slope and its error shrink as flat points fill the window), and so does a fall: the
+    /// newest check more than three times the noise below the line.
+    private func mayStillCross(_ target: TrendTarget, level: Severity, residentFit: GrowthFit?, usedFit: GrowthFit?) -> Bool {
+        let fit: GrowthFit?
+        let bound: Double?
+        let now: Double?
+        switch target {
+        case .threshold(let severity):
+            guard level < severity else { return false }
+            (fit, bound, now) = (residentFit, thresholds.bound(for: severity).map { $0 * 1_048_576 }, newest?.resident)
+        case .limit:
+            (fit, bound, now) = (usedFit, newest?.limit, newest?.used)
+        }
+        guard let fit, let bound, let now, fit.valueAtEnd > 0, fit.end - fit.start >= rule.window / 2 else { return false }
+        // A fall the robust line does not follow yet (a sawtooth's tooth dropping): the newest
+        // check is far below it.
+        guard now >= fit.valueAtEnd - 3 * fit.noise - 0.01 * fit.valueAtEnd else { return false }
+        let upper = fit.slope + 2 * fit.slopeError
+        guard upper > 0, upper * predictionWindow / fit.valueAtEnd >= trendThreshold else { return false }
+        return fit.pivoted(slope: upper).secondsUntilFirstCheck(reaching: bound, interval: checkInterval).map { $0 <= predictionWindow } ?? false
     }
 
     /// Enough points on a line to extrapolate from (docs/leak-detection.md, "When a trend is

@@ -104,11 +104,11 @@ package enum CheckFamilies {
             labels: ["basis"], [(["anonymous"], anonymous ? growth?.rateBytesPerSecond : nil), (["resident"], anonymous ? nil : growth?.rateBytesPerSecond)])
         f.gauge(
             "memory_predicted_seconds_to_threshold",
-            "Seconds until the target's RSS reaches each process_memory threshold at the current growth (0 when above). Absent when not growing.",
+            "Seconds until the first check at which the target's RSS reaches each process_memory threshold at the current growth, under the series' noise (0 when above). Absent when not growing.",
             labels: ["level"], Severity.alerting.map { ([$0.description], growth?.secondsToThreshold[$0] ?? nil) })
         f.gauge(
             "memory_predicted_seconds_to_limit",
-            "Seconds until memory in use reaches the effective limit at the current growth. Absent when not growing or the limit is unknown.",
+            "Seconds until the first check at which memory in use reaches the effective limit at the current growth, under the series' noise. Absent when not growing or the limit is unknown.",
             growth?.secondsToLimit ?? nil)
         f.gauge(
             "memory_leak_suspected", "1 while a leak episode is in progress (the leak rule in docs/leak-detection.md), else 0.",
