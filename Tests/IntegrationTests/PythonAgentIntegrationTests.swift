@@ -282,6 +282,31 @@ struct PythonAgentIntegrationTests {
         _ = (a, b)
     }
 
+    /// `monitoring.agent.socket_dir`: where the path the agent bound is not reachable from the
+    /// monitor (a sidecar whose mount of the shared directory is elsewhere), the socket of that
+    /// name in the shared directory is tried. Here the agent's directory is renamed after it bound:
+    /// the bound path leads nowhere, the renamed directory holds the socket. Without the setting
+    /// the monitor says it cannot reach the agent and names the setting.
+    @Test func theSharedSocketDirectoryIsTriedWhenTheBoundPathIsNotReachable() throws {
+        let service = try Service("Tests/Peers/agent_service.py")
+        let moved = service.directory + "-shared"
+        try FileManager.default.moveItem(atPath: service.directory, toPath: moved)
+        defer { try? FileManager.default.removeItem(atPath: moved) }
+        let config = { (agent: String) in Self.config(warning: 4000, critical: 5000, emergency: 6000, autoResponse: "{}", agent: agent) }
+        do {
+            let exporter = try Exporter(["--pid", "\(service.child.pid)"], config: config("{}"))
+            defer { exporter.stop() }
+            #expect(
+                waitFor(10) { "\(runtime(exporter))".contains("cannot reach it") && "\(runtime(exporter))".contains("monitoring.agent.socket_dir") },
+                "\(runtime(exporter))")
+            #expect(metric(exporter, "memory_target_agent_up") == 0)
+        }
+        let exporter = try Exporter(["--pid", "\(service.child.pid)"], config: config("{\"socket_dir\": \"\(moved)\"}"))
+        defer { exporter.stop() }
+        #expect(waitFor(10) { runtime(exporter)["agents_up"] as? Int == 1 }, "\(runtime(exporter)) \(exporter.child.stderr.suffix(1500))")
+        #expect(metric(exporter, "memory_target_agent_up") == 1)
+    }
+
     /// Without an agent the behaviour is today's, and /health/memory says why there is none.
     @Test func aTargetWithoutAnAgentSaysWhy() throws {
         let child = try ChildProcess(TestEnvironment.python, ["-c", "import time; print('up', flush=True); time.sleep(600)"])

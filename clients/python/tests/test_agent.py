@@ -347,3 +347,25 @@ def test_a_file_that_is_not_a_socket_is_never_removed(tmp_path):
                          capture_output=True, text=True, timeout=30, cwd=os.path.join(os.path.dirname(__file__), ".."))
     assert out.returncode != 0 and "not a socket" in out.stderr
     assert target.read_text() == "keep me"
+
+
+def test_the_tracemalloc_variable_starts_tracing_at_start(tmp_path):
+    # `MEMORY_MONITOR_TRACEMALLOC=1` starts tracemalloc at start(); unset (or 0), it does not.
+    code = (
+        "import sys, tracemalloc, memory_monitor_agent as a\n"
+        "import os; os.environ['MEMORY_MONITOR_AGENT_DIR'] = sys.argv[1]\n"
+        "before = tracemalloc.is_tracing()\n"
+        "a.start()\n"
+        "print(before, tracemalloc.is_tracing(), flush=True)\n"
+        "a.stop()\n"
+    )
+    results = {}
+    for value in ("1", "0", None):
+        env = {k: v for k, v in os.environ.items() if k != "MEMORY_MONITOR_TRACEMALLOC"}
+        if value is not None:
+            env["MEMORY_MONITOR_TRACEMALLOC"] = value
+        out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=30, env=env,
+                             cwd=os.path.join(os.path.dirname(__file__), ".."))
+        assert out.returncode == 0, out
+        results[value] = out.stdout.split()
+    assert results == {"1": ["False", "True"], "0": ["False", "False"], None: ["False", "False"]}
