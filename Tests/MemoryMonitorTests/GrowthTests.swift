@@ -290,6 +290,43 @@ struct GrowthTests {
         #expect(zip(said, said.dropFirst()).allSatisfy { $1 < $0 }, "\(said)")
     }
 
+    /// `Analysis.trend` (the gauge `memory_trend_predicted_seconds`, which the bundled
+    /// `MemoryTrendPredicted` rule reads) is the open trend alert: the step gives a
+    /// growing fit with a crossing "in about 52 s" (`secondsToThreshold`, which the rule read
+    /// before) and no trend; a linear leak gives one from its start event to its end, counting down.
+    @Test func theTrendAnalysisIsTheOpenAlertNotEveryGrowingFit() throws {
+        var config = MonitorConfiguration()
+        config.monitoring.leakDetection.enabled = false
+        config.thresholds.memoryWarningMB = 200
+        config.thresholds.memoryCriticalMB = 400
+        config.thresholds.memoryEmergencyMB = 800
+        var step = GrowthTracker(configuration: config)
+        var soonest = Double.infinity
+        for t in stride(from: 0.0, through: 900, by: 2) {
+            let (analysis, _) = step.observe(Sample.fixture(timestamp: t, residentBytes: UInt64((t < 200 ? 10.0 : 110.0) * Self.mib)), level: .healthy)
+            soonest = min(soonest, analysis.secondsToThreshold[.warning] ?? .infinity)
+            #expect(analysis.trend == nil, "t \(t)")
+        }
+        #expect(soonest < 600, "the step's fits predict a crossing (what the rule read before): \(soonest)")
+
+        var leak = GrowthTracker(configuration: config)
+        var open = false
+        var said: [Double] = []
+        for t in stride(from: 0.0, through: 1500, by: 5) {
+            let (analysis, events) = leak.observe(Sample.fixture(timestamp: t, residentBytes: UInt64((t < 400 ? 20 + t * 0.25 : 120.0) * Self.mib)), level: .healthy)
+            for event in events {
+                if case .trendStarted = event { open = true }
+                if case .trendEnded = event { open = false }
+            }
+            #expect((analysis.trend != nil) == open, "t \(t)")
+            if let trend = analysis.trend {
+                #expect(trend.crossing == "warning")
+                said.append(trend.seconds)
+            }
+        }
+        #expect(!said.isEmpty && zip(said, said.dropFirst()).allSatisfy { $1 <= $0 }, "\(said)")
+    }
+
     /// A normal sample from the generator (Box–Muller).
     static func gaussian(_ generator: inout SeededGenerator) -> Double {
         let (u1, u2) = (Double.random(in: Double.ulpOfOne..<1, using: &generator), Double.random(in: 0..<1, using: &generator))

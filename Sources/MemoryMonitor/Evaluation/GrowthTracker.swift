@@ -14,6 +14,15 @@ public struct GrowthTracker: Sendable {
         public var secondsToThreshold: [Severity: Double]
         /// Seconds until memory in use reaches the effective limit; nil when not growing or unknown.
         public var secondsToLimit: Double?
+        /// While a `memory_trend` alert is open: what it predicts the crossing of (`warning`,
+        /// `critical`, `emergency` or `limit`) and the seconds left of the time it said. Unlike
+        /// `secondsToThreshold`, which every growing fit gives, only a trusted fit opens it.
+        public var trend: (crossing: String, seconds: Double)?
+
+        public static func == (a: Self, b: Self) -> Bool {
+            a.basis == b.basis && a.rateBytesPerSecond == b.rateBytesPerSecond && a.leaking == b.leaking && a.secondsToThreshold == b.secondsToThreshold
+                && a.secondsToLimit == b.secondsToLimit && a.trend?.crossing == b.trend?.crossing && a.trend?.seconds == b.trend?.seconds
+        }
     }
 
     /// What changed this check.
@@ -212,9 +221,14 @@ public struct GrowthTracker: Sendable {
                 events.append(.trendStarted(message: "WARNING: \(predicted.text)", seconds: predicted.seconds))
             }
         }
+        var open: (crossing: String, seconds: Double)?
+        if let target = trendTarget, let at = trendCrossingAt {
+            let crossing = if case .threshold(let severity) = target { severity.description } else { "limit" }
+            open = (crossing, max(0, at - point.t))
+        }
         let analysis = Analysis(
             basis: anonymous == nil ? "resident" : "anonymous", rateBytesPerSecond: basisFit?.slope, leaking: leaking,
-            secondsToThreshold: toThreshold, secondsToLimit: toLimit)
+            secondsToThreshold: toThreshold, secondsToLimit: toLimit, trend: open)
         return (analysis, events)
     }
 
