@@ -137,13 +137,19 @@ struct GrowthTests {
         #expect(text.contains("growing 120.0 MB/min, crosses warning (1.0 GB) in about"))
     }
 
-    /// The trend events of a trace of (time, RSS MiB) with warning at 200 MiB (the scale).
-    static func trendEvents(_ trace: [(Double, Double)], updates: Bool = false) -> [GrowthTracker.Event] {
+    /// Thresholds at the scale (200/400/800 MiB), leak detection off: the trend alone.
+    static var trendOnly: MonitorConfiguration {
         var config = MonitorConfiguration()
         config.monitoring.leakDetection.enabled = false
         config.thresholds.memoryWarningMB = 200
         config.thresholds.memoryCriticalMB = 400
         config.thresholds.memoryEmergencyMB = 800
+        return config
+    }
+
+    /// The trend events of a trace of (time, RSS MiB) with warning at 200 MiB (the scale).
+    static func trendEvents(_ trace: [(Double, Double)], updates: Bool = false) -> [GrowthTracker.Event] {
+        let config = Self.trendOnly
         var tracker = GrowthTracker(configuration: config)
         var events: [GrowthTracker.Event] = []
         for (t, mb) in trace {
@@ -295,11 +301,7 @@ struct GrowthTests {
     /// growing fit with a crossing "in about 52 s" (`secondsToThreshold`, which the rule read
     /// before) and no trend; a linear leak gives one from its start event to its end, counting down.
     @Test func theTrendAnalysisIsTheOpenAlertNotEveryGrowingFit() throws {
-        var config = MonitorConfiguration()
-        config.monitoring.leakDetection.enabled = false
-        config.thresholds.memoryWarningMB = 200
-        config.thresholds.memoryCriticalMB = 400
-        config.thresholds.memoryEmergencyMB = 800
+        let config = Self.trendOnly
         var step = GrowthTracker(configuration: config)
         var soonest = Double.infinity
         for t in stride(from: 0.0, through: 900, by: 2) {
@@ -339,12 +341,8 @@ struct GrowthTests {
     /// five seeds. Before, a check whose fit was not trusted (the noise) resolved the alert and
     /// the next one raised it again: three to seven times per seed.
     @Test func aNoisyLeaksTrendAlertIsOneAlertPerCrossing() {
-        var config = MonitorConfiguration()
-        config.monitoring.leakDetection.enabled = false
+        var config = Self.trendOnly
         config.monitoring.checkInterval = 10
-        config.thresholds.memoryWarningMB = 200
-        config.thresholds.memoryCriticalMB = 400
-        config.thresholds.memoryEmergencyMB = 800
         let bounds = ThresholdPolicy(config.thresholds).processMB
         for seed in 1...5 {
             var generator = SeededGenerator(state: UInt64(seed) * 7877)
