@@ -329,6 +329,32 @@ struct GrowthTests {
         #expect(!said.isEmpty && zip(said, said.dropFirst()).allSatisfy { $1 <= $0 }, "\(said)")
     }
 
+    /// A trend toward the limit (memory in use on a 1000 MiB host rising 0.5 MiB/s, RSS flat):
+    /// one alert, reported as `limit` by the analysis, that ends "the crossing came" once memory
+    /// in use is at the limit, and is not raised again while it stays there.
+    @Test func aTrendTowardTheLimitEndsWhenTheLimitIsReached() {
+        var tracker = GrowthTracker(configuration: Self.trendOnly)
+        let total: UInt64 = 1000 << 20
+        var events: [String] = []
+        var crossings: Set<String> = []
+        for t in stride(from: 0.0, through: 1500, by: 5) {
+            let used = min(1000, 600 + t * 0.5)
+            let host = MemInfo(totalBytes: total, availableBytes: total - UInt64(used * Self.mib))
+            let sample = Sample.fixture(timestamp: t, status: ProcessStatus(name: "x", residentBytes: 100 << 20), host: host)
+            let (analysis, changes) = tracker.observe(sample, level: .healthy)
+            if let trend = analysis.trend { crossings.insert(trend.crossing) }
+            for change in changes {
+                switch change {
+                case .trendStarted(let m, _): events.append("\(t) started: \(m)")
+                case .trendEnded(let m): events.append("\(t) ended: \(m)")
+                default: break
+                }
+            }
+        }
+        #expect(events.count == 2 && events[0].contains("reaches the limit") && events[1].contains("the crossing came"), "\(events)")
+        #expect(crossings == ["limit"])
+    }
+
     /// A normal sample from the generator (Box–Muller).
     static func gaussian(_ generator: inout SeededGenerator) -> Double {
         let (u1, u2) = (Double.random(in: Double.ulpOfOne..<1, using: &generator), Double.random(in: 0..<1, using: &generator))

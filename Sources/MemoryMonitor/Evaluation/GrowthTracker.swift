@@ -202,13 +202,13 @@ public struct GrowthTracker: Sendable {
                     events.append(.trendUpdated(message: "WARNING: \(predicted.text) (updated)", seconds: predicted.seconds))
                 } else if predicted == nil, mayStillCross(open, level: level, residentFit: residentFit, usedFit: usedFit) {
                     // Not a fit to say a time from, but the growth goes on: the alert stands. Once
-                    // the time it said has passed, it says the line's time now.
+                    // the time it said has passed, it says this check's time.
                     if let said = trendCrossingAt, point.t >= said, let again = estimate(open, residentFit: residentFit, usedFit: usedFit, toThreshold: toThreshold, toLimit: toLimit) {
                         openTrend(again, now: point.t)
                         events.append(.trendUpdated(message: "WARNING: \(again.text) (updated)", seconds: again.seconds))
                     }
                 } else if predicted == nil, let previous = trend {
-                    let reached = if case .threshold(let severity) = open, level >= severity { true } else { false }
+                    let reached = crossed(open, level: level)
                     trend = nil
                     trendCrossingAt = nil
                     trendTarget = nil
@@ -333,12 +333,12 @@ public struct GrowthTracker: Sendable {
     /// (the slope and its error shrink as flat points fill the window), and so does a fall: the
     /// newest check more than three times the noise below the line.
     private func mayStillCross(_ target: TrendTarget, level: Severity, residentFit: GrowthFit?, usedFit: GrowthFit?) -> Bool {
+        guard !crossed(target, level: level) else { return false }
         let fit: GrowthFit?
         let bound: Double?
         let now: Double?
         switch target {
         case .threshold(let severity):
-            guard level < severity else { return false }
             (fit, bound, now) = (residentFit, thresholds.bound(for: severity).map { $0 * 1_048_576 }, newest?.resident)
         case .limit:
             (fit, bound, now) = (usedFit, newest?.limit, newest?.used)
@@ -350,6 +350,15 @@ public struct GrowthTracker: Sendable {
         let upper = fit.slope + 2 * fit.slopeError
         guard upper > 0, upper * predictionWindow / fit.valueAtEnd >= trendThreshold else { return false }
         return fit.pivoted(slope: upper).secondsUntilFirstCheck(reaching: bound, interval: checkInterval).map { $0 <= predictionWindow } ?? false
+    }
+
+    /// Whether the crossing `target` names has come: the level is at or above the threshold, or
+    /// memory in use at the limit.
+    private func crossed(_ target: TrendTarget, level: Severity) -> Bool {
+        switch target {
+        case .threshold(let severity): level >= severity
+        case .limit: (newest?.used).map { used in newest?.limit.map { used >= $0 } ?? false } ?? false
+        }
     }
 
     /// Enough points on a line to extrapolate from (docs/leak-detection.md, "When a trend is
