@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Scrape latency while clients read /health/metrics/history (docs/benchmarks.md).
+"""Scrape latency while clients read /health/metrics/history, or another health path
+(docs/benchmarks.md).
 
 Starts the binary with a state directory whose history holds ENTRIES checks, then runs READERS
-threads that each read the whole history in a loop, while the main thread scrapes /metrics every
+processes that each read PATH (by default the whole history) in a loop, while the main thread scrapes /metrics every
 50 ms. Prints the scrape latency (p50, p99, max) with and without the readers, and how many
 history replies were served. Everything on 127.0.0.1, ephemeral ports; the binary is stopped by
 its pid; every loop is bounded in time.
 
 usage: history-load.py [--binary PATH] [--entries 2000] [--readers 8] [--seconds 10] [--pause 0] [--reader-nice 0]
+                       [--path /health/metrics/history?hours=8760]
 """
 import argparse
 import http.client
@@ -29,6 +31,8 @@ parser.add_argument("--seconds", type=float, default=10)
 parser.add_argument("--pause", type=float, default=0, help="seconds each reader waits between reads (0: back to back)")
 parser.add_argument("--reader-nice", type=int, default=0,
                     help="niceness of the reader processes: tells the server's latency from the readers' own CPU use on a small machine")
+parser.add_argument("--path", default="/health/metrics/history?hours=8760",
+                    help="what the readers read: /health and /health/memory are a load balancer's probes")
 args = parser.parse_args()
 
 work = tempfile.mkdtemp(prefix="mm-history-load-")
@@ -99,7 +103,7 @@ try:
         if args.reader_nice:
             os.nice(args.reader_nice)
         while not stop.is_set():
-            get(ports["health"], "/health/metrics/history?hours=8760")
+            get(ports["health"], args.path)
             with served.get_lock():
                 served.value += 1
             if args.pause:
@@ -114,7 +118,7 @@ try:
         r.join(timeout=60)
         if r.is_alive():
             r.kill()
-    print(f"with {args.readers} history readers: {summary(loaded)}; {served.value} history replies served")
+    print(f"with {args.readers} readers of {args.path}: {summary(loaded)}; {served.value} replies served")
 finally:
     child.send_signal(signal.SIGTERM)
     try:
