@@ -8,10 +8,33 @@
 // went out (`"sent": true`) or one that was held (`"held": reason`), with the alert's fields.
 import MemoryMonitor
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+let usage = """
+    usage: alert-replay [--warning-mb N] [--critical-mb N] [--emergency-mb N] [--rate-limit S]
+                        [--window S] [--prediction-window S] [--flap-threshold N] [--flap-stable S] < trace.csv
+    Each input line is "seconds,rss_mb"; each output line is one JSON notification, sent or held.
+
+    """
+
+func fail(_ message: String) -> Never {
+    let text = message + "\n" + usage
+    _ = text.withCString { write(2, $0, strlen($0)) }
+    exit(2)
+}
+
 var configuration = MonitorConfiguration()
 var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
-    guard let text = arguments.popFirst(), let value = Double(text) else { fatalError("\(flag) needs a number") }
+    if flag == "--help" || flag == "-h" {
+        print(usage, terminator: "")
+        exit(0)
+    }
+    guard let text = arguments.popFirst(), let value = Double(text) else { fail("\(flag) needs a number") }
     switch flag {
     case "--warning-mb": configuration.thresholds.memoryWarningMB = value
     case "--critical-mb": configuration.thresholds.memoryCriticalMB = value
@@ -21,7 +44,7 @@ while let flag = arguments.popFirst() {
     case "--prediction-window": configuration.experimental.predictionWindow = value
     case "--flap-threshold": configuration.alerting.flapThreshold = Int(value)
     case "--flap-stable": configuration.alerting.flapStableSeconds = value
-    default: fatalError("unknown flag \(flag)")
+    default: fail("unknown flag \(flag)")
     }
 }
 
