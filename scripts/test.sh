@@ -18,7 +18,7 @@ swift build --package-path examples/embedding-swift --scratch-path .build
 # site, an OOM kill's timing) run alone, serially; everything else runs in parallel, each test
 # body on threads of its own (`.offCooperativePool`). About 5 minutes in all instead of about 7
 # serially here.
-serial="UnprivilegedTests|TargetSafetyTests|samplerUnderEMFILE|ProcFileTests|CheckLoopTests|PressureWatchTests|AlertingIntegrationTests|SnapshotConsistencyTests|AllocatorStatisticsTests|aScrapeSucceedsBeside500SlowClients|aLoginFloodIsBackedOffAndAGoodScraperIsServed|QuiescingTests|LeakSitesIntegrationTests|oomKilledTargetInARealCgroup|PythonAgentIntegrationTests|AutoResponseIntegrationTests"
+serial="UnprivilegedTests|TargetSafetyTests|samplerUnderEMFILE|ProcFileTests|CheckLoopTests|PressureWatchTests|AlertingIntegrationTests|SnapshotConsistencyTests|AllocatorStatisticsTests|aScrapeSucceedsBeside500SlowClients|aLoginFloodIsBackedOffAndAGoodScraperIsServed|QuiescingTests|LeakSitesIntegrationTests|oomKilledTargetInARealCgroup|PythonAgentIntegrationTests|AutoResponseIntegrationTests|theBundledTrendRuleFollowsTheExportersTrendAlert"
 swift build --build-tests
 swift test --skip-build --disable-xctest --skip "$serial"
 swift test --skip-build --disable-xctest --no-parallel --filter "$serial"

@@ -430,6 +430,60 @@ struct BundleTests {
     /// with the runtime agent (one allocation profile taken); every recording rule and every
     /// dashboard query returns data; the warning alert fires and reaches a real Alertmanager
     /// loaded with alertmanager/alertmanager.yml.
+    /// The bundled `MemoryTrendPredicted` rule in a real Prometheus follows the exporter's trend
+    /// alert: a Python process that steps up by 100 MiB and stays flat gives growing fits that
+    /// predict the 250 MiB warning within 10 minutes (`memory_predicted_seconds_to_threshold`,
+    /// which the rule read before), and the rule does not fire; when the process then leaks
+    /// 2 MiB/s, it fires.
+    @Test func theBundledTrendRuleFollowsTheExportersTrendAlert() throws {
+        let code = """
+            import sys, time
+            keep = []
+            def grow(mb):
+                b = bytearray(mb << 20)
+                for j in range(0, len(b), 4096): b[j] = 1
+                keep.append(b)
+            print("up", flush=True)
+            time.sleep(3)
+            grow(100)
+            print("stepped", flush=True)
+            time.sleep(30)
+            print("leaking", flush=True)
+            for _ in range(240):
+                grow(1)
+                time.sleep(0.5)
+            """
+        let target = try ChildProcess(TestEnvironment.python, ["-c", code])
+        defer { target.stop() }
+        #expect(target.wait(seconds: 10) { target.stdout.contains("up") })
+        let exporter = try Exporter(
+            ["--pid", "\(target.pid)"],
+            config: #"{"monitoring": {"check_interval": 0.5, "leak_detection": {"monitoring_window": 20}}, "thresholds": {"memory_warning_mb": 250, "memory_critical_mb": 2000, "memory_emergency_mb": 4000}}"#)
+        defer { exporter.stop() }
+        // No Alertmanager: the rule's state is read from Prometheus itself.
+        let prometheus = try Self.bundledPrometheus(exporterPort: exporter.metricsPort, alertmanagerPort: 9)
+        defer { prometheus.stop() }
+        let firing = #"ALERTS{alertname="MemoryTrendPredicted", alertstate="firing"}"#
+
+        // The step and the flat stretch after it: growing fits predict the warning, the rule stays quiet.
+        var soonest = Double.infinity
+        _ = target.wait(seconds: 45) {
+            let text = (try? exporter.metrics().bodyText) ?? ""
+            for line in text.split(separator: "\n") where line.hasPrefix(#"memory_predicted_seconds_to_threshold{level="warning"} "#) {
+                soonest = min(soonest, Double(line.split(separator: " ").last ?? "") ?? .infinity)
+            }
+            #expect(((try? prometheus.query(firing).count) ?? 0) == 0, "the rule fired during the step")
+            return target.stdout.contains("leaking")
+        }
+        #expect(target.stdout.contains("leaking"))
+        #expect(soonest < 600, "the step's fits predicted no crossing within 10 minutes: \(soonest)")
+        #expect(try prometheus.query(#"count_over_time(ALERTS{alertname="MemoryTrendPredicted"}[2m])"#).count == 0)
+
+        // The leak: the exporter opens a trend alert, and the rule fires with it.
+        #expect(prometheus.waitForData(firing, seconds: 60), "\(exporter.child.stderr.suffix(2000))")
+        #expect(prometheus.waitForData(#"memory_trend_predicted_seconds{crossing="warning"} > 0"#, seconds: 5))
+    }
+
     @Test func endToEndRulesDashboardAndAlertmanager() throws {
         // A service with the agent and a steady leak: every Python and leak-site query has data.
         let service = try ChildProcess(TestEnvironment.python, [Self.root + "/Tests/Peers/leak_sites_service.py"])
