@@ -329,6 +329,28 @@ struct GrowthTests {
         #expect(!said.isEmpty && zip(said, said.dropFirst()).allSatisfy { $1 <= $0 }, "\(said)")
     }
 
+    /// With `alerting.for_checks` above 1 a level needs consecutive checks over the threshold,
+    /// which noise does not bring early: the time to a threshold is then the line's.
+    @Test func withSeveralChecksToFireTheTimeIsTheLines() throws {
+        var generator = SeededGenerator(state: 7)
+        let noise = (0...60).map { _ in 8 * Self.gaussian(&generator) }
+        var seconds: [Int: Double] = [:]
+        for forChecks in [1, 3] {
+            var config = Self.trendOnly
+            config.alerting.forChecks = forChecks
+            var tracker = GrowthTracker(configuration: config)
+            for (i, n) in noise.enumerated() {
+                let t = Double(i) * 10
+                let mb = 100 + t * 5 / 60 + n
+                seconds[forChecks] = tracker.observe(Sample.fixture(timestamp: t, residentBytes: UInt64(mb * Self.mib)), level: .healthy).0
+                    .secondsToThreshold[.warning]
+            }
+        }
+        // The same checks: 1.5 to 2 standard deviations of the noise at 5 MiB/min is 2 to 3 minutes.
+        let (first, consecutive) = (try #require(seconds[1]), try #require(seconds[3]))
+        #expect(consecutive - first > 90, "for_checks 1: \(first) s, 3: \(consecutive) s")
+    }
+
     /// A trend toward the limit (memory in use on a 1000 MiB host rising 0.5 MiB/s, RSS flat):
     /// one alert, reported as `limit` by the analysis, that ends "the crossing came" once memory
     /// in use is at the limit, and is not raised again while it stays there.

@@ -185,6 +185,13 @@ package struct GrowthFit: Sendable, Equatable {
         significance.isFinite && significance != 0 ? abs(slope / significance) : 0
     }
 
+    /// The same fit without noise: its first check over a target is the line's crossing.
+    package var withoutNoise: GrowthFit {
+        var fit = self
+        fit.noise = 0
+        return fit
+    }
+
     /// The same line through the same end value with another slope.
     package func pivoted(slope newSlope: Double) -> GrowthFit {
         var fit = self

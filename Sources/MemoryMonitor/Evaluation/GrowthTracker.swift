@@ -81,6 +81,10 @@ public struct GrowthTracker: Sendable {
     /// Seconds between checks, smoothed over the last few: the time to the first check that reads
     /// a threshold counts in them. The configured interval until two checks have come.
     private var checkInterval: Double
+    /// `alerting.for_checks` is 1: a threshold alert fires at the first check over, so noise
+    /// brings it early. With more, it needs that many consecutive checks over, which noise does
+    /// not bring early in the same way: the time to a threshold is then the line's.
+    private let firstCheckFires: Bool
     /// Slots per window: with the newest check, a fit has at most `GrowthFit.maximumPoints` points.
     static let slotsPerWindow = Double(GrowthFit.maximumPoints - 1)
     var slotWidth: Double { rule.window / Self.slotsPerWindow }
@@ -100,6 +104,7 @@ public struct GrowthTracker: Sendable {
         trendThreshold = configuration.experimental.trendThreshold
         thresholds = ThresholdPolicy(configuration.thresholds).processMB
         checkInterval = configuration.monitoring.checkInterval
+        firstCheckFires = configuration.alerting.forChecks <= 1
     }
 
     /// What a trend alert predicts the crossing of.
@@ -178,7 +183,7 @@ public struct GrowthTracker: Sendable {
         let residentFit = point.resident == point.basis && settled.allSatisfy({ $0.resident == $0.basis })
             ? basisFit : residentSeries.fit(newest: point.resident.map { (point.t, $0) })
         var toThreshold: [Severity: Double] = .init(minimumCapacity: Severity.alerting.count)
-        if let fit = residentFit, fit.slope > 0 {
+        if let fit = residentFit.map({ firstCheckFires ? $0 : $0.withoutNoise }), fit.slope > 0 {
             var lead: Double?
             for severity in Severity.alerting {
                 if let bound = thresholds.bound(for: severity), let seconds = fit.secondsUntilFirstCheck(reaching: bound * 1_048_576, interval: checkInterval, lead: &lead) {
@@ -292,7 +297,7 @@ public struct GrowthTracker: Sendable {
         if let fit = residentFit, trustworthy(fit), fit.valueAtEnd > 0, passesEarlierPeak(fit, residentPeaks, now: newest?.t ?? fit.end), fit.slope * predictionWindow / fit.valueAtEnd >= trendThreshold,
             let next = Severity.alerting.first(where: { $0 > level }), let seconds = toThreshold[next], seconds > 0, seconds <= predictionWindow,
             reachedAt[next].map({ (newest?.t ?? fit.end) - $0 > predictionWindow }) ?? true,
-            let bound = thresholds.bound(for: next), surelyWithin(fit, bound * 1_048_576)
+            let bound = thresholds.bound(for: next), surelyWithin(firstCheckFires ? fit : fit.withoutNoise, bound * 1_048_576)
         {
             best = estimate(.threshold(next), residentFit: fit, usedFit: nil, toThreshold: toThreshold, toLimit: nil)
         }
@@ -349,7 +354,8 @@ public struct GrowthTracker: Sendable {
         guard now >= fit.valueAtEnd - 3 * fit.noise - 0.01 * fit.valueAtEnd else { return false }
         let upper = fit.slope + 2 * fit.slopeError
         guard upper > 0, upper * predictionWindow / fit.valueAtEnd >= trendThreshold else { return false }
-        return fit.pivoted(slope: upper).secondsUntilFirstCheck(reaching: bound, interval: checkInterval).map { $0 <= predictionWindow } ?? false
+        let passage = if case .threshold = target, !firstCheckFires { fit.withoutNoise } else { fit }
+        return passage.pivoted(slope: upper).secondsUntilFirstCheck(reaching: bound, interval: checkInterval).map { $0 <= predictionWindow } ?? false
     }
 
     /// Whether the crossing `target` names has come: the level is at or above the threshold, or
