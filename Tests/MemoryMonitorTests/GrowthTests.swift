@@ -425,7 +425,7 @@ struct GrowthTests {
         for (slope, noise) in [(5.0 / 60, 8.0), (1.0 / 60, 8.0), (30.0 / 60, 8.0), (5.0 / 60, 2.0)] {
             let fit = GrowthFit(
                 slope: slope, valueAtEnd: 150, valueAtStart: 150 - slope * 300, start: 0, end: 300, explained: 0.5, significance: 5, curvature: 0,
-                curvatureSignificance: 0, noise: noise, count: 30, quarterMedians: [])
+                curvatureSignificance: 0, noise: noise, scatter: noise, count: 30, quarterMedians: [])
             let model = try #require(fit.secondsUntilFirstCheck(reaching: 200, interval: 10))
             var firsts: [Double] = []
             for _ in 0..<4000 {
@@ -445,11 +445,11 @@ struct GrowthTests {
         }
         let quiet = GrowthFit(
             slope: 1, valueAtEnd: 150, valueAtStart: 0, start: 0, end: 150, explained: 1, significance: .infinity, curvature: 0, curvatureSignificance: 0,
-            noise: 0.5, count: 30, quarterMedians: [])
+            noise: 0.5, scatter: 0.5, count: 30, quarterMedians: [])
         #expect(quiet.secondsUntilFirstCheck(reaching: 200, interval: 10) == 50)
         #expect(GrowthFit(
             slope: 0, valueAtEnd: 150, valueAtStart: 150, start: 0, end: 300, explained: 0, significance: 0, curvature: 0, curvatureSignificance: 0,
-            noise: 8, count: 30, quarterMedians: []).secondsUntilFirstCheck(reaching: 200, interval: 10) == nil)
+            noise: 8, scatter: 8, count: 30, quarterMedians: []).secondsUntilFirstCheck(reaching: 200, interval: 10) == nil)
     }
 
     /// Trend and leak alerts say what their numbers are: seconds to the crossing against the
@@ -604,7 +604,7 @@ struct GrowthFitReferenceTests {
         return GrowthFit(
             slope: slope, valueAtEnd: intercept + slope * last.t, valueAtStart: intercept + slope * first.t, start: first.t, end: last.t,
             explained: total == 0 ? 0 : max(0, 1 - residual / total), significance: significance, curvature: curvature.0,
-            curvatureSignificance: curvature.1, noise: noise, count: p.count,
+            curvatureSignificance: curvature.1, noise: noise, scatter: p.count > 2 ? (residual / Double(p.count - 2)).squareRoot() : 0, count: p.count,
             quarterMedians: quarters)
     }
 
@@ -635,7 +635,7 @@ struct GrowthFitReferenceTests {
             #expect(fit.explained == expected.explained && fit.count == expected.count, "round \(round)")
             #expect(fit.significance == expected.significance, "round \(round)")
             #expect(fit.curvature == expected.curvature && fit.curvatureSignificance == expected.curvatureSignificance, "round \(round)")
-            #expect(fit.noise == expected.noise, "round \(round)")
+            #expect(fit.noise == expected.noise && fit.scatter == expected.scatter, "round \(round)")
             #expect(fit.start == expected.start && fit.end == expected.end, "round \(round)")
             let same = zip(fit.quarterMedians, expected.quarterMedians).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
             #expect(same && fit.quarterMedians.count == 4, "round \(round): \(fit.quarterMedians) vs \(expected.quarterMedians)")

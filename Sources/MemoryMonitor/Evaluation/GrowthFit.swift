@@ -34,6 +34,10 @@ package struct GrowthFit: Sendable, Equatable {
     /// follow leaves residuals that are not noise; it barely moves neighbours apart). 0 with
     /// fewer than three points.
     package var noise: Double
+    /// The residuals' standard deviation about the line, √(residual sum of squares ÷ (n − 2)),
+    /// bytes: noise and whatever the line does not follow (a bend, a step). 0 with fewer than
+    /// three points.
+    package var scatter: Double
     /// Points fitted.
     package var count: Int
     /// The medians of four equal time segments, oldest first: growth that is sustained raises
@@ -137,7 +141,7 @@ package struct GrowthFit: Sendable, Equatable {
         return GrowthFit(
             slope: slope, valueAtEnd: intercept + slope * last.t, valueAtStart: intercept + slope * first.t, start: first.t, end: last.t,
             explained: explained, significance: significance, curvature: curvature, curvatureSignificance: curvatureSignificance,
-            noise: noise(p, residual: residual), count: n, quarterMedians: quarters)
+            noise: noise(p, residual: residual), scatter: n > 2 ? (residual / Double(n - 2)).squareRoot() : 0, count: n, quarterMedians: quarters)
     }
 
     /// `noise` of the points `p`, oldest first, whose residual sum of squares about the line is `residual`.

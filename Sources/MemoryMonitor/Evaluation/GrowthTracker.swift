@@ -336,7 +336,7 @@ public struct GrowthTracker: Sendable {
     /// check's fit is trusted and the next is not; without this, a noisy leak's trend alert
     /// resolved and fired again every few checks. A step to flat or growth that stopped ends it
     /// (the slope and its error shrink as flat points fill the window), and so does a fall: the
-    /// newest check more than three times the noise below the line.
+    /// newest check more than three times the residuals' scatter below the line.
     private func mayStillCross(_ target: TrendTarget, level: Severity, residentFit: GrowthFit?, usedFit: GrowthFit?) -> Bool {
         guard !crossed(target, level: level) else { return false }
         let fit: GrowthFit?
@@ -350,8 +350,9 @@ public struct GrowthTracker: Sendable {
         }
         guard let fit, let bound, let now, fit.valueAtEnd > 0, fit.end - fit.start >= rule.window / 2 else { return false }
         // A fall the robust line does not follow yet (a sawtooth's tooth dropping): the newest
-        // check is far below it.
-        guard now >= fit.valueAtEnd - 3 * fit.noise - 0.01 * fit.valueAtEnd else { return false }
+        // check is far below it, by more than three times the residuals' scatter (which counts
+        // a bend the line does not follow, as a start-up ramp in the window leaves).
+        guard now >= fit.valueAtEnd - 3 * fit.scatter - 0.01 * fit.valueAtEnd else { return false }
         let upper = fit.slope + 2 * fit.slopeError
         guard upper > 0, upper * predictionWindow / fit.valueAtEnd >= trendThreshold else { return false }
         let passage = if case .threshold = target, !firstCheckFires { fit.withoutNoise } else { fit }
