@@ -34,7 +34,7 @@ while let flag = arguments.popFirst() {
         print(usage, terminator: "")
         exit(0)
     }
-    guard let text = arguments.popFirst(), let value = Double(text) else { fail("\(flag) needs a number") }
+    guard let text = arguments.popFirst(), let value = Double(text), value.isFinite, value >= 0 else { fail("\(flag) needs a number of at least 0") }
     switch flag {
     case "--warning-mb": configuration.thresholds.memoryWarningMB = value
     case "--critical-mb": configuration.thresholds.memoryCriticalMB = value
@@ -42,7 +42,9 @@ while let flag = arguments.popFirst() {
     case "--rate-limit": configuration.alerting.rateLimitSeconds = value
     case "--window": configuration.monitoring.leakDetection.monitoringWindow = value
     case "--prediction-window": configuration.experimental.predictionWindow = value
-    case "--flap-threshold": configuration.alerting.flapThreshold = Int(value)
+    case "--flap-threshold":
+        guard value >= 2, value <= 1000, value == value.rounded() else { fail("--flap-threshold takes a whole number from 2 to 1000") }
+        configuration.alerting.flapThreshold = Int(value)
     case "--flap-stable": configuration.alerting.flapStableSeconds = value
     default: fail("unknown flag \(flag)")
     }

@@ -17,11 +17,12 @@ public struct GrowthTracker: Sendable {
         /// While a `memory_trend` alert is open: what it predicts the crossing of (`warning`,
         /// `critical`, `emergency` or `limit`) and the seconds left of the time it said. Unlike
         /// `secondsToThreshold`, which every growing fit gives, only a trusted fit opens it.
-        public var trend: (crossing: String, seconds: Double)?
+        public var trend: Trend?
 
-        public static func == (a: Self, b: Self) -> Bool {
-            a.basis == b.basis && a.rateBytesPerSecond == b.rateBytesPerSecond && a.leaking == b.leaking && a.secondsToThreshold == b.secondsToThreshold
-                && a.secondsToLimit == b.secondsToLimit && a.trend?.crossing == b.trend?.crossing && a.trend?.seconds == b.trend?.seconds
+        /// An open trend alert's crossing and the seconds left of its time.
+        public struct Trend: Sendable, Equatable {
+            public var crossing: String
+            public var seconds: Double
         }
     }
 
@@ -69,11 +70,9 @@ public struct GrowthTracker: Sendable {
     /// Checks from before a restart, taken up at the first check if the target is the same process.
     private var restored: [SampleHistory.Entry] = []
     private(set) var leaking = false
-    private(set) var trend: String?
-    /// When the open trend alert said the crossing would come (Unix time).
-    private var trendCrossingAt: Double?
-    /// What the open trend alert predicts a crossing of.
-    private var trendTarget: TrendTarget?
+    /// The open trend alert: its sentence, when it said the crossing would come (Unix time) and
+    /// what it predicts the crossing of.
+    private var trend: (text: String, crossingAt: Double, target: TrendTarget)?
     /// When the target's level was last at or above each `process_memory` level: a crossing that
     /// came within the prediction window is not predicted again (the level falls back below it
     /// under noise, by the hysteresis margin, and rises again).
@@ -113,6 +112,14 @@ public struct GrowthTracker: Sendable {
         case threshold(Severity)
         /// The effective memory limit, by memory in use.
         case limit
+
+        /// The `crossing` label: the level's name, or `limit`.
+        var crossing: String {
+            switch self {
+            case .threshold(let severity): severity.description
+            case .limit: "limit"
+            }
+        }
     }
 
     /// Keeps the history read back from the state directory; the first check takes up the points
@@ -135,7 +142,7 @@ public struct GrowthTracker: Sendable {
     package mutating func reset() -> [Event] {
         var events: [Event] = []
         if leaking { events.append(.leakEnded) }
-        if let trend { events.append(.trendEnded(message: "RESOLVED: \(trend) (the target changed)")) }
+        if let trend { events.append(.trendEnded(message: "RESOLVED: \(trend.text) (the target changed)")) }
         settled = []
         newest = nil
         basisSeries.removeAll()
@@ -143,8 +150,6 @@ public struct GrowthTracker: Sendable {
         usedSeries.removeAll()
         leaking = false
         trend = nil
-        trendCrossingAt = nil
-        trendTarget = nil
         reachedAt = [:]
         basisPeaks = SlidingMaximum()
         residentPeaks = SlidingMaximum()
@@ -198,8 +203,8 @@ public struct GrowthTracker: Sendable {
         for severity in Severity.alerting where severity <= level { reachedAt[severity] = point.t }
         if predictive {
             let predicted = prediction(level: level, residentFit: residentFit, toThreshold: toThreshold, usedFit: usedFit, toLimit: toLimit)
-            if let open = trendTarget {
-                let said = (trendCrossingAt ?? point.t) - point.t
+            if let (text, crossingAt, open) = trend {
+                let said = crossingAt - point.t
                 if let predicted, predicted.target != open || abs(predicted.seconds - said) > max(0.25 * said, Self.leastRefresh) {
                     // Another crossing, or the time the open alert gave is off by more than a
                     // quarter and a minute: say the new one.
@@ -208,28 +213,23 @@ public struct GrowthTracker: Sendable {
                 } else if predicted == nil, mayStillCross(open, level: level, residentFit: residentFit, usedFit: usedFit) {
                     // Not a fit to say a time from, but the growth goes on: the alert stands. Once
                     // the time it said has passed, it says this check's time.
-                    if let said = trendCrossingAt, point.t >= said, let again = estimate(open, residentFit: residentFit, usedFit: usedFit, toThreshold: toThreshold, toLimit: toLimit) {
+                    if point.t >= crossingAt, let again = estimate(open, residentFit: residentFit, usedFit: usedFit, toThreshold: toThreshold, toLimit: toLimit) {
                         openTrend(again, now: point.t)
                         events.append(.trendUpdated(message: "WARNING: \(again.text) (updated)", seconds: again.seconds))
                     }
-                } else if predicted == nil, let previous = trend {
-                    let reached = crossed(open, level: level)
+                } else if predicted == nil {
                     trend = nil
-                    trendCrossingAt = nil
-                    trendTarget = nil
-                    events.append(.trendEnded(message: reached
-                        ? "RESOLVED: the crossing came (was: \(previous))"
-                        : "RESOLVED: no crossing predicted within \(Self.duration(predictionWindow)) any more (was: \(previous))"))
+                    events.append(.trendEnded(message: crossed(open, level: level)
+                        ? "RESOLVED: the crossing came (was: \(text))"
+                        : "RESOLVED: no crossing predicted within \(Self.duration(predictionWindow)) any more (was: \(text))"))
                 }
             } else if let predicted {
                 openTrend(predicted, now: point.t)
                 events.append(.trendStarted(message: "WARNING: \(predicted.text)", seconds: predicted.seconds))
             }
         }
-        var open: (crossing: String, seconds: Double)?
-        if let target = trendTarget, let at = trendCrossingAt {
-            let crossing = if case .threshold(let severity) = target { severity.description } else { "limit" }
-            open = (crossing, max(0, at - point.t))
+        let open = trend.map { trend in
+            Analysis.Trend(crossing: trend.target.crossing, seconds: max(0, trend.crossingAt - point.t))
         }
         let analysis = Analysis(
             basis: anonymous == nil ? "resident" : "anonymous", rateBytesPerSecond: basisFit?.slope, leaking: leaking,
@@ -283,9 +283,7 @@ public struct GrowthTracker: Sendable {
     static let leastRefresh = 60.0
 
     private mutating func openTrend(_ predicted: Predicted, now: Double) {
-        trend = predicted.text
-        trendCrossingAt = now + predicted.seconds
-        trendTarget = predicted.target
+        trend = (predicted.text, now + predicted.seconds, predicted.target)
     }
 
     /// The earliest crossing within the prediction window with a trend above `trend_threshold`,

@@ -54,7 +54,6 @@ package struct LeakRule: Sendable, Equatable {
     package func hasStopped(_ fit: GrowthFit) -> Bool {
         guard fit.end - fit.start >= window * Self.minimumSpanShare else { return false }
         guard fit.valueAtStart > 0 else { return true }
-        let standardError = fit.significance.isFinite && fit.significance != 0 ? abs(fit.slope / fit.significance) : 0
-        return (fit.slope + 2 * standardError) * window / fit.valueAtStart < thresholdGrowthRate / 2
+        return (fit.slope + 2 * fit.slopeError) * window / fit.valueAtStart < thresholdGrowthRate / 2
     }
 }

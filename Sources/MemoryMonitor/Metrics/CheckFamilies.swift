@@ -113,7 +113,7 @@ package enum CheckFamilies {
         f.gauge(
             "memory_trend_predicted_seconds",
             "While a memory_trend alert is open: seconds left until the crossing it predicts (crossing: the threshold level or limit). Absent otherwise; only a fit trusted to extrapolate opens one (docs/leak-detection.md).",
-            labels: ["crossing"], ["warning", "critical", "emergency", "limit"].map { ([$0], growth?.trend?.crossing == $0 ? growth?.trend?.seconds : nil) })
+            labels: ["crossing"], (Severity.alerting.map(\.description) + ["limit"]).map { ([$0], growth?.trend?.crossing == $0 ? growth?.trend?.seconds : nil) })
         f.gauge(
             "memory_leak_suspected", "1 while a leak episode is in progress (the leak rule in docs/leak-detection.md), else 0.",
             (growth?.leaking ?? false) ? 1 : 0)
