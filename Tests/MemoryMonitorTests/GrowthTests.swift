@@ -416,6 +416,66 @@ struct GrowthTests {
         }
     }
 
+    /// A leak that has gone on along one line for longer than the window: the trend alert's
+    /// time counts the slope over two and four windows, which noise moves less than one
+    /// window's. Over 30 seeds of a 5 MiB/min leak under 8 MiB of noise, at each trend alert
+    /// (started or updated), its time is compared with the check that first read the threshold
+    /// in the same series, and so is the time the window's fit alone gives at that check
+    /// (`secondsToThreshold`, the gauge's): the alert's is closer in the median.
+    @Test func aLongLeaksTrendTimeCountsTheSlopeOverLongerSpans() throws {
+        var config = Self.trendOnly
+        config.monitoring.checkInterval = 10
+        let bounds = ThresholdPolicy(config.thresholds).processMB
+        var alertErrors: [Double] = []
+        var windowErrors: [Double] = []
+        for seed in 1...30 {
+            var generator = SeededGenerator(state: UInt64(seed) * 104_729)
+            let series = stride(from: 0.0, through: 4800, by: 10).map { t in (t, 100 + t * 5 / 60 + 8 * Self.gaussian(&generator)) }
+            var tracker = GrowthTracker(configuration: config)
+            var levels = LevelTracker()
+            for (t, mb) in series where t <= 4200 {
+                _ = levels.update(value: mb, bounds: bounds)
+                let (analysis, events) = tracker.observe(Sample.fixture(timestamp: t, residentBytes: UInt64(mb * Self.mib)), level: levels.level)
+                for event in events {
+                    let said: Double
+                    switch event {
+                    case .trendStarted(_, let seconds), .trendUpdated(_, let seconds): said = seconds
+                    default: continue
+                    }
+                    let crossing = try #require(analysis.trend?.crossing)
+                    let severity = try #require(Severity.alerting.first { $0.description == crossing })
+                    let bound = try #require(bounds.bound(for: severity))
+                    let window = try #require(analysis.secondsToThreshold[severity])
+                    guard let reached = series.first(where: { $0.0 > t && $0.1 >= bound })?.0 else { continue }
+                    alertErrors.append(abs(said - (reached - t)))
+                    windowErrors.append(abs(window - (reached - t)))
+                }
+            }
+        }
+        let median = { (values: [Double]) in values.sorted()[values.count / 2] }
+        #expect(alertErrors.count >= 40, "trend alerts: \(alertErrors.count)")
+        #expect(median(alertErrors) < 0.9 * median(windowErrors), "median error \(median(alertErrors)) s against the window's \(median(windowErrors)) s")
+    }
+
+    /// A leak that started within the longer spans: their older half is flat and their newer
+    /// half rises, so they do not weigh in and the trend alert's time is the window's.
+    @Test func aLeakThatStartedWithinTheLongerSpansTakesTheWindowsTime() throws {
+        var config = Self.trendOnly
+        config.monitoring.checkInterval = 10
+        var tracker = GrowthTracker(configuration: config)
+        var compared = 0
+        for t in stride(from: 0.0, through: 1800, by: 10) {
+            let mb = 100 + max(0, t - 1000) * 10 / 60 + Self.noise(t)
+            let (analysis, events) = tracker.observe(Sample.fixture(timestamp: t, residentBytes: UInt64(mb * Self.mib)), level: .healthy)
+            for case .trendStarted(_, let seconds) in events {
+                let window = try #require(analysis.secondsToThreshold[.warning])
+                #expect(abs(seconds - window) <= 0.05 * window, "t \(t): the alert said \(seconds) s, the window's fit \(window) s; \(events)")
+                compared += 1
+            }
+        }
+        #expect(compared == 1)
+    }
+
     /// Under noise the first check over a threshold comes before the line reaches it. The time the
     /// model gives equals the median of 4000 simulated runs (checks every 10 s of the line plus
     /// independent normal noise) within one check, for slow and fast rises; without noise it is

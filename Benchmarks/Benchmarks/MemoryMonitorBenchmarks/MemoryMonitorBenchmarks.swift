@@ -204,6 +204,38 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // The same with a trend alert open (a leak 4 minutes from the warning threshold after 20
+    // minutes of one line), over 19 checks: one long slot at 1 s checks, so the slopes over
+    // two and four windows a trend alert's time counts are computed once, as in the exporter.
+    // The figure is for the 19 checks.
+    Benchmark("leak tracker: 19 checks, trend alert open") { benchmark in
+        var configuration = MonitorConfiguration()
+        configuration.thresholds.memoryWarningMB = 460
+        var tracker = GrowthTracker(configuration: configuration)
+        var t = 1_800_000_000.0
+        func sample(_ t: Double) -> Sample {
+            let noise = UInt64(t.truncatingRemainder(dividingBy: 7) * 4096)
+            let status = ProcessStatus(name: "bench", residentBytes: 200_000_000 + UInt64(t - 1_800_000_000) * 200_000 + noise)
+            return Sample(
+                timestamp: t, targetDescription: "bench", process: .init(pid: 1, status: status),
+                host: MemInfo(totalBytes: 1 << 34, availableBytes: 1 << 33), cgroup: nil, hostPressure: nil, allocator: nil,
+                exporter: .init())
+        }
+        var open = false
+        for _ in 0..<1200 {
+            t += 1
+            open = tracker.observe(sample(t), level: .healthy).0.trend != nil
+        }
+        precondition(open, "the benchmark's leak should have a trend alert open")
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            for _ in 0..<19 {
+                t += 1
+                blackHole(tracker.observe(sample(t), level: .healthy))
+            }
+        }
+    }
+
     Benchmark("one full check") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(monitor.check()) }
     }

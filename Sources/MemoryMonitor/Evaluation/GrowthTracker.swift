@@ -67,6 +67,17 @@ public struct GrowthTracker: Sendable {
     var peakLookback: Double { rule.window * 8 }
     private var residentSeries = SlidingGrowthFit()
     private var usedSeries = SlidingGrowthFit()
+    /// With predictive alerting: one point per slot of `longSlotWidth` (the last check of each
+    /// slot that has ended) over the last `timingSpans.last` windows, for a trend alert's time
+    /// when the growth has gone on along one line for longer than the window (`timingFit`).
+    private var longSettled: [Point] = []
+    /// `longSlopes` of RSS and of memory in use, computed when a trend alert's time needs them
+    /// and kept until the next long point settles.
+    private var residentTiming: [(slope: Double, variance: Double)]?
+    private var usedTiming: [(slope: Double, variance: Double)]?
+    /// The spans, in windows, a trend alert's time may be read from besides the window itself.
+    static let timingSpans: [Double] = [2, 4]
+    var longSlotWidth: Double { rule.window * Self.timingSpans[Self.timingSpans.count - 1] / Self.slotsPerWindow }
     /// Checks from before a restart, taken up at the first check if the target is the same process.
     private var restored: [SampleHistory.Entry] = []
     private(set) var leaking = false
@@ -145,6 +156,9 @@ public struct GrowthTracker: Sendable {
         if let trend { events.append(.trendEnded(message: "RESOLVED: \(trend.text) (the target changed)")) }
         settled = []
         newest = nil
+        longSettled = []
+        residentTiming = nil
+        usedTiming = nil
         basisSeries.removeAll()
         residentSeries.removeAll()
         usedSeries.removeAll()
@@ -245,11 +259,21 @@ public struct GrowthTracker: Sendable {
             settled.removeLast()
             drop(last, oldest: false)
         }
+        while let last = longSettled.last, last.t >= point.t {
+            longSettled.removeLast()
+            (residentTiming, usedTiming) = (nil, nil)
+        }
         if let previous = newest, previous.t < point.t, slot(previous.t) != slot(point.t) {
             settled.append(previous)
             basisSeries.append((previous.t, previous.basis))
             if let v = previous.resident { residentSeries.append((previous.t, v)) }
             if let v = previous.used { usedSeries.append((previous.t, v)) }
+        }
+        if predictive, let previous = newest, previous.t < point.t, (previous.t / longSlotWidth).rounded(.down) != (point.t / longSlotWidth).rounded(.down) {
+            longSettled.append(previous)
+            (residentTiming, usedTiming) = (nil, nil)
+            let longCutoff = point.t - longSlotWidth * Self.slotsPerWindow
+            if let first = longSettled.firstIndex(where: { $0.t >= longCutoff }), first > 0 { longSettled.removeFirst(first) }
         }
         newest = point
         let cutoff = point.t - rule.window
@@ -288,7 +312,7 @@ public struct GrowthTracker: Sendable {
 
     /// The earliest crossing within the prediction window with a trend above `trend_threshold`,
     /// from a fit trusted to extrapolate, as a sentence, or nil.
-    private func prediction(level: Severity, residentFit: GrowthFit?, toThreshold: [Severity: Double], usedFit: GrowthFit?, toLimit: Double?)
+    private mutating func prediction(level: Severity, residentFit: GrowthFit?, toThreshold: [Severity: Double], usedFit: GrowthFit?, toLimit: Double?)
         -> Predicted?
     {
         var best: Predicted?
@@ -297,13 +321,13 @@ public struct GrowthTracker: Sendable {
             reachedAt[next].map({ (newest?.t ?? fit.end) - $0 > predictionWindow }) ?? true,
             let bound = thresholds.bound(for: next), surelyWithin(firstCheckFires ? fit : fit.withoutNoise, bound * 1_048_576)
         {
-            best = estimate(.threshold(next), residentFit: fit, usedFit: nil, toThreshold: toThreshold, toLimit: nil)
+            best = estimate(.threshold(next), residentFit: fit, usedFit: nil, toThreshold: toThreshold, toLimit: nil).flatMap { $0.seconds <= predictionWindow ? $0 : nil }
         }
         if let fit = usedFit, trustworthy(fit), fit.valueAtEnd > 0, fit.slope * predictionWindow / fit.valueAtEnd >= trendThreshold,
             let seconds = toLimit, seconds > 0, seconds <= predictionWindow, seconds < (best?.seconds ?? .infinity), let limit = newest?.limit,
             surelyWithin(fit, limit)
         {
-            best = estimate(.limit, residentFit: nil, usedFit: fit, toThreshold: [:], toLimit: toLimit) ?? best
+            best = estimate(.limit, residentFit: nil, usedFit: fit, toThreshold: [:], toLimit: toLimit).flatMap { $0.seconds <= predictionWindow ? $0 : nil } ?? best
         }
         return best
     }
@@ -316,16 +340,74 @@ public struct GrowthTracker: Sendable {
         return seconds <= predictionWindow
     }
 
-    /// The sentence of a trend alert for `target` with this check's time to the crossing.
-    private func estimate(_ target: TrendTarget, residentFit: GrowthFit?, usedFit: GrowthFit?, toThreshold: [Severity: Double], toLimit: Double?) -> Predicted? {
+    /// The sentence of a trend alert for `target` with this check's time to the crossing, read
+    /// from the longest span on one line (`timingFit`).
+    private mutating func estimate(_ target: TrendTarget, residentFit: GrowthFit?, usedFit: GrowthFit?, toThreshold: [Severity: Double], toLimit: Double?) -> Predicted? {
         switch target {
         case .threshold(let severity):
-            guard let fit = residentFit, let seconds = toThreshold[severity], seconds > 0, let bound = thresholds.bound(for: severity) else { return nil }
+            guard let window = residentFit, let bound = thresholds.bound(for: severity) else { return nil }
+            let long = timingFit(target, window: window)
+            let fit = long ?? window
+            let passage = firstCheckFires ? fit : fit.withoutNoise
+            guard let seconds = long == nil ? toThreshold[severity] : passage.secondsUntilFirstCheck(reaching: bound * 1_048_576, interval: checkInterval),
+                seconds > 0
+            else { return nil }
             return (seconds, "RSS \(Self.bytes(fit.valueAtEnd)) growing \(Self.bytes(fit.slope * 60))/min, crosses \(severity) (\(Self.bytes(bound * 1_048_576))) in about \(Self.duration(seconds))", target)
         case .limit:
-            guard let fit = usedFit, let seconds = toLimit, seconds > 0, let limit = newest?.limit else { return nil }
+            guard let window = usedFit, let limit = newest?.limit else { return nil }
+            let long = timingFit(target, window: window)
+            let fit = long ?? window
+            guard let seconds = long == nil ? toLimit : fit.secondsUntilFirstCheck(reaching: limit, interval: checkInterval), seconds > 0 else { return nil }
             return (seconds, "memory in use \(Self.bytes(fit.valueAtEnd)) growing \(Self.bytes(fit.slope * 60))/min, reaches the limit (\(Self.bytes(limit))) in about \(Self.duration(seconds))", target)
         }
+    }
+
+    /// The window's fit with its slope taken together with the slope over a longer span, when
+    /// one is known; nil when none is (the window's fit is then the one to read). One window's
+    /// slope under noise is uncertain: with 8 MiB of noise on a 5 MiB/min leak, about a fifth of
+    /// itself over 5 minutes; twice the span has about a third of that error. But a longer span
+    /// may hold a change the window does not (a leak that started within it, a step), which
+    /// makes its slope wrong however certain. A span's slope counts with the inverse of its
+    /// variance plus the square of the difference between its older and its newer half's slopes
+    /// beyond what chance gives (`longSlopes`), the window's with the inverse of its variance:
+    /// on one line the halves agree and the span weighs in; across a change they differ and it
+    /// does not. The span that weighs most is taken; the line goes through the window's value
+    /// at the newest check (docs/leak-detection.md, "Prediction").
+    private mutating func timingFit(_ target: TrendTarget, window fit: GrowthFit) -> GrowthFit? {
+        let spans: [(slope: Double, variance: Double)]
+        switch target {
+        case .threshold:
+            if residentTiming == nil { residentTiming = longSlopes(\.resident) }
+            spans = residentTiming ?? []
+        case .limit:
+            if usedTiming == nil { usedTiming = longSlopes(\.used) }
+            spans = usedTiming ?? []
+        }
+        guard let best = spans.min(by: { $0.variance < $1.variance }), best.variance > 0 else { return nil }
+        let windowVariance = fit.slopeError * fit.slopeError
+        guard windowVariance > 0 else { return nil }
+        let (w, l) = (1 / windowVariance, 1 / best.variance)
+        return fit.pivoted(slope: (fit.slope * w + best.slope * l) / (w + l))
+    }
+
+    /// For each of `timingSpans` windows back from the newest long point, up to the first the
+    /// points do not cover for three quarters: the slope over the span, and its variance plus
+    /// what the difference between its halves' slopes shows beyond chance (its square less the
+    /// variance of the two, at least 0).
+    private func longSlopes(_ value: KeyPath<Point, Double?>) -> [(slope: Double, variance: Double)] {
+        guard let last = longSettled.last?.t else { return [] }
+        var slopes: [(slope: Double, variance: Double)] = []
+        for span in Self.timingSpans {
+            let seconds = span * rule.window
+            let points = longSettled.filter { $0.t >= last - seconds }.compactMap { p in p[keyPath: value].map { (t: p.t, v: $0) } }
+            guard let fit = GrowthFit.fit(points), fit.end - fit.start >= 0.75 * seconds else { break }
+            let middle = (fit.start + fit.end) / 2
+            guard let older = GrowthFit.fit(points.filter { $0.t <= middle }), let newer = GrowthFit.fit(points.filter { $0.t >= middle }) else { break }
+            let change = older.slope - newer.slope
+            let chance = older.slopeError * older.slopeError + newer.slopeError * newer.slopeError
+            slopes.append((fit.slope, fit.slopeError * fit.slopeError + max(0, change * change - chance)))
+        }
+        return slopes
     }
 
     /// Whether an open trend alert stands on a check that gives no trusted prediction: its
