@@ -204,6 +204,23 @@ package struct GrowthFit: Sendable, Equatable {
         return fit
     }
 
+    /// The same line, its end moved to `t`.
+    package func extended(to t: Double) -> GrowthFit {
+        var fit = self
+        fit.valueAtEnd += slope * (t - end)
+        fit.end = t
+        return fit
+    }
+
+    /// The line with `slope` through `value` at the fit's end.
+    package func through(value: Double, slope newSlope: Double) -> GrowthFit {
+        var fit = self
+        fit.slope = newSlope
+        fit.valueAtEnd = value
+        fit.valueAtStart = value - newSlope * (end - start)
+        return fit
+    }
+
     /// Seconds until the fitted line reaches `target`: 0 when already there, nil when not growing.
     package func secondsUntil(_ target: Double) -> Double? {
         if valueAtEnd >= target { return 0 }

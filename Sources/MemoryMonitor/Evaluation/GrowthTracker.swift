@@ -71,10 +71,13 @@ public struct GrowthTracker: Sendable {
     /// slot that has ended) over the last `timingSpans.last` windows, for a trend alert's time
     /// when the growth has gone on along one line for longer than the window (`timingFit`).
     private var longSettled: [Point] = []
-    /// `longSlopes` of RSS and of memory in use, computed when a trend alert's time needs them
-    /// and kept until the next long point settles.
-    private var residentTiming: [(slope: Double, variance: Double)]?
-    private var usedTiming: [(slope: Double, variance: Double)]?
+    /// `longEstimates` of RSS and of memory in use, computed when a trend alert's time needs
+    /// them and kept until the next long point settles.
+    private var residentLong: [SlopeEstimate]?
+    private var usedLong: [SlopeEstimate]?
+    /// `windowEstimates` of RSS and of memory in use, kept until the next point settles.
+    private var residentShort: (newer: SlopeEstimate?, bias: Double)?
+    private var usedShort: (newer: SlopeEstimate?, bias: Double)?
     /// The spans, in windows, a trend alert's time may be read from besides the window itself.
     static let timingSpans: [Double] = [2, 4]
     var longSlotWidth: Double { rule.window * Self.timingSpans[Self.timingSpans.count - 1] / Self.slotsPerWindow }
@@ -157,8 +160,7 @@ public struct GrowthTracker: Sendable {
         settled = []
         newest = nil
         longSettled = []
-        residentTiming = nil
-        usedTiming = nil
+        (residentLong, usedLong, residentShort, usedShort) = (nil, nil, nil, nil)
         basisSeries.removeAll()
         residentSeries.removeAll()
         usedSeries.removeAll()
@@ -258,12 +260,14 @@ public struct GrowthTracker: Sendable {
         while let last = settled.last, last.t >= point.t {
             settled.removeLast()
             drop(last, oldest: false)
+            (residentShort, usedShort) = (nil, nil)
         }
         while let last = longSettled.last, last.t >= point.t {
             longSettled.removeLast()
-            (residentTiming, usedTiming) = (nil, nil)
+            (residentLong, usedLong) = (nil, nil)
         }
         if let previous = newest, previous.t < point.t, slot(previous.t) != slot(point.t) {
+            (residentShort, usedShort) = (nil, nil)
             settled.append(previous)
             basisSeries.append((previous.t, previous.basis))
             if let v = previous.resident { residentSeries.append((previous.t, v)) }
@@ -271,7 +275,7 @@ public struct GrowthTracker: Sendable {
         }
         if predictive, let previous = newest, previous.t < point.t, (previous.t / longSlotWidth).rounded(.down) != (point.t / longSlotWidth).rounded(.down) {
             longSettled.append(previous)
-            (residentTiming, usedTiming) = (nil, nil)
+            (residentLong, usedLong) = (nil, nil)
             let longCutoff = point.t - longSlotWidth * Self.slotsPerWindow
             if let first = longSettled.firstIndex(where: { $0.t >= longCutoff }), first > 0 { longSettled.removeFirst(first) }
         }
@@ -362,52 +366,97 @@ public struct GrowthTracker: Sendable {
         }
     }
 
-    /// The window's fit with its slope taken together with the slope over a longer span, when
-    /// one is known; nil when none is (the window's fit is then the one to read). One window's
-    /// slope under noise is uncertain: with 8 MiB of noise on a 5 MiB/min leak, about a fifth of
+    /// A slope a trend alert's time may count: the fit over a span, and the slope's mean
+    /// squared error there, its variance plus the squared bias the span's halves show.
+    struct SlopeEstimate: Sendable {
+        var fit: GrowthFit
+        var error: Double
+    }
+
+    /// The window's fit with the slope and the value at the newest check taken together with
+    /// those over other spans, each weighed by the inverse of its slope's mean squared error;
+    /// nil when there is no other span (the window's fit is then the one to read). The spans:
+    /// the window's newer half, the window, and two and four windows back. One window's slope
+    /// under noise is uncertain: with 8 MiB of noise on a 5 MiB/min leak, about a fifth of
     /// itself over 5 minutes; twice the span has about a third of that error. But a longer span
-    /// may hold a change the window does not (a leak that started within it, a step), which
-    /// makes its slope wrong however certain. A span's slope counts with the inverse of its
-    /// variance plus the square of the difference between its older and its newer half's slopes
-    /// beyond what chance gives (`longSlopes`), the window's with the inverse of its variance:
-    /// on one line the halves agree and the span weighs in; across a change they differ and it
-    /// does not. The span that weighs most is taken; the line goes through the window's value
-    /// at the newest check (docs/leak-detection.md, "Prediction").
+    /// may hold a change the shorter ones do not (a leak that started within it, a step, a
+    /// leak that slowed), which makes its slope wrong however certain: each span's error counts
+    /// the square of the difference between its older and its newer half's slopes beyond what
+    /// chance gives (`halves`). On one line the halves agree and the longer spans weigh most;
+    /// across a change they differ and the newest span weighs most (docs/leak-detection.md,
+    /// "Prediction").
     private mutating func timingFit(_ target: TrendTarget, window fit: GrowthFit) -> GrowthFit? {
-        let spans: [(slope: Double, variance: Double)]
+        let value: KeyPath<Point, Double?>
+        let long: [SlopeEstimate]
+        let short: (newer: SlopeEstimate?, bias: Double)
         switch target {
         case .threshold:
-            if residentTiming == nil { residentTiming = longSlopes(\.resident) }
-            spans = residentTiming ?? []
+            value = \.resident
+            if residentLong == nil { residentLong = longEstimates(value) }
+            if residentShort == nil { residentShort = windowEstimates(value) }
+            (long, short) = (residentLong ?? [], residentShort ?? (nil, 0))
         case .limit:
-            if usedTiming == nil { usedTiming = longSlopes(\.used) }
-            spans = usedTiming ?? []
+            value = \.used
+            if usedLong == nil { usedLong = longEstimates(value) }
+            if usedShort == nil { usedShort = windowEstimates(value) }
+            (long, short) = (usedLong ?? [], usedShort ?? (nil, 0))
         }
-        guard let best = spans.min(by: { $0.variance < $1.variance }), best.variance > 0 else { return nil }
-        let windowVariance = fit.slopeError * fit.slopeError
-        guard windowVariance > 0 else { return nil }
-        let (w, l) = (1 / windowVariance, 1 / best.variance)
-        return fit.pivoted(slope: (fit.slope * w + best.slope * l) / (w + l))
+        var estimates = long
+        if let newer = short.newer { estimates.append(newer) }
+        guard !estimates.isEmpty, fit.slope > 0 else { return nil }
+        estimates.append(SlopeEstimate(fit: fit, error: fit.slopeError * fit.slopeError + short.bias))
+        // An exact line has no error: a floor of a thousandth of the slope keeps the weights finite.
+        let floor = fit.slope * fit.slope * 1e-6
+        let now = fit.end
+        var (weights, slope, level) = (0.0, 0.0, 0.0)
+        for estimate in estimates {
+            let weight = 1 / max(estimate.error, floor)
+            weights += weight
+            slope += weight * estimate.fit.slope
+            level += weight * estimate.fit.extended(to: now).valueAtEnd
+        }
+        return fit.through(value: level / weights, slope: slope / weights)
+    }
+
+    /// The window's newer half (settled points) with its slope's variance, and the squared bias
+    /// of the window's slope its halves show.
+    private func windowEstimates(_ value: KeyPath<Point, Double?>) -> (newer: SlopeEstimate?, bias: Double) {
+        let points = settled.compactMap { p in p[keyPath: value].map { (t: p.t, v: $0) } }
+        guard let (older, newer) = Self.halves(points) else { return (nil, 0) }
+        return (SlopeEstimate(fit: newer, error: newer.slopeError * newer.slopeError), Self.bias(older, newer))
     }
 
     /// For each of `timingSpans` windows back from the newest long point, up to the first the
-    /// points do not cover for three quarters: the slope over the span, and its variance plus
-    /// what the difference between its halves' slopes shows beyond chance (its square less the
-    /// variance of the two, at least 0).
-    private func longSlopes(_ value: KeyPath<Point, Double?>) -> [(slope: Double, variance: Double)] {
+    /// points do not cover for three quarters: the fit over the span with its slope's variance
+    /// plus the squared bias its halves show.
+    private func longEstimates(_ value: KeyPath<Point, Double?>) -> [SlopeEstimate] {
         guard let last = longSettled.last?.t else { return [] }
-        var slopes: [(slope: Double, variance: Double)] = []
+        var estimates: [SlopeEstimate] = []
         for span in Self.timingSpans {
             let seconds = span * rule.window
             let points = longSettled.filter { $0.t >= last - seconds }.compactMap { p in p[keyPath: value].map { (t: p.t, v: $0) } }
-            guard let fit = GrowthFit.fit(points), fit.end - fit.start >= 0.75 * seconds else { break }
-            let middle = (fit.start + fit.end) / 2
-            guard let older = GrowthFit.fit(points.filter { $0.t <= middle }), let newer = GrowthFit.fit(points.filter { $0.t >= middle }) else { break }
-            let change = older.slope - newer.slope
-            let chance = older.slopeError * older.slopeError + newer.slopeError * newer.slopeError
-            slopes.append((fit.slope, fit.slopeError * fit.slopeError + max(0, change * change - chance)))
+            guard let fit = GrowthFit.fit(points), fit.end - fit.start >= 0.75 * seconds, let (older, newer) = Self.halves(points) else { break }
+            estimates.append(SlopeEstimate(fit: fit, error: fit.slopeError * fit.slopeError + Self.bias(older, newer)))
         }
-        return slopes
+        return estimates
+    }
+
+    /// The fits of the older and the newer half in time of `points` (oldest first); nil with too few points.
+    static func halves(_ points: [(t: Double, v: Double)]) -> (older: GrowthFit, newer: GrowthFit)? {
+        guard let first = points.first?.t, let last = points.last?.t else { return nil }
+        let middle = (first + last) / 2
+        let split = points.firstIndex { $0.t > middle } ?? points.count
+        let newerStart = split > 0 && points[split - 1].t == middle ? split - 1 : split
+        guard let older = GrowthFit.fit(Array(points[..<split])), let newer = GrowthFit.fit(Array(points[newerStart...])) else { return nil }
+        return (older, newer)
+    }
+
+    /// What the difference between two halves' slopes shows beyond chance: its square less the
+    /// two slopes' variances, at least 0. An estimate of the squared bias of the whole span's
+    /// slope as a measure of the newer half's.
+    static func bias(_ older: GrowthFit, _ newer: GrowthFit) -> Double {
+        let change = older.slope - newer.slope
+        return max(0, change * change - older.slopeError * older.slopeError - newer.slopeError * newer.slopeError)
     }
 
     /// Whether an open trend alert stands on a check that gives no trusted prediction: its
