@@ -416,6 +416,29 @@ struct GrowthTests {
         }
     }
 
+    /// A leak whose rate dropped once (the recorded example service: 7.5 MiB/min for its first
+    /// 650 s, then 6.0) slows within an 1800 s window, but its window's newer half goes on along
+    /// a line: a leak within the window (it waited for the drop to leave the window: 1915 s on
+    /// the recording). A cache warming up over hours (τ = 4800 s) still slows in its newer half
+    /// and is not one within the same time, nor a rise that slows throughout (50 + 2√t MiB).
+    @Test func aLeakWhoseRateDroppedOnceIsFoundWithinTheWindow() {
+        var config = MonitorConfiguration()
+        config.monitoring.leakDetection.monitoringWindow = 1800
+        config.monitoring.checkInterval = 5
+        func leakStart(_ series: (Double) -> Double) -> Double? {
+            var tracker = GrowthTracker(configuration: config)
+            for t in stride(from: 0.0, through: 2400, by: 5) {
+                let events = tracker.observe(Sample.fixture(timestamp: t, residentBytes: UInt64(series(t) * Self.mib)), level: .healthy).1
+                if events.contains(where: { if case .leakStarted = $0 { true } else { false } }) { return t }
+            }
+            return nil
+        }
+        let dropped = leakStart { t in 27 + min(t, 650) * 7.5 / 60 + max(0, t - 650) * 6 / 60 }
+        #expect(dropped.map { $0 < 1800 } == true, "found after \(String(describing: dropped)) s")
+        #expect(leakStart { t in 50 + 130 * (1 - exp(-t / 4800)) } == nil)
+        #expect(leakStart { t in 50 + 2 * t.squareRoot() } == nil)
+    }
+
     /// A leak that has gone on along one line for longer than the window: the trend alert's
     /// time counts the slope over two and four windows, which noise moves less than one
     /// window's. Over 30 seeds of a 5 MiB/min leak under 8 MiB of noise, at each trend alert

@@ -191,7 +191,7 @@ public struct GrowthTracker: Sendable {
         var events: [Event] = []
         let basisFit = basisSeries.fit(newest: (point.t, point.basis))
         if leakDetection, let fit = basisFit {
-            if !leaking && rule.isLeak(fit) && passesEarlierPeak(fit, basisPeaks, now: point.t) {
+            if !leaking && rule.isLeak(fit, newerHalf: { newerHalf(\.basis, of: fit) }) && passesEarlierPeak(fit, basisPeaks, now: point.t) {
                 leaking = true
                 events.append(.leakStarted(rateBytesPerSecond: fit.slope, windowGrowth: rule.windowGrowth(fit)))
             } else if leaking && rule.hasStopped(fit) {
@@ -251,6 +251,14 @@ public struct GrowthTracker: Sendable {
             basis: anonymous == nil ? "resident" : "anonymous", rateBytesPerSecond: basisFit?.slope, leaking: leaking,
             secondsToThreshold: toThreshold, secondsToLimit: toLimit, trend: open)
         return (analysis, events)
+    }
+
+    /// The fit of `value` over the points of `fit`'s newer half, the newest check with them.
+    private func newerHalf(_ value: KeyPath<Point, Double>, of fit: GrowthFit) -> GrowthFit? {
+        let middle = (fit.start + fit.end) / 2
+        var points = settled.filter { $0.t >= middle }.map { (t: $0.t, v: $0[keyPath: value]) }
+        if let newest { points.append((newest.t, newest[keyPath: value])) }
+        return GrowthFit.fit(points)
     }
 
     /// Takes a check as the newest point. The one it replaces settles if its slot has ended;

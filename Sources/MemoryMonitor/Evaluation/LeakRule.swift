@@ -7,7 +7,8 @@
 ///    explains less of the variance, but its slope is just as certain; noise and a sawtooth
 ///    around a flat level are neither);
 /// 4. it does not slow: the growth rate falls by less than 30 % across the window, or not
-///    certainly (`GrowthFit.slows`): a cache warming up rises ever more slowly;
+///    certainly (`GrowthFit.slows`): a cache warming up rises ever more slowly; or, if it
+///    does, the window's newer half goes on along a line (`goesOn`);
 /// 5. it is sustained: the median of each quarter of the window is above the previous quarter's
 ///    by at least a quarter of the growth the line expects per quarter (one step, as a cache
 ///    warming up and then flat, raises one quarter, not all of them).
@@ -35,16 +36,29 @@ package struct LeakRule: Sendable, Equatable {
         return fit.slope * window / fit.valueAtStart
     }
 
-    /// Whether the fit is a leak by the rule above.
-    package func isLeak(_ fit: GrowthFit) -> Bool {
+    /// Whether the fit is a leak by the rule above. `newerHalf` gives the fit of the window's
+    /// newer half; it is asked for only when the window's rise slows (rule 4).
+    package func isLeak(_ fit: GrowthFit, newerHalf: () -> GrowthFit? = { nil }) -> Bool {
         guard fit.count >= Self.minimumPoints, fit.end - fit.start >= window * Self.minimumSpanShare else { return false }
-        guard windowGrowth(fit) >= thresholdGrowthRate, fit.explained >= Self.minimumExplained || fit.significance >= Self.minimumSignificance,
-            !fit.slows
+        guard windowGrowth(fit) >= thresholdGrowthRate, fit.explained >= Self.minimumExplained || fit.significance >= Self.minimumSignificance
         else { return false }
         let perQuarter = fit.slope * (fit.end - fit.start) / 4
         let q = fit.quarterMedians
-        guard q.count == 4, q.allSatisfy({ !$0.isNaN }) else { return false }
-        return zip(q, q.dropFirst()).allSatisfy { $1 - $0 >= perQuarter * Self.quarterShare }
+        guard q.count == 4, q.allSatisfy({ !$0.isNaN }), zip(q, q.dropFirst()).allSatisfy({ $1 - $0 >= perQuarter * Self.quarterShare }) else { return false }
+        return !fit.slows || newerHalf().map { Self.goesOn($0, after: fit) } == true
+    }
+
+    /// Whether a rise that slowed within the window goes on along a line in its newer half:
+    /// rising there at no less than 80 % of the window's slope, and certainly not slowing by
+    /// 10 % or more across the half (the fall of its rate plus two standard errors of that
+    /// fall stays under a tenth of its slope). A leak whose rate dropped once (the example
+    /// service leaks 7.5 MiB/min for its first ten minutes, then 6.0) slowed and now goes on;
+    /// a cache warming up or a cycle nearing its peak still slows, and under noise that hides
+    /// whether it does, the window's slowing stands.
+    static func goesOn(_ newer: GrowthFit, after fit: GrowthFit) -> Bool {
+        let fall = -newer.curvature * (newer.end - newer.start)
+        let fallError = newer.curvatureSignificance == 0 || newer.curvatureSignificance.isInfinite ? 0 : abs(fall / newer.curvatureSignificance)
+        return newer.slope > 0 && newer.slope >= 0.8 * fit.slope && fall + 2 * fallError < 0.1 * newer.slope
     }
 
     /// Whether an episode in progress has ended: growth over the window below half the
