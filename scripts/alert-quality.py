@@ -2,7 +2,7 @@
 """Alert quality on a corpus of memory traces: the exporter's own alerts against the bundled
 Prometheus rules and a predict_linear rule as users would write it.
 
-    swift build --product alert-replay && python3 scripts/alert-quality.py [--seeds N]
+    swift build --product alert-replay && python3 scripts/alert-quality.py [--seeds N | --sweep [--against OTHER_REPLAY]]
 
 Each trace (RSS in MiB every 10 s for two hours, seeded; and two recorded from real Python
 processes by scripts/record-trace.py, in scripts/alert-corpus/) is replayed
@@ -288,9 +288,55 @@ def seeded(seeds):
     print(f"Leak window 300 s, flat level under noise with spikes of 20-60 MiB (5 % of samples): {false_spiky} false leak or trend alerts")
 
 
+def sweep_traces():
+    """Non-leaking shapes beyond the corpus, for the leak rule: warm-ups with time constants from
+    2 minutes to 80 minutes under three noise levels and three scales, cycles of 30 minutes to 4
+    hours, sawtooths, and a rise that slows throughout (50 + 2√t MiB)."""
+    rng = random.Random(11)
+    out = {}
+    for tau in (120, 300, 600, 1200, 2400, 4800):
+        for sd in (0, 2, 8):
+            for base, amp in ((50, 130), (100, 60), (20, 150)):
+                out[f"warm-up tau {tau} s, sd {sd}, {base}+{amp} MiB"] = [(t, base + amp * (1 - math.exp(-t / tau)) + rng.gauss(0, sd)) for t in range(0, DURATION + 1, STEP)]
+    for period in (1800, 3600, 7200, 14400):
+        for sd in (0, 2):
+            out[f"cycle {period} s, sd {sd}"] = [(t, 120 + 60 * math.sin(2 * math.pi * t / period) + rng.gauss(0, sd)) for t in range(0, DURATION + 1, STEP)]
+    for period in (300, 900, 2400):
+        out[f"sawtooth {period} s"] = [(t, 80 + 100 * (t % period) / period) for t in range(0, DURATION + 1, STEP)]
+    for sd in (0, 2):
+        out[f"50 + 2 sqrt(t), sd {sd}"] = [(t, 50 + 2 * math.sqrt(t) + rng.gauss(0, sd)) for t in range(0, DURATION + 1, STEP)]
+    return out
+
+
+def sweep(against):
+    """Prints when the leak alerts fire on `sweep_traces` with both leak windows, and with
+    --against OTHER (another build of alert-replay) where the two differ."""
+    global REPLAY
+    mine = REPLAY
+    differ = total = 0
+    for name, points in sweep_traces().items():
+        for window in (300, 1800):
+            tr = {"points": points}
+            leaks = [s["t"] for s in replay_exporter(tr, window)[0] if s["component"] == "memory_leak" and s["status"] == "firing"]
+            total += len(leaks)
+            if against:
+                REPLAY = against
+                other = [s["t"] for s in replay_exporter(tr, window)[0] if s["component"] == "memory_leak" and s["status"] == "firing"]
+                REPLAY = mine
+                if other != leaks:
+                    differ += 1
+                    print(f"{name}, window {window} s: leak alerts at {leaks} s, {other} s with {against}")
+            elif leaks:
+                print(f"{name}, window {window} s: leak alerts at {leaks} s")
+    print(f"{len(sweep_traces())} traces, two windows: {total} leak alerts" + (f"; {differ} differ from {against}" if against else ""))
+
+
 def main():
     if not os.path.exists(REPLAY):
         sys.exit("build the replay tool first: swift build --product alert-replay")
+    if "--sweep" in sys.argv:
+        sweep(sys.argv[sys.argv.index("--against") + 1] if "--against" in sys.argv else None)
+        return
     if "--seeds" in sys.argv:
         seeded(int(sys.argv[sys.argv.index("--seeds") + 1]))
         return
