@@ -177,11 +177,12 @@ package struct GrowthFit: Sendable, Equatable {
     }
 
     /// The rise is slowing for certain: the growth rate falls by at least 30 % across the
-    /// span, by at least 5 standard errors. A cache warming up, or a load that has passed its
-    /// peak hour, rises ever more slowly; a leak does not. Neither a leak nor a trend is read
-    /// from such a window.
+    /// span, by at least 3 standard errors (5 before the twelfth session: under 2 MiB of noise
+    /// a fast warm-up's bend did not reach it; docs/leak-detection.md). A cache warming up, or
+    /// a load that has passed its peak hour, rises ever more slowly; a leak does not. Neither a
+    /// leak nor a trend is read from such a window (but see `LeakRule.goesOn`).
     package var slows: Bool {
-        slope > 0 && curvatureSignificance <= -5 && -curvature * (end - start) >= 0.3 * slope
+        slope > 0 && curvatureSignificance <= -3 && -curvature * (end - start) >= 0.3 * slope
     }
 
     /// The slope's standard error, bytes per second (0 when it cannot be told).
