@@ -78,7 +78,8 @@ public struct GrowthTracker: Sendable {
     /// `windowEstimates` of RSS and of memory in use, kept until the next point settles.
     private var residentShort: (newer: SlopeEstimate?, bias: Double)?
     private var usedShort: (newer: SlopeEstimate?, bias: Double)?
-    /// The spans, in windows, a trend alert's time may be read from besides the window itself.
+    /// The spans longer than the window, in windows, a trend alert's time counts (with the
+    /// window and its newer half).
     static let timingSpans: [Double] = [2, 4]
     var longSlotWidth: Double { rule.window * Self.timingSpans[Self.timingSpans.count - 1] / Self.slotsPerWindow }
     /// Checks from before a restart, taken up at the first check if the target is the same process.
@@ -353,23 +354,23 @@ public struct GrowthTracker: Sendable {
     }
 
     /// The sentence of a trend alert for `target` with this check's time to the crossing, read
-    /// from the longest span on one line (`timingFit`).
+    /// from the spans weighed together (`timingFit`), or the window's fit when there are none.
     private mutating func estimate(_ target: TrendTarget, residentFit: GrowthFit?, usedFit: GrowthFit?, toThreshold: [Severity: Double], toLimit: Double?) -> Predicted? {
         switch target {
         case .threshold(let severity):
             guard let window = residentFit, let bound = thresholds.bound(for: severity) else { return nil }
-            let long = timingFit(target, window: window)
-            let fit = long ?? window
+            let weighed = timingFit(target, window: window)
+            let fit = weighed ?? window
             let passage = firstCheckFires ? fit : fit.withoutNoise
-            guard let seconds = long == nil ? toThreshold[severity] : passage.secondsUntilFirstCheck(reaching: bound * 1_048_576, interval: checkInterval),
+            guard let seconds = weighed == nil ? toThreshold[severity] : passage.secondsUntilFirstCheck(reaching: bound * 1_048_576, interval: checkInterval),
                 seconds > 0
             else { return nil }
             return (seconds, "RSS \(Self.bytes(fit.valueAtEnd)) growing \(Self.bytes(fit.slope * 60))/min, crosses \(severity) (\(Self.bytes(bound * 1_048_576))) in about \(Self.duration(seconds))", target)
         case .limit:
             guard let window = usedFit, let limit = newest?.limit else { return nil }
-            let long = timingFit(target, window: window)
-            let fit = long ?? window
-            guard let seconds = long == nil ? toLimit : fit.secondsUntilFirstCheck(reaching: limit, interval: checkInterval), seconds > 0 else { return nil }
+            let weighed = timingFit(target, window: window)
+            let fit = weighed ?? window
+            guard let seconds = weighed == nil ? toLimit : fit.secondsUntilFirstCheck(reaching: limit, interval: checkInterval), seconds > 0 else { return nil }
             return (seconds, "memory in use \(Self.bytes(fit.valueAtEnd)) growing \(Self.bytes(fit.slope * 60))/min, reaches the limit (\(Self.bytes(limit))) in about \(Self.duration(seconds))", target)
         }
     }
@@ -390,9 +391,9 @@ public struct GrowthTracker: Sendable {
     /// may hold a change the shorter ones do not (a leak that started within it, a step, a
     /// leak that slowed), which makes its slope wrong however certain: each span's error counts
     /// the square of the difference between its older and its newer half's slopes beyond what
-    /// chance gives (`halves`). On one line the halves agree and the longer spans weigh most;
+    /// chance gives (`bias`). On one line the halves agree and the longer spans weigh most;
     /// across a change they differ and the newest span weighs most (docs/leak-detection.md,
-    /// "Prediction").
+    /// "The slope over several spans").
     private mutating func timingFit(_ target: TrendTarget, window fit: GrowthFit) -> GrowthFit? {
         let value: KeyPath<Point, Double?>
         let long: [SlopeEstimate]
