@@ -439,6 +439,24 @@ struct GrowthTests {
         #expect(leakStart { t in 50 + 2 * t.squareRoot() } == nil)
     }
 
+    /// The newer half "goes on along a line" only where its bend can be told: with three points
+    /// (checks a minute apart in a 5-minute window) the curvature is unknown, reported as 0, and
+    /// that is not evidence of a straight line, even when the three are on one.
+    @Test func aNewerHalfOfThreePointsDoesNotGoOn() throws {
+        let sparse: [(t: Double, v: Double)] = stride(from: 0.0, through: 300, by: 60).map { t in (t, 100 + t / 10) }
+        let whole = try #require(GrowthFit.fit(sparse))
+        let three = try #require(GrowthFit.fit(Array(sparse.suffix(3))))
+        #expect(three.curvatureSignificance == 0)
+        #expect(!LeakRule.goesOn(three, after: whole))
+        // Sixteen points on a line with a little alternating noise: it goes on.
+        let line: [(t: Double, v: Double)] = stride(from: 150.0, through: 300, by: 10).map { t in
+            let wobble = Int(t) % 20 == 0 ? 0.1 : -0.1
+            return (t, 100 + t / 10 + wobble)
+        }
+        let many = try #require(GrowthFit.fit(line))
+        #expect(LeakRule.goesOn(many, after: many))
+    }
+
     /// A cache warming up fast (100 → 160 MiB, τ = 120 s) under 2 MiB of noise, 20 seeds: its
     /// rise slows by far more than 30 % across a window, but the noise hides the bend from a
     /// 5-standard-error test; at 3 the warm-up is told from a leak in most seeds.

@@ -54,11 +54,13 @@ package struct LeakRule: Sendable, Equatable {
     /// fall stays under a tenth of its slope). A leak whose rate dropped once (the example
     /// service leaks 7.5 MiB/min for its first ten minutes, then 6.0) slowed and now goes on;
     /// a cache warming up or a cycle nearing its peak still slows, and under noise that hides
-    /// whether it does, the window's slowing stands.
+    /// whether it does, the window's slowing stands. With fewer than 8 points in the half (a
+    /// long check interval) its bend cannot be told, so neither can this.
     static func goesOn(_ newer: GrowthFit, after fit: GrowthFit) -> Bool {
+        guard newer.count >= 8, newer.slope > 0, newer.slope >= 0.8 * fit.slope else { return false }
         let fall = -newer.curvature * (newer.end - newer.start)
         let fallError = newer.curvatureSignificance == 0 || newer.curvatureSignificance.isInfinite ? 0 : abs(fall / newer.curvatureSignificance)
-        return newer.slope > 0 && newer.slope >= 0.8 * fit.slope && fall + 2 * fallError < 0.1 * newer.slope
+        return fall + 2 * fallError < 0.1 * newer.slope
     }
 
     /// Whether an episode in progress has ended: growth over the window below half the
