@@ -199,10 +199,7 @@ package struct GrowthFit: Sendable, Equatable {
 
     /// The same line through the same end value with another slope.
     package func pivoted(slope newSlope: Double) -> GrowthFit {
-        var fit = self
-        fit.slope = newSlope
-        fit.valueAtStart = valueAtEnd - newSlope * (end - start)
-        return fit
+        through(value: valueAtEnd, slope: newSlope)
     }
 
     /// The same line, its end moved to `t`.

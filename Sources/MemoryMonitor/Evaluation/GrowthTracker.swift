@@ -71,13 +71,10 @@ public struct GrowthTracker: Sendable {
     /// slot that has ended) over the last `timingSpans.last` windows, for a trend alert's time
     /// when the growth has gone on along one line for longer than the window (`timingFit`).
     private var longSettled: [Point] = []
-    /// `longEstimates` of RSS and of memory in use, computed when a trend alert's time needs
-    /// them and kept until the next long point settles.
-    private var residentLong: [SlopeEstimate]?
-    private var usedLong: [SlopeEstimate]?
-    /// `windowEstimates` of RSS and of memory in use, kept until the next point settles.
-    private var residentShort: (newer: SlopeEstimate?, bias: Double)?
-    private var usedShort: (newer: SlopeEstimate?, bias: Double)?
+    /// The span estimates of RSS and of memory in use, computed when a trend alert's time needs
+    /// them (`timingFit`).
+    private var residentSpans = SpanEstimates()
+    private var usedSpans = SpanEstimates()
     /// The spans longer than the window, in windows, a trend alert's time counts (with the
     /// window and its newer half).
     static let timingSpans: [Double] = [2, 4]
@@ -161,7 +158,7 @@ public struct GrowthTracker: Sendable {
         settled = []
         newest = nil
         longSettled = []
-        (residentLong, usedLong, residentShort, usedShort) = (nil, nil, nil, nil)
+        (residentSpans, usedSpans) = (SpanEstimates(), SpanEstimates())
         basisSeries.removeAll()
         residentSeries.removeAll()
         usedSeries.removeAll()
@@ -269,22 +266,22 @@ public struct GrowthTracker: Sendable {
         while let last = settled.last, last.t >= point.t {
             settled.removeLast()
             drop(last, oldest: false)
-            (residentShort, usedShort) = (nil, nil)
+            (residentSpans.window, usedSpans.window) = (nil, nil)
         }
         while let last = longSettled.last, last.t >= point.t {
             longSettled.removeLast()
-            (residentLong, usedLong) = (nil, nil)
+            (residentSpans.long, usedSpans.long) = (nil, nil)
         }
         if let previous = newest, previous.t < point.t, slot(previous.t) != slot(point.t) {
-            (residentShort, usedShort) = (nil, nil)
+            (residentSpans.window, usedSpans.window) = (nil, nil)
             settled.append(previous)
             basisSeries.append((previous.t, previous.basis))
             if let v = previous.resident { residentSeries.append((previous.t, v)) }
             if let v = previous.used { usedSeries.append((previous.t, v)) }
         }
-        if predictive, let previous = newest, previous.t < point.t, (previous.t / longSlotWidth).rounded(.down) != (point.t / longSlotWidth).rounded(.down) {
+        if predictive, let previous = newest, previous.t < point.t, slot(previous.t, width: longSlotWidth) != slot(point.t, width: longSlotWidth) {
             longSettled.append(previous)
-            (residentLong, usedLong) = (nil, nil)
+            (residentSpans.long, usedSpans.long) = (nil, nil)
             let longCutoff = point.t - longSlotWidth * Self.slotsPerWindow
             if let first = longSettled.firstIndex(where: { $0.t >= longCutoff }), first > 0 { longSettled.removeFirst(first) }
         }
@@ -311,7 +308,7 @@ public struct GrowthTracker: Sendable {
         }
     }
 
-    private func slot(_ t: Double) -> Double { (t / slotWidth).rounded(.down) }
+    private func slot(_ t: Double, width: Double? = nil) -> Double { (t / (width ?? slotWidth)).rounded(.down) }
 
     typealias Predicted = (seconds: Double, text: String, target: TrendTarget)
 
@@ -382,6 +379,19 @@ public struct GrowthTracker: Sendable {
         var error: Double
     }
 
+    /// One series' span estimates, each kept until a point of its kind settles: the longer
+    /// spans' (`longEstimates`) and the window's newer half with the window's bias
+    /// (`windowEstimates`).
+    struct SpanEstimates: Sendable {
+        var long: [SlopeEstimate]?
+        var window: (newer: SlopeEstimate?, bias: Double)?
+    }
+
+    /// The (time, value) points of `points` that have `value`, oldest first.
+    static func series(_ points: [Point], _ value: KeyPath<Point, Double?>) -> [(t: Double, v: Double)] {
+        points.compactMap { p in p[keyPath: value].map { (t: p.t, v: $0) } }
+    }
+
     /// The window's fit with the slope and the value at the newest check taken together with
     /// those over other spans, each weighed by the inverse of its slope's mean squared error;
     /// nil when there is no other span (the window's fit is then the one to read). The spans:
@@ -395,21 +405,13 @@ public struct GrowthTracker: Sendable {
     /// across a change they differ and the newest span weighs most (docs/leak-detection.md,
     /// "The slope over several spans").
     private mutating func timingFit(_ target: TrendTarget, window fit: GrowthFit) -> GrowthFit? {
-        let value: KeyPath<Point, Double?>
-        let long: [SlopeEstimate]
-        let short: (newer: SlopeEstimate?, bias: Double)
-        switch target {
-        case .threshold:
-            value = \.resident
-            if residentLong == nil { residentLong = longEstimates(value) }
-            if residentShort == nil { residentShort = windowEstimates(value) }
-            (long, short) = (residentLong ?? [], residentShort ?? (nil, 0))
-        case .limit:
-            value = \.used
-            if usedLong == nil { usedLong = longEstimates(value) }
-            if usedShort == nil { usedShort = windowEstimates(value) }
-            (long, short) = (usedLong ?? [], usedShort ?? (nil, 0))
+        let (value, spans): (KeyPath<Point, Double?>, WritableKeyPath<Self, SpanEstimates>) = switch target {
+        case .threshold: (\.resident, \.residentSpans)
+        case .limit: (\.used, \.usedSpans)
         }
+        if self[keyPath: spans].long == nil { self[keyPath: spans].long = longEstimates(value) }
+        if self[keyPath: spans].window == nil { self[keyPath: spans].window = windowEstimates(value) }
+        let (long, short) = (self[keyPath: spans].long ?? [], self[keyPath: spans].window ?? (nil, 0))
         var estimates = long
         if let newer = short.newer { estimates.append(newer) }
         guard !estimates.isEmpty, fit.slope > 0 else { return nil }
@@ -430,7 +432,7 @@ public struct GrowthTracker: Sendable {
     /// The window's newer half (settled points) with its slope's variance, and the squared bias
     /// of the window's slope its halves show.
     private func windowEstimates(_ value: KeyPath<Point, Double?>) -> (newer: SlopeEstimate?, bias: Double) {
-        let points = settled.compactMap { p in p[keyPath: value].map { (t: p.t, v: $0) } }
+        let points = Self.series(settled, value)
         guard let (older, newer) = Self.halves(points) else { return (nil, 0) }
         return (SlopeEstimate(fit: newer, error: newer.slopeError * newer.slopeError), Self.bias(older, newer))
     }
@@ -443,7 +445,7 @@ public struct GrowthTracker: Sendable {
         var estimates: [SlopeEstimate] = []
         for span in Self.timingSpans {
             let seconds = span * rule.window
-            let points = longSettled.filter { $0.t >= last - seconds }.compactMap { p in p[keyPath: value].map { (t: p.t, v: $0) } }
+            let points = Self.series(longSettled.filter { $0.t >= last - seconds }, value)
             guard let fit = GrowthFit.fit(points), fit.end - fit.start >= 0.75 * seconds, let (older, newer) = Self.halves(points) else { break }
             estimates.append(SlopeEstimate(fit: fit, error: fit.slopeError * fit.slopeError + Self.bias(older, newer)))
         }
