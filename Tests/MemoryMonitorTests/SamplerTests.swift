@@ -101,6 +101,37 @@ struct SamplerResolutionTests {
         #expect(Sampler(target: .processName("no-such-process-name")).sample().process == nil)
     }
 
+    /// A zombie of the same name with a lower pid is passed over: the name's target is the live
+    /// process. Before, the lowest pid named so was taken and, being a zombie, made the target
+    /// "gone" (a critical `target` alert) while the live one ran; other tests' `sleep` children
+    /// made `processNameFindsARunningProcess` fail now and then that way.
+    @Test func aZombieOfTheSameNameIsPassedOver() throws {
+        var zombie: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("0"), nil]
+        defer { for p in argv { free(p) } }
+        #expect(posix_spawn(&zombie, "/bin/sleep", nil, nil, argv, environ) == 0)
+        defer { var status: Int32 = 0; waitpid(zombie, &status, 0) }
+        for _ in 0..<500 {
+            if let stat = try? String(contentsOfFile: "/proc/\(zombie)/stat", encoding: .utf8), ProcessStat.parse(stat)?.hasExited == true { break }
+            usleep(10_000)
+        }
+        #expect((try? String(contentsOfFile: "/proc/\(zombie)/comm", encoding: .utf8)) == "sleep\n")
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        child.arguments = ["30"]
+        try child.run()
+        defer {
+            kill(child.processIdentifier, SIGKILL)
+            child.waitUntilExit()
+        }
+        try #require(zombie < child.processIdentifier, "pids wrapped between the two spawns")
+        #expect(waitFor(10) { (try? String(contentsOfFile: "/proc/\(child.processIdentifier)/comm", encoding: .utf8)) == "sleep\n" })
+        let sample = Sampler(target: .processName("sleep")).sample()
+        let process = try #require(sample.process, "\(sample.targetState)")
+        #expect(process.pid != zombie)
+        #expect(process.status.name == "sleep")
+    }
+
     /// A child that exited but was not reaped is a zombie: gone, not a target with no memory.
     @Test func aZombieIsGone() throws {
         var pid: pid_t = 0

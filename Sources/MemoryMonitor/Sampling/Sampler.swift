@@ -250,18 +250,23 @@ public final class Sampler: Sendable {
             }
         case .processName(let name):
             let excluded = ownAncestors(&s)
-            if let last = s.lastNamedPid, last != ownPid, !excluded.contains(last), matches(pid: last, name: name) {
-                return identity(last, &s).map { .found([$0]) } ?? .gone("no process named \(name)")
+            if let last = s.lastNamedPid, last != ownPid, !excluded.contains(last), matches(pid: last, name: name), let identity = identity(last, &s) {
+                return .found([identity])
             }
             let pids: [Int32]
             switch ProcFile.directoryEntries("/proc") {
             case .failure(let failure): return .unknown("/proc: \(failure)")
             case .success(let names): pids = names.compactMap { Int32($0) }.sorted()
             }
-            let found = pids.first { $0 != ownPid && !excluded.contains($0) && matches(pid: $0, name: name) }
-            s.lastNamedPid = found
-            guard let found, let identity = identity(found, &s) else { return .gone("no process named \(name)") }
-            return .found([identity])
+            // The lowest live pid: a process of that name that has exited but is not reaped yet (a
+            // zombie), is exiting, or left mid-scan is passed over, not taken for the target's end.
+            for pid in pids where pid != ownPid && !excluded.contains(pid) && matches(pid: pid, name: name) {
+                guard let identity = identity(pid, &s) else { continue }
+                s.lastNamedPid = pid
+                return .found([identity])
+            }
+            s.lastNamedPid = nil
+            return .gone("no process named \(name)")
         case .processMatch(let pattern):
             guard let regex = matchPattern else { return .gone("the pattern \(pattern) does not compile") }
             let pids: [Int32]
