@@ -193,6 +193,60 @@ struct GrowthTests {
         #expect(leaks == 1)
     }
 
+    /// A cycle of two hours (60 to 180 MiB, the corpus's compressed day) seen for four hours with
+    /// the 5-minute window: each rise is 10 % in 5 minutes for an hour, but only the first goes
+    /// where the series has not been within `peak_lookback_seconds` (a day). With the lookback
+    /// the tracker had before (eight windows, 40 minutes) every rise is a leak.
+    @Test func aCyclesLaterRisesAreNotLeaksWithinTheLookback() {
+        func leakStarts(lookback: Double) -> [Double] {
+            var config = MonitorConfiguration()
+            config.monitoring.leakDetection.peakLookbackSeconds = lookback
+            var tracker = GrowthTracker(configuration: config)
+            var starts: [Double] = []
+            for t in stride(from: 0.0, through: 14_400, by: 10) {
+                let mb = 120 + 60 * sin(2 * .pi * t / 7200)
+                for event in tracker.observe(Sample.fixture(timestamp: t, residentBytes: UInt64(mb * Self.mib)), level: .healthy).1 {
+                    if case .leakStarted = event { starts.append(t) }
+                }
+            }
+            return starts
+        }
+        let starts = leakStarts(lookback: MonitorConfiguration().monitoring.leakDetection.peakLookbackSeconds)
+        #expect(starts.count == 1 && starts[0] < 300, "\(starts)")
+        #expect(leakStarts(lookback: 2400).count >= 2)
+        #expect(leakStarts(lookback: 0).count >= 2)
+    }
+
+    /// The earlier peaks over a day of checks a second apart stay at most one per 1/128 of the
+    /// lookback, even for a series that only falls (each value a peak of its own), and answer as
+    /// the exact maximum over the lookback would, or over the lookback and one bucket more.
+    @Test func earlierPeaksStayFewAndAnswerAsTheExactMaximum() {
+        let lookback = 3600.0
+        var peaks = SlidingMaximum(lookback: lookback)
+        for t in stride(from: 0.0, through: 86_400, by: 1) { peaks.push(t: t, value: 1e9 - t, now: t) }
+        #expect(peaks.count <= Int(SlidingMaximum.buckets) + 2, "\(peaks.count)")
+
+        var generator = SeededGenerator(state: 4242)
+        var sampled = SlidingMaximum(lookback: lookback)
+        var pushed: [(t: Double, value: Double)] = []
+        var checked = 0
+        for t in stride(from: 0.0, through: 20_000, by: 5) {
+            let value = 100 + 50 * sin(t / 900) + Double.random(in: -20...20, using: &generator)
+            sampled.push(t: t, value: value, now: t)
+            pushed.append((t, value))
+            let probe = 100 + Double.random(in: -60...90, using: &generator)
+            func exact(_ span: Double) -> Bool { pushed.allSatisfy { $0.t < t - span || $0.value < probe } }
+            let answer = sampled.isBelow(probe, now: t)
+            // Above the maximum of the lookback and a bucket more: above the kept ones too; above
+            // the kept ones: above the lookback's.
+            if exact(lookback + lookback / SlidingMaximum.buckets) { #expect(answer, "t \(t)") }
+            if answer { #expect(exact(lookback), "t \(t)") }
+            if answer != exact(lookback) { checked += 1 }
+        }
+        // The buckets make a difference now and then, not everywhere.
+        #expect(checked < 400 / 10, "\(checked)")
+    }
+
     /// The corpus's slow leak under noise (5 MiB/min from 100 MiB, noise sd 8 MiB, a sample every
     /// 10 s), over five seeds: a line explains less than 80 % of a window's variance, but the
     /// slope is many standard errors. The old rule (R² ≥ 0.8 alone, earlier peaks from single

@@ -56,6 +56,29 @@ struct HistoryStoreTests {
         #expect(lines.count == 20)
     }
 
+    /// After a restart (or a reload that changes the growth settings) the levels before the last
+    /// window are earlier peaks again: a rise back to where the process was an hour ago is not
+    /// a leak; without those levels it is.
+    @Test func theLevelsBeforeTheWindowAreTakenUpAsEarlierPeaks() {
+        let now = WallClock.now()
+        // An hour ago at 200 MiB, down to 100 MiB, then a rise of 20 % in the last window.
+        let entries: [SampleHistory.Entry] = stride(from: 3600.0, through: 10, by: -10).map { ago in
+            let rss = ago > 2400 ? 200 : ago > 300 ? 100 : 100 * (1 + 0.2 * (300 - ago) / 300)
+            return SampleHistory.Entry(
+                timestamp: now - ago, rssMB: rss, vmsMB: nil, percent: 10, availableMB: 1000, swapPercent: 0, checkSeconds: 0.001, anonymousMB: rss,
+                pid: 7, startTicks: 100)
+        }
+        func leakStarted(_ entries: [SampleHistory.Entry]) -> Bool {
+            var tracker = GrowthTracker(configuration: MonitorConfiguration())
+            tracker.restore(entries)
+            return tracker.observe(sample(pid: 7, start: 100, rssMB: 120), level: .healthy).1.contains { if case .leakStarted = $0 { true } else { false } }
+        }
+        let withEarlierLevels = leakStarted(entries)
+        let withTheWindowOnly = leakStarted(entries.filter { $0.timestamp >= now - 300 })
+        #expect(!withEarlierLevels)
+        #expect(withTheWindowOnly)
+    }
+
     @Test func aLeakWindowIsTakenUpForTheSameProcessOnly() {
         var same = GrowthTracker(configuration: MonitorConfiguration())
         same.restore(leakingEntries(pid: 7, start: 100))

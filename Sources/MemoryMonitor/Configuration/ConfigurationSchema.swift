@@ -69,7 +69,7 @@ package enum ConfigurationSchema {
         target(
             "process_name", .string(), flag: "--process-name", make: { .processName($0) },
             project: { if case .processName(let p) = $0 { p } else { nil } },
-            "Monitor the process with this name (comm, or argv[0]'s basename for names over 15 characters; lowest pid wins; the monitor itself and its ancestors, such as a `timeout` or `sh -c` it runs under, never match)."
+            "Monitor the process with this name (comm, or argv[0]'s basename for names over 15 characters; lowest live pid wins, a zombie or exiting process of the name is passed over; the monitor itself and its ancestors, such as a `timeout` or `sh -c` it runs under, never match)."
         ),
         target(
             "match", pattern, flag: "--process-match", make: { .processMatch($0) }, project: { if case .processMatch(let p) = $0 { p } else { nil } },
@@ -94,6 +94,11 @@ package enum ConfigurationSchema {
         .stored(
             "monitoring.leak_detection.monitoring_window", \.monitoring.leakDetection.monitoringWindow, .number(above: 0, atMost: 604_800), .live,
             "Seconds of checks the fit covers (leak rule and prediction)."),
+        .stored(
+            "monitoring.leak_detection.peak_lookback_seconds", \.monitoring.leakDetection.peakLookbackSeconds, .number(atLeast: 0, atMost: 604_800), .live,
+            new: true,
+            "How far back a level the target has reached counts: growth raises a `memory_leak` or `memory_trend` alert only once it passes every level of this span before the window (by half of one window's growth), so a daily cycle's morning rise, or a sawtooth's next tooth, is not a leak when it only climbs back to where it has been. The cost: a leak that starts below such a level is reported once it passes it (threshold alerts are not affected). 0: no such guard. [leak-detection.md](leak-detection.md#past-where-it-has-been)"
+        ),
         .stored(
             "monitoring.leak_detection.severity", \.monitoring.leakDetection.severity, severity, .live, new: true, "Severity of `memory_leak` alerts."),
         .stored(

@@ -55,6 +55,9 @@ public struct MonitorConfiguration: Sendable, Equatable {
         public var thresholdGrowthRate: Double = 0.1
         /// Seconds.
         public var monitoringWindow: Double = 300
+        /// `peak_lookback_seconds`: how far back a level the target has reached counts as where it
+        /// has been; growth is a leak or a trend only once it passes it (0: no such guard).
+        public var peakLookbackSeconds: Double = 86_400
         /// Severity of `memory_leak` alerts (`leak_detection.severity`).
         public var severity: Severity = .warning
         /// `profile`: profile allocation sites through the target's agent when an episode starts.

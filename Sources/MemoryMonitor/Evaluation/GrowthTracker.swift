@@ -61,10 +61,11 @@ public struct GrowthTracker: Sendable {
     /// The highest values of the points that left the window in the last `peakLookback` seconds:
     /// growth counts as a leak or a trend only once it passes them (a sawtooth or a cycle comes
     /// back to where it has been; a leak goes past it).
-    private var basisPeaks = SlidingMaximum()
-    private var residentPeaks = SlidingMaximum()
-    /// How far back an earlier peak counts: eight windows.
-    var peakLookback: Double { rule.window * 8 }
+    private var basisPeaks: SlidingMaximum
+    private var residentPeaks: SlidingMaximum
+    /// How far back an earlier peak counts, seconds (`monitoring.leak_detection.peak_lookback_seconds`;
+    /// 0: none does).
+    let peakLookback: Double
     private var residentSeries = SlidingGrowthFit()
     private var usedSeries = SlidingGrowthFit()
     /// With predictive alerting: one point per slot of `longSlotWidth` (the last check of each
@@ -116,6 +117,9 @@ public struct GrowthTracker: Sendable {
         thresholds = ThresholdPolicy(configuration.thresholds).processMB
         checkInterval = configuration.monitoring.checkInterval
         firstCheckFires = configuration.alerting.forChecks <= 1
+        peakLookback = l.peakLookbackSeconds
+        basisPeaks = SlidingMaximum(lookback: peakLookback)
+        residentPeaks = basisPeaks
     }
 
     /// What a trend alert predicts the crossing of.
@@ -134,8 +138,9 @@ public struct GrowthTracker: Sendable {
         }
     }
 
-    /// Keeps the history read back from the state directory; the first check takes up the points
-    /// of the last window if they belong to the same process (pid and start time).
+    /// Keeps the history read back from the state directory (or the monitor's own, when the
+    /// growth settings change); the first check takes up the points of the last window, and the
+    /// levels of the `peakLookback` before it, if they belong to the same process (pid and start time).
     package mutating func restore(_ entries: [SampleHistory.Entry]) {
         restored = entries
     }
@@ -144,10 +149,20 @@ public struct GrowthTracker: Sendable {
         defer { restored = [] }
         guard let last = restored.last, last.pid == process.pid, last.startTicks != nil, last.startTicks == process.startTicks else { return }
         let mib = 1_048_576.0
-        for e in restored where e.timestamp >= now - rule.window && e.pid == process.pid && e.startTicks == process.startTicks {
-            guard let rss = e.rssMB else { continue }
-            add(Point(t: e.timestamp, basis: (e.anonymousMB ?? rss) * mib, resident: rss * mib, used: e.usedBytes, limit: e.limitBytes))
+        let points = restored.compactMap { e -> Point? in
+            guard e.pid == process.pid, e.startTicks == process.startTicks, let rss = e.rssMB, e.timestamp >= now - rule.window - peakLookback else { return nil }
+            return Point(t: e.timestamp, basis: (e.anonymousMB ?? rss) * mib, resident: rss * mib, used: e.usedBytes, limit: e.limitBytes)
         }
+        // Before the window, the last point of each slot, as the window's points are when they leave it.
+        let earlier = points.prefix { $0.t < now - rule.window }
+        let leaving = earlier.enumerated().filter { i, p in i == earlier.count - 1 || slot(earlier[i + 1].t) != slot(p.t) }.map(\.element)
+        let following = leaving + points.dropFirst(earlier.count)
+        for (i, p) in leaving.enumerated() {
+            let after = following.dropFirst(i + 1).prefix(4)
+            basisPeaks.push(t: p.t, value: Self.level(p.basis, after.map(\.basis)), now: now)
+            if let v = p.resident { residentPeaks.push(t: p.t, value: Self.level(v, after.compactMap(\.resident)), now: now) }
+        }
+        for p in points.dropFirst(earlier.count) { add(p) }
     }
 
     /// Forgets every point: a new target is a new series.
@@ -165,8 +180,8 @@ public struct GrowthTracker: Sendable {
         leaking = false
         trend = nil
         reachedAt = [:]
-        basisPeaks = SlidingMaximum()
-        residentPeaks = SlidingMaximum()
+        basisPeaks = SlidingMaximum(lookback: peakLookback)
+        residentPeaks = basisPeaks
         return events
     }
 
@@ -293,9 +308,9 @@ public struct GrowthTracker: Sendable {
             drop(first, oldest: true)
             // Where the series was, robustly: the median of the leaving point and the four after
             // it, so that one high sample of a noisy series does not count as a peak to pass.
-            basisPeaks.push(t: first.t, value: Self.level(first.basis, settled.prefix(4).map(\.basis)), keepingSince: point.t - peakLookback)
+            basisPeaks.push(t: first.t, value: Self.level(first.basis, settled.prefix(4).map(\.basis)), now: point.t)
             if let v = first.resident {
-                residentPeaks.push(t: first.t, value: Self.level(v, settled.prefix(4).compactMap(\.resident)), keepingSince: point.t - peakLookback)
+                residentPeaks.push(t: first.t, value: Self.level(v, settled.prefix(4).compactMap(\.resident)), now: point.t)
             }
         }
     }
@@ -525,7 +540,7 @@ public struct GrowthTracker: Sendable {
     /// points a window ago are a whole window's growth lower); a sawtooth or a cycle climbs back
     /// to where it has been.
     func passesEarlierPeak(_ fit: GrowthFit, _ peaks: SlidingMaximum, now: Double) -> Bool {
-        peaks.isBelow(fit.valueAtEnd - max(0, fit.slope) * rule.window / 2, now: now, lookback: peakLookback)
+        peaks.isBelow(fit.valueAtEnd - max(0, fit.slope) * rule.window / 2, now: now)
     }
 
     /// The median of `value` and the points after it.
@@ -560,17 +575,37 @@ public struct GrowthTracker: Sendable {
     }
 }
 
-/// The maximum of the values pushed in a trailing time span: a monotonic queue (each value is
-/// pushed and removed once).
+/// The maximum of the values pushed in a trailing time span (`lookback` seconds): a monotonic
+/// queue (each value is pushed and removed once) of at most one entry per 1/128 of the span, so
+/// it stays small over a day of checks whatever the series does (a steady fall keeps every
+/// value). An entry is a bucket's largest value, kept until the bucket's last push is
+/// `lookback` old: a peak counts up to 1/128 of the span longer than it would alone.
 struct SlidingMaximum: Sendable {
+    let lookback: Double
+    private let bucketWidth: Double
     private var entries: [(t: Double, value: Double)] = []
     private var head = 0
+    static let buckets = 128.0
 
-    /// Adds a value; values pushed before `keepingSince` are forgotten.
-    mutating func push(t: Double, value: Double, keepingSince: Double) {
+    init(lookback: Double) {
+        self.lookback = max(0, lookback)
+        bucketWidth = self.lookback / Self.buckets
+    }
+
+    /// Entries kept now (for tests).
+    var count: Int { entries.count - head }
+
+    /// Adds the value at `t`; values pushed `lookback` before `now` are forgotten.
+    mutating func push(t: Double, value: Double, now: Double) {
+        guard lookback > 0 else { return }
         while entries.count > head, let last = entries.last, last.value <= value { entries.removeLast() }
-        entries.append((t, value))
-        while head < entries.count, entries[head].t < keepingSince { head += 1 }
+        if entries.count > head, let last = entries.last, (last.t / bucketWidth).rounded(.down) == (t / bucketWidth).rounded(.down) {
+            // The bucket's earlier value is larger: it stands for both, as long as the newer one would.
+            entries[entries.count - 1].t = t
+        } else {
+            entries.append((t, value))
+        }
+        while head < entries.count, entries[head].t < now - lookback { head += 1 }
         if head > 64 && head * 2 > entries.count {
             entries.removeFirst(head)
             head = 0
@@ -578,7 +613,7 @@ struct SlidingMaximum: Sendable {
     }
 
     /// Whether `value` is above every value pushed within `lookback` before `now` (true when none).
-    func isBelow(_ value: Double, now: Double, lookback: Double) -> Bool {
+    func isBelow(_ value: Double, now: Double) -> Bool {
         // Values fall from the front: the first one recent enough is the largest.
         guard let peak = entries[head...].first(where: { $0.t >= now - lookback })?.value else { return true }
         return value > peak
