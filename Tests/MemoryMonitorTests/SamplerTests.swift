@@ -101,20 +101,26 @@ struct SamplerResolutionTests {
         #expect(Sampler(target: .processName("no-such-process-name")).sample().process == nil)
     }
 
+    /// Spawns `argv` and waits (bounded, 5 s) until it has exited and sits unreaped; the caller reaps it.
+    static func zombie(_ argv: [String]) throws -> pid_t {
+        var pid: pid_t = 0
+        let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { for p in cArgs { free(p) } }
+        try #require(posix_spawn(&pid, argv[0], nil, nil, cArgs, environ) == 0)
+        for _ in 0..<500 {
+            if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), ProcessStat.parse(stat)?.hasExited == true { break }
+            usleep(10_000)
+        }
+        return pid
+    }
+
     /// A zombie of the same name with a lower pid is passed over: the name's target is the live
     /// process. Before, the lowest pid named so was taken and, being a zombie, made the target
     /// "gone" (a critical `target` alert) while the live one ran; other tests' `sleep` children
     /// made `processNameFindsARunningProcess` fail now and then that way.
     @Test func aZombieOfTheSameNameIsPassedOver() throws {
-        var zombie: pid_t = 0
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("0"), nil]
-        defer { for p in argv { free(p) } }
-        #expect(posix_spawn(&zombie, "/bin/sleep", nil, nil, argv, environ) == 0)
+        let zombie = try Self.zombie(["/bin/sleep", "0"])
         defer { var status: Int32 = 0; waitpid(zombie, &status, 0) }
-        for _ in 0..<500 {
-            if let stat = try? String(contentsOfFile: "/proc/\(zombie)/stat", encoding: .utf8), ProcessStat.parse(stat)?.hasExited == true { break }
-            usleep(10_000)
-        }
         #expect((try? String(contentsOfFile: "/proc/\(zombie)/comm", encoding: .utf8)) == "sleep\n")
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/bin/sleep")
@@ -134,16 +140,8 @@ struct SamplerResolutionTests {
 
     /// A child that exited but was not reaped is a zombie: gone, not a target with no memory.
     @Test func aZombieIsGone() throws {
-        var pid: pid_t = 0
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
-        defer { for p in argv { free(p) } }
-        #expect(posix_spawn(&pid, "/bin/true", nil, nil, argv, environ) == 0)
+        let pid = try Self.zombie(["/bin/true"])
         defer { var status: Int32 = 0; waitpid(pid, &status, 0) }
-        // Wait (bounded) until it has exited and sits unreaped.
-        for _ in 0..<200 {
-            if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), ProcessStat.parse(stat)?.hasExited == true { break }
-            usleep(10_000)
-        }
         let sample = Sampler(target: .pid(pid)).sample()
         #expect(sample.process == nil)
         guard case .gone = sample.targetState else { Issue.record("a zombie must be gone, got \(sample.targetState)"); return }
