@@ -470,6 +470,32 @@ struct GrowthTests {
         }
     }
 
+    /// One low sample does not end a noisy leak's trend alert: the same leak, with one check in
+    /// every 200 s read 30 MiB (3.75 standard deviations of the noise) below the line, over 40
+    /// seeds. A sawtooth's fall is two checks or more below the line; one such sample ended the
+    /// alert with "no crossing predicted" now and then on the corpus's noisy leak, 40 s before
+    /// the crossing came (5 of 126 alerts over 80 seeds with the 300 s window).
+    @Test func oneLowSampleDoesNotEndANoisyLeaksTrendAlert() {
+        var config = Self.trendOnly
+        config.monitoring.checkInterval = 10
+        let bounds = ThresholdPolicy(config.thresholds).processMB
+        var resolved: [String] = []
+        for seed in 1...40 {
+            var generator = SeededGenerator(state: UInt64(seed) * 6007)
+            var tracker = GrowthTracker(configuration: config)
+            var levels = LevelTracker()
+            for t in stride(from: 0.0, through: 4200, by: 10) {
+                let low = t > 600 && t.truncatingRemainder(dividingBy: 200) == 0 ? 30.0 : 0
+                let mb = 100 + max(0, t - 600) * 5 / 60 + 8 * Self.gaussian(&generator) * (low > 0 ? 0 : 1) - low
+                _ = levels.update(value: mb, bounds: bounds)
+                for event in tracker.observe(Sample.fixture(timestamp: t, residentBytes: UInt64(mb * Self.mib)), level: levels.level).1 {
+                    if case .trendEnded(let message) = event, message.contains("no crossing predicted") { resolved.append("seed \(seed) at \(t): \(message)") }
+                }
+            }
+        }
+        #expect(resolved.isEmpty, "\(resolved.count): \(resolved)")
+    }
+
     /// A leak whose rate dropped once (the recorded example service: 7.5 MiB/min for its first
     /// 650 s, then 6.0) slows within an 1800 s window, but its window's newer half goes on along
     /// a line: a leak within the window (it waited for the drop to leave the window: 1915 s on

@@ -55,6 +55,8 @@ public struct GrowthTracker: Sendable {
     private var settled: [Point] = []
     /// The newest check: replaced at every check until its slot ends, then settled.
     private var newest: Point?
+    /// The check before the newest (whether or not it settled).
+    private var previousCheck: Point?
     /// The fits of each value over the settled points, kept up to date as points settle and
     /// leave the window.
     private var basisSeries = SlidingGrowthFit()
@@ -172,6 +174,7 @@ public struct GrowthTracker: Sendable {
         if let trend { events.append(.trendEnded(message: "RESOLVED: \(trend.text) (the target changed)")) }
         settled = []
         newest = nil
+        previousCheck = nil
         longSettled = []
         (residentSpans, usedSpans) = (SpanEstimates(), SpanEstimates())
         basisSeries.removeAll()
@@ -300,6 +303,7 @@ public struct GrowthTracker: Sendable {
             let longCutoff = point.t - longSlotWidth * Self.slotsPerWindow
             if let first = longSettled.firstIndex(where: { $0.t >= longCutoff }), first > 0 { longSettled.removeFirst(first) }
         }
+        previousCheck = newest
         newest = point
         let cutoff = point.t - rule.window
         // The count bound guards against rounding at a slot's edge: never more than the slots of a window.
@@ -371,7 +375,7 @@ public struct GrowthTracker: Sendable {
         switch target {
         case .threshold(let severity):
             guard let window = residentFit, let bound = thresholds.bound(for: severity) else { return nil }
-            let weighed = timingFit(target, window: window)
+            let weighed = timingFit(target, window: window)?.fit
             let fit = weighed ?? window
             let passage = firstCheckFires ? fit : fit.withoutNoise
             guard let seconds = weighed == nil ? toThreshold[severity] : passage.secondsUntilFirstCheck(reaching: bound * 1_048_576, interval: checkInterval),
@@ -380,7 +384,7 @@ public struct GrowthTracker: Sendable {
             return (seconds, "RSS \(Self.bytes(fit.valueAtEnd)) growing \(Self.bytes(fit.slope * 60))/min, crosses \(severity) (\(Self.bytes(bound * 1_048_576))) in about \(Self.duration(seconds))", target)
         case .limit:
             guard let window = usedFit, let limit = newest?.limit else { return nil }
-            let weighed = timingFit(target, window: window)
+            let weighed = timingFit(target, window: window)?.fit
             let fit = weighed ?? window
             guard let seconds = weighed == nil ? toLimit : fit.secondsUntilFirstCheck(reaching: limit, interval: checkInterval), seconds > 0 else { return nil }
             return (seconds, "memory in use \(Self.bytes(fit.valueAtEnd)) growing \(Self.bytes(fit.slope * 60))/min, reaches the limit (\(Self.bytes(limit))) in about \(Self.duration(seconds))", target)
@@ -419,7 +423,7 @@ public struct GrowthTracker: Sendable {
     /// chance gives (`bias`). On one line the halves agree and the longer spans weigh most;
     /// across a change they differ and the newest span weighs most (docs/leak-detection.md,
     /// "The slope over several spans").
-    private mutating func timingFit(_ target: TrendTarget, window fit: GrowthFit) -> GrowthFit? {
+    private mutating func timingFit(_ target: TrendTarget, window fit: GrowthFit) -> (fit: GrowthFit, slopeError: Double)? {
         let (value, spans): (KeyPath<Point, Double?>, WritableKeyPath<Self, SpanEstimates>) = switch target {
         case .threshold: (\.resident, \.residentSpans)
         case .limit: (\.used, \.usedSpans)
@@ -441,7 +445,10 @@ public struct GrowthTracker: Sendable {
             slope += weight * estimate.fit.slope
             level += weight * estimate.fit.extended(to: now).valueAtEnd
         }
-        return fit.through(value: level / weights, slope: slope / weights)
+        // The weighed slope's standard error: the estimates overlap (the window is part of the
+        // longer spans), so not that of independent ones (1 / Σ weights) but the harmonic mean of
+        // their mean squared errors.
+        return (fit.through(value: level / weights, slope: slope / weights), (Double(estimates.count) / weights).squareRoot())
     }
 
     /// The window's newer half (settled points) with its slope's variance, and the squared bias
@@ -489,28 +496,39 @@ public struct GrowthTracker: Sendable {
     /// crossing has not come, and the growth may still bring it within the prediction window at
     /// no less than `trend_threshold`, taking the slope two standard errors up. Under noise one
     /// check's fit is trusted and the next is not; without this, a noisy leak's trend alert
-    /// resolved and fired again every few checks. A step to flat or growth that stopped ends it
-    /// (the slope and its error shrink as flat points fill the window), and so does a fall: the
-    /// newest check more than three times the residuals' scatter below the line.
-    private func mayStillCross(_ target: TrendTarget, level: Severity, residentFit: GrowthFit?, usedFit: GrowthFit?) -> Bool {
+    /// resolved and fired again every few checks. The slope is the one the alert's time is read
+    /// from (the spans weighed together, `timingFit`), or the window's when there are no spans.
+    /// A step to flat or growth that stopped ends it (the newer spans' slopes flatten, and the
+    /// halves' disagreement takes the weight from the longer ones), and so does a fall: the
+    /// newest two checks more than three times the residuals' scatter below the line.
+    private mutating func mayStillCross(_ target: TrendTarget, level: Severity, residentFit: GrowthFit?, usedFit: GrowthFit?) -> Bool {
         guard !crossed(target, level: level) else { return false }
         let fit: GrowthFit?
         let bound: Double?
-        let now: Double?
+        let value: KeyPath<Point, Double?>
         switch target {
         case .threshold(let severity):
-            (fit, bound, now) = (residentFit, thresholds.bound(for: severity).map { $0 * 1_048_576 }, newest?.resident)
+            (fit, bound, value) = (residentFit, thresholds.bound(for: severity).map { $0 * 1_048_576 }, \.resident)
         case .limit:
-            (fit, bound, now) = (usedFit, newest?.limit, newest?.used)
+            (fit, bound, value) = (usedFit, newest?.limit, \.used)
         }
-        guard let fit, let bound, let now, fit.valueAtEnd > 0, fit.end - fit.start >= rule.window / 2 else { return false }
+        guard let fit, let bound, newest?[keyPath: value] != nil, fit.valueAtEnd > 0, fit.end - fit.start >= rule.window / 2 else { return false }
         // A fall the robust line does not follow yet (a sawtooth's tooth dropping): the newest
-        // check is far below it, by more than three times the residuals' scatter (which counts
-        // a bend the line does not follow, as a start-up ramp in the window leaves).
-        guard now >= fit.valueAtEnd - 3 * fit.scatter - 0.01 * fit.valueAtEnd else { return false }
-        let upper = fit.slope + 2 * fit.slopeError
-        guard upper > 0, upper * predictionWindow / fit.valueAtEnd >= trendThreshold else { return false }
-        let passage = if case .threshold = target, !firstCheckFires { fit.withoutNoise } else { fit }
+        // two checks are far below it, by more than three times the residuals' scatter (which
+        // counts a bend the line does not follow, as a start-up ramp in the window leaves). Two,
+        // not one: one sample of a noisy leak 3.5 standard deviations low ended its alert with
+        // "no crossing predicted" 40 s before the crossing came.
+        func fallen(_ check: Point?) -> Bool {
+            guard let check, let v = check[keyPath: value] else { return false }
+            return v < fit.extended(to: check.t).valueAtEnd - 3 * fit.scatter - 0.01 * fit.valueAtEnd
+        }
+        guard !(fallen(newest) && fallen(previousCheck)) else { return false }
+        // One window's slope under noise dips now and then (the corpus's noisy leak: "no crossing
+        // predicted" and the crossing came); the spans' together much less.
+        let (line, slopeError) = timingFit(target, window: fit) ?? (fit, fit.slopeError)
+        let upper = line.slope + 2 * slopeError
+        guard upper > 0, upper * predictionWindow / line.valueAtEnd >= trendThreshold else { return false }
+        let passage = if case .threshold = target, !firstCheckFires { line.withoutNoise } else { line }
         return passage.pivoted(slope: upper).secondsUntilFirstCheck(reaching: bound, interval: checkInterval).map { $0 <= predictionWindow } ?? false
     }
 
