@@ -229,7 +229,7 @@ struct GrowthTests {
         var generator = SeededGenerator(state: 4242)
         var sampled = SlidingMaximum(lookback: lookback)
         var pushed: [(t: Double, value: Double)] = []
-        for t in stride(from: 0.0, through: 20_000, by: 5) {
+        for t in stride(from: 0.0, through: 20_000, by: 20) {
             let value = 100 + 50 * sin(t / 900) + Double.random(in: -20...20, using: &generator)
             sampled.push(t: t, value: value, now: t)
             pushed.append((t, value))
