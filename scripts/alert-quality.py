@@ -92,9 +92,9 @@ def first_reaching(points, level_mb, after):
     return None
 
 
-def replay_exporter(tr, window):
+def replay_exporter(tr, window, replay=None):
     text = "\n".join(f"{t},{v:.3f}" for t, v in tr["points"]) + "\n"
-    args = [REPLAY, "--warning-mb", str(WARNING), "--critical-mb", str(CRITICAL), "--emergency-mb", str(EMERGENCY),
+    args = [replay or REPLAY, "--warning-mb", str(WARNING), "--critical-mb", str(CRITICAL), "--emergency-mb", str(EMERGENCY),
             "--rate-limit", str(RATE_LIMIT), "--prediction-window", str(PREDICTION_WINDOW), "--window", str(window)]
     result = subprocess.run(args, input=text, capture_output=True, text=True, check=True, timeout=120)
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
@@ -332,24 +332,24 @@ def sweep_traces():
 def sweep(against):
     """Prints when the leak alerts fire on `sweep_traces` with both leak windows, and with
     --against OTHER (another build of alert-replay) where the two differ."""
-    global REPLAY
-    mine = REPLAY
+    def leak_alerts(points, window, replay=None):
+        sent = replay_exporter({"points": points}, window, replay)[0]
+        return [s["t"] for s in sent if s["component"] == "memory_leak" and s["status"] == "firing"]
+
+    traces = sweep_traces()
     differ = total = 0
-    for name, points in sweep_traces().items():
+    for name, points in traces.items():
         for window in (300, 1800):
-            tr = {"points": points}
-            leaks = [s["t"] for s in replay_exporter(tr, window)[0] if s["component"] == "memory_leak" and s["status"] == "firing"]
+            leaks = leak_alerts(points, window)
             total += len(leaks)
             if against:
-                REPLAY = against
-                other = [s["t"] for s in replay_exporter(tr, window)[0] if s["component"] == "memory_leak" and s["status"] == "firing"]
-                REPLAY = mine
+                other = leak_alerts(points, window, against)
                 if other != leaks:
                     differ += 1
                     print(f"{name}, window {window} s: leak alerts at {leaks} s, {other} s with {against}")
             elif leaks:
                 print(f"{name}, window {window} s: leak alerts at {leaks} s")
-    print(f"{len(sweep_traces())} traces, two windows: {total} leak alerts" + (f"; {differ} differ from {against}" if against else ""))
+    print(f"{len(traces)} traces, two windows: {total} leak alerts" + (f"; {differ} differ from {against}" if against else ""))
 
 
 def main():

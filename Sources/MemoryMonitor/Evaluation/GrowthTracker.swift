@@ -159,11 +159,7 @@ public struct GrowthTracker: Sendable {
         let earlier = points.prefix { $0.t < now - rule.window }
         let leaving = earlier.enumerated().filter { i, p in i == earlier.count - 1 || slot(earlier[i + 1].t) != slot(p.t) }.map(\.element)
         let following = leaving + points.dropFirst(earlier.count)
-        for (i, p) in leaving.enumerated() {
-            let after = following.dropFirst(i + 1).prefix(4)
-            basisPeaks.push(t: p.t, value: Self.level(p.basis, after.map(\.basis)), now: now)
-            if let v = p.resident { residentPeaks.push(t: p.t, value: Self.level(v, after.compactMap(\.resident)), now: now) }
-        }
+        for (i, p) in leaving.enumerated() { rememberPeak(p, after: following.dropFirst(i + 1), now: now) }
         for p in points.dropFirst(earlier.count) { add(p) }
     }
 
@@ -310,13 +306,17 @@ public struct GrowthTracker: Sendable {
         while let first = settled.first, first.t < cutoff || settled.count > Int(Self.slotsPerWindow) {
             settled.removeFirst()
             drop(first, oldest: true)
-            // Where the series was, robustly: the median of the leaving point and the four after
-            // it, so that one high sample of a noisy series does not count as a peak to pass.
-            basisPeaks.push(t: first.t, value: Self.level(first.basis, settled.prefix(4).map(\.basis)), now: point.t)
-            if let v = first.resident {
-                residentPeaks.push(t: first.t, value: Self.level(v, settled.prefix(4).compactMap(\.resident)), now: point.t)
-            }
+            rememberPeak(first, after: settled, now: point.t)
         }
+    }
+
+    /// Notes a point that left the window among the earlier peaks, at where the series was,
+    /// robustly: the median of it and the four points after it, so that one high sample of a
+    /// noisy series does not count as a peak to pass.
+    private mutating func rememberPeak(_ point: Point, after: some Collection<Point>, now: Double) {
+        let after = after.prefix(4)
+        basisPeaks.push(t: point.t, value: Self.level(point.basis, after.map(\.basis)), now: now)
+        if let v = point.resident { residentPeaks.push(t: point.t, value: Self.level(v, after.compactMap(\.resident)), now: now) }
     }
 
     /// Removes `point` from each series that holds it, at its old or its new end.
