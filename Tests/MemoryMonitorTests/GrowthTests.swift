@@ -502,6 +502,38 @@ struct GrowthTests {
         #expect(resolved.isEmpty, "\(resolved.count): \(resolved)")
     }
 
+    /// A trend alert says a crossing within the prediction window, also when it is refreshed
+    /// after the time it said has passed: warm-ups that level off just under the 200 MiB warning
+    /// (τ from 120 to 600 s, noise sd 2 or 8 MiB, a check every 10 s, 20 seeds each). Before, an
+    /// alert whose time had passed was refreshed with whatever this check's line gave ("crosses
+    /// warning (200.0 MB) in about 27 min") and resolved a check or two later; now it resolves
+    /// at once when the time is past the window.
+    @Test func aTrendAlertNeverSaysACrossingBeyondThePredictionWindow() {
+        var config = Self.trendOnly
+        config.monitoring.checkInterval = 10
+        let window = config.experimental.predictionWindow
+        var beyond: [String] = []
+        for tau in [120.0, 300, 600] {
+            for sd in [2.0, 8] {
+                for seed in 1...20 {
+                    var generator = SeededGenerator(state: UInt64(seed) * 4099 + UInt64(tau))
+                    var tracker = GrowthTracker(configuration: config)
+                    for t in stride(from: 0.0, through: 3600, by: 10) {
+                        let mb = 50 + 145 * (1 - exp(-t / tau)) + sd * Self.gaussian(&generator)
+                        for event in tracker.observe(Sample.fixture(timestamp: t, residentBytes: UInt64(mb * Self.mib)), level: .healthy).1 {
+                            switch event {
+                            case .trendStarted(let m, let seconds), .trendUpdated(let m, let seconds):
+                                if seconds > window { beyond.append("τ \(tau), sd \(sd), seed \(seed) at \(t): \(m)") }
+                            default: break
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(beyond.isEmpty, "\(beyond.count): \(beyond)")
+    }
+
     /// A leak whose rate dropped once (the recorded example service: 7.5 MiB/min for its first
     /// 650 s, then 6.0) slows within an 1800 s window, but its window's newer half goes on along
     /// a line: a leak within the window (it waited for the drop to leave the window: 1915 s on

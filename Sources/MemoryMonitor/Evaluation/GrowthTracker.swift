@@ -240,16 +240,19 @@ public struct GrowthTracker: Sendable {
                     events.append(.trendUpdated(message: "WARNING: \(predicted.text) (updated)", seconds: predicted.seconds))
                 } else if predicted == nil, mayStillCross(open, level: level, residentFit: residentFit, usedFit: usedFit) {
                     // Not a fit to say a time from, but the growth goes on: the alert stands. Once
-                    // the time it said has passed, it says this check's time.
+                    // the time it said has passed, it says this check's time, or resolves when
+                    // that is past the prediction window ("crosses in about 27 min" is not what a
+                    // trend alert says).
                     if point.t >= crossingAt, let again = estimate(open, residentFit: residentFit, usedFit: usedFit, toThreshold: toThreshold, toLimit: toLimit) {
-                        openTrend(again, now: point.t)
-                        events.append(.trendUpdated(message: "WARNING: \(again.text) (updated)", seconds: again.seconds))
+                        if again.seconds <= predictionWindow {
+                            openTrend(again, now: point.t)
+                            events.append(.trendUpdated(message: "WARNING: \(again.text) (updated)", seconds: again.seconds))
+                        } else {
+                            events.append(endTrend(open, said: text, level: level))
+                        }
                     }
                 } else if predicted == nil {
-                    trend = nil
-                    events.append(.trendEnded(message: crossed(open, level: level)
-                        ? "RESOLVED: the crossing came (was: \(text))"
-                        : "RESOLVED: no crossing predicted within \(Self.duration(predictionWindow)) any more (was: \(text))"))
+                    events.append(endTrend(open, said: text, level: level))
                 }
             } else if let predicted {
                 openTrend(predicted, now: point.t)
@@ -337,6 +340,15 @@ public struct GrowthTracker: Sendable {
 
     private mutating func openTrend(_ predicted: Predicted, now: Double) {
         trend = (predicted.text, now + predicted.seconds, predicted.target)
+    }
+
+    /// Closes the open trend alert, which said `said`: its crossing came, or none is predicted
+    /// within the prediction window any more.
+    private mutating func endTrend(_ target: TrendTarget, said: String, level: Severity) -> Event {
+        trend = nil
+        return .trendEnded(message: crossed(target, level: level)
+            ? "RESOLVED: the crossing came (was: \(said))"
+            : "RESOLVED: no crossing predicted within \(Self.duration(predictionWindow)) any more (was: \(said))")
     }
 
     /// The earliest crossing within the prediction window with a trend above `trend_threshold`,
