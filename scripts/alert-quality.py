@@ -331,7 +331,8 @@ def sweep_traces():
 
 def sweep(against):
     """Prints when the leak alerts fire on `sweep_traces` with both leak windows, and with
-    --against OTHER (another build of alert-replay) where the two differ."""
+    --against OTHER (another build of alert-replay) where the two differ; then the trend alerts
+    on the same shapes scaled to level off just under the warning threshold."""
     def leak_alerts(points, window, replay=None):
         sent = replay_exporter({"points": points}, window, replay)[0]
         return [s["t"] for s in sent if s["component"] == "memory_leak" and s["status"] == "firing"]
@@ -350,6 +351,30 @@ def sweep(against):
             elif leaks:
                 print(f"{name}, window {window} s: leak alerts at {leaks} s")
     print(f"{len(traces)} traces, two windows: {total} leak alerts" + (f"; {differ} differ from {against}" if against else ""))
+
+    # The same shapes scaled so that their highest sample is 195 MiB, just under the 200 MiB
+    # warning: a service whose steady level sits under its threshold, as thresholds are set. None
+    # crosses, so every trend alert toward warning is false.
+    def trend_alerts(points, window, replay=None):
+        sent = replay_exporter({"points": points}, window, replay)[0]
+        return [s["t"] for s in sent if s["component"] == "memory_trend" and s["status"] == "firing"
+                and not s.get("message", "").startswith("FLAPPING")]
+
+    differ = total = pairs = 0
+    for name, points in traces.items():
+        top = max(v for _, v in points)
+        near = [(t, v * (WARNING - 5) / top) for t, v in points]
+        for window in (300, 1800):
+            trends = trend_alerts(near, window)
+            total += len(trends)
+            pairs += bool(trends)
+            if against:
+                other = trend_alerts(near, window, against)
+                if other != trends:
+                    differ += 1
+                    print(f"{name} under {WARNING - 5:.0f} MiB, window {window} s: trend alerts at {trends} s, {other} s with {against}")
+    print(f"The same traces with their highest sample at {WARNING - 5:.0f} MiB (warning {WARNING:.0f}): {total} trend alerts, "
+          f"all false, on {pairs} of {2 * len(traces)} traces and windows" + (f"; {differ} differ from {against}" if against else ""))
 
 
 def main():

@@ -125,10 +125,10 @@ struct GrowthTests {
         config.monitoring.leakDetection.enabled = false
         var tracker = GrowthTracker(configuration: config)
         var message: String?
-        for i in 0...30 {
+        for i in 0...40 {
             let t = Double(i) * 10
-            // 2 MiB/s towards the 1024 MiB warning.
-            let rss = 600 * Self.mib + t * 2 * Self.mib
+            // 2 MiB/s towards the 1024 MiB warning (a prediction needs 270 s of it: `leastSpan`).
+            let rss = 300 * Self.mib + t * 2 * Self.mib
             let sample = Sample.fixture(timestamp: t, residentBytes: UInt64(rss))
             for event in tracker.observe(sample, level: .healthy).1 { if case .trendStarted(let m, _) = event, message == nil { message = m } }
         }
@@ -323,6 +323,17 @@ struct GrowthTests {
             let mb = 50 + 130 * (1 - exp(-t / 600))
             events += tracker.observe(Sample.fixture(timestamp: t, residentBytes: UInt64(mb * Self.mib)), level: .healthy).1
         }
+        #expect(events.isEmpty, "\(events)")
+    }
+
+    /// A cache warming up to just under the warning threshold (τ = 600 s, from 54 MiB to 195 MiB,
+    /// warning 200 MiB) predicts nothing. Its first minutes look straight: with a trusted fit
+    /// after half a window (150 s) a trend alert said "crosses warning (200.0 MB) in about 10 min"
+    /// there, and again at 740 s; a line is now not extrapolated more than twice as far as it has
+    /// been seen (`leastSpan`), and by then the window sees the bend.
+    @Test func aWarmUpLevellingOffUnderTheThresholdPredictsNothing() {
+        let trace = stride(from: 0.0, through: 3600, by: 10).map { t in (t, (50 + 130 * (1 - exp(-t / 600))) * 195 / 180) }
+        let events = Self.trendEvents(trace, updates: true)
         #expect(events.isEmpty, "\(events)")
     }
 

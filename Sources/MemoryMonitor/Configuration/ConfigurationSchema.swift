@@ -608,7 +608,7 @@ package enum ConfigurationSchema {
             "Raise `memory_trend` alerts when a threshold or the limit is predicted to be crossed."),
         .stored(
             "experimental.prediction_window", \.experimental.predictionWindow, .number(above: 0, atMost: 604_800), .live, table: .prediction,
-            "Seconds ahead a crossing is looked for."),
+            "Seconds ahead a crossing is looked for. A line is trusted for it once it has been seen for half of this (at least half, at most nine tenths of `monitoring.leak_detection.monitoring_window`)."),
         .stored(
             "experimental.trend_threshold", \.experimental.trendThreshold, .number(above: 0, atMost: 100), .live, table: .prediction,
             "Least relative growth over the prediction window that counts (0.05 = 5 %)."),

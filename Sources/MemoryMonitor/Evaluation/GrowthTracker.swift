@@ -554,16 +554,23 @@ public struct GrowthTracker: Sendable {
     }
 
     /// Enough points on a line to extrapolate from (docs/leak-detection.md, "When a trend is
-    /// trusted"): five or more spanning at least half the window, a line that explains 60 % of
-    /// the variance, a rise that does not slow for certain (`GrowthFit.slows`), and a rise
-    /// spread over the window: each quarter's median above the one
-    /// before, the smallest of the three rises at least a quarter of the largest. A step puts the
-    /// whole rise in one quarter; a sawtooth or a cycle shorter than the window makes a quarter
-    /// fall (or rise by next to nothing).
+    /// trusted"): five or more spanning `leastSpan`, a line that explains 60 % of the variance, a
+    /// rise that does not slow for certain (`GrowthFit.slows`), and a rise spread over the
+    /// window: each quarter's median above the one before, the smallest of the three rises at
+    /// least a quarter of the largest. A step puts the whole rise in one quarter; a sawtooth or a
+    /// cycle shorter than the window makes a quarter fall (or rise by next to nothing).
     func trustworthy(_ fit: GrowthFit) -> Bool {
-        guard fit.count >= 5, fit.explained >= 0.6, fit.end - fit.start >= rule.window / 2, !fit.slows else { return false }
+        guard fit.count >= 5, fit.explained >= 0.6, fit.end - fit.start >= leastSpan, !fit.slows else { return false }
         return Self.risesThroughout(fit.quarterMedians)
     }
+
+    /// The least time a trusted fit spans: half the window, and half the prediction window up to
+    /// nine tenths of the window (a window's points span a little less than it). A line is not
+    /// extrapolated more than twice as far as it has been seen: a cache warming up looks straight
+    /// for its first few minutes, and after 150 s of one a trend alert said "crosses warning in
+    /// about 10 min" of a level that never came (the sweep's warm-ups under the threshold,
+    /// `scripts/alert-quality.py --sweep`).
+    var leastSpan: Double { max(rule.window / 2, min(0.9 * rule.window, predictionWindow / 2)) }
 
     /// Whether the fit ends above every point that left the window in the last `peakLookback`
     /// seconds by at least half of what it grows in a window: a leak leaves its past behind (its
