@@ -357,24 +357,27 @@ def sweep(against):
     # crosses, so every trend alert toward warning is false.
     def trend_alerts(points, window, replay=None):
         sent = replay_exporter({"points": points}, window, replay)[0]
-        return [s["t"] for s in sent if s["component"] == "memory_trend" and s["status"] == "firing"
-                and not s.get("message", "").startswith("FLAPPING")]
+        return [(s["t"], s["message"].endswith("(updated)")) for s in sent if s["component"] == "memory_trend"
+                and s["status"] == "firing" and not s["message"].startswith("FLAPPING")]
 
-    differ = total = pairs = 0
+    differ = total = started = pairs = 0
     for name, points in traces.items():
         top = max(v for _, v in points)
         near = [(t, v * (WARNING - 5) / top) for t, v in points]
         for window in (300, 1800):
             trends = trend_alerts(near, window)
             total += len(trends)
+            started += sum(1 for _, updated in trends if not updated)
             pairs += bool(trends)
             if against:
                 other = trend_alerts(near, window, against)
                 if other != trends:
                     differ += 1
-                    print(f"{name} under {WARNING - 5:.0f} MiB, window {window} s: trend alerts at {trends} s, {other} s with {against}")
-    print(f"The same traces with their highest sample at {WARNING - 5:.0f} MiB (warning {WARNING:.0f}): {total} trend alerts, "
-          f"all false, on {pairs} of {2 * len(traces)} traces and windows" + (f"; {differ} differ from {against}" if against else ""))
+                    print(f"{name} under {WARNING - 5:.0f} MiB, window {window} s: trend notifications (time, an update) "
+                          f"{trends}, {other} with {against}")
+    print(f"The same traces with their highest sample at {WARNING - 5:.0f} MiB (warning {WARNING:.0f}): {started} trend alerts, "
+          f"{total} notifications with their updates, all false, on {pairs} of {2 * len(traces)} traces and windows"
+          + (f"; {differ} differ from {against}" if against else ""))
 
 
 def main():
