@@ -357,8 +357,8 @@ def sweep(against):
     # crosses, so every trend alert toward warning is false.
     def trend_alerts(points, window, replay=None):
         sent = replay_exporter({"points": points}, window, replay)[0]
-        return [(s["t"], s["message"].endswith("(updated)")) for s in sent if s["component"] == "memory_trend"
-                and s["status"] == "firing" and not s["message"].startswith("FLAPPING")]
+        return [(s["t"], s.get("message", "").endswith("(updated)")) for s in sent if s["component"] == "memory_trend"
+                and s["status"] == "firing" and not s.get("message", "").startswith("FLAPPING")]
 
     differ = total = started = pairs = 0
     for name, points in traces.items():
