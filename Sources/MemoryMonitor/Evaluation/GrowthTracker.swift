@@ -566,10 +566,10 @@ public struct GrowthTracker: Sendable {
 
     /// The least time a trusted fit spans: half the window, and half the prediction window up to
     /// nine tenths of the window (a window's points span a little less than it). Below that cap
-    /// a line is not extrapolated more than twice as far as it has been seen: a cache warming up looks straight
-    /// for its first few minutes, and after 150 s of one a trend alert said "crosses warning in
-    /// about 10 min" of a level that never came (the sweep's warm-ups under the threshold,
-    /// `scripts/alert-quality.py --sweep`).
+    /// a line is not extrapolated more than twice as far as it has been seen: a cache warming up
+    /// looks straight for its first few minutes, and after 150 s of one a trend alert said
+    /// "crosses warning in about 10 min" of a level that never came (the sweep's warm-ups under
+    /// the threshold, `scripts/alert-quality.py --sweep`).
     var leastSpan: Double { max(rule.window / 2, min(0.9 * rule.window, predictionWindow / 2)) }
 
     /// Whether the fit ends above every point that left the window in the last `peakLookback`
