@@ -333,51 +333,46 @@ def sweep(against):
     """Prints when the leak alerts fire on `sweep_traces` with both leak windows, and with
     --against OTHER (another build of alert-replay) where the two differ; then the trend alerts
     on the same shapes scaled to level off just under the warning threshold."""
-    def leak_alerts(points, window, replay=None):
-        sent = replay_exporter({"points": points}, window, replay)[0]
+    def runs(traces, alerts, describe):
+        """Each trace and window's `alerts` (a list from the sent notifications), printing where
+        --against gives other ones; the count of those that differ."""
+        out, differ = [], 0
+        for name, points in traces.items():
+            for window in (300, 1800):
+                mine = alerts(replay_exporter({"points": points}, window)[0])
+                if against:
+                    other = alerts(replay_exporter({"points": points}, window, against)[0])
+                    if other != mine:
+                        differ += 1
+                        print(f"{describe(name, window, mine)}, {other} with {against}")
+                out.append((name, window, mine))
+        return out, (f"; {differ} differ from {against}" if against else "")
+
+    def leak_alerts(sent):
         return [s["t"] for s in sent if s["component"] == "memory_leak" and s["status"] == "firing"]
 
     traces = sweep_traces()
-    differ = total = 0
-    for name, points in traces.items():
-        for window in (300, 1800):
-            leaks = leak_alerts(points, window)
-            total += len(leaks)
-            if against:
-                other = leak_alerts(points, window, against)
-                if other != leaks:
-                    differ += 1
-                    print(f"{name}, window {window} s: leak alerts at {leaks} s, {other} s with {against}")
-            elif leaks:
-                print(f"{name}, window {window} s: leak alerts at {leaks} s")
-    print(f"{len(traces)} traces, two windows: {total} leak alerts" + (f"; {differ} differ from {against}" if against else ""))
+    leaks, differ = runs(traces, leak_alerts, lambda name, window, ts: f"{name}, window {window} s: leak alerts at {ts} s")
+    if not against:
+        for name, window, ts in leaks:
+            if ts:
+                print(f"{name}, window {window} s: leak alerts at {ts} s")
+    print(f"{len(traces)} traces, two windows: {sum(len(ts) for _, _, ts in leaks)} leak alerts" + differ)
 
     # The same shapes scaled so that their highest sample is 195 MiB, just under the 200 MiB
     # warning: a service whose steady level sits under its threshold, as thresholds are set. None
     # crosses, so every trend alert toward warning is false.
-    def trend_alerts(points, window, replay=None):
-        sent = replay_exporter({"points": points}, window, replay)[0]
+    def trend_notifications(sent):
         return [(s["t"], s.get("message", "").endswith("(updated)")) for s in sent if s["component"] == "memory_trend"
                 and s["status"] == "firing" and not s.get("message", "").startswith("FLAPPING")]
 
-    differ = total = started = pairs = 0
-    for name, points in traces.items():
-        top = max(v for _, v in points)
-        near = [(t, v * (WARNING - 5) / top) for t, v in points]
-        for window in (300, 1800):
-            trends = trend_alerts(near, window)
-            total += len(trends)
-            started += sum(1 for _, updated in trends if not updated)
-            pairs += bool(trends)
-            if against:
-                other = trend_alerts(near, window, against)
-                if other != trends:
-                    differ += 1
-                    print(f"{name} under {WARNING - 5:.0f} MiB, window {window} s: trend notifications (time, an update) "
-                          f"{trends}, {other} with {against}")
+    near = {name: [(t, v * (WARNING - 5) / max(v for _, v in points)) for t, v in points] for name, points in traces.items()}
+    trends, differ = runs(near, trend_notifications, lambda name, window, ns:
+                          f"{name} under {WARNING - 5:.0f} MiB, window {window} s: trend notifications (time, an update) {ns}")
+    started = sum(1 for _, _, ns in trends for _, updated in ns if not updated)
     print(f"The same traces with their highest sample at {WARNING - 5:.0f} MiB (warning {WARNING:.0f}): {started} trend alerts, "
-          f"{total} notifications with their updates, all false, on {pairs} of {2 * len(traces)} traces and windows"
-          + (f"; {differ} differ from {against}" if against else ""))
+          f"{sum(len(ns) for _, _, ns in trends)} notifications with their updates, all false, on "
+          f"{sum(1 for _, _, ns in trends if ns)} of {len(trends)} traces and windows" + differ)
 
 
 def main():
