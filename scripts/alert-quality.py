@@ -271,7 +271,7 @@ def seeded(seeds):
     alerts' time-to-threshold errors against an oracle's, and the false leak or trend alerts."""
     line = lambda t: 100 + max(0, t - 600) * 5 / 60
     false_flat, false_spiky = 0, 0
-    per_window = {w: {"delays": [], "missed": 0, "errors": [], "within": [], "late": [], "oracle": [], "false": 0} for w in (300, 1800)}
+    per_window = {w: {"delays": [], "missed": 0, "errors": [], "within": [], "late": [], "oracle": [], "false": 0, "leads": []} for w in (300, 1800)}
     for seed in range(1, seeds + 1):
         rng = random.Random(seed)
         noise = {t: rng.gauss(0, 8) for t in range(0, DURATION + 1, STEP)}
@@ -282,6 +282,7 @@ def seeded(seeds):
             acc["within"] += leak["within"]
             acc["late"] += leak["late"]
             acc["false"] += leak["false"]
+            acc["leads"] += [actual for t, level, actual in leak["asked"] if level == WARNING][:1]
             acc["oracle"] += [abs(first_passage(line, 8, t, level, rng) - actual) / actual for t, level, actual in leak["asked"]]
             if leak["delay"] is None:
                 acc["missed"] += 1
@@ -299,6 +300,9 @@ def seeded(seeds):
               f"{median_percent(errors)}, 90th percentile "
               f"{sorted(errors)[int(len(errors) * 0.9)] * 100 if errors else float('nan'):.1f} %; "
               f"of those whose crossing came within the prediction window ({len(within)}): median {median_percent(within)}")
+        leads = acc["leads"]
+        print(f"- a trend alert before the warning crossing in {len(leads)} of {seeds}; its lead median "
+              f"{statistics.median(leads) if leads else float('nan'):.0f} s, least {min(leads) if leads else float('nan'):.0f} s")
         print(f"- {acc['false']} trend alerts whose crossing did not come within the prediction window; "
               f"of them {len(late)} came later, a median {median_percent(late)} (at most "
               f"{max(late) * 100 if late else float('nan'):.1f} %) later than said")
@@ -332,7 +336,8 @@ def sweep_traces():
 def sweep(against):
     """Prints when the leak alerts fire on `sweep_traces` with both leak windows, and with
     --against OTHER (another build of alert-replay) where the two differ; then the trend alerts
-    on the same shapes scaled to level off just under the warning threshold."""
+    on the same shapes scaled to level off just under the warning threshold, and the first trend
+    alert on them scaled to peak a quarter over it."""
     def runs(traces, alerts, describe):
         """Each trace and window's `alerts` (a list from the sent notifications), printing where
         --against gives other ones; the count of those that differ."""
@@ -373,6 +378,26 @@ def sweep(against):
     print(f"The same traces with their highest sample at {WARNING - 5:.0f} MiB (warning {WARNING:.0f}): {started} trend alerts, "
           f"{sum(len(ns) for _, _, ns in trends)} notifications with their updates, all false, on "
           f"{sum(1 for _, _, ns in trends if ns)} of {len(trends)} traces and windows" + differ)
+
+    # Scaled so that the highest sample is a quarter over the warning: every trace crosses it
+    # once the shape is high enough, and a trend alert before that crossing is what it is for.
+    # Counted: the first trend alert before the first crossing, as warned within the prediction
+    # window (its lead) or earlier than that, and the traces with none before the crossing.
+    over = {name: [(t, v * WARNING * 1.25 / max(v for _, v in points)) for t, v in points] for name, points in traces.items()}
+    firsts, differ = runs(over, lambda sent: [t for t, updated in trend_notifications(sent) if not updated][:1],
+                          lambda name, window, ts: f"{name} up to {WARNING * 1.25:.0f} MiB, window {window} s: first trend alert at {ts}")
+    leads, early, missed = [], 0, 0
+    for name, window, ts in firsts:
+        crossing = first_reaching(over[name], WARNING, 0)
+        if not ts or ts[0] >= crossing:
+            missed += 1
+        elif crossing - ts[0] > PREDICTION_WINDOW:
+            early += 1
+        else:
+            leads.append(crossing - ts[0])
+    print(f"The same traces with their highest sample at {WARNING * 1.25:.0f} MiB: a trend alert within the prediction window "
+          f"before the warning crossing on {len(leads)} of {len(firsts)} traces and windows (lead median "
+          f"{statistics.median(leads) if leads else float('nan'):.0f} s), earlier than that on {early}, none before it on {missed}" + differ)
 
 
 def main():
