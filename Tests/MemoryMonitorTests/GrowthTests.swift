@@ -337,6 +337,59 @@ struct GrowthTests {
         #expect(events.isEmpty, "\(events)")
     }
 
+    /// A cycle of two hours peaking just under the warning threshold (60 to 195 MiB, warning 200
+    /// MiB), checked every 10 s: its rise slows toward the peak, so each check's fit puts the
+    /// crossing later than the last one did. A trend alert said "crosses warning in about 9 min"
+    /// at 830 s and updated it at 1530 s; the crossing the newer half of the window predicted
+    /// moves later by more than a second a second there (`recession`), so it never comes.
+    @Test func aCrossingThatKeepsRecedingIsNotPredicted() {
+        let trace = stride(from: 0.0, through: 3600, by: 10).map { t in (t, (120 + 60 * sin(2 * Double.pi * t / 7200)) * 195 / 180) }
+        let events = Self.trendEvents(trace, updates: true)
+        #expect(events.isEmpty, "\(events)")
+    }
+
+    /// How fast the predicted crossing moves later: about 0 on a line; on a cache warming up
+    /// (τ = 600 s, at 900 s, 10 MiB under the warning) well above 0 (the tangent's crossing,
+    /// (B − v) ÷ v′, moves by (B − v) ÷ (τ·v′) ≈ 0.25 s a second; the window's line, which lags
+    /// the tangent, more); below 0 on growth that quickens; nothing before the newer half of the
+    /// window holds a quarter of the window of predictions.
+    @Test func theRecessionOfTheCrossingIsZeroOnALinePositiveOnAWarmUpNegativeOnAQuickening() throws {
+        func recessions(_ value: (Double) -> Double, through end: Double) -> [Double?] {
+            var tracker = GrowthTracker(configuration: Self.trendOnly)
+            return stride(from: 0.0, through: end, by: 10).map { t in
+                _ = tracker.observe(Sample.fixture(timestamp: t, residentBytes: UInt64(value(t) * Self.mib)), level: .healthy)
+                return tracker.recession(.threshold(.warning))
+            }
+        }
+        let line = recessions({ 100 + $0 * 0.1 }, through: 600)
+        #expect(line[5] == nil)
+        let onLine = try #require(line.last ?? nil)
+        #expect(abs(onLine) < 0.01, "\(onLine)")
+        let warmUp = try #require(recessions({ 50 + 180 * (1 - exp(-$0 / 600)) }, through: 900).last ?? nil)
+        #expect(warmUp > 0.2 && warmUp < 1, "\(warmUp)")
+        let quickening = try #require(recessions({ 100 + 0.0002 * $0 * $0 }, through: 600).last ?? nil)
+        #expect(quickening < -0.1, "\(quickening)")
+    }
+
+    /// A cache warming up past the threshold (τ = 1200 s, 69 to 250 MiB, warning 200 MiB,
+    /// crossing at 1550 s) gets its trend alert before the crossing, within the prediction
+    /// window: its crossing recedes too, slowly enough to come. Without the recession counted the
+    /// alert came at 620 s, "in about 10 min", 930 s before the crossing.
+    @Test func aWarmUpThatCrossesIsStillPredictedInTime() throws {
+        var tracker = GrowthTracker(configuration: Self.trendOnly)
+        let value = { (t: Double) in (50 + 130 * (1 - exp(-t / 1200))) * 250 / 180 }
+        var started: Double?
+        var crossing: Double?
+        for t in stride(from: 0.0, through: 3600, by: 10) {
+            if crossing == nil, value(t) >= 200 { crossing = t }
+            let events = tracker.observe(Sample.fixture(timestamp: t, residentBytes: UInt64(value(t) * Self.mib)), level: crossing == nil ? .healthy : .warning).1
+            if started == nil, events.contains(where: { if case .trendStarted = $0 { true } else { false } }) { started = t }
+        }
+        let at = try #require(started)
+        let crossed = try #require(crossing)
+        #expect(at < crossed && crossed - at <= 600, "trend alert at \(at) s, crossing at \(crossed) s")
+    }
+
     /// A linear leak is still predicted, once, and the trend resolves when the growth stops.
     @Test func aLinearLeakIsPredictedAndResolvesWhenGrowthStops() {
         let trace = stride(from: 0.0, through: 1500, by: 5).map { t in (t, t < 400 ? 20 + t * 0.25 : 120.0) }

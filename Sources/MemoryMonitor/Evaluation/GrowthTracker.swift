@@ -82,6 +82,25 @@ public struct GrowthTracker: Sendable {
     /// window and its newer half).
     static let timingSpans: [Double] = [2, 4]
     var longSlotWidth: Double { rule.window * Self.timingSpans[Self.timingSpans.count - 1] / Self.slotsPerWindow }
+    /// One check's predicted crossings, Unix time; nil where none was predicted.
+    struct Crossings: Sendable {
+        var t: Double
+        var warning: Double?
+        var critical: Double?
+        var emergency: Double?
+        var limit: Double?
+
+        subscript(target: TrendTarget) -> Double? {
+            switch target {
+            case .threshold(.warning): warning
+            case .threshold(.critical): critical
+            case .threshold(.emergency): emergency
+            case .threshold: nil
+            case .limit: limit
+            }
+        }
+    }
+
     /// Checks from before a restart, taken up at the first check if the target is the same process.
     private var restored: [SampleHistory.Entry] = []
     private(set) var leaking = false
@@ -95,6 +114,9 @@ public struct GrowthTracker: Sendable {
     /// Seconds between checks, smoothed over the last few: the time to the first check that reads
     /// a threshold counts in them. The configured interval until two checks have come.
     private var checkInterval: Double
+    /// With predictive alerting: the crossings the checks of the window's newer half predicted
+    /// (the last check of each slot, oldest first), for how fast they move later (`recession`).
+    private var crossings: [Crossings] = []
     /// `alerting.for_checks` is 1: a threshold alert fires at the first check over, so noise
     /// brings it early. With more, it needs that many consecutive checks over, which noise does
     /// not bring early in the same way: the time to a threshold is then the line's.
@@ -179,6 +201,7 @@ public struct GrowthTracker: Sendable {
         leaking = false
         trend = nil
         reachedAt = [:]
+        crossings = []
         basisPeaks = SlidingMaximum(lookback: peakLookback)
         residentPeaks = basisPeaks
         return events
@@ -230,6 +253,7 @@ public struct GrowthTracker: Sendable {
 
         for severity in Severity.alerting where severity <= level { reachedAt[severity] = point.t }
         if predictive {
+            noteCrossings(at: point.t, toThreshold: toThreshold, toLimit: toLimit)
             let predicted = prediction(level: level, residentFit: residentFit, toThreshold: toThreshold, usedFit: usedFit, toLimit: toLimit)
             if let (text, crossingAt, open) = trend {
                 let said = crossingAt - point.t
@@ -360,17 +384,55 @@ public struct GrowthTracker: Sendable {
         if let fit = residentFit, trustworthy(fit), fit.valueAtEnd > 0, passesEarlierPeak(fit, residentPeaks, now: newest?.t ?? fit.end), fit.slope * predictionWindow / fit.valueAtEnd >= trendThreshold,
             let next = Severity.alerting.first(where: { $0 > level }), let seconds = toThreshold[next], seconds > 0, seconds <= predictionWindow,
             reachedAt[next].map({ (newest?.t ?? fit.end) - $0 > predictionWindow }) ?? true,
-            let bound = thresholds.bound(for: next), surelyWithin(firstCheckFires ? fit : fit.withoutNoise, bound * 1_048_576)
+            let bound = thresholds.bound(for: next), surelyWithin(firstCheckFires ? fit : fit.withoutNoise, bound * 1_048_576),
+            comesAsItRecedes(.threshold(next), within: seconds)
         {
             best = estimate(.threshold(next), residentFit: fit, usedFit: nil, toThreshold: toThreshold, toLimit: nil).flatMap { $0.seconds <= predictionWindow ? $0 : nil }
         }
         if let fit = usedFit, trustworthy(fit), fit.valueAtEnd > 0, fit.slope * predictionWindow / fit.valueAtEnd >= trendThreshold,
             let seconds = toLimit, seconds > 0, seconds <= predictionWindow, seconds < (best?.seconds ?? .infinity), let limit = newest?.limit,
-            surelyWithin(fit, limit)
+            surelyWithin(fit, limit), comesAsItRecedes(.limit, within: seconds)
         {
             best = estimate(.limit, residentFit: nil, usedFit: fit, toThreshold: [:], toLimit: toLimit).flatMap { $0.seconds <= predictionWindow ? $0 : nil } ?? best
         }
         return best
+    }
+
+    /// Notes this check's predicted crossings (the last check of each slot stays), and forgets
+    /// those from before the window's newer half or, after the clock stepped back, after `t`.
+    private mutating func noteCrossings(at t: Double, toThreshold: [Severity: Double], toLimit: Double?) {
+        while let last = crossings.last, last.t >= t { crossings.removeLast() }
+        let entry = Crossings(
+            t: t, warning: toThreshold[.warning].map { t + $0 }, critical: toThreshold[.critical].map { t + $0 },
+            emergency: toThreshold[.emergency].map { t + $0 }, limit: toLimit.map { t + $0 })
+        if let last = crossings.last, slot(last.t) == slot(t) {
+            crossings[crossings.count - 1] = entry
+        } else {
+            crossings.append(entry)
+        }
+        let cutoff = t - rule.window / 2
+        if let first = crossings.firstIndex(where: { $0.t >= cutoff }), first > 0 { crossings.removeFirst(first) }
+    }
+
+    /// How fast the crossing of `target` that the checks of the window's newer half predicted
+    /// moves later, seconds per second: the robust slope of those predicted times over the
+    /// checks' times. About 0 on a line; a rise that slows pushes its crossing later at every
+    /// check (a cache warming up toward a level predicts "in about 10 min" for a quarter of an
+    /// hour); one that quickens brings it nearer. Nil with fewer than three predictions spanning
+    /// a quarter of the window.
+    func recession(_ target: TrendTarget) -> Double? {
+        let points = crossings.compactMap { c in c[target].map { (t: c.t, v: $0) } }
+        guard points.count >= 3, let first = points.first, let last = points.last, last.t - first.t >= rule.window / 4 else { return nil }
+        return GrowthFit.fit(points)?.slope
+    }
+
+    /// Whether a crossing predicted in `seconds` still comes within the prediction window as it
+    /// recedes: at a recession of r seconds per second the time left shrinks by 1 − r a second,
+    /// so it comes after seconds ÷ (1 − r), and never at r ≥ 1. No recession known, or a crossing
+    /// coming nearer: as predicted.
+    private func comesAsItRecedes(_ target: TrendTarget, within seconds: Double) -> Bool {
+        guard let r = recession(target), r > 0 else { return true }
+        return r < 1 && seconds / (1 - r) <= predictionWindow
     }
 
     /// Whether the crossing comes within the prediction window even at one standard error below
