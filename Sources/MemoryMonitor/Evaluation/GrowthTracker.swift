@@ -421,7 +421,9 @@ public struct GrowthTracker: Sendable {
     /// hour); one that quickens brings it nearer. Nil with fewer than three predictions spanning
     /// a quarter of the window.
     func recession(_ target: TrendTarget) -> Double? {
-        let points = crossings.compactMap { c in c[target].map { (t: c.t, v: $0) } }
+        var points: [(t: Double, v: Double)] = []
+        points.reserveCapacity(crossings.count)
+        for c in crossings { if let at = c[target] { points.append((c.t, at)) } }
         guard points.count >= 3, let first = points.first, let last = points.last, last.t - first.t >= rule.window / 4 else { return nil }
         return GrowthFit.fit(points)?.slope
     }
