@@ -605,7 +605,7 @@ package enum ConfigurationSchema {
     static let experimental: [ConfigurationKey] = [
         .stored(
             "experimental.predictive_alerting", \.experimental.predictiveAlerting, .bool, .live, table: .prediction,
-            "Raise `memory_trend` alerts when a threshold or the limit is predicted to be crossed."),
+            "Raise `memory_trend` alerts when a threshold or the limit is predicted to be crossed within the prediction window, also as the crossing recedes: a rise that slows puts it later at every check (docs/leak-detection.md)."),
         .stored(
             "experimental.prediction_window", \.experimental.predictionWindow, .number(above: 0, atMost: 604_800), .live, table: .prediction,
             "Seconds ahead a crossing is looked for. A line is trusted for it once it has been seen for half of this (at least half, at most nine tenths of `monitoring.leak_detection.monitoring_window`)."),
