@@ -474,6 +474,22 @@ struct GrowthTests {
         #expect(consecutive - first > 90, "for_checks 1: \(first) s, 3: \(consecutive) s")
     }
 
+    /// Memory in use following a two-hour cycle that peaks at 975 MiB on a 1000 MiB host (RSS
+    /// flat): the crossing of the limit recedes as the rise slows toward the peak, as a
+    /// threshold's does, and no trend alert toward the limit is raised.
+    @Test func aLimitCrossingThatKeepsRecedingIsNotPredicted() {
+        var tracker = GrowthTracker(configuration: Self.trendOnly)
+        let total: UInt64 = 1000 << 20
+        var events: [GrowthTracker.Event] = []
+        for t in stride(from: 0.0, through: 3600, by: 10) {
+            let used = (120 + 60 * sin(2 * Double.pi * t / 7200)) * 975 / 180
+            let host = MemInfo(totalBytes: total, availableBytes: total - UInt64(used * Self.mib))
+            let sample = Sample.fixture(timestamp: t, status: ProcessStatus(name: "x", residentBytes: 100 << 20), host: host)
+            events += tracker.observe(sample, level: .healthy).1
+        }
+        #expect(events.isEmpty, "\(events)")
+    }
+
     /// A trend toward the limit (memory in use on a 1000 MiB host rising 0.5 MiB/s, RSS flat):
     /// one alert, reported as `limit` by the analysis, that ends "the crossing came" once memory
     /// in use is at the limit, and is not raised again while it stays there.
