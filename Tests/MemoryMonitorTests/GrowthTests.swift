@@ -371,6 +371,18 @@ struct GrowthTests {
         #expect(quickening < -0.1, "\(quickening)")
     }
 
+    /// A line already over a threshold predicts no crossing of it (0 s is a reading): no
+    /// recession is taken from such checks, where their times, each "now", would make one of a
+    /// second a second and hold back a later trend toward that threshold.
+    @Test func aLineOverTheThresholdGivesNoRecession() {
+        var tracker = GrowthTracker(configuration: Self.trendOnly)
+        for t in stride(from: 0.0, through: 600, by: 10) {
+            _ = tracker.observe(Sample.fixture(timestamp: t, residentBytes: UInt64((250 + t * 0.01) * Self.mib)), level: .healthy)
+        }
+        #expect(tracker.recession(.threshold(.warning)) == nil)
+        #expect(tracker.recession(.threshold(.critical)) != nil)
+    }
+
     /// A cache warming up past the threshold (τ = 1200 s, 69 to 250 MiB, warning 200 MiB,
     /// crossing at 1550 s) gets its trend alert before the crossing, within the prediction
     /// window: its crossing recedes too, slowly enough to come. Without the recession counted the

@@ -400,11 +400,14 @@ public struct GrowthTracker: Sendable {
 
     /// Notes this check's predicted crossings (the last check of each slot stays), and forgets
     /// those from before the window's newer half or, after the clock stepped back, after `t`.
+    /// A line already at a threshold (0 s) predicts nothing: a level the series had reached and
+    /// fell back from is not a crossing that moved by a second a second.
     private mutating func noteCrossings(at t: Double, toThreshold: [Severity: Double], toLimit: Double?) {
         while let last = crossings.last, last.t >= t { crossings.removeLast() }
+        func at(_ seconds: Double?) -> Double? { seconds.flatMap { $0 > 0 ? t + $0 : nil } }
         let entry = Crossings(
-            t: t, warning: toThreshold[.warning].map { t + $0 }, critical: toThreshold[.critical].map { t + $0 },
-            emergency: toThreshold[.emergency].map { t + $0 }, limit: toLimit.map { t + $0 })
+            t: t, warning: at(toThreshold[.warning]), critical: at(toThreshold[.critical]), emergency: at(toThreshold[.emergency]),
+            limit: at(toLimit))
         if let last = crossings.last, slot(last.t) == slot(t) {
             crossings[crossings.count - 1] = entry
         } else {
