@@ -339,9 +339,10 @@ struct GrowthTests {
 
     /// A cycle of two hours peaking just under the warning threshold (60 to 195 MiB, warning 200
     /// MiB), checked every 10 s: its rise slows toward the peak, so each check's fit puts the
-    /// crossing later than the last one did. A trend alert said "crosses warning in about 9 min"
-    /// at 830 s and updated it at 1530 s; the crossing the newer half of the window predicted
-    /// moves later by more than a second a second there (`recession`), so it never comes.
+    /// crossing later than the last one did. Without the recession counted a trend alert said
+    /// "crosses warning (200.0 MB) in about 10 min", was updated to 8 and 7 minutes, and resolved
+    /// "no crossing predicted"; the crossings the window's newer half predicted move later fast
+    /// enough (`recession`) that, counted, none comes within the prediction window.
     @Test func aCrossingThatKeepsRecedingIsNotPredicted() {
         let trace = stride(from: 0.0, through: 3600, by: 10).map { t in (t, (120 + 60 * sin(2 * Double.pi * t / 7200)) * 195 / 180) }
         let events = Self.trendEvents(trace, updates: true)
@@ -383,7 +384,7 @@ struct GrowthTests {
         #expect(tracker.recession(.threshold(.critical)) != nil)
     }
 
-    /// A cache warming up past the threshold (τ = 1200 s, 69 to 250 MiB, warning 200 MiB,
+    /// A cache warming up past the threshold (τ = 1200 s, from 69 MiB toward 250, warning 200 MiB,
     /// crossing at 1550 s) gets its trend alert before the crossing, within the prediction
     /// window: its crossing recedes too, slowly enough to come. Without the recession counted the
     /// alert came at 620 s, "in about 10 min", 930 s before the crossing.
