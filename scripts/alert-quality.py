@@ -333,6 +333,15 @@ def sweep_traces():
     return out
 
 
+def scaled(traces, peak):
+    """Each trace scaled so that its highest sample is `peak` MiB."""
+    out = {}
+    for name, points in traces.items():
+        highest = max(v for _, v in points)
+        out[name] = [(t, v * peak / highest) for t, v in points]
+    return out
+
+
 def sweep(against):
     """Prints when the leak alerts fire on `sweep_traces` with both leak windows, and with
     --against OTHER (another build of alert-replay) where the two differ; then the trend alerts
@@ -371,7 +380,7 @@ def sweep(against):
         return [(s["t"], s.get("message", "").endswith("(updated)")) for s in sent if s["component"] == "memory_trend"
                 and s["status"] == "firing" and not s.get("message", "").startswith("FLAPPING")]
 
-    near = {name: [(t, v * (WARNING - 5) / max(v for _, v in points)) for t, v in points] for name, points in traces.items()}
+    near = scaled(traces, WARNING - 5)
     trends, differ = runs(near, trend_notifications, lambda name, window, ns:
                           f"{name} under {WARNING - 5:.0f} MiB, window {window} s: trend notifications (time, an update) {ns}")
     started = sum(1 for _, _, ns in trends for _, updated in ns if not updated)
@@ -383,7 +392,7 @@ def sweep(against):
     # once the shape is high enough, and a trend alert before that crossing is what it is for.
     # Counted: the first trend alert before the first crossing, as warned within the prediction
     # window (its lead) or earlier than that, and the traces with none before the crossing.
-    over = {name: [(t, v * WARNING * 1.25 / max(v for _, v in points)) for t, v in points] for name, points in traces.items()}
+    over = scaled(traces, WARNING * 1.25)
     firsts, differ = runs(over, lambda sent: [t for t, updated in trend_notifications(sent) if not updated][:1],
                           lambda name, window, ts: f"{name} up to {WARNING * 1.25:.0f} MiB, window {window} s: first trend alert at {ts}")
     leads, early, missed = [], 0, 0
