@@ -208,6 +208,7 @@ def exporter_row(tr, window=300):
         "sent": {lvl: len(ts) for lvl, ts in per_level.items()},
         "per_window": max(most_in_window(ts, RATE_LIMIT) for ts in per_level.values()),
         "flapping_notices": sum(1 for s in sent if s.get("message", "").startswith("FLAPPING")),
+        "flapping_by": {c: sum(1 for s in sent if s["component"] == c and s.get("message", "").startswith("FLAPPING")) for c in ("process_memory", "memory_trend")},
         "held": len(held),
         "false": false_growth,
         "false_leaks": false_leaks,
@@ -271,7 +272,7 @@ def seeded(seeds):
     alerts' time-to-threshold errors against an oracle's, and the false leak or trend alerts."""
     line = lambda t: 100 + max(0, t - 600) * 5 / 60
     false_flat, false_spiky = 0, 0
-    per_window = {w: {"delays": [], "missed": 0, "errors": [], "within": [], "late": [], "oracle": [], "false": 0, "leads": []} for w in (300, 1800)}
+    per_window = {w: {"delays": [], "missed": 0, "errors": [], "within": [], "late": [], "oracle": [], "false": 0, "leads": [], "flapping": {}} for w in (300, 1800)}
     for seed in range(1, seeds + 1):
         rng = random.Random(seed)
         noise = {t: rng.gauss(0, 8) for t in range(0, DURATION + 1, STEP)}
@@ -282,6 +283,8 @@ def seeded(seeds):
             acc["within"] += leak["within"]
             acc["late"] += leak["late"]
             acc["false"] += leak["false"]
+            for component, n in leak["flapping_by"].items():
+                acc["flapping"][component] = acc["flapping"].get(component, 0) + n
             acc["leads"] += [actual for t, level, actual in leak["asked"] if level == WARNING][:1]
             acc["oracle"] += [abs(first_passage(line, 8, t, level, rng) - actual) / actual for t, level, actual in leak["asked"]]
             if leak["delay"] is None:
@@ -306,6 +309,8 @@ def seeded(seeds):
         print(f"- {acc['false']} trend alerts whose crossing did not come within the prediction window; "
               f"of them {len(late)} came later, a median {median_percent(late)} (at most "
               f"{max(late) * 100 if late else float('nan'):.1f} %) later than said")
+        print(f"- flapping notices: {acc['flapping'].get('process_memory', 0)} on process_memory (the level crossing the warning "
+              f"back and forth under the noise), {acc['flapping'].get('memory_trend', 0)} on memory_trend")
         print(f"- an oracle that knows the line and the noise, asked at the same moments for the median time to the first sample "
               f"over the threshold: error median {statistics.median(oracle) * 100 if oracle else float('nan'):.1f} % (what any prediction "
               f"from this trace can hope for: the noise decides which sample crosses first)")

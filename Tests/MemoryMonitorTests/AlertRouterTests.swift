@@ -143,6 +143,36 @@ struct AlertRouterTests {
         #expect(r.tick(now: 400, channels: channels).isEmpty)
     }
 
+    /// A trend alert whose time is said again at every check near its crossing (a noisy leak:
+    /// "in about 30 s (updated)" four times in 90 s, then the crossing) changes no level: no
+    /// flapping notice. Before, each update counted as a change, and the fifth in the window
+    /// sent "FLAPPING: memory_trend changed level 5 times" (4 of 80 seeds of the noisy leak).
+    /// A trend alert that really opens and resolves over and over still flaps.
+    @Test func aTrendAlertsNewTimesAreNoFlapping() {
+        var r = router(rateLimit: 300, flapThreshold: 4, stable: 300)
+        var sent: [Alert] = []
+        func feed(_ a: Alert) {
+            if case .deliver(let d, _) = r.receive(a, channels: channels) { sent.append(d) }
+            sent += r.tick(now: a.timestamp, channels: channels).compactMap { if case .deliver(let d, _) = $0 { d } else { nil } }
+        }
+        for t in [0.0, 350, 380, 410, 440] { feed(alert(.warning, at: t, component: .memoryTrend)) }
+        feed(alert(.warning, .resolved, at: 460, component: .memoryTrend))
+        #expect(!sent.contains { $0.message.hasPrefix("FLAPPING") }, "\(sent.map(\.message))")
+        #expect(r.flapping.isEmpty)
+        #expect(sent.map(\.timestamp) == [0, 350, 460], "the first, the update after the rate limit, the resolve")
+
+        var q = router(rateLimit: 300, flapThreshold: 4, stable: 300)
+        var notices = 0
+        for (i, t) in [0.0, 20, 40, 60, 80].enumerated() {
+            if case .deliver(let d, _) = q.receive(alert(.warning, i % 2 == 0 ? .firing : .resolved, at: t, component: .memoryTrend), channels: channels),
+                d.message.hasPrefix("FLAPPING")
+            {
+                notices += 1
+            }
+        }
+        #expect(notices == 1 && q.flapping[.memoryTrend] != nil)
+    }
+
     /// A level that fires again within the window after it resolved is held; the open alert is
     /// updated, and it goes out once the window has passed if it still holds.
     @Test func aRefireIsHeldAndGoesOutWhenTheWindowPasses() {

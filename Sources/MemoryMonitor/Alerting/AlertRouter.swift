@@ -100,7 +100,8 @@ package struct AlertRouter: Sendable {
     /// Decides what happens to `alert`, given the channels that exist.
     ///
     /// For a component with levels (not an event), in order:
-    /// - flapping (it changed level more than `flapThreshold` times within `rateLimitSeconds`):
+    /// - flapping (it changed level more than `flapThreshold` times within `rateLimitSeconds`; a
+    ///   fire at the open alert's level, such as a trend alert's new time, is no change):
     ///   one notice says so, then nothing until it has kept one level for `flapStableSeconds`;
     /// - a resolve goes out when its fire did;
     /// - a level that fires again within the window after it resolved or fell is held (the open
@@ -125,17 +126,21 @@ package struct AlertRouter: Sendable {
             active[component] = alert
             return deliver(alert, channels: channels)
         }
+        let previous = active[component]
         if alert.status == .firing { active[component] = alert } else { active[component] = nil }
         let now = alert.timestamp
+        // A fire at the level already open (a trend alert's new time) changes no level: it does
+        // not count toward flapping, nor restart a flapping component's stable time.
+        let changesLevel = !(alert.status == .firing && previous.map { $0.severity == alert.severity } == true)
         var recent = (changes[component] ?? []).filter { now - $0 < rateLimitSeconds }
-        recent.append(now)
+        if changesLevel { recent.append(now) }
         changes[component] = recent
         if flapping[component] != nil {
-            flapping[component] = now
+            if changesLevel { flapping[component] = now }
             held[component] = alert
             return .hold(alert, reason: .flapping)
         }
-        if rateLimitSeconds > 0 && recent.count > flapThreshold {
+        if rateLimitSeconds > 0 && changesLevel && recent.count > flapThreshold {
             flapping[component] = now
             held[component] = alert
             let notice = flappingNotice(alert, changes: recent.count)

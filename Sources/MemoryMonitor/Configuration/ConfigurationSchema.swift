@@ -270,7 +270,7 @@ package enum ConfigurationSchema {
     ] + Severity.alerting.map(channels) + [
         .stored(
             "alerting.flap_threshold", \.alerting.flapThreshold, .integer(2...1000), .live, new: true,
-            "A component whose level changes more than this many times within `rate_limit_seconds` is flapping: one notice says so (`FLAPPING: ...`), then its changes are held (`memory_alerts_suppressed_total{reason=\"flapping\"}`) until it keeps one level for `flap_stable_seconds`; then its state goes out if it differs from what was last sent."
+            "A component whose level changes more than this many times within `rate_limit_seconds` is flapping (a fire at the open alert's level, such as a trend alert's new time, is no change): one notice says so (`FLAPPING: ...`), then its changes are held (`memory_alerts_suppressed_total{reason=\"flapping\"}`) until it keeps one level for `flap_stable_seconds`; then its state goes out if it differs from what was last sent."
         ),
         .stored(
             "alerting.flap_stable_seconds", \.alerting.flapStableSeconds, .number(atLeast: 0, atMost: 86_400), .live, new: true,
