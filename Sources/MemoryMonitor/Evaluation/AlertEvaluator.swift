@@ -146,11 +146,18 @@ package struct AlertEvaluator: Sendable {
                 component: .memoryLeak, severity: leakSeverity, status: .firing, value: rate * mbPerMinute, threshold: least * mbPerMinute,
                 message: "\(leakSeverity.description.uppercased()): memory leak suspected: \(basis) growing \(GrowthTracker.bytes(rate * 60))/min, +\(Self.format(windowGrowth * 100))% over the window",
                 sample: sample)
-        case .leakEnded:
+        case .leakEnded(let rate, let windowGrowth, let endsBelow):
+            // What the growth is now: stopped, or slowed under half the threshold's relative
+            // growth (a steady leak does, once the target is large enough).
+            let basis = outcome.growth?.basis == "anonymous" ? "anonymous memory" : "resident memory"
+            let mbPerMinute = 60 / 1_048_576.0
+            let now =
+                rate > 0
+                ? "\(basis) +\(Self.format(windowGrowth * 100))% over the window (\(GrowthTracker.bytes(rate * 60))/min), under half the \(Self.format((growth?.rule.thresholdGrowthRate ?? 0) * 100))% the leak rule counts"
+                : "\(basis) not growing over the window"
             return makeEventAlert(
-                component: .memoryLeak, severity: leakSeverity, status: .resolved,
-                value: (outcome.growth?.rateBytesPerSecond ?? 0) * 60 / 1_048_576, threshold: 0,
-                message: "RESOLVED: memory growth stopped for a window", sample: sample)
+                component: .memoryLeak, severity: leakSeverity, status: .resolved, value: rate * mbPerMinute, threshold: endsBelow * mbPerMinute,
+                message: "RESOLVED: memory leak no longer suspected: \(now)", sample: sample)
         case .trendStarted(let message, let seconds), .trendUpdated(let message, let seconds):
             // Seconds: until the predicted crossing, and the window a crossing is looked for in.
             return makeEventAlert(

@@ -29,7 +29,11 @@ public struct GrowthTracker: Sendable {
     /// What changed this check.
     public enum Event: Sendable, Equatable {
         case leakStarted(rateBytesPerSecond: Double, windowGrowth: Double)
-        case leakEnded
+        /// The growth now, and the rate under which an episode ends at this size (half the
+        /// threshold's growth over a window), bytes per second. A steady leak of so many MB a
+        /// minute ends too once the target has grown so large that it is under half the
+        /// threshold's relative growth: the growth has not stopped, and the alert says so.
+        case leakEnded(rateBytesPerSecond: Double, windowGrowth: Double, endsBelow: Double)
         case trendStarted(message: String, seconds: Double)
         /// The predicted time moved by more than a quarter from what the open trend alert said.
         case trendUpdated(message: String, seconds: Double)
@@ -188,7 +192,7 @@ public struct GrowthTracker: Sendable {
     /// Forgets every point: a new target is a new series.
     package mutating func reset() -> [Event] {
         var events: [Event] = []
-        if leaking { events.append(.leakEnded) }
+        if leaking { events.append(.leakEnded(rateBytesPerSecond: 0, windowGrowth: 0, endsBelow: 0)) }
         if let trend { events.append(.trendEnded(message: "RESOLVED: \(trend.text) (the target changed)")) }
         settled = []
         newest = nil
@@ -231,7 +235,10 @@ public struct GrowthTracker: Sendable {
                 events.append(.leakStarted(rateBytesPerSecond: fit.slope, windowGrowth: rule.windowGrowth(fit)))
             } else if leaking && rule.hasStopped(fit) {
                 leaking = false
-                events.append(.leakEnded)
+                events.append(
+                    .leakEnded(
+                        rateBytesPerSecond: fit.slope, windowGrowth: rule.windowGrowth(fit),
+                        endsBelow: rule.thresholdGrowthRate / 2 * max(0, fit.valueAtStart) / rule.window))
             }
         }
 
