@@ -146,14 +146,13 @@ package struct AlertEvaluator: Sendable {
                 component: .memoryLeak, severity: leakSeverity, status: .firing, value: rate * mbPerMinute, threshold: least * mbPerMinute,
                 message: "\(leakSeverity.description.uppercased()): memory leak suspected: \(basis) growing \(GrowthTracker.bytes(rate * 60))/min, +\(Self.format(windowGrowth * 100))% over the window",
                 sample: sample)
-        case .leakEnded(let rate, let windowGrowth, let endsBelow):
-            // What the growth is now: stopped, or slowed under half the threshold's relative
-            // growth (a steady leak does, once the target is large enough).
+        case .leakEnded(let rate, let endsBelow, let base):
+            // What the growth is now: stopped, or slowed under what ends an episode.
             let basis = outcome.growth?.basis == "anonymous" ? "anonymous memory" : "resident memory"
             let mbPerMinute = 60 / 1_048_576.0
             let now =
                 rate > 0
-                ? "\(basis) +\(Self.format(windowGrowth * 100))% over the window (\(GrowthTracker.bytes(rate * 60))/min), under half the \(Self.format((growth?.rule.thresholdGrowthRate ?? 0) * 100))% the leak rule counts"
+                ? "\(basis) growing \(GrowthTracker.bytes(rate * 60))/min over the window, under half the leak rule's \(Self.format((growth?.rule.thresholdGrowthRate ?? 0) * 100))% a window of the \(GrowthTracker.bytes(base)) it was detected at"
                 : "\(basis) not growing over the window"
             return makeEventAlert(
                 component: .memoryLeak, severity: leakSeverity, status: .resolved, value: rate * mbPerMinute, threshold: endsBelow * mbPerMinute,

@@ -29,11 +29,9 @@ public struct GrowthTracker: Sendable {
     /// What changed this check.
     public enum Event: Sendable, Equatable {
         case leakStarted(rateBytesPerSecond: Double, windowGrowth: Double)
-        /// The growth now, and the rate under which an episode ends at this size (half the
-        /// threshold's growth over a window), bytes per second. A steady leak of so many MB a
-        /// minute ends too once the target has grown so large that it is under half the
-        /// threshold's relative growth: the growth has not stopped, and the alert says so.
-        case leakEnded(rateBytesPerSecond: Double, windowGrowth: Double, endsBelow: Double)
+        /// The growth now, the growth under which the episode ends (half the threshold's growth
+        /// over a window of the size it was detected at), bytes per second, and that size, bytes.
+        case leakEnded(rateBytesPerSecond: Double, endsBelow: Double, base: Double)
         case trendStarted(message: String, seconds: Double)
         /// The predicted time moved by more than a quarter from what the open trend alert said.
         case trendUpdated(message: String, seconds: Double)
@@ -108,6 +106,9 @@ public struct GrowthTracker: Sendable {
     /// Checks from before a restart, taken up at the first check if the target is the same process.
     private var restored: [SampleHistory.Entry] = []
     private(set) var leaking = false
+    /// The size the leak episode in progress was detected at (its window's start), bytes: it ends
+    /// when the growth falls under half the threshold of that size.
+    private var leakBase = 0.0
     /// The open trend alert: its sentence, when it said the crossing would come (Unix time) and
     /// what it predicts the crossing of.
     private var trend: (text: String, crossingAt: Double, target: TrendTarget)?
@@ -192,7 +193,7 @@ public struct GrowthTracker: Sendable {
     /// Forgets every point: a new target is a new series.
     package mutating func reset() -> [Event] {
         var events: [Event] = []
-        if leaking { events.append(.leakEnded(rateBytesPerSecond: 0, windowGrowth: 0, endsBelow: 0)) }
+        if leaking { events.append(.leakEnded(rateBytesPerSecond: 0, endsBelow: 0, base: 0)) }
         if let trend { events.append(.trendEnded(message: "RESOLVED: \(trend.text) (the target changed)")) }
         settled = []
         newest = nil
@@ -232,13 +233,11 @@ public struct GrowthTracker: Sendable {
         if leakDetection, let fit = basisFit {
             if !leaking && rule.isLeak(fit, newerHalf: { newerHalf(\.basis, of: fit) }) && passesEarlierPeak(fit, basisPeaks, now: point.t) {
                 leaking = true
+                leakBase = fit.valueAtStart
                 events.append(.leakStarted(rateBytesPerSecond: fit.slope, windowGrowth: rule.windowGrowth(fit)))
-            } else if leaking && rule.hasStopped(fit) {
+            } else if leaking && rule.hasStopped(fit, base: leakBase) {
                 leaking = false
-                events.append(
-                    .leakEnded(
-                        rateBytesPerSecond: fit.slope, windowGrowth: rule.windowGrowth(fit),
-                        endsBelow: rule.thresholdGrowthRate / 2 * max(0, fit.valueAtStart) / rule.window))
+                events.append(.leakEnded(rateBytesPerSecond: fit.slope, endsBelow: rule.endingGrowth(base: leakBase), base: leakBase))
             }
         }
 

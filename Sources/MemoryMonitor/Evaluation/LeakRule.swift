@@ -12,8 +12,8 @@
 /// 5. it is sustained: the median of each quarter of the window is above the previous quarter's
 ///    by at least a quarter of the growth the line expects per quarter (one step, as a cache
 ///    warming up and then flat, raises one quarter, not all of them).
-/// An episode ends when, over a window, the line rises by less than half the threshold, even
-/// at two standard errors above its slope.
+/// An episode ends when, over a window, the line rises by less than half the threshold of the
+/// size the episode was detected at, even at two standard errors above its slope.
 package struct LeakRule: Sendable, Equatable {
     /// `monitoring.leak_detection.threshold_growth_rate`.
     package var thresholdGrowthRate: Double
@@ -64,12 +64,19 @@ package struct LeakRule: Sendable, Equatable {
     }
 
     /// Whether an episode in progress has ended: growth over the window below half the
-    /// threshold, even at two standard errors above the fitted slope. Under noise a steady
-    /// leak's slope dips now and then; without the margin such a dip "resolved" a leak that went
-    /// on, and the next rise raised it again.
-    package func hasStopped(_ fit: GrowthFit) -> Bool {
+    /// threshold of `base`, the size the episode was detected at (the window's start then),
+    /// even at two standard errors above the fitted slope. Under noise a steady leak's slope
+    /// dips now and then; without the margin such a dip "resolved" a leak that went on, and the
+    /// next rise raised it again. Against the size now, a steady leak of so many MB a minute
+    /// ended once the target had grown large enough (the corpus's 3 MiB/min leak at 300 MiB,
+    /// still leaking).
+    package func hasStopped(_ fit: GrowthFit, base: Double) -> Bool {
         guard fit.end - fit.start >= window * Self.minimumSpanShare else { return false }
-        guard fit.valueAtStart > 0 else { return true }
-        return (fit.slope + 2 * fit.slopeError) * window / fit.valueAtStart < thresholdGrowthRate / 2
+        return (fit.slope + 2 * fit.slopeError) * window < endingGrowth(base: base) * window
+    }
+
+    /// The growth, per second, under which an episode detected at size `base` ends.
+    package func endingGrowth(base: Double) -> Double {
+        thresholdGrowthRate / 2 * max(0, base) / window
     }
 }
