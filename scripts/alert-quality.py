@@ -380,6 +380,22 @@ def sweep(against):
             if ts:
                 print(f"{name}, window {window} s: leak alerts at {ts} s")
     print(f"{len(traces)} traces, two windows: {sum(len(ts) for _, _, ts in leaks)} leak alerts" + differ)
+    # How long those (all false: none of the shapes leaks) stay open, and how many are still
+    # open at the end of the trace.
+    open_seconds, still_open = 0, 0
+    for name, points in traces.items():
+        for window in (300, 1800):
+            since = None
+            for s in replay_exporter({"points": points}, window)[0]:
+                if s["component"] != "memory_leak":
+                    continue
+                if s["status"] == "firing":
+                    since = s["t"]
+                elif since is not None:
+                    open_seconds, since = open_seconds + s["t"] - since, None
+            if since is not None:
+                open_seconds, still_open = open_seconds + points[-1][0] - since, still_open + 1
+    print(f"Those leak alerts open for {open_seconds:.0f} s in all; {still_open} still open at the end of their trace")
 
     # The same shapes scaled so that their highest sample is 195 MiB, just under the 200 MiB
     # warning: a service whose steady level sits under its threshold, as thresholds are set. None

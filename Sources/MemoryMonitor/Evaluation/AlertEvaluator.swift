@@ -146,16 +146,16 @@ package struct AlertEvaluator: Sendable {
                 component: .memoryLeak, severity: leakSeverity, status: .firing, value: rate * mbPerMinute, threshold: least * mbPerMinute,
                 message: "\(leakSeverity.description.uppercased()): memory leak suspected: \(basis) growing \(GrowthTracker.bytes(rate * 60))/min, +\(Self.format(windowGrowth * 100))% over the window",
                 sample: sample)
-        case .leakEnded(let rate, let endsBelow, let base):
-            // What the growth is now: stopped, or slowed under what ends an episode.
+        case .leakEnded(let rate, let detected):
+            // What the growth is now against what it was detected with: stopped, or slowed.
             let basis = outcome.growth?.basis == "anonymous" ? "anonymous memory" : "resident memory"
             let mbPerMinute = 60 / 1_048_576.0
             let now =
                 rate > 0
-                ? "\(basis) growing \(GrowthTracker.bytes(rate * 60))/min over the window, under half the leak rule's \(Self.format((growth?.rule.thresholdGrowthRate ?? 0) * 100))% a window of the \(GrowthTracker.bytes(base)) it was detected at"
+                ? "\(basis) growing \(GrowthTracker.bytes(rate * 60))/min over the window, down from the \(GrowthTracker.bytes(detected * 60))/min it was detected with"
                 : "\(basis) not growing over the window"
             return makeEventAlert(
-                component: .memoryLeak, severity: leakSeverity, status: .resolved, value: rate * mbPerMinute, threshold: endsBelow * mbPerMinute,
+                component: .memoryLeak, severity: leakSeverity, status: .resolved, value: rate * mbPerMinute, threshold: detected * mbPerMinute,
                 message: "RESOLVED: memory leak no longer suspected: \(now)", sample: sample)
         case .trendStarted(let message, let seconds), .trendUpdated(let message, let seconds):
             // Seconds: until the predicted crossing, and the window a crossing is looked for in.

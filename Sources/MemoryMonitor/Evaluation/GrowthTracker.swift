@@ -29,9 +29,8 @@ public struct GrowthTracker: Sendable {
     /// What changed this check.
     public enum Event: Sendable, Equatable {
         case leakStarted(rateBytesPerSecond: Double, windowGrowth: Double)
-        /// The growth now, the growth under which the episode ends (half the threshold's growth
-        /// over a window of the size it was detected at), bytes per second, and that size, bytes.
-        case leakEnded(rateBytesPerSecond: Double, endsBelow: Double, base: Double)
+        /// The growth now and the growth the episode was detected with, bytes per second.
+        case leakEnded(rateBytesPerSecond: Double, detectedRate: Double)
         case trendStarted(message: String, seconds: Double)
         /// The predicted time moved by more than a quarter from what the open trend alert said.
         case trendUpdated(message: String, seconds: Double)
@@ -109,6 +108,8 @@ public struct GrowthTracker: Sendable {
     /// The size the leak episode in progress was detected at (its window's start), bytes: it ends
     /// when the growth falls under half the threshold of that size.
     private var leakBase = 0.0
+    /// The growth the leak episode in progress was detected with, bytes per second.
+    private var leakSlope = 0.0
     /// The open trend alert: its sentence, when it said the crossing would come (Unix time) and
     /// what it predicts the crossing of.
     private var trend: (text: String, crossingAt: Double, target: TrendTarget)?
@@ -193,7 +194,7 @@ public struct GrowthTracker: Sendable {
     /// Forgets every point: a new target is a new series.
     package mutating func reset() -> [Event] {
         var events: [Event] = []
-        if leaking { events.append(.leakEnded(rateBytesPerSecond: 0, endsBelow: 0, base: 0)) }
+        if leaking { events.append(.leakEnded(rateBytesPerSecond: 0, detectedRate: 0)) }
         if let trend { events.append(.trendEnded(message: "RESOLVED: \(trend.text) (the target changed)")) }
         settled = []
         newest = nil
@@ -233,11 +234,11 @@ public struct GrowthTracker: Sendable {
         if leakDetection, let fit = basisFit {
             if !leaking && rule.isLeak(fit, newerHalf: { newerHalf(\.basis, of: fit) }) && passesEarlierPeak(fit, basisPeaks, now: point.t) {
                 leaking = true
-                leakBase = fit.valueAtStart
+                (leakBase, leakSlope) = (fit.valueAtStart, fit.slope)
                 events.append(.leakStarted(rateBytesPerSecond: fit.slope, windowGrowth: rule.windowGrowth(fit)))
-            } else if leaking && rule.hasStopped(fit, base: leakBase) {
+            } else if leaking && rule.hasStopped(fit, base: leakBase, detectedSlope: leakSlope) {
                 leaking = false
-                events.append(.leakEnded(rateBytesPerSecond: fit.slope, endsBelow: rule.endingGrowth(base: leakBase), base: leakBase))
+                events.append(.leakEnded(rateBytesPerSecond: fit.slope, detectedRate: leakSlope))
             }
         }
 

@@ -13,7 +13,8 @@
 ///    by at least a quarter of the growth the line expects per quarter (one step, as a cache
 ///    warming up and then flat, raises one quarter, not all of them).
 /// An episode ends when, over a window, the line rises by less than half the threshold of the
-/// size the episode was detected at, even at two standard errors above its slope.
+/// size the episode was detected at, or by less than half the threshold of the size now and at
+/// less than half the rate it was detected with, even at two standard errors above its slope.
 package struct LeakRule: Sendable, Equatable {
     /// `monitoring.leak_detection.threshold_growth_rate`.
     package var thresholdGrowthRate: Double
@@ -63,16 +64,21 @@ package struct LeakRule: Sendable, Equatable {
         return fall + 2 * fallError < 0.1 * newer.slope
     }
 
-    /// Whether an episode in progress has ended: growth over the window below half the
-    /// threshold of `base`, the size the episode was detected at (the window's start then),
-    /// even at two standard errors above the fitted slope. Under noise a steady leak's slope
-    /// dips now and then; without the margin such a dip "resolved" a leak that went on, and the
-    /// next rise raised it again. Against the size now, a steady leak of so many MB a minute
+    /// Whether an episode in progress has ended, its growth taken two standard errors above the
+    /// fitted slope: under half the threshold of `base`, the size the episode was detected at
+    /// (the window's start then); or under half the threshold of the size now and under half
+    /// `detectedSlope`, the growth it was detected with. Under noise a steady leak's slope dips
+    /// now and then; without the margin such a dip "resolved" a leak that went on, and the next
+    /// rise raised it again. Against the size now alone, a steady leak of so many MB a minute
     /// ended once the target had grown large enough (the corpus's 3 MiB/min leak at 300 MiB,
-    /// still leaking).
-    package func hasStopped(_ fit: GrowthFit, base: Double) -> Bool {
+    /// still leaking); against the size at detection alone, a cache that warmed up from 20 MiB
+    /// kept its episode open for as long as it grew at all. A rise that slowed to half and is
+    /// small by the rule now has stopped being what was detected.
+    package func hasStopped(_ fit: GrowthFit, base: Double, detectedSlope: Double) -> Bool {
         guard fit.end - fit.start >= window * Self.minimumSpanShare else { return false }
-        return (fit.slope + 2 * fit.slopeError) * window < endingGrowth(base: base) * window
+        let upper = fit.slope + 2 * fit.slopeError
+        if upper < endingGrowth(base: base) { return true }
+        return upper < endingGrowth(base: fit.valueAtStart) && upper < detectedSlope / 2
     }
 
     /// The growth, per second, under which an episode detected at size `base` ends.
