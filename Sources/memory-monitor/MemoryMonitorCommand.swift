@@ -232,7 +232,9 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
                     .init(
                         service: ReloadOnHangup(
                             monitor: monitor, sinks: sinks, logger: logger,
-                            load: { [self] in try self.loadConfiguration(environment: Self.environment()).0 })),
+                            load: { [self] unknownKeysOfAFailure in
+                                try self.loadConfiguration(environment: Self.environment(), unknownKeysOfAFailure: unknownKeysOfAFailure)
+                            })),
                 ] + (security.tls.map { tls in
                     [.init(service: CertificateReloader(holder: tls, interval: .seconds(configuration.server.tlsReloadSeconds), logger: logger))]
                 } ?? []),
@@ -264,8 +266,12 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
         return environment
     }
 
-    /// Defaults < file < environment < flags, with every problem collected.
-    func loadConfiguration(environment: [String: String]) throws -> (configuration: MonitorConfiguration, unknownKeys: [String], warnings: [String]) {
+    /// Defaults < file < environment < flags, with every problem collected. When the configuration
+    /// is invalid, its unknown keys (often the cause: a misspelt key left a default) go to
+    /// `unknownKeysOfAFailure`, or to standard error without one.
+    func loadConfiguration(environment: [String: String], unknownKeysOfAFailure: (([String]) -> Void)? = nil) throws -> (
+        configuration: MonitorConfiguration, unknownKeys: [String], warnings: [String]
+    ) {
         var loader = ConfigurationLoader()
         if let config {
             try loader.apply(json: try ConfigurationLoader.readFile(config), source: config)
@@ -301,7 +307,11 @@ struct MemoryMonitorCommand: AsyncParsableCommand {
             return (try loader.validated(), loader.unknownKeys, loader.warnings)
         } catch {
             // Unknown keys are often the cause of the errors (a misspelt key left a default): say both.
-            for key in loader.unknownKeys { printError("memory-monitor: warning: unknown configuration key \(key) is ignored") }
+            if let unknownKeysOfAFailure {
+                unknownKeysOfAFailure(loader.unknownKeys)
+            } else {
+                for key in loader.unknownKeys { printError("memory-monitor: warning: unknown configuration key \(key) is ignored") }
+            }
             throw error
         }
     }

@@ -42,11 +42,19 @@ struct ReloadIntegrationTests {
         #expect(waitFor(5) { (try? String(contentsOfFile: logPath, encoding: .utf8))?.contains("configuration reloaded applied=thresholds") == true })
         #expect(FileManager.default.fileExists(atPath: logPath + ".1"))
 
-        // A bad configuration: the old one stays in force, and the log says why.
-        try "{\"thresholds\": {\"memory_critical_mb\": -5}}".write(toFile: configPath, atomically: true, encoding: .utf8)
+        // A misspelt key on a reload that loads: ignored, and the log says so (it said nothing).
+        try write(critical: 2, extra: #", "alerting": {"rate_limit_secondz": 30}"#)
+        kill(exporter.child.pid, SIGHUP)
+        #expect(waitFor(10) {
+            (try? String(contentsOfFile: logPath, encoding: .utf8))?.contains("unknown configuration key is ignored key=alerting.rate_limit_secondz") == true
+        })
+
+        // A bad configuration: the old one stays in force, and the log says why, with its unknown keys.
+        try "{\"thresholds\": {\"memory_critical_mb\": -5, \"memory_critcal_mb\": 3}}".write(toFile: configPath, atomically: true, encoding: .utf8)
         kill(exporter.child.pid, SIGHUP)
         #expect(waitFor(10) { exporter.child.stderr.contains("reload failed: the configuration in force is kept") })
         #expect(exporter.child.stderr.contains("thresholds.memory_critical_mb: -5 is not allowed"))
+        #expect(exporter.child.stderr.contains("unknown configuration key is ignored key=thresholds.memory_critcal_mb"))
         #expect(threshold(exporter) == "2097152")
         #expect(try RawHTTP.request(port: exporter.healthPort, path: "/health").status == 200)
         #expect(exporter.stop() == 0)
