@@ -20,6 +20,7 @@ It prints, per trace and path: notifications (firing) per level, the most of one
 rate-limit window, false leak or trend alerts, the detection delay of a leak, and the error of the
 predicted time to the threshold.
 """
+import collections
 import json
 import math
 import os
@@ -200,6 +201,7 @@ def exporter_row(tr, window=300):
                 within.append(errors[-1])
             else:
                 late.append((actual - s["value"]) / s["value"])
+    flapping_by = collections.Counter(s["component"] for s in sent if s.get("message", "").startswith("FLAPPING"))
     delay = None
     after = [s["t"] for s in growth if tr["leak_start"] is not None and s["t"] >= tr["leak_start"]]
     if after:
@@ -207,9 +209,9 @@ def exporter_row(tr, window=300):
     return {
         "sent": {lvl: len(ts) for lvl, ts in per_level.items()},
         "per_window": max(most_in_window(ts, RATE_LIMIT) for ts in per_level.values()),
-        "flapping_notices": sum(1 for s in sent if s.get("message", "").startswith("FLAPPING")),
+        "flapping_notices": sum(flapping_by.values()),
+        "flapping_by": flapping_by,
         "leak_resolves": sum(1 for s in sent if s["component"] == "memory_leak" and s["status"] == "resolved"),
-        "flapping_by": {c: sum(1 for s in sent if s["component"] == c and s.get("message", "").startswith("FLAPPING")) for c in ("process_memory", "memory_trend")},
         "held": len(held),
         "false": false_growth,
         "false_leaks": false_leaks,
@@ -356,18 +358,19 @@ def sweep(against):
     on the same shapes scaled to level off just under the warning threshold, and the first trend
     alert on them scaled to peak a quarter over it."""
     def runs(traces, alerts, describe):
-        """Each trace and window's `alerts` (a list from the sent notifications), printing where
-        --against gives other ones; the count of those that differ."""
+        """Each trace and window's `alerts` (a list from the sent notifications) with the sent
+        notifications, printing where --against gives other ones; the count of those that differ."""
         out, differ = [], 0
         for name, points in traces.items():
             for window in (300, 1800):
-                mine = alerts(replay_exporter({"points": points}, window)[0])
+                sent = replay_exporter({"points": points}, window)[0]
+                mine = alerts(sent)
                 if against:
                     other = alerts(replay_exporter({"points": points}, window, against)[0])
                     if other != mine:
                         differ += 1
                         print(f"{describe(name, window, mine)}, {other} with {against}")
-                out.append((name, window, mine))
+                out.append((name, window, mine, sent))
         return out, (f"; {differ} differ from {against}" if against else "")
 
     def leak_alerts(sent):
@@ -376,25 +379,24 @@ def sweep(against):
     traces = sweep_traces()
     leaks, differ = runs(traces, leak_alerts, lambda name, window, ts: f"{name}, window {window} s: leak alerts at {ts} s")
     if not against:
-        for name, window, ts in leaks:
+        for name, window, ts, _ in leaks:
             if ts:
                 print(f"{name}, window {window} s: leak alerts at {ts} s")
-    print(f"{len(traces)} traces, two windows: {sum(len(ts) for _, _, ts in leaks)} leak alerts" + differ)
+    print(f"{len(traces)} traces, two windows: {sum(len(ts) for _, _, ts, _ in leaks)} leak alerts" + differ)
     # How long those (all false: none of the shapes leaks) stay open, and how many are still
     # open at the end of the trace.
     open_seconds, still_open = 0, 0
-    for name, points in traces.items():
-        for window in (300, 1800):
-            since = None
-            for s in replay_exporter({"points": points}, window)[0]:
-                if s["component"] != "memory_leak":
-                    continue
-                if s["status"] == "firing":
-                    since = s["t"]
-                elif since is not None:
-                    open_seconds, since = open_seconds + s["t"] - since, None
-            if since is not None:
-                open_seconds, still_open = open_seconds + points[-1][0] - since, still_open + 1
+    for name, _, _, sent in leaks:
+        since = None
+        for s in sent:
+            if s["component"] != "memory_leak":
+                continue
+            if s["status"] == "firing":
+                since = s["t"]
+            elif since is not None:
+                open_seconds, since = open_seconds + s["t"] - since, None
+        if since is not None:
+            open_seconds, still_open = open_seconds + traces[name][-1][0] - since, still_open + 1
     print(f"Those leak alerts open for {open_seconds:.0f} s in all; {still_open} still open at the end of their trace")
 
     # The same shapes scaled so that their highest sample is 195 MiB, just under the 200 MiB
@@ -407,10 +409,10 @@ def sweep(against):
     near = scaled(traces, WARNING - 5)
     trends, differ = runs(near, trend_notifications, lambda name, window, ns:
                           f"{name} under {WARNING - 5:.0f} MiB, window {window} s: trend notifications (time, an update) {ns}")
-    started = sum(1 for _, _, ns in trends for _, updated in ns if not updated)
+    started = sum(1 for _, _, ns, _ in trends for _, updated in ns if not updated)
     print(f"The same traces with their highest sample at {WARNING - 5:.0f} MiB (warning {WARNING:.0f}): {started} trend alerts, "
-          f"{sum(len(ns) for _, _, ns in trends)} notifications with their updates, all false, on "
-          f"{sum(1 for _, _, ns in trends if ns)} of {len(trends)} traces and windows" + differ)
+          f"{sum(len(ns) for _, _, ns, _ in trends)} notifications with their updates, all false, on "
+          f"{sum(1 for _, _, ns, _ in trends if ns)} of {len(trends)} traces and windows" + differ)
 
     # Scaled so that the highest sample is a quarter over the warning: every trace crosses it
     # once the shape is high enough, and a trend alert before that crossing is what it is for.
@@ -420,7 +422,7 @@ def sweep(against):
     firsts, differ = runs(over, lambda sent: [t for t, updated in trend_notifications(sent) if not updated][:1],
                           lambda name, window, ts: f"{name} up to {WARNING * 1.25:.0f} MiB, window {window} s: first trend alert at {ts}")
     leads, early, missed = [], 0, 0
-    for name, window, ts in firsts:
+    for name, window, ts, _ in firsts:
         crossing = first_reaching(over[name], WARNING, 0)
         if not ts or ts[0] >= crossing:
             missed += 1

@@ -135,12 +135,13 @@ package struct AlertEvaluator: Sendable {
     }
 
     private func growthAlert(_ event: GrowthTracker.Event, sample: Sample, outcome: inout Outcome) -> Alert {
+        // What the leak rule watches, and bytes per second in a leak alert's MB/min.
+        let basis = outcome.growth?.basis == "anonymous" ? "anonymous memory" : "resident memory"
+        let mbPerMinute = 60 / 1_048_576.0
         switch event {
         case .leakStarted(let rate, let windowGrowth):
             outcome.leakStarted = true
-            let basis = outcome.growth?.basis == "anonymous" ? "anonymous memory" : "resident memory"
             // MB/min: the growth, and the least growth the leak rule counts at this size.
-            let mbPerMinute = 60 / 1_048_576.0
             let least = windowGrowth > 0 ? rate * (growth?.rule.thresholdGrowthRate ?? 0) / windowGrowth : 0
             return makeEventAlert(
                 component: .memoryLeak, severity: leakSeverity, status: .firing, value: rate * mbPerMinute, threshold: least * mbPerMinute,
@@ -148,8 +149,6 @@ package struct AlertEvaluator: Sendable {
                 sample: sample)
         case .leakEnded(let rate, let detected):
             // What the growth is now against what it was detected with: stopped, or slowed.
-            let basis = outcome.growth?.basis == "anonymous" ? "anonymous memory" : "resident memory"
-            let mbPerMinute = 60 / 1_048_576.0
             let now =
                 rate > 0
                 ? "\(basis) growing \(GrowthTracker.bytes(rate * 60))/min over the window, down from the \(GrowthTracker.bytes(detected * 60))/min it was detected with"

@@ -105,8 +105,8 @@ public struct GrowthTracker: Sendable {
     /// Checks from before a restart, taken up at the first check if the target is the same process.
     private var restored: [SampleHistory.Entry] = []
     private(set) var leaking = false
-    /// The size the leak episode in progress was detected at (its window's start), bytes: it ends
-    /// when the growth falls under half the threshold of that size.
+    /// The size the leak episode in progress was detected at (its window's start), bytes; with
+    /// `leakSlope`, what `LeakRule.hasStopped` judges its end against.
     private var leakBase = 0.0
     /// The growth the leak episode in progress was detected with, bytes per second.
     private var leakSlope = 0.0

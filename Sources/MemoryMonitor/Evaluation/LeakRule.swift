@@ -81,8 +81,8 @@ package struct LeakRule: Sendable, Equatable {
         return upper < endingGrowth(base: fit.valueAtStart) && upper < detectedSlope / 2
     }
 
-    /// The growth, per second, under which an episode detected at size `base` ends.
-    package func endingGrowth(base: Double) -> Double {
+    /// Half the threshold's growth, per second, of a target of size `base`.
+    private func endingGrowth(base: Double) -> Double {
         thresholdGrowthRate / 2 * max(0, base) / window
     }
 }
